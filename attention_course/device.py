@@ -1,0 +1,116 @@
+"""Device selection, size profiles, seeding and honest timing."""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+PROFILE_ENV = "ATTENTION_COURSE_PROFILE"
+PROFILES = ("smoke", "cpu", "gpu")
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """Return the best available device: CUDA, then Apple MPS, then CPU.
+
+    ``prefer`` (or the ``ATTENTION_COURSE_DEVICE`` environment variable) forces one, e.g. "cpu".
+    """
+    wanted = prefer or os.environ.get("ATTENTION_COURSE_DEVICE")
+    if wanted:
+        if wanted.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"device {wanted!r} was requested but CUDA is not available")
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def device_name(device: torch.device | str | None = None) -> str:
+    """A human-readable name of the hardware behind ``device`` (GPU model or CPU)."""
+    device = torch.device(device) if device is not None else pick_device()
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return f"Apple MPS ({platform.machine()})"
+    cores = os.cpu_count() or 1
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads of {cores} cores)"
+
+
+def pick_profile(device: torch.device | None = None) -> str:
+    """The size profile: ``$ATTENTION_COURSE_PROFILE`` if set, else "gpu" on CUDA and "cpu" otherwise."""
+    chosen = os.environ.get(PROFILE_ENV)
+    if chosen:
+        if chosen not in PROFILES:
+            raise ValueError(f"{PROFILE_ENV}={chosen!r}: expected one of {', '.join(PROFILES)}")
+        return chosen
+    device = device or pick_device()
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
+def sized(profile: str, **choices):
+    """Pick the value for ``profile`` among keyword choices, e.g. ``sized(p, smoke=2, cpu=20, gpu=200)``."""
+    if profile not in choices:
+        raise ValueError(f"no value given for profile {profile!r}; got {sorted(choices)}")
+    return choices[profile]
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch (all devices); return a seeded CPU generator."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def synchronize(device: torch.device | str | None) -> None:
+    """Wait for queued GPU work: timing asynchronous kernels without this measures only the launch."""
+    if device is None:
+        return
+    kind = torch.device(device).type
+    if kind == "cuda":
+        torch.cuda.synchronize(device)
+    elif kind == "mps":
+        torch.mps.synchronize()
+
+
+@dataclass
+class Timing:
+    """Median and spread of repeated wall-clock measurements, in seconds."""
+
+    median: float
+    minimum: float
+    maximum: float
+    repeats: int
+
+    def __str__(self) -> str:
+        return f"{self.median * 1e3:.3f} ms (median of {self.repeats}, min {self.minimum * 1e3:.3f} ms)"
+
+
+def time_fn(
+    fn: Callable[[], object],
+    device: torch.device | str | None = None,
+    repeats: int = 10,
+    warmup: int = 2,
+) -> Timing:
+    """Time ``fn()``: ``warmup`` untimed calls, then the median of ``repeats`` synchronised calls."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        samples.append(time.perf_counter() - start)
+    return Timing(statistics.median(samples), min(samples), max(samples), repeats)

@@ -1,0 +1,9 @@
+"""Self-grading checks for the exercise notebooks: ``check(task_id, answer)``.
+
+Every lesson's tasks register themselves in ``TASKS`` when its module is imported below.
+"""
+
+from ._core import TASKS, check, known_tasks
+from . import lesson01, lesson02, lesson03  # noqa: F401  (registers the tasks)
+
+__all__ = ["TASKS", "check", "known_tasks"]

