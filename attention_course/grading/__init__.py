@@ -3,7 +3,7 @@
 Every lesson's tasks register themselves in ``TASKS`` when its module is imported below.
 """
 
-from ._core import TASKS, check, known_tasks
 from . import lesson01, lesson02, lesson03  # noqa: F401  (registers the tasks)
+from ._core import TASKS, check, known_tasks
 
 __all__ = ["TASKS", "check", "known_tasks"]

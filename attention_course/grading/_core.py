@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -81,6 +81,6 @@ def expect_tensor(
     elif got.is_floating_point() and torch.allclose(got.float(), expected.float(), atol=atol, rtol=1e-4):
         return
     for wrong, diagnosis in diagnoses:
-        if wrong.shape == got.shape and torch.allclose(got.float(), wrong.float(), atol=atol, rtol=1e-4):
+        if wrong.shape == got.shape and torch.allclose(got.float(), wrong.float(), atol=atol, rtol=1e-4, equal_nan=True):
             fail(task_id, case, expected, got, diagnosis)
     fail(task_id, case, expected, got, hint)

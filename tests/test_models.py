@@ -1,0 +1,32 @@
+import pytest
+import torch
+
+from attention_course import data, models
+
+
+def test_transformer_classifier_solves_long_range_recall():
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    x, y = data.make_recall_task(2048, 40, vocab_size=4, generator=g)
+    model = models.TransformerClassifier(4, 32, 2, 1, 4, max_len=64)
+    losses = models.fit_classifier(model, x, y, steps=150, lr=3e-3, generator=g, progress=False)
+    assert losses[-1] < losses[0]
+    x_test, y_test = data.make_recall_task(512, 40, vocab_size=4, generator=g)
+    assert models.accuracy(model, x_test, y_test) > 0.9
+
+
+def test_recurrent_classifier_shapes_and_cells():
+    for cell in ("rnn", "gru", "lstm"):
+        model = models.RecurrentClassifier(5, 8, 3, cell=cell)
+        assert model(torch.randint(5, (4, 9))).shape == (4, 3)
+    with pytest.raises(ValueError, match="cell must be one of"):
+        models.RecurrentClassifier(5, 8, 3, cell="transformer")
+
+
+def test_padding_is_ignored_by_the_transformer_classifier():
+    torch.manual_seed(0)
+    model = models.TransformerClassifier(6, 16, 2, 1, 2, pad_id=0).eval()
+    tokens = torch.tensor([[3, 4, 5, 0, 0]])
+    torch.testing.assert_close(model(tokens), model(tokens[:, :3]), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="exceeds max_len"):
+        model(torch.ones(1, 600, dtype=torch.long))

@@ -1,0 +1,29 @@
+import pytest
+import torch
+
+from attention_course import pretrained
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return pretrained.load_minilm()
+
+
+def test_attentions_are_returned(minilm):
+    model, tokenizer = minilm
+    batch = tokenizer(["The cat sat on the mat.", "Attention!"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        out = model(**batch, output_attentions=True)
+    assert len(out.attentions) == 6
+    assert out.attentions[0].shape == (2, 12, batch["input_ids"].shape[1], batch["input_ids"].shape[1])
+    torch.testing.assert_close(out.attentions[3].sum(-1), torch.ones(2, 12, batch["input_ids"].shape[1]))
+    assert sum(p.numel() for p in model.parameters()) == 22_713_216
+
+
+def test_folder_from_environment(monkeypatch, tmp_path):
+    folder = pretrained.model_folder()
+    monkeypatch.setenv(pretrained.MODEL_ENV, str(folder))
+    assert pretrained.model_folder() == folder
+    monkeypatch.setenv(pretrained.MODEL_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        pretrained.model_folder()
