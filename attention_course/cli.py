@@ -33,8 +33,9 @@ def _doctor_checks() -> list[tuple[str, bool, str]]:
     """(what, ok, detail or fix) for each thing the course needs."""
     results = []
     version = sys.version_info
-    results.append((f"Python {version.major}.{version.minor}", version >= (3, 11),
-                    "install Python 3.11 or newer, then run `make lab`"))
+    python_ok = version >= (3, 11)
+    results.append((f"Python {version.major}.{version.minor}", python_ok,
+                    "the course needs 3.11+" if python_ok else "install Python 3.11 or newer, then run `make lab`"))
     for dist, why in PACKAGES:
         try:
             results.append((f"{dist} {importlib.metadata.version(dist)}", True, why))
