@@ -162,3 +162,17 @@ def mnist_digits() -> tuple[Tensor, Tensor]:
 
     images, labels = mnist_data()
     return torch.tensor(images, dtype=torch.float32).view(-1, 28, 28) / 255.0, torch.tensor(labels, dtype=torch.long)
+
+
+def shakespeare_char_splits(validation_fraction: float = 0.1) -> tuple[CharTokenizer, Tensor, Tensor]:
+    """Character-level Shakespeare: (tokenizer, train ids, validation ids); validation = the last 10 %."""
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction}")
+    text = shakespeare_text()
+    tokenizer = CharTokenizer(text)
+    ids = torch.tensor(np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64))
+    lookup = torch.zeros(int(ids.max()) + 1, dtype=torch.long)
+    lookup[torch.tensor([ord(c) for c in tokenizer.chars])] = torch.arange(tokenizer.vocab_size)
+    ids = lookup[ids]
+    split = int(len(ids) * (1 - validation_fraction))
+    return tokenizer, ids[:split], ids[split:]

@@ -1,0 +1,195 @@
+"""Benchmarks behind lesson 04 and 05's figures: ``attention-course bench parallelism|gpt --json``.
+
+Every timing is the median of repeated runs after a warm-up, with the GPU synchronised (device.time_fn).
+Results carry the device name, torch version and profile so that they can be compared across machines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .attention import MultiHeadAttention, TransformerBlock
+from .device import device_name, pick_device, pick_profile, sized, time_fn
+from .gpt import GPT, GPTConfig, flops_per_token
+from .train import autocast, make_optimizer
+
+# Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, in FLOP/s.
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10G": 70e12}
+
+
+def peak_bf16_flops(name: str) -> float | None:
+    """The card's dense bf16 peak, looked up by name; None if unknown (then no MFU is reported)."""
+    return next((peak for key, peak in PEAK_BF16_FLOPS.items() if key in name), None)
+
+
+def _environment(device: torch.device, profile: str) -> dict:
+    return {"device": device.type, "device_name": device_name(device), "torch": torch.__version__, "profile": profile}
+
+
+def _train_step_fn(layer: nn.Module, x: torch.Tensor, call: Callable[[nn.Module, torch.Tensor], torch.Tensor]):
+    def step():
+        layer.zero_grad(set_to_none=True)
+        call(layer, x).float().mean().backward()
+
+    return step
+
+
+SEQUENCE_MODELS: dict[str, tuple[Callable[[int, int], nn.Module], Callable]] = {
+    "LSTM": (lambda d, h: nn.LSTM(d, d, batch_first=True), lambda m, x: m(x)[0]),
+    "naive attention": (lambda d, h: MultiHeadAttention(d, h, fused=False), lambda m, x: m(x, is_causal=True)),
+    "fused SDPA": (lambda d, h: MultiHeadAttention(d, h, fused=True), lambda m, x: m(x, is_causal=True)),
+}
+
+
+def _measure(device: torch.device, fn: Callable[[], object], repeats: int) -> tuple[float | None, float | None]:
+    """(median seconds, peak MiB on CUDA) of ``fn``, or (None, None) if it runs out of memory."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        seconds = time_fn(fn, device=device, repeats=repeats, warmup=2).median
+    except torch.OutOfMemoryError:
+        return None, None
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return seconds, peak
+
+
+def sweep_sequence_length(device: torch.device, profile: str) -> list[dict]:
+    """Forward + backward time (and CUDA peak memory) of one layer against sequence length T."""
+    lengths = sized(profile, smoke=[32, 64], cpu=[64, 128, 256, 512, 1024], gpu=[64, 128, 256, 512, 1024, 2048, 4096])
+    width, heads = sized(profile, smoke=64, cpu=256, gpu=512), 8
+    batch = sized(profile, smoke=2, cpu=4, gpu=8)
+    repeats = sized(profile, smoke=2, cpu=3, gpu=10)
+    rows = []
+    for name, (build, call) in SEQUENCE_MODELS.items():
+        torch.manual_seed(0)
+        layer = build(width, heads).to(device)
+        for length in lengths:
+            x = torch.randn(batch, length, width, device=device)
+            seconds, peak = _measure(device, _train_step_fn(layer, x, call), repeats)
+            rows.append({"method": name, "T": length, "width": width, "batch": batch,
+                         "ms": None if seconds is None else seconds * 1e3, "peak_mib": peak})
+        del layer
+    return rows
+
+
+def precision_and_compile(device: torch.device, profile: str) -> list[dict]:
+    """One Transformer block, forward + backward at a fixed length, under each precision setting (and compiled)."""
+    length, width, batch = sized(profile, smoke=(64, 64, 2), cpu=(256, 256, 4), gpu=(1024, 1024, 16))
+    repeats = sized(profile, smoke=2, cpu=3, gpu=20)
+    settings = [("fp32", False, False, False)]
+    if device.type == "cuda":
+        settings += [("tf32", True, False, False), ("bf16 autocast", True, True, False),
+                     ("bf16 autocast + torch.compile", True, True, True)]
+    rows = []
+    for label, tf32, bf16, compiled in settings:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.manual_seed(0)
+        block = TransformerBlock(width, width // 64 if width >= 64 else 1).to(device)
+        runner = torch.compile(block) if compiled else block
+        x = torch.randn(batch, length, width, device=device)
+
+        def step():
+            block.zero_grad(set_to_none=True)
+            with autocast(device, bf16):
+                out = runner(x, is_causal=True)
+            out.float().mean().backward()
+
+        seconds = time_fn(step, device=device, repeats=repeats, warmup=3).median
+        # matrix FLOPs of the block: 24 B T d^2 (projections + MLP) + 4 B T^2 d (scores, weighted sum), x3 for fwd+bwd
+        flops = 3 * (24 * batch * length * width**2 + 4 * batch * length**2 * width)
+        rows.append({"setting": label, "T": length, "width": width, "batch": batch, "ms": seconds * 1e3,
+                     "tflops": flops / seconds / 1e12})
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return rows
+
+
+def bench_parallelism(profile: str | None = None) -> dict:
+    """The lesson-04 measurements: time and memory vs sequence length; precision and compilation."""
+    device = pick_device()
+    profile = profile or pick_profile(device)
+    return {**_environment(device, profile), "sweep": sweep_sequence_length(device, profile),
+            "precision": precision_and_compile(device, profile)}
+
+
+GPT_BENCH_SHAPES = {
+    "smoke": (GPTConfig(vocab_size=256, block_size=64, n_layer=2, n_head=2, d_model=64), 4),
+    "cpu": (GPTConfig(vocab_size=4096, block_size=256, n_layer=4, n_head=4, d_model=256), 8),
+    "gpu": (GPTConfig(vocab_size=50304, block_size=1024, n_layer=12, n_head=12, d_model=768), 12),  # GPT-2 small
+}
+
+
+def bench_gpt(profile: str | None = None, compile_model: bool | None = None, repeats: int | None = None) -> dict:
+    """Tokens/s and model FLOPs utilisation of full GPT training steps (forward, backward, AdamW)."""
+    device = pick_device()
+    profile = profile or pick_profile(device)
+    config, batch = GPT_BENCH_SHAPES[profile]
+    compile_model = device.type == "cuda" if compile_model is None else compile_model
+    repeats = repeats or sized(profile, smoke=3, cpu=5, gpu=30)
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.manual_seed(0)
+    model = GPT(config).to(device)
+    optimizer = make_optimizer(model, 6e-4, 0.1, device)
+    runner = torch.compile(model) if compile_model else model
+    x = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
+    y = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
+
+    def step():
+        with autocast(device, True):
+            _, loss = runner(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    timing = time_fn(step, device=device, repeats=repeats, warmup=sized(profile, smoke=1, cpu=2, gpu=10))
+    tokens_per_s = batch * config.block_size / timing.median
+    achieved = flops_per_token(config, model.num_params()) * tokens_per_s
+    name = device_name(device)
+    peak = peak_bf16_flops(name) if device.type == "cuda" else None
+    return {**_environment(device, profile), "config": vars(config), "batch": batch, "compiled": compile_model,
+            "bf16": device.type == "cuda", "params": model.num_params(), "step_ms": timing.median * 1e3,
+            "step_ms_min": timing.minimum * 1e3, "repeats": repeats, "tokens_per_s": tokens_per_s,
+            "achieved_tflops": achieved / 1e12, "peak_tflops": None if peak is None else peak / 1e12,
+            "mfu": None if peak is None else achieved / peak}
+
+
+def bench_ddp(processes: list[int], profile: str, max_steps: int, extra: list[str] = ()) -> list[dict]:
+    """Run ``python -m attention_course.train`` under torchrun for each process count; collect its summary."""
+    results = []
+    for count in processes:
+        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+        command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={count}", "--standalone",
+                   "-m", "attention_course.train", "--profile", profile, "--max-steps", str(max_steps), *extra]
+        finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
+        if finished.returncode != 0:
+            raise RuntimeError(f"torchrun with {count} processes failed:\n{finished.stderr[-3000:]}")
+        summary = json.loads(finished.stdout.strip().splitlines()[-1])
+        results.append(summary)
+    return results
+
+
+def format_result(result: dict) -> str:
+    """A plain-text rendering of a bench result, for the terminal."""
+    lines = [f"{result['device_name']} | torch {result['torch']} | profile {result['profile']}"]
+    if "sweep" in result:
+        lines.append(f"{'method':>16} {'T':>6} {'ms':>10} {'peak MiB':>10}")
+        for row in result["sweep"]:
+            ms = "OOM" if row["ms"] is None else f"{row['ms']:.2f}"
+            peak = "-" if row["peak_mib"] is None else f"{row['peak_mib']:.0f}"
+            lines.append(f"{row['method']:>16} {row['T']:>6} {ms:>10} {peak:>10}")
+        for row in result["precision"]:
+            lines.append(f"{row['setting']:>32}: {row['ms']:.2f} ms, {row['tflops']:.1f} TFLOP/s")
+    if "tokens_per_s" in result:
+        mfu = "n/a (unknown peak)" if result["mfu"] is None else f"{100 * result['mfu']:.1f}%"
+        lines.append(f"GPT {result['params'] / 1e6:.0f}M params, batch {result['batch']} x {result['config']['block_size']}: "
+                     f"{result['step_ms']:.1f} ms/step, {result['tokens_per_s']:,.0f} tokens/s, "
+                     f"{result['achieved_tflops']:.1f} TFLOP/s, MFU {mfu}")
+    return "\n".join(lines)

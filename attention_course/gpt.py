@@ -1,0 +1,130 @@
+"""A GPT: a decoder-only Transformer language model built from the course's TransformerBlock.
+
+In the spirit of nanoGPT: learned position embeddings, Pre-LN blocks with causal fused attention,
+a final LayerNorm and an output layer tied to the token embedding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .attention import TransformerBlock
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int
+    block_size: int = 256
+    n_layer: int = 6
+    n_head: int = 6
+    d_model: int = 384
+    dropout: float = 0.0
+    pre_ln: bool = True
+    fused: bool = True
+
+    def __post_init__(self):
+        if self.d_model % self.n_head:
+            raise ValueError(f"d_model={self.d_model} must be divisible by n_head={self.n_head}")
+
+
+class GPT(nn.Module):
+    """Token + position embeddings, ``n_layer`` causal Transformer blocks, a tied language-model head."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.token_embedding = nn.Embedding(config.vocab_size, config.d_model)
+        self.position_embedding = nn.Embedding(config.block_size, config.d_model)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(
+            TransformerBlock(config.d_model, config.n_head, dropout=config.dropout, pre_ln=config.pre_ln, fused=config.fused)
+            for _ in range(config.n_layer)
+        )
+        self.final_norm = nn.LayerNorm(config.d_model) if config.pre_ln else nn.Identity()
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head.weight = self.token_embedding.weight  # weight tying: one matrix reads and writes tokens
+        self.apply(self._init_weights)
+        for block in self.blocks:  # GPT-2: shrink the residual projections by depth
+            for projection in (block.attn.out, block.ff[2]):
+                nn.init.normal_(projection.weight, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count; by default without the position embedding (the token one is tied to the head)."""
+        total = sum(p.numel() for p in self.parameters())
+        return total - self.position_embedding.weight.numel() if non_embedding else total
+
+    def forward(self, tokens: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Logits (B, T, vocab) and, given targets (B, T), the mean next-token cross-entropy."""
+        batch, length = tokens.shape
+        if length > self.config.block_size:
+            raise ValueError(f"sequence length {length} exceeds the context of {self.config.block_size} tokens")
+        positions = torch.arange(length, device=tokens.device)
+        x = self.drop(self.token_embedding(tokens) + self.position_embedding(positions))
+        for block in self.blocks:
+            x = block(x, is_causal=True)
+        logits = self.lm_head(self.final_norm(x))
+        if targets is None:
+            return logits, None
+        return logits, F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+
+    @torch.no_grad()
+    def generate(
+        self, tokens: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Continue ``tokens`` (B, T) by sampling ``max_new_tokens`` tokens one at a time."""
+        was_training = self.training
+        self.eval()
+        for _ in range(max_new_tokens):
+            context = tokens[:, -self.config.block_size :]
+            logits, _ = self(context)
+            next_token = sample_next_token(logits[:, -1].float(), temperature, top_k, generator)
+            tokens = torch.cat([tokens, next_token], dim=1)
+        self.train(was_training)
+        return tokens
+
+
+def sample_next_token(
+    logits: Tensor, temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None
+) -> Tensor:
+    """Sample one token id per row of ``logits`` (B, vocab): scale by 1/temperature, keep the top k, softmax.
+
+    temperature 0 means greedy decoding (argmax).
+    """
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if temperature == 0:
+        return logits.argmax(-1, keepdim=True)
+    logits = logits / temperature
+    if top_k is not None:
+        kth_best = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth_best, float("-inf"))
+    probabilities = torch.softmax(logits, dim=-1)
+    if generator is not None and generator.device != probabilities.device:
+        return torch.multinomial(probabilities.cpu(), 1, generator=generator).to(logits.device)
+    return torch.multinomial(probabilities, 1, generator=generator)
+
+
+def flops_per_token(config: GPTConfig, n_params: int) -> float:
+    """Training FLOPs per token (forward + backward): 6 N for the weights + 12 L d T for attention scores.
+
+    The standard estimate (Kaplan et al. 2020; PaLM appendix B): each weight costs 2 FLOPs per token forward
+    and 4 backward; the attention score and weighted-sum products add 12 * layers * width * context.
+    """
+    return 6 * n_params + 12 * config.n_layer * config.d_model * config.block_size
+
+
+def config_dict(config: GPTConfig) -> dict:
+    return asdict(config)

@@ -1,0 +1,279 @@
+"""Training a GPT: batches, the warm-up + cosine schedule, AdamW, clipping, mixed precision, and DDP.
+
+One code path serves a single process (a notebook) and several processes launched by torchrun:
+
+    torchrun --nproc_per_node=4 -m attention_course.train --profile gpu     # 4 GPUs, NCCL
+    torchrun --nproc_per_node=2 -m attention_course.train --profile smoke   # 2 CPU processes, gloo
+
+Under torchrun each process trains a DistributedDataParallel replica on its own random batches;
+gradients are averaged across processes in the backward pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .gpt import GPT, GPTConfig
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 1000
+    batch_size: int = 64
+    lr: float = 1e-3
+    min_lr: float = 1e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float | None = 1.0
+    eval_interval: int = 250
+    eval_batches: int = 20
+    time_budget_s: float | None = None  # stop (and finish the cosine) when this much time has passed
+    compile: bool = False
+    bf16: bool = True  # autocast to bfloat16 on CUDA (ignored on CPU)
+    sample_chars: int = 0  # characters sampled at each evaluation (0 = none)
+    seed: int = 0
+
+
+def lr_at(progress: float, step: int, config: TrainConfig) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine decay from lr to min_lr as progress goes 0 -> 1."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = min(max(progress, 0.0), 1.0)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with decoupled weight decay on matrices and embeddings only, never on biases or LayerNorm gains."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=device.type == "cuda")
+
+
+def random_batch(data: Tensor, block_size: int, batch_size: int, generator: torch.Generator,
+                 device: torch.device) -> tuple[Tensor, Tensor]:
+    """``batch_size`` random windows of ``block_size`` tokens, and the same windows shifted by one (targets)."""
+    if len(data) <= block_size:
+        raise ValueError(f"need more than block_size={block_size} tokens, got {len(data)}")
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
+    offsets = torch.arange(block_size + 1)
+    windows = data[starts[:, None] + offsets]
+    x, y = windows[:, :-1], windows[:, 1:]
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    return x.to(device), y.to(device)
+
+
+def autocast(device: torch.device, bf16: bool):
+    """bfloat16 autocast on CUDA when asked; a no-op elsewhere."""
+    if device.type == "cuda" and bf16:
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def estimate_loss(model: nn.Module, data: Tensor, block_size: int, batch_size: int, batches: int,
+                  device: torch.device, bf16: bool = True, seed: int = 1234) -> float:
+    """Mean loss over ``batches`` random batches (the same batches every call, so curves are comparable)."""
+    generator = torch.Generator().manual_seed(seed)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for _ in range(batches):
+        x, y = random_batch(data, block_size, batch_size, generator, device)
+        with autocast(device, bf16):
+            total += model(x, y)[1].item()
+    model.train(was_training)
+    return total / batches
+
+
+@dataclass
+class TrainHistory:
+    steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    eval_steps: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+    samples: list[tuple[int, str]] = field(default_factory=list)
+    tokens_per_s: float = 0.0
+    train_seconds: float = 0.0
+    world_size: int = 1
+    diverged: bool = False
+
+
+def _is_main() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def _all_agree(flag: bool, device: torch.device) -> bool:
+    """In DDP, stop when any process wants to (so every process runs the same number of steps)."""
+    if not dist.is_initialized():
+        return flag
+    tensor = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
+
+
+def train(model: GPT, train_data: Tensor, val_data: Tensor, config: TrainConfig, device: torch.device,
+          decode=None, progress: bool = True) -> TrainHistory:
+    """Train ``model`` in place; return its loss curves, samples and throughput.
+
+    Inside ``torch.distributed`` (torchrun), the model is wrapped in DistributedDataParallel and each process
+    draws different batches. A loss that becomes NaN or infinite stops training (``history.diverged``).
+    """
+    world_size = dist.get_world_size() if dist.is_initialized() else 1
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    model.to(device).train()
+    block_size = model.config.block_size
+    optimizer = make_optimizer(model, config.lr, config.weight_decay, device)
+    runner: nn.Module = model
+    if world_size > 1:
+        runner = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.compile:
+        runner = torch.compile(runner)
+    generator = torch.Generator().manual_seed(config.seed + 1000 * rank)
+    history = TrainHistory(world_size=world_size)
+    bar = tqdm(total=config.max_steps, desc="training", disable=not (progress and _is_main()), leave=True)
+    started, eval_time, tokens = time.perf_counter(), 0.0, 0
+    for step in range(config.max_steps):
+        elapsed = time.perf_counter() - started
+        budget_used = elapsed / config.time_budget_s if config.time_budget_s else 0.0
+        if _all_agree(budget_used >= 1.0, device):
+            break
+        lr = lr_at(max(step / config.max_steps, budget_used), step, config)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, y = random_batch(train_data, block_size, config.batch_size, generator, device)
+        with autocast(device, config.bf16):
+            _, loss = runner(x, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = config.grad_clip if config.grad_clip is not None else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        tokens += x.numel() * world_size
+        last = step == config.max_steps - 1
+        if step % 10 == 0 or last:
+            loss_value = loss.item()
+            history.steps.append(step)
+            history.train_loss.append(loss_value)
+            history.lr.append(lr)
+            history.grad_norm.append(float(grad_norm))
+            bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}")
+            if _all_agree(not math.isfinite(loss_value), device):
+                history.diverged = True
+                break
+        if (step > 0 and step % config.eval_interval == 0) or last:
+            eval_started = time.perf_counter()
+            _evaluate(model, val_data, config, device, step, history, decode)
+            eval_time += time.perf_counter() - eval_started
+        bar.update()
+    bar.close()
+    history.train_seconds = time.perf_counter() - started - eval_time
+    history.tokens_per_s = tokens / max(history.train_seconds, 1e-9)
+    if not history.eval_steps or history.eval_steps[-1] != history.steps[-1]:
+        _evaluate(model, val_data, config, device, history.steps[-1] if history.steps else 0, history, decode)
+    return history
+
+
+def _evaluate(model, val_data, config, device, step, history, decode) -> None:
+    val = estimate_loss(model, val_data, model.config.block_size, config.batch_size, config.eval_batches, device, config.bf16)
+    if dist.is_initialized():
+        tensor = torch.tensor([val], device=device)
+        dist.all_reduce(tensor)
+        val = tensor.item() / dist.get_world_size()
+    history.eval_steps.append(step)
+    history.val_loss.append(val)
+    if decode and config.sample_chars and _is_main():
+        prompt = torch.zeros(1, 1, dtype=torch.long, device=device)
+        with autocast(device, config.bf16):
+            sample = model.generate(prompt, config.sample_chars, temperature=0.8, top_k=20,
+                                    generator=torch.Generator().manual_seed(step))
+        history.samples.append((step, decode(sample[0, 1:].tolist())))
+
+
+# ------------------------------------------------------------------ profiles and the command line
+
+MODEL_PROFILES = {
+    "smoke": dict(block_size=64, n_layer=2, n_head=2, d_model=64),
+    "cpu": dict(block_size=128, n_layer=4, n_head=4, d_model=128),
+    "gpu": dict(block_size=256, n_layer=6, n_head=6, d_model=384),
+}
+TRAIN_PROFILES = {
+    "smoke": TrainConfig(max_steps=30, batch_size=16, warmup_steps=5, eval_interval=15, eval_batches=2, lr=2e-3),
+    "cpu": TrainConfig(max_steps=100_000, batch_size=32, warmup_steps=50, eval_interval=100, eval_batches=5,
+                       lr=2e-3, time_budget_s=240),
+    "gpu": TrainConfig(max_steps=100_000, batch_size=64, warmup_steps=200, eval_interval=500, eval_batches=20,
+                       lr=1.5e-3, time_budget_s=240, compile=True),
+}
+
+
+def setup_distributed() -> tuple[torch.device, int, int]:
+    """Join the process group that torchrun describes (if any): return (device, rank, world size)."""
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+        from .device import pick_device
+
+        return pick_device(), 0, 1
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        dist.init_process_group("nccl", device_id=device)
+    else:
+        device = torch.device("cpu")
+        dist.init_process_group("gloo")
+    return device, dist.get_rank(), dist.get_world_size()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m attention_course.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=sorted(MODEL_PROFILES), help="size (default: from the device)")
+    parser.add_argument("--max-steps", type=int, help="override the profile's number of steps")
+    parser.add_argument("--time-budget", type=float, help="seconds of training (overrides the profile)")
+    parser.add_argument("--json", help="write the history as JSON to this file (rank 0)")
+    args = parser.parse_args(argv)
+    device, rank, world_size = setup_distributed()
+    from .data import shakespeare_char_splits
+    from .device import pick_profile
+
+    profile = args.profile or pick_profile(device)
+    torch.manual_seed(0)  # every replica starts from the same weights
+    tokenizer, train_ids, val_ids = shakespeare_char_splits()
+    config = TrainConfig(**asdict(TRAIN_PROFILES[profile]))
+    if args.max_steps:
+        config.max_steps = args.max_steps
+    if args.time_budget:
+        config.time_budget_s = args.time_budget
+    torch.backends.cuda.matmul.allow_tf32 = True
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **MODEL_PROFILES[profile]))
+    history = train(model, train_ids, val_ids, config, device, progress=sys.stderr.isatty())
+    if rank == 0:
+        summary = {"profile": profile, "world_size": world_size, "device": str(device),
+                   "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
+                   "steps": history.steps[-1] + 1, "tokens_per_s": history.tokens_per_s,
+                   "train_seconds": history.train_seconds, "final_val_loss": history.val_loss[-1]}
+        print(json.dumps(summary))
+        if args.json:
+            with open(args.json, "w") as handle:
+                json.dump({"summary": summary, "history": asdict(history)}, handle)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
