@@ -127,8 +127,13 @@ GPT_BENCH_SHAPES = {
 }
 
 
-def bench_gpt(profile: str | None = None, compile_model: bool | None = None, repeats: int | None = None) -> dict:
-    """Tokens/s and model FLOPs utilisation of full GPT training steps (forward, backward, AdamW)."""
+def bench_gpt(profile: str | None = None, compile_model: bool | None = None, repeats: int | None = None,
+              micro_batches: int = 1, tuned: bool = False) -> dict:
+    """Tokens/s and model FLOPs utilisation of full GPT training steps (forward, backward, AdamW).
+
+    ``micro_batches`` > 1 accumulates gradients over that many batches per optimizer step (as nanoGPT does),
+    so the optimizer's cost is shared; ``tuned`` turns on inductor's coordinate-descent kernel tuning.
+    """
     device = pick_device()
     profile = profile or pick_profile(device)
     config, batch = GPT_BENCH_SHAPES[profile]
@@ -138,34 +143,45 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
     torch.manual_seed(0)
     model = GPT(config).to(device)
     optimizer = make_optimizer(model, 6e-4, 0.1, device)
+    if tuned:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.coordinate_descent_tuning = True
     runner = torch.compile(model) if compile_model else model
     x = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
     y = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
 
     def step():
-        with autocast(device, True):
-            _, loss = runner(x, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        for _ in range(micro_batches):
+            with autocast(device, True):
+                _, loss = runner(x, y)
+            (loss / micro_batches).backward()
         optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
 
     timing = time_fn(step, device=device, repeats=repeats, warmup=sized(profile, smoke=1, cpu=2, gpu=10))
-    tokens_per_s = batch * config.block_size / timing.median
+    tokens_per_s = micro_batches * batch * config.block_size / timing.median
     achieved = flops_per_token(config, model.num_params()) * tokens_per_s
     name = device_name(device)
     peak = peak_bf16_flops(name) if device.type == "cuda" else None
-    return {**_environment(device, profile), "config": vars(config), "batch": batch, "compiled": compile_model,
+    return {**_environment(device, profile), "config": vars(config), "batch": batch, "compiled": compile_model, "micro_batches": micro_batches, "tuned": tuned,
             "bf16": device.type == "cuda", "params": model.num_params(), "step_ms": timing.median * 1e3,
             "step_ms_min": timing.minimum * 1e3, "repeats": repeats, "tokens_per_s": tokens_per_s,
             "achieved_tflops": achieved / 1e12, "peak_tflops": None if peak is None else peak / 1e12,
             "mfu": None if peak is None else achieved / peak}
 
 
-def bench_ddp(processes: list[int], profile: str, max_steps: int, extra: list[str] = ()) -> list[dict]:
-    """Run ``python -m attention_course.train`` under torchrun for each process count; collect its summary."""
+def bench_ddp(processes: list[int], profile: str, max_steps: int, extra: list[str] = (), cpu: bool = False) -> list[dict]:
+    """Run ``python -m attention_course.train`` under torchrun for each process count; collect its summary.
+
+    On GPUs each process drives one GPU (NCCL); with ``cpu=True`` (or no GPU) the processes use gloo on the CPU.
+    Each process trains on its own batch, so N processes see N times the tokens per step.
+    """
     results = []
     for count in processes:
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+        if cpu:
+            env["CUDA_VISIBLE_DEVICES"] = ""
         command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={count}", "--standalone",
                    "-m", "attention_course.train", "--profile", profile, "--max-steps", str(max_steps), *extra]
         finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=1800)
@@ -173,7 +189,21 @@ def bench_ddp(processes: list[int], profile: str, max_steps: int, extra: list[st
             raise RuntimeError(f"torchrun with {count} processes failed:\n{finished.stderr[-3000:]}")
         summary = json.loads(finished.stdout.strip().splitlines()[-1])
         results.append(summary)
+    base = results[0]["tokens_per_s"] / results[0]["world_size"]
+    for summary in results:
+        summary["scaling_efficiency"] = summary["tokens_per_s"] / (base * summary["world_size"])
     return results
+
+
+def bench_ddp_scaling(profile: str | None = None, max_steps: int | None = None) -> dict:
+    """DDP throughput on 1, 2, 4, ... of the visible GPUs (NCCL), or 1 and 2 CPU processes (gloo)."""
+    device = pick_device()
+    profile = profile or pick_profile(device)
+    gpus = torch.cuda.device_count()
+    counts = [n for n in (1, 2, 4, 8) if n <= gpus] if gpus else [1, 2]
+    steps = max_steps or sized(profile, smoke=20, cpu=60, gpu=400)
+    runs = bench_ddp(counts, profile, steps, extra=["--no-compile"], cpu=not gpus)
+    return {**_environment(device, profile), "backend": "nccl" if gpus else "gloo", "max_steps": steps, "runs": runs}
 
 
 def format_result(result: dict) -> str:
@@ -187,6 +217,9 @@ def format_result(result: dict) -> str:
             lines.append(f"{row['method']:>16} {row['T']:>6} {ms:>10} {peak:>10}")
         for row in result["precision"]:
             lines.append(f"{row['setting']:>32}: {row['ms']:.2f} ms, {row['tflops']:.1f} TFLOP/s")
+    for run in result.get("runs", []):
+        lines.append(f"{run['world_size']} x {run['device_name']}: {run['tokens_per_s']:,.0f} tokens/s, "
+                     f"scaling efficiency {100 * run['scaling_efficiency']:.0f}%")
     if "tokens_per_s" in result:
         mfu = "n/a (unknown peak)" if result["mfu"] is None else f"{100 * result['mfu']:.1f}%"
         lines.append(f"GPT {result['params'] / 1e6:.0f}M params, batch {result['batch']} x {result['config']['block_size']}: "

@@ -101,12 +101,14 @@ def run_exercises(root: Path | None, check_only: bool, force: bool) -> int:
     return 1 if report.skipped_edited else 0
 
 
-BENCHES = {"parallelism": "attention_course.bench", "gpt": "attention_course.bench", "transfer": "attention_course.transfer"}
+BENCHES = {"parallelism": "attention_course.bench", "gpt": "attention_course.bench", "ddp": "attention_course.bench",
+           "transfer": "attention_course.transfer"}
 
 
 def run_bench(name: str, profile: str | None, as_json: bool) -> int:
     module = importlib.import_module(BENCHES[name])
-    result = getattr(module, f"bench_{name}")(profile=profile)
+    function = getattr(module, "bench_ddp_scaling" if name == "ddp" else f"bench_{name}")
+    result = function(profile=profile)
     print(json.dumps(result, indent=1) if as_json else module.format_result(result))
     return 0
 

@@ -210,14 +210,17 @@ def _evaluate(model, val_data, config, device, step, history, decode) -> None:
 MODEL_PROFILES = {
     "smoke": dict(block_size=64, n_layer=2, n_head=2, d_model=64),
     "cpu": dict(block_size=128, n_layer=4, n_head=4, d_model=128),
-    "gpu": dict(block_size=256, n_layer=6, n_head=6, d_model=384),
+    "gpu": dict(block_size=256, n_layer=6, n_head=6, d_model=384, dropout=0.2),
 }
 TRAIN_PROFILES = {
-    "smoke": TrainConfig(max_steps=30, batch_size=16, warmup_steps=5, eval_interval=15, eval_batches=2, lr=2e-3),
+    "smoke": TrainConfig(max_steps=30, batch_size=16, warmup_steps=5, eval_interval=15, eval_batches=2, lr=2e-3,
+                         sample_chars=20),
     "cpu": TrainConfig(max_steps=100_000, batch_size=32, warmup_steps=50, eval_interval=100, eval_batches=5,
-                       lr=2e-3, time_budget_s=240),
-    "gpu": TrainConfig(max_steps=100_000, batch_size=64, warmup_steps=200, eval_interval=500, eval_batches=20,
-                       lr=1.5e-3, time_budget_s=240, compile=True),
+                       lr=2e-3, time_budget_s=150, sample_chars=200),
+    # On an H100 this reaches ~1.30 nats/char; without dropout the model overfits the 4.5 M training characters
+    # within a minute (measured: validation loss back up to 3.5 after 14k steps).
+    "gpu": TrainConfig(max_steps=10_000, batch_size=64, warmup_steps=200, eval_interval=500, eval_batches=20,
+                       lr=1e-3, time_budget_s=270, compile=True, sample_chars=200),
 }
 
 
@@ -244,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(MODEL_PROFILES), help="size (default: from the device)")
     parser.add_argument("--max-steps", type=int, help="override the profile's number of steps")
     parser.add_argument("--time-budget", type=float, help="seconds of training (overrides the profile)")
+    parser.add_argument("--dropout", type=float, help="override the profile's dropout")
+    parser.add_argument("--lr", type=float, help="override the profile's peak learning rate")
+    parser.add_argument("--no-compile", action="store_true", help="don't torch.compile the model")
     parser.add_argument("--json", help="write the history as JSON to this file (rank 0)")
     args = parser.parse_args(argv)
     device, rank, world_size = setup_distributed()
@@ -258,14 +264,22 @@ def main(argv: list[str] | None = None) -> int:
         config.max_steps = args.max_steps
     if args.time_budget:
         config.time_budget_s = args.time_budget
+    if args.lr:
+        config.lr = args.lr
+    if args.no_compile:
+        config.compile = False
+    model_options = dict(MODEL_PROFILES[profile])
+    if args.dropout is not None:
+        model_options["dropout"] = args.dropout
     torch.backends.cuda.matmul.allow_tf32 = True
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **MODEL_PROFILES[profile]))
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **model_options))
     history = train(model, train_ids, val_ids, config, device, progress=sys.stderr.isatty())
     if rank == 0:
         summary = {"profile": profile, "world_size": world_size, "device": str(device),
                    "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
                    "steps": history.steps[-1] + 1, "tokens_per_s": history.tokens_per_s,
-                   "train_seconds": history.train_seconds, "final_val_loss": history.val_loss[-1]}
+                   "train_seconds": history.train_seconds, "final_val_loss": history.val_loss[-1],
+                   "best_val_loss": min(history.val_loss)}
         print(json.dumps(summary))
         if args.json:
             with open(args.json, "w") as handle:

@@ -1,0 +1,83 @@
+"""Does attention explain a prediction? Compare it with erasure and gradient importance on the same tokens.
+
+A linear sentiment probe on mean-pooled MiniLM features gives a differentiable classifier. For each
+sentence we score every word-piece token three ways and ask how well each ranking agrees with erasure
+(the drop in the predicted probability when the token is removed), the most direct test of "this token
+mattered":
+- attention: attention the token receives in the last layer, averaged over heads and queries;
+- rollout: the same, through attention rollout over all layers;
+- gradient x input: |d p / d embedding . embedding|;
+- random: a control.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .transfer import mean_pool, tokenize
+from .viz import attention_rollout
+
+
+class SentimentProbe(nn.Module):
+    """Frozen encoder + mean pooling + a linear layer fitted by logistic regression."""
+
+    def __init__(self, encoder: nn.Module, tokenizer, texts: list[str], labels: list[int], C: float = 1.0):
+        super().__init__()
+        from sklearn.linear_model import LogisticRegression
+
+        from .transfer import embed
+
+        self.encoder, self.tokenizer = encoder.eval(), tokenizer
+        device = next(encoder.parameters()).device
+        regression = LogisticRegression(C=C, max_iter=2000).fit(embed(encoder, tokenizer, texts, device), labels)
+        self.linear = nn.Linear(regression.coef_.shape[1], 1).to(device)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.tensor(regression.coef_, dtype=torch.float32))
+            self.linear.bias.copy_(torch.tensor(regression.intercept_, dtype=torch.float32))
+
+    def positive_probability(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
+                             inputs_embeds: Tensor | None = None, output_attentions: bool = False):
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                           output_attentions=output_attentions)
+        probability = torch.sigmoid(self.linear(mean_pool(out.last_hidden_state, attention_mask)))[:, 0]
+        return (probability, out.attentions) if output_attentions else probability
+
+
+def token_importances(probe: SentimentProbe, text: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """Per-token importance of one sentence under each method; special tokens ([CLS], [SEP]) are left out."""
+    device = next(probe.parameters()).device
+    batch = tokenize(probe.tokenizer, [text], device)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    inner = slice(1, ids.shape[1] - 1)  # drop [CLS] and [SEP]
+    with torch.no_grad():
+        full, attentions = probe.positive_probability(ids, mask, output_attentions=True)
+        erased = []
+        for position in range(inner.start, inner.stop):
+            reduced = mask.clone()
+            reduced[0, position] = 0  # the token disappears from attention and from the pooling
+            erased.append(abs(full.item() - probe.positive_probability(ids, reduced).item()))
+    last_layer = attentions[-1][0].float().mean(0).mean(0).cpu().numpy()
+    rollout = attention_rollout([a[0] for a in attentions]).mean(0).numpy()
+    embeddings = probe.encoder.get_input_embeddings()(ids).detach().requires_grad_(True)
+    probe.positive_probability(attention_mask=mask, inputs_embeds=embeddings).sum().backward()
+    gradient = (embeddings.grad * embeddings).sum(-1).abs()[0].detach().cpu().numpy()
+    rng = np.random.default_rng(seed)
+    return {"erasure": np.array(erased), "attention": last_layer[inner], "rollout": rollout[inner],
+            "gradient x input": gradient[inner], "random": rng.random(inner.stop - inner.start),
+            "tokens": np.array(probe.tokenizer.convert_ids_to_tokens(ids[0][inner]))}
+
+
+def agreement_with_erasure(probe: SentimentProbe, texts: list[str]) -> dict[str, list[float]]:
+    """Spearman rank correlation of each method with erasure, one value per sentence (>= 3 tokens)."""
+    from scipy.stats import spearmanr
+
+    scores: dict[str, list[float]] = {"attention": [], "rollout": [], "gradient x input": [], "random": []}
+    for index, text in enumerate(texts):
+        importances = token_importances(probe, text, seed=index)
+        if len(importances["erasure"]) < 3 or np.ptp(importances["erasure"]) == 0:
+            continue
+        for method in scores:
+            scores[method].append(float(spearmanr(importances[method], importances["erasure"]).statistic))
+    return scores

@@ -1,0 +1,119 @@
+"""A live attention explorer for JupyterLab: type a sentence, pick a layer and a head, see the map.
+
+Bad input never raises into the notebook: the widget shows a message instead (empty text, text longer
+than the model's 512 tokens, which is truncated with a notice). Any Unicode is accepted; characters the
+WordPiece vocabulary lacks become [UNK].
+"""
+
+from __future__ import annotations
+
+import html
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import display
+
+from .viz import attention_rollout, plot_heatmap
+
+MAX_TOKENS = 512
+ROLLOUT = "rollout"
+MEAN = "mean"
+
+
+class AttentionExplorer:
+    """Widgets around a pretrained encoder: ``display(explorer.widget)`` shows it."""
+
+    def __init__(self, model, tokenizer, text: str = "The film was not good, but the actors were brilliant.",
+                 top_k: int = 5):
+        self.model, self.tokenizer, self.top_k = model, tokenizer, top_k
+        n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
+        self.text = widgets.Textarea(value=text, description="Sentence", layout=widgets.Layout(width="95%"))
+        self.layer = widgets.Dropdown(description="Layer", value=n_layers - 1,
+                                      options=[(f"layer {i}", i) for i in range(n_layers)]
+                                      + [("rollout over all layers", ROLLOUT)])
+        self.head = widgets.Dropdown(description="Head", value=MEAN,
+                                     options=[("mean over heads", MEAN)] + [(f"head {h}", h) for h in range(n_heads)])
+        self.message = widgets.HTML()
+        self.top_tokens = widgets.HTML()
+        self.output = widgets.Output()
+        self.tokens: list[str] = []
+        self.weights: torch.Tensor | None = None
+        for control in (self.text, self.layer, self.head):
+            control.observe(lambda change: self.update(), names="value")
+        self.widget = widgets.VBox([self.text, widgets.HBox([self.layer, self.head]), self.message,
+                                    self.top_tokens, self.output])
+        self.update()
+
+    def _encode(self, text: str):
+        full_length = len(self.tokenizer(text)["input_ids"])
+        batch = self.tokenizer(text, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+        notice = ""
+        if full_length > MAX_TOKENS:
+            notice = (f"Your text has {full_length} tokens; the model reads at most {MAX_TOKENS}, "
+                      f"so only the first {MAX_TOKENS} are shown.")
+        return batch, notice
+
+    @torch.no_grad()
+    def compute(self, text: str, layer, head) -> tuple[list[str], torch.Tensor, str]:
+        """(tokens, (T, T) weights, notice) for a sentence, layer (or 'rollout') and head (or 'mean')."""
+        batch, notice = self._encode(text)
+        device = next(self.model.parameters()).device
+        outputs = self.model(**{k: v.to(device) for k, v in batch.items()}, output_attentions=True)
+        if not outputs.attentions:
+            raise RuntimeError("the model returned no attentions: load it with attn_implementation='eager'")
+        attentions = [a[0].float().cpu() for a in outputs.attentions]  # each (heads, T, T)
+        if layer == ROLLOUT:
+            weights = attention_rollout(attentions)
+        else:
+            chosen = attentions[layer]
+            weights = chosen.mean(0) if head == MEAN else chosen[head]
+        tokens = self.tokenizer.convert_ids_to_tokens(batch["input_ids"][0])
+        return tokens, weights, notice
+
+    def update(self) -> None:
+        """Recompute and redraw; problems become a message in the widget, never a traceback."""
+        text = self.text.value.strip()
+        self.head.disabled = self.layer.value == ROLLOUT
+        if not text:
+            self._show_message("Type a sentence above to see where the model's attention goes.", clear=True)
+            return
+        try:
+            tokens, weights, notice = self.compute(text, self.layer.value, self.head.value)
+        except Exception as error:  # shown to the learner in the widget, not raised into the notebook
+            self._show_message(f"Could not compute attention: {html.escape(str(error))}", clear=True)
+            return
+        self.tokens, self.weights = tokens, weights
+        self._show_message(notice)
+        received = weights.mean(0)  # attention each token receives, averaged over the queries
+        order = received.argsort(descending=True).tolist()[: self.top_k]
+        listed = ", ".join(f"<b>{html.escape(tokens[i])}</b> ({received[i]:.2f})" for i in order)
+        self.top_tokens.value = f"Most attended tokens (mean weight received): {listed}"
+        self._draw(tokens, weights)
+
+    def _title(self) -> str:
+        if self.layer.value == ROLLOUT:
+            return "Attention rollout over all layers"
+        head = "mean over heads" if self.head.value == MEAN else f"head {self.head.value}"
+        return f"Layer {self.layer.value}, {head}"
+
+    def _draw(self, tokens: list[str], weights: torch.Tensor) -> None:
+        with self.output:
+            self.output.clear_output(wait=True)
+            if len(tokens) > 60:
+                fig, ax = plt.subplots(figsize=(7, 6))
+                image = ax.imshow(weights, cmap="viridis")
+                ax.set(xlabel="attended to (token position)", ylabel="attending (token position)", title=self._title())
+                fig.colorbar(image, ax=ax, label="attention weight")
+            else:
+                ax = plot_heatmap(weights, tokens, self._title())
+                fig = ax.figure
+            display(fig)
+            plt.close(fig)
+
+    def _show_message(self, text: str, clear: bool = False) -> None:
+        self.message.value = f"<span style='color:#a15c00'>{text}</span>" if text else ""
+        if clear:
+            self.tokens, self.weights = [], None
+            self.top_tokens.value = ""
+            self.output.clear_output()

@@ -1,0 +1,315 @@
+"""Transfer learning on Rotten Tomatoes sentences: four methods and the data-efficiency curve.
+
+Methods, all trained on the same labelled subset and selected on the validation split only:
+- ``tfidf``: TF-IDF word and bigram features + logistic regression (scikit-learn);
+- ``scratch``: a small Transformer classifier trained from random initialisation (MiniLM's tokenizer);
+- ``probe``: logistic regression on frozen, mean-pooled MiniLM features (a linear probe);
+- ``finetune``: MiniLM with a linear head, every weight trained.
+The test split is touched once per trained model, after model selection.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .data import LabelledTexts, rotten_tomatoes
+from .device import pick_device, pick_profile, seed_everything
+from .models import TransformerClassifier
+from .pretrained import load_minilm
+
+METHODS = ("tfidf", "scratch", "probe", "finetune")
+MAX_TOKENS = 64  # review sentences: 99% are shorter than this in WordPiece tokens
+
+
+def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
+    """Average the token vectors of each sentence, ignoring padding: (B, T, d), (B, T) -> (B, d)."""
+    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+class SentimentClassifier(nn.Module):
+    """A pretrained encoder, mean pooling over real tokens, and a linear head."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int = 2):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.config.hidden_size, n_classes)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(mean_pool(hidden, attention_mask))
+
+
+def freeze(module: nn.Module, trainable: bool = False) -> nn.Module:
+    """Turn gradients off (or back on) for every parameter of ``module``."""
+    for parameter in module.parameters():
+        parameter.requires_grad_(trainable)
+    return module
+
+
+def tokenize(tokenizer, texts: list[str], device) -> dict[str, Tensor]:
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
+    return {key: batch[key].to(device) for key in ("input_ids", "attention_mask")}
+
+
+@torch.no_grad()
+def embed(encoder: nn.Module, tokenizer, texts: list[str], device, batch_size: int = 256) -> np.ndarray:
+    """Frozen mean-pooled sentence features, (N, hidden) as float32 NumPy."""
+    encoder.eval()
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenize(tokenizer, texts[start : start + batch_size], device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            hidden = encoder(**batch).last_hidden_state
+        chunks.append(mean_pool(hidden.float(), batch["attention_mask"]).cpu().numpy())
+    return np.concatenate(chunks)
+
+
+def _select_logistic(train_x, train_y, val_x, val_y, grid=(0.1, 1.0, 10.0, 100.0)):
+    """Logistic regression with C chosen on the validation split."""
+    from sklearn.linear_model import LogisticRegression
+
+    best = None
+    for c in grid:
+        model = LogisticRegression(C=c, max_iter=2000).fit(train_x, train_y)
+        score = model.score(val_x, val_y)
+        if best is None or score > best[0]:
+            best = (score, model)
+    return best
+
+
+def run_tfidf(train: LabelledTexts, val: LabelledTexts, test: LabelledTexts) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    train_x = vectorizer.fit_transform(train.texts)
+    val_score, model = _select_logistic(train_x, train.labels, vectorizer.transform(val.texts), val.labels)
+    return {"val_accuracy": val_score, "test_accuracy": model.score(vectorizer.transform(test.texts), test.labels)}
+
+
+def run_probe(features: dict[str, np.ndarray], train_index: np.ndarray, splits: dict[str, LabelledTexts]) -> dict:
+    train_y = np.asarray(splits["train"].labels)[train_index]
+    val_score, model = _select_logistic(features["train"][train_index], train_y, features["validation"],
+                                        splits["validation"].labels)
+    return {"val_accuracy": val_score, "test_accuracy": model.score(features["test"], splits["test"].labels)}
+
+
+@dataclass
+class FitConfig:
+    epochs: int = 4
+    min_steps: int = 60  # small subsets get more epochs, so every model sees enough updates
+    max_steps: int | None = None
+    batch_size: int = 32
+    lr: float = 6e-5
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+
+
+def warmup_linear(step: int, total: int, warmup: int) -> float:
+    """Learning-rate multiplier: linear warm-up to 1, then linear decay to 0 at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+@torch.no_grad()
+def _accuracy(model: nn.Module, encoded: dict[str, Tensor], labels: Tensor, batch_size: int = 512) -> float:
+    model.eval()
+    correct = 0
+    for start in range(0, len(labels), batch_size):
+        part = {key: value[start : start + batch_size] for key, value in encoded.items()}
+        with torch.autocast(labels.device.type, dtype=torch.bfloat16, enabled=labels.device.type == "cuda"):
+            logits = model(**part)
+        correct += (logits.argmax(-1) == labels[start : start + batch_size]).sum().item()
+    return correct / len(labels)
+
+
+def fit_classifier(model: nn.Module, train: dict[str, Tensor], train_labels: Tensor, val: dict[str, Tensor],
+                   val_labels: Tensor, config: FitConfig, seed: int = 0) -> tuple[nn.Module, float, list[float]]:
+    """AdamW with warm-up and linear decay; keep the weights of the epoch with the best validation accuracy."""
+    device = train_labels.device
+    steps_per_epoch = math.ceil(len(train_labels) / config.batch_size)
+    epochs = max(config.epochs, math.ceil(config.min_steps / steps_per_epoch))
+    total = epochs * steps_per_epoch
+    if config.max_steps:
+        total = min(total, config.max_steps)
+        epochs = math.ceil(total / steps_per_epoch)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_linear(s, total, max(1, int(config.warmup_fraction * total))))
+    generator = torch.Generator().manual_seed(seed)
+    best_accuracy, best_state, history, step = -1.0, None, [], 0
+    evaluate_every = max(1, epochs // 6)  # at most ~6 validation passes, whatever the number of epochs
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(train_labels), generator=generator).to(device)
+        for start in range(0, len(order), config.batch_size):
+            if step >= total:
+                break
+            index = order[start : start + config.batch_size]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model(**{key: value[index] for key, value in train.items()})
+            loss = F.cross_entropy(logits.float(), train_labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+        if (epoch + 1) % evaluate_every == 0 or epoch == epochs - 1:
+            accuracy = _accuracy(model, val, val_labels)
+            history.append(accuracy)
+            if accuracy > best_accuracy:
+                best_accuracy = accuracy
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return model, best_accuracy, history
+
+
+class ScratchClassifier(nn.Module):
+    """The course's TransformerClassifier over MiniLM's WordPiece ids, with the same call signature."""
+
+    def __init__(self, vocab_size: int, pad_id: int, d_model: int = 128, n_layers: int = 2):
+        super().__init__()
+        self.net = TransformerClassifier(vocab_size, d_model, 4, n_layers, 2, max_len=MAX_TOKENS, dropout=0.1,
+                                         pad_id=pad_id)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        return self.net(input_ids)
+
+
+@dataclass
+class TransferSetup:
+    """Everything shared by the runs: splits, tokenised text, frozen features, the pretrained weights."""
+
+    splits: dict[str, LabelledTexts]
+    encoded: dict[str, dict[str, Tensor]]
+    labels: dict[str, Tensor]
+    features: dict[str, np.ndarray]
+    pretrained_state: dict[str, Tensor]
+    encoder: nn.Module
+    tokenizer: object
+    device: torch.device
+
+
+def prepare(device: torch.device, test_limit: int | None = None, train_limit: int | None = None,
+            model_dir=None) -> TransferSetup:
+    """Load the splits and MiniLM, tokenise everything once, and compute the frozen features.
+
+    ``train_limit`` and ``test_limit`` shrink the splits (stratified, fixed seed) for quick runs.
+    """
+    splits = {name: rotten_tomatoes(name) for name in ("train", "validation", "test")}
+    if train_limit:
+        splits["train"] = splits["train"].subset(min(train_limit, len(splits["train"])), seed=0)
+    if test_limit:
+        splits["validation"] = splits["validation"].subset(min(test_limit, len(splits["validation"])), seed=0)
+        splits["test"] = splits["test"].subset(min(test_limit, len(splits["test"])), seed=0)
+    encoder, tokenizer = load_minilm(model_dir, device=device, dtype=torch.float32)
+    encoded = {name: tokenize(tokenizer, split.texts, device) for name, split in splits.items()}
+    labels = {name: torch.tensor(split.labels, device=device) for name, split in splits.items()}
+    features = {name: embed(encoder, tokenizer, split.texts, device) for name, split in splits.items()}
+    state = {k: v.detach().clone() for k, v in encoder.state_dict().items()}
+    return TransferSetup(splits, encoded, labels, features, state, encoder, tokenizer, device)
+
+
+def run_method(setup: TransferSetup, method: str, train_index: np.ndarray, seed: int, config: FitConfig) -> dict:
+    """Train one method on the chosen training sentences; return validation and test accuracy."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    seed_everything(seed)
+    started = time.perf_counter()
+    if method == "tfidf":
+        train = setup.splits["train"]
+        subset = LabelledTexts([train.texts[i] for i in train_index], [train.labels[i] for i in train_index])
+        result = run_tfidf(subset, setup.splits["validation"], setup.splits["test"])
+    elif method == "probe":
+        result = run_probe(setup.features, train_index, setup.splits)
+    else:
+        if method == "finetune":
+            setup.encoder.load_state_dict(setup.pretrained_state)
+            model = SentimentClassifier(freeze(setup.encoder, trainable=True)).to(setup.device)
+        else:
+            model = ScratchClassifier(setup.tokenizer.vocab_size, setup.tokenizer.pad_token_id).to(setup.device)
+            config = FitConfig(**{**vars(config), "lr": 1e-3, "epochs": max(config.epochs, 5)})
+        index = torch.as_tensor(train_index, device=setup.device)
+        train = {key: value[index] for key, value in setup.encoded["train"].items()}
+        model, val_accuracy, _ = fit_classifier(model, train, setup.labels["train"][index], setup.encoded["validation"],
+                                                setup.labels["validation"], config, seed)
+        result = {"val_accuracy": val_accuracy,
+                  "test_accuracy": _accuracy(model, setup.encoded["test"], setup.labels["test"])}
+    return {"method": method, "n_labels": len(train_index), "seed": seed, **result,
+            "seconds": time.perf_counter() - started}
+
+
+TRANSFER_PROFILES = {
+    "smoke": dict(sizes=[50], seeds=[0], methods=METHODS, train_limit=300, test_limit=200,
+                  fit=FitConfig(epochs=1, min_steps=4, max_steps=4)),
+    # 2 CPU cores embed ~40 sentences/s with MiniLM: the cpu profile uses a 2,000-sentence training pool
+    # and 500 validation / 500 test sentences, and caps fine-tuning at 40 steps of 16.
+    "cpu": dict(sizes=[100, 1000], seeds=[0, 1], methods=METHODS, train_limit=2000, test_limit=500,
+                fit=FitConfig(epochs=2, min_steps=30, max_steps=40, batch_size=16)),
+    "gpu": dict(sizes=[50, 100, 200, 500, 1000, 2000, None], seeds=[0, 1, 2], methods=METHODS, train_limit=None,
+                test_limit=None, fit=FitConfig(epochs=4, min_steps=60)),
+}
+
+
+def data_efficiency_curve(setup: TransferSetup, sizes, seeds, methods=METHODS, fit: FitConfig | None = None,
+                          progress: bool = True) -> list[dict]:
+    """Every method at every number of labels (None = all), for every seed; one record per run."""
+    fit = fit or FitConfig()
+    train = setup.splits["train"]
+    runs = [(size, seed, method) for size in sizes for seed in seeds for method in methods]
+    records = []
+    for size, seed, method in tqdm(runs, desc="runs", disable=not progress):
+        if size is None or size >= len(train):
+            index = np.arange(len(train))
+        else:
+            chosen = set(train.subset(size, seed=seed).texts)
+            index = np.array([i for i, text in enumerate(train.texts) if text in chosen])
+        records.append(run_method(setup, method, index, seed, fit))
+    return records
+
+
+def summarise(records: list[dict]) -> list[dict]:
+    """Mean and standard deviation of test accuracy per (method, number of labels)."""
+    groups: dict[tuple[str, int], list[float]] = {}
+    for record in records:
+        groups.setdefault((record["method"], record["n_labels"]), []).append(record["test_accuracy"])
+    return [{"method": method, "n_labels": n, "mean": float(np.mean(values)), "std": float(np.std(values)),
+             "runs": len(values)} for (method, n), values in sorted(groups.items())]
+
+
+def bench_transfer(profile: str | None = None) -> dict:
+    """The lesson-07 curve: ``attention-course bench transfer --json``."""
+    device = pick_device()
+    profile = profile or pick_profile(device)
+    settings = TRANSFER_PROFILES[profile]
+    started = time.perf_counter()
+    setup = prepare(device, settings["test_limit"], settings["train_limit"])
+    records = data_efficiency_curve(setup, settings["sizes"], settings["seeds"], settings["methods"], settings["fit"],
+                                    progress=False)
+    from .device import device_name
+
+    return {"device": device.type, "device_name": device_name(device), "torch": torch.__version__, "profile": profile,
+            "seconds": time.perf_counter() - started, "records": records, "summary": summarise(records),
+            "majority_test_accuracy": max(np.mean(setup.splits["test"].labels), 1 - np.mean(setup.splits["test"].labels))}
+
+
+def format_result(result: dict) -> str:
+    lines = [f"{result['device_name']} | torch {result['torch']} | profile {result['profile']} | "
+             f"{result['seconds']:.0f} s; majority class {result['majority_test_accuracy']:.3f}"]
+    for row in result["summary"]:
+        lines.append(f"{row['method']:>9} {row['n_labels']:>6} labels: test accuracy {row['mean']:.3f} "
+                     f"+- {row['std']:.3f} ({row['runs']} seeds)")
+    return "\n".join(lines)
+
+

@@ -1,0 +1,134 @@
+"""Attention views that work offline: bertviz with its scripts inlined, heatmaps, and a live explorer.
+
+Stock bertviz loads require.js, d3 and jQuery from a CDN, so offline (in JupyterLab, in exported HTML,
+on the course website) it shows an empty "Layer:" box. ``head_view`` and ``model_view`` here call bertviz
+for its HTML and JavaScript, then inline d3 and jQuery (from the npm packages that setup installs) and give
+bertviz's script a private ``require`` that hands it those two libraries. Nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+JS_ENV = "ATTENTION_COURSE_JS_DIR"
+_ROOT = Path(__file__).resolve().parent.parent
+_SCRIPT_FILES = {"d3": ("d3", "dist", "d3.min.js"), "jquery": ("jquery", "dist", "jquery.min.js")}
+_CDN_SCRIPT_TAG = re.compile(r"<script src=\"https?://[^\"]+\"></script>")
+_REQUIRE_CONFIG = re.compile(r"require\.config\(\{.*?\}\);", re.DOTALL)
+
+
+def _node_modules() -> Path:
+    folder = Path(os.environ.get(JS_ENV) or _ROOT / "book" / "offline" / "node_modules")
+    if not (folder / "d3").exists():
+        raise FileNotFoundError(
+            f"d3 and jQuery were not found in {folder}. Run `make setup` (it installs them with npm), "
+            f"or set {JS_ENV} to a node_modules folder holding d3@5 and jquery@3."
+        )
+    return folder
+
+
+def _library_source(name: str) -> str:
+    return _node_modules().joinpath(*_SCRIPT_FILES[name]).read_text(encoding="utf-8")
+
+
+def offline_bertviz_html(html: str) -> str:
+    """Rewrite bertviz's returned HTML so it needs no network and cannot clash with a page's require.js."""
+    html = _CDN_SCRIPT_TAG.sub("", html)
+    start = html.index('<script type="text/javascript">') + len('<script type="text/javascript">')
+    end = html.rindex("</script>")
+    script = _REQUIRE_CONFIG.sub("", html[start:end])
+    # Library code runs with define/module/exports hidden, so it never registers with a page's AMD loader.
+    private = (
+        "(function () {\n"
+        "var holder = {};\n"
+        f"(function (define, module, exports) {{\n{_library_source('d3')}\n}}).call(holder);\n"
+        "var previous = {jQuery: window.jQuery, $: window.$};\n"
+        f"(function (define, module, exports) {{\n{_library_source('jquery')}\n}}).call(window);\n"
+        "var jq = window.jQuery.noConflict(true);\n"
+        "if (previous.jQuery) { window.jQuery = previous.jQuery; window.$ = previous.$; }\n"
+        "var require = {config: function () {}};\n"
+        "var requirejs = function (names, run) { run(jq, holder.d3); };\n"
+        f"{script}\n"
+        "})();\n"
+    )
+    return html[:start] + "\n" + private + html[end:]
+
+
+def _bertviz_view(kind: str, attention: tuple[Tensor, ...], tokens: list[str], **options):
+    from IPython.display import HTML
+    from bertviz import head_view as bertviz_head_view
+    from bertviz import model_view as bertviz_model_view
+
+    if not attention:
+        raise ValueError("no attention tensors: load the model with attn_implementation='eager' "
+                         "(attention_course.pretrained.load_minilm does) and pass output_attentions=True")
+    if attention[0].shape[-1] != len(tokens):
+        raise ValueError(f"attention covers {attention[0].shape[-1]} positions but {len(tokens)} tokens were given")
+    attention = tuple(layer.detach().float().cpu() for layer in attention)
+    view = bertviz_head_view if kind == "head" else bertviz_model_view
+    returned = view(attention, tokens, html_action="return", **options)
+    return HTML(offline_bertviz_html(returned.data))
+
+
+def head_view(attention: tuple[Tensor, ...], tokens: list[str], **options):
+    """bertviz's head view (lines from each token to the tokens it attends to), offline. Returns an HTML object."""
+    return _bertviz_view("head", attention, tokens, **options)
+
+
+def model_view(attention: tuple[Tensor, ...], tokens: list[str], **options):
+    """bertviz's model view (a thumbnail per layer and head), offline. Returns an HTML object."""
+    return _bertviz_view("model", attention, tokens, **options)
+
+
+# ---------------------------------------------------------------- attention arithmetic
+
+
+def attention_rollout(attention: tuple[Tensor, ...] | Tensor, residual_weight: float = 0.5) -> Tensor:
+    """Attention rollout (Abnar & Zuidema, 2020) for one sentence.
+
+    Each layer's head-averaged attention (T, T) is mixed with the identity for the residual connection,
+    row-normalised, and the layers are multiplied from the first up: entry (i, j) estimates how much input
+    token j flows into position i at the top.
+    """
+    layers = torch.stack([a.float() for a in attention]) if isinstance(attention, (tuple, list)) else attention.float()
+    if layers.dim() == 5:
+        if layers.shape[1] != 1:
+            raise ValueError(f"rollout is for one sentence: got a batch of {layers.shape[1]}")
+        layers = layers[:, 0]
+    if layers.dim() != 4:
+        raise ValueError(f"expected (layers, heads, T, T) attention, got shape {tuple(layers.shape)}")
+    size = layers.shape[-1]
+    rollout = torch.eye(size)
+    for layer in layers:
+        mixed = (1 - residual_weight) * layer.mean(0).cpu() + residual_weight * torch.eye(size)
+        mixed = mixed / mixed.sum(-1, keepdim=True)
+        rollout = mixed @ rollout
+    return rollout
+
+
+def mean_attention_distance(weights: Tensor) -> Tensor:
+    """Mean |i - j| under each head's attention distribution, averaged over query positions: (..., T, T) -> (...)."""
+    size = weights.shape[-1]
+    positions = torch.arange(size, dtype=weights.dtype, device=weights.device)
+    distance = (positions[:, None] - positions[None, :]).abs()
+    return (weights * distance).sum(-1).mean(-1)
+
+
+def plot_heatmap(weights: Tensor, tokens: list[str], title: str, ax=None):
+    """A labelled (T, T) heatmap: rows attend (queries), columns are attended to (keys)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(0.35 * len(tokens) + 2.5, 0.35 * len(tokens) + 2))[1]
+    image = ax.imshow(weights.detach().float().cpu(), cmap="viridis", vmin=0)
+    ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(tokens)), tokens, fontsize=8)
+    ax.set_xlabel("attended to (key)")
+    ax.set_ylabel("attending (query)")
+    ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, label="attention weight")
+    return ax
