@@ -1,0 +1,54 @@
+"""Execute lesson notebooks headless into an output folder: ``python -m attention_course.execute NB... --output DIR``.
+
+This is how the published outputs are produced on a GPU machine. The source notebooks are never
+modified; each executed copy is written to ``--output`` even when a cell fails (the failing cell keeps
+its traceback), and the exit status says whether all succeeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+def execute(source: Path, output: Path, timeout: int = 1800) -> tuple[bool, float]:
+    """Run ``source`` with its own folder as working directory; write the result to ``output``."""
+    notebook = nbformat.read(source, as_version=4)
+    started = time.perf_counter()
+    ok = True
+    try:
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(source.resolve().parent)}}).execute()
+    except CellExecutionError as error:
+        ok = False
+        print(f"{source.name}: a cell failed:\n{str(error)[-2000:]}", file=sys.stderr)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, output)
+    return ok, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m attention_course.execute", description=__doc__)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--output", type=Path, required=True, help="folder for the executed copies")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    args = parser.parse_args(argv)
+    failures = 0
+    for source in args.notebooks:
+        target = args.output / source.name
+        if target.resolve() == source.resolve():
+            parser.error(f"--output would overwrite {source}: choose another folder")
+        ok, seconds = execute(source, target, args.timeout)
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {source.name}: {seconds:.0f} s", flush=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
