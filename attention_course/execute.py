@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, DeadKernelError
 
 
 def execute(source: Path, output: Path, timeout: int = 1800) -> tuple[bool, float]:
@@ -25,7 +25,7 @@ def execute(source: Path, output: Path, timeout: int = 1800) -> tuple[bool, floa
     try:
         NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(source.resolve().parent)}}).execute()
-    except (CellExecutionError, TimeoutError) as error:  # keep what ran, with the failure, and go on
+    except (CellExecutionError, DeadKernelError, TimeoutError) as error:  # keep what ran, with the failure, and go on
         ok = False
         print(f"{source.name}: a cell failed:\n{str(error)[-2000:]}", file=sys.stderr)
     output.parent.mkdir(parents=True, exist_ok=True)

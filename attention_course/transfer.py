@@ -258,7 +258,7 @@ TRANSFER_PROFILES = {
     "cpu": dict(sizes=[100, 1000], seeds=[0, 1], methods=METHODS, train_limit=2000, test_limit=500,
                 fit=FitConfig(epochs=2, min_steps=30, max_steps=40, batch_size=16)),
     "gpu": dict(sizes=[50, 100, 200, 500, 1000, 2000, None], seeds=[0, 1, 2], methods=METHODS, train_limit=None,
-                test_limit=None, fit=FitConfig(epochs=4, min_steps=60)),
+                test_limit=None, fit=FitConfig(epochs=3, min_steps=60)),
 }
 
 
