@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -97,7 +97,7 @@ def precision_and_compile(device: torch.device, profile: str) -> list[dict]:
         runner = torch.compile(block) if compiled else block
         x = torch.randn(batch, length, width, device=device)
 
-        def step():
+        def step(block=block, runner=runner, x=x, bf16=bf16):
             block.zero_grad(set_to_none=True)
             with autocast(device, bf16):
                 out = runner(x, is_causal=True)
@@ -164,14 +164,16 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
     achieved = flops_per_token(config, model.num_params()) * tokens_per_s
     name = device_name(device)
     peak = peak_bf16_flops(name) if device.type == "cuda" else None
-    return {**_environment(device, profile), "config": vars(config), "batch": batch, "compiled": compile_model, "micro_batches": micro_batches, "tuned": tuned,
+    return {**_environment(device, profile), "config": vars(config), "batch": batch, "compiled": compile_model,
+            "micro_batches": micro_batches, "tuned": tuned,
             "bf16": device.type == "cuda", "params": model.num_params(), "step_ms": timing.median * 1e3,
             "step_ms_min": timing.minimum * 1e3, "repeats": repeats, "tokens_per_s": tokens_per_s,
             "achieved_tflops": achieved / 1e12, "peak_tflops": None if peak is None else peak / 1e12,
             "mfu": None if peak is None else achieved / peak}
 
 
-def bench_ddp(processes: list[int], profile: str, max_steps: int, extra: list[str] = (), cpu: bool = False) -> list[dict]:
+def bench_ddp(processes: list[int], profile: str, max_steps: int, extra: list[str] = (),
+              cpu: bool = False) -> list[dict]:
     """Run ``python -m attention_course.train`` under torchrun for each process count; collect its summary.
 
     On GPUs each process drives one GPU (NCCL); with ``cpu=True`` (or no GPU) the processes use gloo on the CPU.

@@ -60,9 +60,9 @@ def offline_bertviz_html(html: str) -> str:
 
 
 def _bertviz_view(kind: str, attention: tuple[Tensor, ...], tokens: list[str], **options):
-    from IPython.display import HTML
     from bertviz import head_view as bertviz_head_view
     from bertviz import model_view as bertviz_model_view
+    from IPython.display import HTML
 
     if not attention:
         raise ValueError("no attention tensors: load the model with attn_implementation='eager' "

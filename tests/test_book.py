@@ -102,3 +102,26 @@ def test_search_finds_lessons(browser, server):
     page.wait_for_selector("#search-results li", timeout=20000)
     assert "Scaled dot-product" in page.locator("#search-results").inner_text()
     page.close()
+
+
+def test_bertviz_views_draw_and_respond_offline(browser, server):
+    page, requested = open_page(browser, f"{server}/notebooks/06_attention_maps.html")
+    views = page.locator("div[id^=bertviz-]")
+    assert views.count() == 2  # head view and model view
+    page.wait_for_selector("div[id^=bertviz-] svg text", state="attached", timeout=20000)
+    labels = " ".join(page.locator("div[id^=bertviz-] svg text").all_text_contents())
+    assert "brilliant" in labels, "the head view drew no tokens"
+    layers = views.first.locator("#layer option")
+    assert layers.count() == 6
+    views.first.locator("#layer").select_option("3")  # the view responds: redraws for layer 3
+    page.wait_for_timeout(300)
+    assert "brilliant" in " ".join(views.first.locator("svg text").all_text_contents())
+    assert all(url.startswith(server) or url.startswith("data:") for url in requested), requested
+    page.close()
+
+
+def test_explorer_saved_state_renders(browser, server):
+    page, _ = open_page(browser, f"{server}/notebooks/06_attention_maps.html")
+    page.wait_for_selector(".jupyter-widgets textarea", state="attached", timeout=20000)
+    assert "actors were brilliant" in page.locator(".jupyter-widgets textarea").first.input_value()
+    page.close()

@@ -1,14 +1,47 @@
 """Every check accepts a correct answer and rejects plausible wrong ones with a specific message."""
 
+import copy
 import math
+import statistics
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from attention_course import attention as A
+from attention_course.gpt import sample_next_token
 from attention_course.grading import TASKS, check
+from attention_course.transfer import mean_pool
+from attention_course.viz import attention_rollout, mean_attention_distance
 
 # ---------------------------------------------------------------- correct answers
+
+
+def gpu_timer(work, sync, clock, repeats, warmup):
+    for _ in range(warmup):
+        work()
+    sync()
+    durations = []
+    for _ in range(repeats):
+        start = clock()
+        work()
+        sync()
+        durations.append(clock() - start)
+    return float(statistics.median(durations))
+
+
+def warmup_cosine(step, warmup, total, max_lr, min_lr):
+    if step < warmup:
+        return max_lr * (step + 1) / warmup
+    if step >= total:
+        return min_lr
+    return min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(math.pi * (step - warmup) / (total - warmup)))
+
+
+def freeze_encoder(model):
+    for p in model.encoder.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 def rnn_step(x_t, h, w_xh, w_hh, b_h):
@@ -37,11 +70,30 @@ CORRECT = {
     "03.split_heads": A.split_heads,
     "03.multi_head_attention": A.multi_head_attention,
     "03.layer_norm": lambda x, g, b: (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-5) * g + b,
+    "04.block_flops": lambda t, d: 24 * t * d * d + 4 * t * t * d,
+    "04.gpu_timer": lambda work, sync, clock, repeats=5, warmup=2: gpu_timer(work, sync, clock, repeats, warmup),
+    "04.causal_sdpa": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+    "04.ddp_average": lambda grads: torch.stack(grads).mean(0),
+    "05.shift_targets": lambda t: (t[:, :-1], t[:, 1:]),
+    "05.lm_loss": lambda logits, y: F.cross_entropy(logits.flatten(0, 1), y.flatten()),
+    "05.warmup_cosine_lr": lambda s, w, total, hi, lo: warmup_cosine(s, w, total, hi, lo),
+    "05.sample_next": lambda logits, temperature=1.0, top_k=None, generator=None: sample_next_token(
+        logits, temperature, top_k, generator),
+    "05.pre_ln_block": lambda x, attn, ff, n1, n2: (lambda h: h + ff(n2(h)))(x + attn(n1(x))),
+    "06.attention_rollout": attention_rollout,
+    "06.mean_attention_distance": mean_attention_distance,
+    "06.previous_token_head": lambda a: divmod(int(torch.diagonal(a, -1, -2, -1).mean(-1).argmax()), a.shape[1]),
+    "06.special_token_share": lambda w, special: w[..., special].sum(-1).mean(-1),
+    "07.mean_pool": mean_pool,
+    "07.freeze_encoder": lambda model: freeze_encoder(model),
+    "07.warmup_linear": lambda s, total, w: (s + 1) / w if s < w else max(0.0, (total - s) / (total - w)),
+    "07.select_by_validation": lambda runs: max(runs, key=lambda r: r["val_accuracy"])["test_accuracy"],
 }
 
 
-def test_every_task_has_a_correct_answer_here():
-    assert set(TASKS) - set(CORRECT) <= {t for t in TASKS if not t.startswith(("01", "02", "03"))}
+def test_every_task_has_a_correct_answer_and_a_wrong_one_here():
+    assert set(TASKS) == set(CORRECT)
+    assert set(TASKS) <= {task_id for task_id, _, _ in WRONG} | {"01.accuracy"}
 
 
 @pytest.mark.parametrize("task_id", sorted(CORRECT))
@@ -152,7 +204,96 @@ WRONG = [
     ("03.layer_norm", lambda x, g, b: (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True) + 1e-5) * g + b,
      "biased variance"),
     ("03.layer_norm", lambda x, g, b: (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + 1e-5) * g + b, "BatchNorm"),
+    ("04.block_flops", lambda t, d: 12 * t * d * d + 2 * t * t * d, "multiply-adds"),
+    ("04.block_flops", lambda t, d: 24 * t * d * d, "attention's own products"),
+    ("04.gpu_timer", lambda work, sync, clock, repeats=5, warmup=2: timer_without_sync(work, sync, clock, repeats, warmup),
+     "no sync()"),
+    ("04.gpu_timer", lambda work, sync, clock, repeats=5, warmup=2: timer_mean(work, sync, clock, repeats, warmup), "MEDIAN"),
+    ("04.gpu_timer", lambda work, sync, clock, repeats=5, warmup=2: gpu_timer(work, sync, clock, repeats + warmup, 0),
+     "warm-up"),
+    ("04.causal_sdpa", lambda q, k, v: F.scaled_dot_product_attention(q, k, v), "is_causal=True"),
+    ("04.causal_sdpa", lambda q, k, v: F.scaled_dot_product_attention(
+        q, k, v, attn_mask=torch.ones(q.shape[-2], q.shape[-2], dtype=torch.bool).triu(1)), "inverted"),
+    ("04.ddp_average", lambda grads: torch.stack(grads).sum(0), "SUM"),
+    ("04.ddp_average", lambda grads: grads[0], "one replica"),
+    ("05.shift_targets", lambda t: (t[:, 1:], t[:, :-1]), "swapped"),
+    ("05.lm_loss", lambda logits, y: F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum"), "mean"),
+    ("05.warmup_cosine_lr", lambda s, w, total, hi, lo: hi * s / w if s < w else warmup_cosine(s, w, total, hi, lo),
+     "warm-up"),
+    ("05.warmup_cosine_lr", lambda s, w, total, hi, lo: warmup_cosine(min(s, total - 1), w, total, hi, lo) if s < total
+     else hi, "min_lr"),
+    ("05.sample_next", lambda logits, temperature=1.0, top_k=None, generator=None: sample_next_token(
+        logits * temperature * temperature, temperature, top_k, generator), "multiplied"),
+    ("05.sample_next", lambda logits, temperature=1.0, top_k=None, generator=None: sample_next_token(
+        logits, temperature, None, generator), "top_k"),
+    ("05.pre_ln_block", lambda x, attn, ff, n1, n2: (lambda h: n2(h + ff(h)))(n1(x + attn(x))), "Post-LN"),
+    ("05.pre_ln_block", lambda x, attn, ff, n1, n2: ff(n2(attn(n1(x)))), "residual"),
+    ("06.attention_rollout", lambda a: rollout_wrong_order(a), "other order"),
+    ("06.attention_rollout", lambda a: rollout_no_residual(a), "identity"),
+    ("06.mean_attention_distance", lambda w: signed_distance(w), "absolute"),
+    ("06.previous_token_head", lambda a: divmod(int(torch.diagonal(a, 1, -2, -1).mean(-1).argmax()), a.shape[1]), "NEXT"),
+    ("06.special_token_share", lambda w, special: w[..., special, :].sum(-2).mean(-1), "keys"),
+    ("07.mean_pool", lambda hidden, mask: hidden.mean(1), "padding"),
+    ("07.mean_pool", lambda hidden, mask: (hidden * mask.unsqueeze(-1)).sum(1) / hidden.shape[1], "REAL tokens"),
+    ("07.freeze_encoder", lambda model: model, "requires_grad_(False)"),
+    ("07.freeze_encoder", lambda model: freeze_all(model), "head must still learn"),
+    ("07.freeze_encoder", lambda model: freeze_encoder(copy.deepcopy(model)), "same model object"),
+    ("07.warmup_linear", lambda s, total, w: s / w if s < w else max(0.0, (total - s) / (total - w)), "warm-up"),
+    ("07.warmup_linear", lambda s, total, w: (s + 1) / w if s < w else (total - s) / (total - w), "never below 0"),
+    ("07.select_by_validation", lambda runs: max(runs, key=lambda r: r["test_accuracy"])["test_accuracy"], "TEST"),
 ]
+
+
+def timer_without_sync(work, sync, clock, repeats, warmup):
+    for _ in range(warmup):
+        work()
+    durations = []
+    for _ in range(repeats):
+        start = clock()
+        work()
+        durations.append(clock() - start)
+    sync()
+    return float(statistics.median(durations))
+
+
+def timer_mean(work, sync, clock, repeats, warmup):
+    for _ in range(warmup):
+        work()
+    sync()
+    durations = []
+    for _ in range(repeats):
+        start = clock()
+        work()
+        sync()
+        durations.append(clock() - start)
+    return sum(durations) / len(durations)
+
+
+def rollout_wrong_order(attentions):
+    size = attentions.shape[-1]
+    rollout = torch.eye(size)
+    for layer in attentions:
+        mixed = 0.5 * layer.mean(0) + 0.5 * torch.eye(size)
+        rollout = rollout @ (mixed / mixed.sum(-1, keepdim=True))
+    return rollout
+
+
+def rollout_no_residual(attentions):
+    rollout = torch.eye(attentions.shape[-1])
+    for layer in attentions:
+        rollout = layer.mean(0) @ rollout
+    return rollout
+
+
+def signed_distance(weights):
+    positions = torch.arange(weights.shape[-1], dtype=weights.dtype)
+    return (weights * (positions[:, None] - positions[None, :])).sum(-1).mean(-1)
+
+
+def freeze_all(model):
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 @pytest.mark.parametrize("task_id, answer, words", WRONG, ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(WRONG)])

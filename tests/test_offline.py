@@ -31,3 +31,14 @@ def test_child_processes_are_guarded_too():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode != 0
     assert "blocked" in result.stderr
+
+
+def test_stored_notebook_outputs_load_nothing_from_the_internet():
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"cdnjs\.cloudflare|cdn\.jsdelivr|unpkg\.com|huggingface\.co/|requirejs\.org")
+    for folder in ("notebooks", "solutions", "exercises"):
+        for notebook in (root / folder).glob("*.ipynb"):
+            assert not pattern.search(notebook.read_text(encoding="utf-8")), f"{folder}/{notebook.name} reaches for the web"

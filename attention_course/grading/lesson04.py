@@ -102,7 +102,7 @@ def check_ddp_average(fn) -> int:
     x, y = torch.randn(8, 5), torch.randn(8, 3)
     full = torch.autograd.grad(F.mse_loss(model(x), y), model.weight)[0]
     shards = [torch.autograd.grad(F.mse_loss(model(xs), ys), model.weight)[0]
-              for xs, ys in zip(x.chunk(4), y.chunk(4))]
+              for xs, ys in zip(x.chunk(4), y.chunk(4), strict=True)]
     got = call("04.ddp_average", "4 replicas", fn, shards)
     expect_tensor("04.ddp_average", "4 replicas, each with the gradient of its shard's mean loss", got, full,
                   "all-reduce sums the replicas' gradients; DDP then divides by the number of replicas",

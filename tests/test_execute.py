@@ -1,0 +1,33 @@
+import nbformat
+import pytest
+
+from attention_course.execute import main
+
+
+def _notebook(path, *sources):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_executes_into_another_folder_and_keeps_the_source(tmp_path):
+    source = _notebook(tmp_path / "a.ipynb", "print(6 * 7)")
+    assert main([str(source), "--output", str(tmp_path / "out")]) == 0
+    executed = nbformat.read(tmp_path / "out" / "a.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0].text == "42\n"
+    assert nbformat.read(source, as_version=4).cells[0].outputs == []
+
+
+def test_a_failing_cell_is_kept_and_reported(tmp_path):
+    source = _notebook(tmp_path / "b.ipynb", "x = 1", "raise ValueError('boom')", "print('never')")
+    assert main([str(source), "--output", str(tmp_path / "out")]) == 1
+    executed = nbformat.read(tmp_path / "out" / "b.ipynb", as_version=4)
+    assert executed.cells[1].outputs[0].ename == "ValueError" and executed.cells[2].outputs == []
+
+
+def test_refuses_to_overwrite_the_source(tmp_path):
+    source = _notebook(tmp_path / "c.ipynb", "1")
+    with pytest.raises(SystemExit):
+        main([str(source), "--output", str(tmp_path)])

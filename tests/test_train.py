@@ -1,0 +1,95 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from attention_course import train as T
+from attention_course.gpt import GPT, GPTConfig
+
+
+def test_schedule_warms_up_then_decays_to_min():
+    config = T.TrainConfig(lr=1.0, min_lr=0.1, warmup_steps=10, max_steps=100)
+    assert T.lr_at(0.0, 0, config) == pytest.approx(0.1)
+    assert T.lr_at(0.09, 9, config) == pytest.approx(1.0)
+    assert T.lr_at(0.1, 10, config) <= 1.0
+    assert T.lr_at(0.5, 50, config) == pytest.approx(0.55)
+    assert T.lr_at(1.0, 100, config) == pytest.approx(0.1)
+
+
+def test_weight_decay_skips_biases_and_norms():
+    model = GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=1, d_model=8))
+    groups = T.make_optimizer(model, 1e-3, 0.1, torch.device("cpu")).param_groups
+    assert all(p.dim() >= 2 for p in groups[0]["params"]) and groups[0]["weight_decay"] == 0.1
+    assert all(p.dim() < 2 for p in groups[1]["params"]) and groups[1]["weight_decay"] == 0.0
+
+
+def test_random_batch_targets_are_inputs_shifted():
+    data = torch.arange(100)
+    x, y = T.random_batch(data, 8, 4, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert x.shape == y.shape == (4, 8) and torch.equal(x[:, 1:], y[:, :-1]) and torch.equal(y, x + 1)
+    with pytest.raises(ValueError, match="block_size"):
+        T.random_batch(torch.arange(5), 8, 1, torch.Generator(), torch.device("cpu"))
+
+
+def test_training_learns_a_repeating_pattern():
+    torch.manual_seed(0)
+    data = torch.arange(6).repeat(400)
+    model = GPT(GPTConfig(vocab_size=6, block_size=12, n_layer=1, n_head=2, d_model=32))
+    config = T.TrainConfig(max_steps=120, batch_size=16, lr=3e-3, warmup_steps=10, eval_interval=60, eval_batches=2)
+    history = T.train(model, data, data, config, torch.device("cpu"), decode=str, progress=False)
+    assert history.val_loss[-1] < 0.5 and history.train_loss[0] > 1.0
+    assert history.tokens_per_s > 0 and not history.diverged
+
+
+def test_time_budget_stops_training():
+    model = GPT(GPTConfig(vocab_size=6, block_size=8, n_layer=1, n_head=1, d_model=8))
+    config = T.TrainConfig(max_steps=10**6, batch_size=2, warmup_steps=1, eval_interval=10**9, eval_batches=1,
+                           time_budget_s=1.0)
+    history = T.train(model, torch.arange(6).repeat(50), torch.arange(6).repeat(50), config, torch.device("cpu"),
+                      progress=False)
+    assert history.steps[-1] < 10**6 and history.train_seconds < 5
+
+
+def _ddp_worker(rank, world_size, port, result_file):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    ddp = torch.nn.parallel.DistributedDataParallel(model)
+    x = torch.arange(32.0).view(8, 4) / 10
+    shard = x.chunk(world_size)[rank]
+    ddp(shard).pow(2).mean().backward()
+    if rank == 0:
+        with open(result_file, "w") as handle:
+            json.dump(model.weight.grad.tolist(), handle)
+    dist.destroy_process_group()
+
+
+def test_ddp_gradient_equals_full_batch_gradient(tmp_path):
+    """The argument of lesson 04: averaging shard gradients (DDP, gloo, 2 processes) = the full-batch gradient."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = tmp_path / "grad.json"
+    mp.spawn(_ddp_worker, args=(2, port, str(result)), nprocs=2, join=True)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    model(torch.arange(32.0).view(8, 4) / 10).pow(2).mean().backward()
+    torch.testing.assert_close(torch.tensor(json.loads(result.read_text())), model.weight.grad)
+
+
+def test_torchrun_trains_with_two_gloo_processes():
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "attention_course.train", "--profile", "smoke", "--max-steps", "10"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["world_size"] == 2 and summary["steps"] == 10 and summary["final_val_loss"] < 4.5

@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+from attention_course import explain, transfer
+from attention_course.data import rotten_tomatoes
+
+
+def test_mean_pool_ignores_padding():
+    hidden = torch.arange(12.0).view(1, 3, 4)
+    pooled = transfer.mean_pool(hidden, torch.tensor([[1, 1, 0]]))
+    torch.testing.assert_close(pooled, hidden[0, :2].mean(0, keepdim=True))
+
+
+def test_warmup_linear():
+    assert transfer.warmup_linear(0, 100, 10) == pytest.approx(0.1)
+    assert transfer.warmup_linear(55, 100, 10) == pytest.approx(0.5)
+    assert transfer.warmup_linear(200, 100, 10) == 0.0
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return transfer.prepare(torch.device("cpu"), test_limit=60, train_limit=120)
+
+
+def test_every_method_runs_and_selection_uses_validation(setup):
+    fit = transfer.FitConfig(epochs=1, min_steps=3, max_steps=3, batch_size=16)
+    records = transfer.data_efficiency_curve(setup, [40], [0], transfer.METHODS, fit, progress=False)
+    assert [r["method"] for r in records] == list(transfer.METHODS)
+    for record in records:
+        assert 0.0 <= record["test_accuracy"] <= 1.0 and 0.0 <= record["val_accuracy"] <= 1.0
+        assert record["n_labels"] == 40
+    summary = transfer.summarise(records)
+    assert {row["method"] for row in summary} == set(transfer.METHODS) and all(row["runs"] == 1 for row in summary)
+    with pytest.raises(ValueError, match="method must be one of"):
+        transfer.run_method(setup, "svm", np.arange(10), 0, fit)
+
+
+def test_fine_tuning_restarts_from_the_pretrained_weights(setup):
+    before = {k: v.clone() for k, v in setup.encoder.state_dict().items()}
+    fit = transfer.FitConfig(epochs=1, min_steps=2, max_steps=2, batch_size=8, lr=1e-3)
+    transfer.run_method(setup, "finetune", np.arange(16), 0, fit)
+    changed = any(not torch.equal(before[k], v) for k, v in setup.encoder.state_dict().items())
+    setup.encoder.load_state_dict(setup.pretrained_state)
+    assert changed  # fine-tuning trains the encoder; run_method reloads the pretrained weights each time
+
+
+def test_explanation_scores_cover_every_token(setup):
+    train = rotten_tomatoes("train").subset(80, seed=0)
+    probe = explain.SentimentProbe(setup.encoder, setup.tokenizer, train.texts, train.labels)
+    scores = explain.token_importances(probe, "A dull, tedious film.")
+    n = len(scores["tokens"])
+    assert n == 6 and all(len(scores[m]) == n for m in ("erasure", "attention", "rollout", "gradient x input"))
+    agreement = explain.agreement_with_erasure(probe, ["A dull, tedious film.", "Great acting and a clever plot."])
+    assert set(agreement) == {"attention", "rollout", "gradient x input", "random"}
+    assert all(-1.0 <= value <= 1.0 for values in agreement.values() for value in values)
