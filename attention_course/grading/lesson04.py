@@ -53,7 +53,7 @@ class _FakeClock:
 
 @task("04.gpu_timer")
 def check_gpu_timer(fn) -> int:
-    durations = [0.5, 0.5, 0.010, 0.030, 0.020, 0.015, 0.025]  # two slow warm-up calls, then five timed ones
+    durations = [0.5, 0.5, 0.010, 0.050, 0.020, 0.015, 0.025]  # two slow warm-up calls, then five timed ones (mean != median)
     fake = _FakeClock(durations)
     got = call("04.gpu_timer", "2 warm-up + 5 timed calls", fn, fake.work, fake.sync, fake.clock, 5, 2)
     if fake.calls != 7:
@@ -71,8 +71,11 @@ def check_gpu_timer(fn) -> int:
                               "and after each timed work(), before reading the clock.")
     expected = statistics.median(durations[2:])
     if not isinstance(got, float) or abs(got - expected) > 1e-9:
-        hint = ("the warm-up calls were timed too" if isinstance(got, float) and got > expected else
-                "return the MEDIAN of the timed durations (statistics.median), as a float")
+        hint = "return the MEDIAN of the timed durations (statistics.median), as a float"
+        if isinstance(got, float) and abs(got - statistics.median(durations)) < 1e-9:
+            hint = "the warm-up calls were timed too: time only the `repeats` calls after the warm-up"
+        elif isinstance(got, float) and abs(got - statistics.mean(durations[2:])) < 1e-9:
+            hint = "that is the mean: report the MEDIAN, which one slow outlier cannot drag"
         fail("04.gpu_timer", "2 warm-up + 5 timed calls", expected, got, hint)
     return 1
 
