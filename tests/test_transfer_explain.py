@@ -50,7 +50,8 @@ def test_explanation_scores_cover_every_token(setup):
     probe = explain.SentimentProbe(setup.encoder, setup.tokenizer, train.texts, train.labels)
     scores = explain.token_importances(probe, "A dull, tedious film.")
     n = len(scores["tokens"])
-    assert n == len(setup.tokenizer.tokenize("A dull, tedious film.")) and all(len(scores[m]) == n for m in ("erasure", "attention", "rollout", "gradient x input"))
+    assert n == len(setup.tokenizer.tokenize("A dull, tedious film."))
+    assert all(len(scores[m]) == n for m in ("erasure", "attention", "rollout", "gradient x input"))
     agreement = explain.agreement_with_erasure(probe, ["A dull, tedious film.", "Great acting and a clever plot."])
     assert set(agreement) == {"attention", "rollout", "gradient x input", "random"}
     assert all(-1.0 <= value <= 1.0 for values in agreement.values() for value in values)
