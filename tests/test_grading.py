@@ -17,7 +17,7 @@ from attention_course.viz import attention_rollout, mean_attention_distance
 # ---------------------------------------------------------------- correct answers
 
 
-def gpu_timer(work, sync, clock, repeats, warmup):
+def timed_durations(work, sync, clock, repeats, warmup):
     for _ in range(warmup):
         work()
     sync()
@@ -27,7 +27,11 @@ def gpu_timer(work, sync, clock, repeats, warmup):
         work()
         sync()
         durations.append(clock() - start)
-    return float(statistics.median(durations))
+    return durations
+
+
+def gpu_timer(work, sync, clock, repeats, warmup):
+    return float(statistics.median(timed_durations(work, sync, clock, repeats, warmup)))
 
 
 def warmup_cosine(step, warmup, total, max_lr, min_lr):
@@ -257,15 +261,7 @@ def timer_without_sync(work, sync, clock, repeats, warmup):
 
 
 def timer_mean(work, sync, clock, repeats, warmup):
-    for _ in range(warmup):
-        work()
-    sync()
-    durations = []
-    for _ in range(repeats):
-        start = clock()
-        work()
-        sync()
-        durations.append(clock() - start)
+    durations = timed_durations(work, sync, clock, repeats, warmup)
     return sum(durations) / len(durations)
 
 
