@@ -51,7 +51,7 @@ doctor: setup
 	$(BIN)/attention-course doctor
 
 lint: setup
-	$(BIN)/ruff check attention_course tests
+	$(BIN)/ruff check attention_course tests notebooks solutions exercises
 
 clean:
 	rm -rf _build book/_build
