@@ -43,13 +43,3 @@ def test_stored_notebook_outputs_load_nothing_from_the_internet():
         for notebook in (root / folder).glob("*.ipynb"):
             assert not pattern.search(notebook.read_text(encoding="utf-8")), f"{folder}/{notebook.name} reaches for the web"
 
-
-def test_ruff_is_clean():
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-m", "ruff", "check", "attention_course", "tests", "notebooks", "solutions",
-                           "exercises"], cwd=root, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:]
