@@ -2,13 +2,16 @@
 
 This is how the published outputs are produced on a GPU machine. The source notebooks are never
 modified; each executed copy is written to ``--output`` even when a cell fails (the failing cell keeps
-its traceback), and the exit status says whether all succeeded.
+its traceback), and the exit status says whether all succeeded. ``--bundle FILE.tar.gz`` also packs every
+notebook finished so far into one archive after each one, so a run cut short still leaves its results
+in a single file (remote runners often return only a few files).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -33,19 +36,32 @@ def execute(source: Path, output: Path, timeout: int = 1800) -> tuple[bool, floa
     return ok, time.perf_counter() - started
 
 
+def bundle(paths: list[Path], archive: Path) -> None:
+    """Write ``paths`` into a gzipped tar (replacing it), atomically, so a reader never sees half a file."""
+    partial = archive.with_name(archive.name + ".partial")
+    with tarfile.open(partial, "w:gz") as tar:
+        for path in paths:
+            tar.add(path, arcname=path.name)
+    partial.replace(archive)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attention_course.execute", description=__doc__)
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--output", type=Path, required=True, help="folder for the executed copies")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    parser.add_argument("--bundle", type=Path, help="also pack the executed notebooks into this .tar.gz as they finish")
     args = parser.parse_args(argv)
-    failures = 0
+    failures, done = 0, []
     for source in args.notebooks:
         target = args.output / source.name
         if target.resolve() == source.resolve():
             parser.error(f"--output would overwrite {source}: choose another folder")
         ok, seconds = execute(source, target, args.timeout)
         failures += not ok
+        done.append(target)
+        if args.bundle:
+            bundle(done, args.bundle)
         print(f"{'ok  ' if ok else 'FAIL'} {source.name}: {seconds:.0f} s", flush=True)
     return 1 if failures else 0
 

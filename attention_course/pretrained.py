@@ -20,11 +20,17 @@ def quiet_transformers() -> None:
     transformers.utils.logging.set_verbosity_error()
 
 
-def model_folder(folder: str | os.PathLike | None = None) -> Path:
-    """Where the model lives: ``folder`` if given, else ``$ATTENTION_COURSE_MODEL_DIR``, else the installed package."""
+def model_folder(folder: str | os.PathLike | None = None) -> Path | str:
+    """Where the model lives: ``folder`` if given, else ``$ATTENTION_COURSE_MODEL_DIR``, else the installed package.
+
+    A string like ``"sentence-transformers/all-MiniLM-L6-v2"`` that is not a local folder is returned as a Hub
+    id; loading it needs the network and ``HF_HUB_OFFLINE=0`` (the course itself never needs either).
+    """
     chosen = folder or os.environ.get(MODEL_ENV)
     if chosen:
         path = Path(chosen).expanduser()
+        if not path.exists() and str(chosen).count("/") == 1 and not str(chosen).startswith((".", "/", "~")):
+            return str(chosen)
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"{path} is not a model folder: expected a config.json in it")
         return path

@@ -31,3 +31,14 @@ def test_refuses_to_overwrite_the_source(tmp_path):
     source = _notebook(tmp_path / "c.ipynb", "1")
     with pytest.raises(SystemExit):
         main([str(source), "--output", str(tmp_path)])
+
+
+def test_bundle_holds_every_finished_notebook(tmp_path):
+    import tarfile
+
+    first = _notebook(tmp_path / "one.ipynb", "print(1)")
+    second = _notebook(tmp_path / "two.ipynb", "print(2)")
+    archive = tmp_path / "executed.tar.gz"
+    assert main([str(first), str(second), "--output", str(tmp_path / "out"), "--bundle", str(archive)]) == 0
+    with tarfile.open(archive) as tar:
+        assert sorted(tar.getnames()) == ["one.ipynb", "two.ipynb"]

@@ -27,3 +27,9 @@ def test_folder_from_environment(monkeypatch, tmp_path):
     monkeypatch.setenv(pretrained.MODEL_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match="config.json"):
         pretrained.model_folder()
+
+
+def test_hub_ids_pass_through_but_missing_folders_fail(monkeypatch):
+    assert pretrained.model_folder("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        pretrained.model_folder("./no/such/folder")
