@@ -172,7 +172,7 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
             "mfu": None if peak is None else achieved / peak}
 
 
-def bench_ddp(processes: list[int], profile: str, max_steps: int, extra: list[str] = (),
+def run_torchrun(processes: list[int], profile: str, max_steps: int, extra: list[str] = (),
               cpu: bool = False) -> list[dict]:
     """Run ``python -m attention_course.train`` under torchrun for each process count; collect its summary.
 
@@ -197,14 +197,14 @@ def bench_ddp(processes: list[int], profile: str, max_steps: int, extra: list[st
     return results
 
 
-def bench_ddp_scaling(profile: str | None = None, max_steps: int | None = None) -> dict:
+def bench_ddp(profile: str | None = None, max_steps: int | None = None) -> dict:
     """DDP throughput on 1, 2, 4, ... of the visible GPUs (NCCL), or 1 and 2 CPU processes (gloo)."""
     device = pick_device()
     profile = profile or pick_profile(device)
     gpus = torch.cuda.device_count()
     counts = [n for n in (1, 2, 4, 8) if n <= gpus] if gpus else [1, 2]
     steps = max_steps or sized(profile, smoke=20, cpu=60, gpu=400)
-    runs = bench_ddp(counts, profile, steps, extra=["--no-compile"], cpu=not gpus)
+    runs = run_torchrun(counts, profile, steps, extra=["--no-compile"], cpu=not gpus)
     return {**_environment(device, profile), "backend": "nccl" if gpus else "gloo", "max_steps": steps, "runs": runs}
 
 

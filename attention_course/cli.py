@@ -107,8 +107,7 @@ BENCHES = {"parallelism": "attention_course.bench", "gpt": "attention_course.ben
 
 def run_bench(name: str, profile: str | None, as_json: bool) -> int:
     module = importlib.import_module(BENCHES[name])
-    function = getattr(module, "bench_ddp_scaling" if name == "ddp" else f"bench_{name}")
-    result = function(profile=profile)
+    result = getattr(module, f"bench_{name}")(profile=profile)
     print(json.dumps(result, indent=1) if as_json else module.format_result(result))
     return 0
 

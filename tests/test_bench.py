@@ -1,5 +1,8 @@
 import json
 
+import pytest
+import torch
+
 from attention_course import bench
 from attention_course.cli import main
 
@@ -28,3 +31,11 @@ def test_cli_prints_json(capsys):
     assert main(["bench", "gpt", "--profile", "smoke", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["profile"] == "smoke" and result["torch"]
+
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU machine the bench uses NCCL over the GPUs")
+def test_ddp_bench_on_cpu_runs_one_and_two_gloo_processes():
+    result = bench.bench_ddp("smoke", max_steps=5)
+    assert result["backend"] == "gloo" and [run["world_size"] for run in result["runs"]] == [1, 2]
+    assert result["runs"][0]["scaling_efficiency"] == 1.0 and result["runs"][1]["tokens_per_s"] > 0
