@@ -132,7 +132,7 @@ def _accuracy(model: nn.Module, encoded: dict[str, Tensor], labels: Tensor, batc
     return correct / len(labels)
 
 
-def fit_classifier(model: nn.Module, train: dict[str, Tensor], train_labels: Tensor, val: dict[str, Tensor],
+def fit_with_validation(model: nn.Module, train: dict[str, Tensor], train_labels: Tensor, val: dict[str, Tensor],
                    val_labels: Tensor, config: FitConfig, seed: int = 0) -> tuple[nn.Module, float, list[float]]:
     """AdamW with warm-up and linear decay; keep the weights of the epoch with the best validation accuracy."""
     device = train_labels.device
@@ -242,7 +242,7 @@ def run_method(setup: TransferSetup, method: str, train_index: np.ndarray, seed:
             config = FitConfig(**{**vars(config), "lr": 1e-3, "epochs": max(config.epochs, 5)})
         index = torch.as_tensor(train_index, device=setup.device)
         train = {key: value[index] for key, value in setup.encoded["train"].items()}
-        model, val_accuracy, _ = fit_classifier(model, train, setup.labels["train"][index], setup.encoded["validation"],
+        model, val_accuracy, _ = fit_with_validation(model, train, setup.labels["train"][index], setup.encoded["validation"],
                                                 setup.labels["validation"], config, seed)
         result = {"val_accuracy": val_accuracy,
                   "test_accuracy": _accuracy(model, setup.encoded["test"], setup.labels["test"])}
