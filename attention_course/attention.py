@@ -149,19 +149,20 @@ class TransformerBlock(nn.Module):
 
     ``pre_ln=True`` normalises each sublayer's input (GPT-2 style, stable at high learning rates);
     ``pre_ln=False`` normalises after the residual sum, as in the original paper (Post-LN).
+    ``bias=False`` drops every bias (linear layers and LayerNorm), as many modern GPTs do.
     """
 
     def __init__(
         self, d_model: int, n_heads: int, d_ff: int | None = None, dropout: float = 0.0,
-        pre_ln: bool = True, fused: bool = True,
+        pre_ln: bool = True, fused: bool = True, bias: bool = True,
     ):
         super().__init__()
         d_ff = d_ff or 4 * d_model
         self.pre_ln = pre_ln
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout, fused=fused)
-        self.ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
-        self.norm1 = nn.LayerNorm(d_model)
-        self.norm2 = nn.LayerNorm(d_model)
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout, bias=bias, fused=fused)
+        self.ff = nn.Sequential(nn.Linear(d_model, d_ff, bias=bias), nn.GELU(), nn.Linear(d_ff, d_model, bias=bias))
+        self.norm1 = nn.LayerNorm(d_model, bias=bias)
+        self.norm2 = nn.LayerNorm(d_model, bias=bias)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False) -> Tensor:

@@ -6,6 +6,7 @@ Results carry the device name, torch version and profile so that they can be com
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -127,16 +128,36 @@ GPT_BENCH_SHAPES = {
 }
 
 
+SDPA_BACKENDS = ("flash", "cudnn", "efficient", "math")
+
+
+def _sdpa_backend(name: str | None):
+    """A context that restricts fused attention to one kernel family (None: PyTorch's own choice)."""
+    if name is None:
+        return contextlib.nullcontext()
+    if name not in SDPA_BACKENDS:
+        raise ValueError(f"attention_backend must be one of {SDPA_BACKENDS} or None, got {name!r}")
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    members = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION,
+               "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}
+    return sdpa_kernel([members[name]])
+
+
 def bench_gpt(profile: str | None = None, compile_model: bool | None = None, repeats: int | None = None,
-              micro_batches: int = 1, tuned: bool = False) -> dict:
+              micro_batches: int = 1, tuned: bool = False, bias: bool = True, attention_backend: str | None = None,
+              compile_mode: str | None = None) -> dict:
     """Tokens/s and model FLOPs utilisation of full GPT training steps (forward, backward, AdamW).
 
     ``micro_batches`` > 1 accumulates gradients over that many batches per optimizer step (as nanoGPT does),
-    so the optimizer's cost is shared; ``tuned`` turns on inductor's coordinate-descent kernel tuning.
+    so the optimizer's cost is shared; ``tuned`` turns on inductor's coordinate-descent kernel tuning;
+    ``bias=False`` drops biases; ``attention_backend`` picks the fused attention kernel ("cudnn", "flash", ...);
+    ``compile_mode`` is passed to ``torch.compile`` (for example "max-autotune-no-cudagraphs").
     """
     device = pick_device()
     profile = profile or pick_profile(device)
     config, batch = GPT_BENCH_SHAPES[profile]
+    config = GPTConfig(**{**vars(config), "bias": bias})
     compile_model = device.type == "cuda" if compile_model is None else compile_model
     repeats = repeats or sized(profile, smoke=3, cpu=5, gpu=30)
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -147,7 +168,7 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
         import torch._inductor.config as inductor_config
 
         inductor_config.coordinate_descent_tuning = True
-    runner = torch.compile(model) if compile_model else model
+    runner = torch.compile(model, mode=compile_mode) if compile_model else model
     x = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
     y = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
 
@@ -159,13 +180,15 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    timing = time_fn(step, device=device, repeats=repeats, warmup=sized(profile, smoke=1, cpu=2, gpu=10))
+    with _sdpa_backend(attention_backend):
+        timing = time_fn(step, device=device, repeats=repeats, warmup=sized(profile, smoke=1, cpu=2, gpu=10))
     tokens_per_s = micro_batches * batch * config.block_size / timing.median
     achieved = flops_per_token(config, model.num_params()) * tokens_per_s
     name = device_name(device)
     peak = peak_bf16_flops(name) if device.type == "cuda" else None
     return {**_environment(device, profile), "config": vars(config), "batch": batch, "compiled": compile_model,
-            "micro_batches": micro_batches, "tuned": tuned,
+            "compile_mode": compile_mode, "micro_batches": micro_batches, "tuned": tuned,
+            "attention_backend": attention_backend,
             "bf16": device.type == "cuda", "params": model.num_params(), "step_ms": timing.median * 1e3,
             "step_ms_min": timing.minimum * 1e3, "repeats": repeats, "tokens_per_s": tokens_per_s,
             "achieved_tflops": achieved / 1e12, "peak_tflops": None if peak is None else peak / 1e12,

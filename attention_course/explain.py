@@ -12,10 +12,13 @@ mattered":
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .pretrained import eager_attention
 from .transfer import mean_pool, tokenize
 from .viz import attention_rollout
 
@@ -39,8 +42,9 @@ class SentimentProbe(nn.Module):
 
     def positive_probability(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                              inputs_embeds: Tensor | None = None, output_attentions: bool = False):
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
-                           output_attentions=output_attentions)
+        with eager_attention(self.encoder) if output_attentions else contextlib.nullcontext():
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                               output_attentions=output_attentions)
         probability = torch.sigmoid(self.linear(mean_pool(out.last_hidden_state, attention_mask)))[:, 0]
         return (probability, out.attentions) if output_attentions else probability
 

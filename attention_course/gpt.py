@@ -26,6 +26,7 @@ class GPTConfig:
     dropout: float = 0.0
     pre_ln: bool = True
     fused: bool = True
+    bias: bool = True  # False: no biases in linear layers and LayerNorms (less memory traffic, same quality)
 
     def __post_init__(self):
         if self.d_model % self.n_head:
@@ -42,10 +43,11 @@ class GPT(nn.Module):
         self.position_embedding = nn.Embedding(config.block_size, config.d_model)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
-            TransformerBlock(config.d_model, config.n_head, dropout=config.dropout, pre_ln=config.pre_ln, fused=config.fused)
+            TransformerBlock(config.d_model, config.n_head, dropout=config.dropout, pre_ln=config.pre_ln, fused=config.fused,
+                             bias=config.bias)
             for _ in range(config.n_layer)
         )
-        self.final_norm = nn.LayerNorm(config.d_model) if config.pre_ln else nn.Identity()
+        self.final_norm = nn.LayerNorm(config.d_model, bias=config.bias) if config.pre_ln else nn.Identity()
         self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.lm_head.weight = self.token_embedding.weight  # weight tying: one matrix reads and writes tokens
         self.apply(self._init_weights)

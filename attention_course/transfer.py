@@ -143,7 +143,7 @@ def fit_with_validation(model: nn.Module, train: dict[str, Tensor], train_labels
         total = min(total, config.max_steps)
         epochs = math.ceil(total / steps_per_epoch)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda")
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_linear(s, total, max(1, int(config.warmup_fraction * total))))
     generator = torch.Generator().manual_seed(seed)
@@ -213,7 +213,7 @@ def prepare(device: torch.device, test_limit: int | None = None, train_limit: in
     if test_limit:
         splits["validation"] = splits["validation"].subset(min(test_limit, len(splits["validation"])), seed=0)
         splits["test"] = splits["test"].subset(min(test_limit, len(splits["test"])), seed=0)
-    encoder, tokenizer = load_minilm(model_dir, device=device, dtype=torch.float32)
+    encoder, tokenizer = load_minilm(model_dir, device=device, dtype=torch.float32, attention="sdpa")
     encoded = {name: tokenize(tokenizer, split.texts, device) for name, split in splits.items()}
     labels = {name: torch.tensor(split.labels, device=device) for name, split in splits.items()}
     features = {name: embed(encoder, tokenizer, split.texts, device) for name, split in splits.items()}

@@ -33,3 +33,17 @@ def test_hub_ids_pass_through_but_missing_folders_fail(monkeypatch):
     assert pretrained.model_folder("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
     with pytest.raises(FileNotFoundError, match="config.json"):
         pretrained.model_folder("./no/such/folder")
+
+
+def test_sdpa_model_gives_attentions_inside_eager_block_and_is_restored():
+    model, tokenizer = pretrained.load_minilm(attention="sdpa")
+    batch = tokenizer(["A fine film."], return_tensors="pt")
+    with torch.no_grad():
+        fused = model(**batch).last_hidden_state
+        with pretrained.eager_attention(model):
+            out = model(**batch, output_attentions=True)
+    assert len(out.attentions) == 6
+    torch.testing.assert_close(out.last_hidden_state, fused, atol=1e-4, rtol=1e-4)
+    assert model.config._attn_implementation == "sdpa"
+    with pytest.raises(ValueError, match="'eager' or 'sdpa'"):
+        pretrained.load_minilm(attention="flash")
