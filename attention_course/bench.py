@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .attention import MultiHeadAttention, TransformerBlock
-from .device import device_name, pick_device, pick_profile, sized, time_fn
+from .device import device_name, pick_device, pick_profile, sized, synchronize, time_fn
 from .gpt import GPT, GPTConfig, flops_per_token
 from .train import autocast, make_optimizer
 
@@ -144,22 +144,78 @@ def _sdpa_backend(name: str | None):
     return sdpa_kernel([members[name]])
 
 
+KERNEL_CATEGORIES = (  # (category, substrings of kernel or operator names), first match wins
+    ("attention", ("flash", "fmha", "attention", "cudnn")),
+    ("matrix products", ("gemm", "nvjet", "cutlass", "xmma", "splitk", "aten::mm", "aten::addmm", "aten::bmm")),
+    ("optimizer (AdamW)", ("adam", "foreach", "multi_tensor")),
+    ("copies and fills", ("memset", "memcpy", "fill", "copy_", "zero_")),
+)
+OTHER_KERNELS = "element-wise, norms, loss"
+
+
+def kernel_category(name: str) -> str:
+    """Which part of a training step a kernel (GPU) or ``aten::`` operator (CPU) belongs to."""
+    lowered = name.lower()
+    return next((category for category, keys in KERNEL_CATEGORIES if any(key in lowered for key in keys)),
+                OTHER_KERNELS)
+
+
+def time_breakdown(step: Callable[[], object], device: torch.device, steps: int = 3) -> dict[str, float]:
+    """Milliseconds per step spent in each kernel category, from the PyTorch profiler.
+
+    On a GPU this is the time the kernels kept the GPU busy; the rest of a step is idle time
+    (launch gaps, the CPU running behind). On a CPU it sums the ``aten::`` operators' own time.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    activity = ProfilerActivity.CUDA if device.type == "cuda" else ProfilerActivity.CPU
+    with profile(activities=[activity]) as prof:
+        for _ in range(steps):
+            step()
+        synchronize(device)
+    totals: dict[str, float] = {}
+    if device.type == "cuda":
+        timed = [(event.key, event.self_device_time_total) for event in prof.key_averages()]
+    else:  # CPU AdamW runs plain aten ops: attribute those called inside Optimizer.step to the optimizer
+        timed = [("adam" if _inside_optimizer(event) else event.name, event.self_cpu_time_total)
+                 for event in prof.events() if event.name.startswith("aten::")]
+    for name, microseconds in timed:
+        if microseconds > 0:
+            category = kernel_category(name)
+            totals[category] = totals.get(category, 0.0) + microseconds / 1e3 / steps
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+
+def _inside_optimizer(event) -> bool:
+    parent = event.cpu_parent
+    while parent is not None:
+        if parent.name.startswith("Optimizer.step"):
+            return True
+        parent = parent.cpu_parent
+    return False
+
+
 def bench_gpt(profile: str | None = None, compile_model: bool | None = None, repeats: int | None = None,
-              micro_batches: int = 1, tuned: bool = False, bias: bool = True, attention_backend: str | None = None,
-              compile_mode: str | None = None) -> dict:
+              micro_batches: int = 1, tuned: bool = False, bias: bool = False, attention_backend: str | None = None,
+              compile_mode: str | None = None, breakdown: bool = False) -> dict:
     """Tokens/s and model FLOPs utilisation of full GPT training steps (forward, backward, AdamW).
 
+    Steps run back to back in groups (``steps_per_timing``), as in a training loop, with the device
+    synchronised after each group; the median over ``repeats`` groups is reported per step.
+    The model has no biases by default (like nanoGPT's benchmark); ``bias=True`` adds them.
     ``micro_batches`` > 1 accumulates gradients over that many batches per optimizer step (as nanoGPT does),
     so the optimizer's cost is shared; ``tuned`` turns on inductor's coordinate-descent kernel tuning;
-    ``bias=False`` drops biases; ``attention_backend`` picks the fused attention kernel ("cudnn", "flash", ...);
-    ``compile_mode`` is passed to ``torch.compile`` (for example "max-autotune-no-cudagraphs").
+    ``attention_backend`` picks the fused attention kernel ("cudnn", "flash", ...); ``compile_mode`` is passed
+    to ``torch.compile`` (for example "reduce-overhead" for CUDA graphs); ``breakdown`` adds the profiler's
+    milliseconds per step by kernel category (``time_breakdown``).
     """
     device = pick_device()
     profile = profile or pick_profile(device)
     config, batch = GPT_BENCH_SHAPES[profile]
     config = GPTConfig(**{**vars(config), "bias": bias})
     compile_model = device.type == "cuda" if compile_model is None else compile_model
-    repeats = repeats or sized(profile, smoke=3, cpu=5, gpu=30)
+    repeats = repeats or sized(profile, smoke=3, cpu=5, gpu=20)
+    steps_per_timing = sized(profile, smoke=1, cpu=1, gpu=5)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.manual_seed(0)
     model = GPT(config).to(device)
@@ -180,19 +236,25 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    def steps():
+        for _ in range(steps_per_timing):
+            step()
+
     with _sdpa_backend(attention_backend):
-        timing = time_fn(step, device=device, repeats=repeats, warmup=sized(profile, smoke=1, cpu=2, gpu=10))
-    tokens_per_s = micro_batches * batch * config.block_size / timing.median
+        timing = time_fn(steps, device=device, repeats=repeats, warmup=sized(profile, smoke=1, cpu=2, gpu=3))
+        kernels = time_breakdown(step, device) if breakdown else None
+    step_seconds = timing.median / steps_per_timing
+    tokens_per_s = micro_batches * batch * config.block_size / step_seconds
     achieved = flops_per_token(config, model.num_params()) * tokens_per_s
     name = device_name(device)
     peak = peak_bf16_flops(name) if device.type == "cuda" else None
     return {**_environment(device, profile), "config": vars(config), "batch": batch, "compiled": compile_model,
             "compile_mode": compile_mode, "micro_batches": micro_batches, "tuned": tuned,
-            "attention_backend": attention_backend,
-            "bf16": device.type == "cuda", "params": model.num_params(), "step_ms": timing.median * 1e3,
-            "step_ms_min": timing.minimum * 1e3, "repeats": repeats, "tokens_per_s": tokens_per_s,
+            "attention_backend": attention_backend, "bf16": device.type == "cuda", "params": model.num_params(),
+            "step_ms": step_seconds * 1e3, "step_ms_min": timing.minimum / steps_per_timing * 1e3,
+            "repeats": repeats, "steps_per_timing": steps_per_timing, "tokens_per_s": tokens_per_s,
             "achieved_tflops": achieved / 1e12, "peak_tflops": None if peak is None else peak / 1e12,
-            "mfu": None if peak is None else achieved / peak}
+            "mfu": None if peak is None else achieved / peak, "breakdown_ms": kernels}
 
 
 def run_torchrun(processes: list[int], profile: str, max_steps: int, extra: list[str] = (),
@@ -247,7 +309,11 @@ def format_result(result: dict) -> str:
                      f"scaling efficiency {100 * run['scaling_efficiency']:.0f}%")
     if "tokens_per_s" in result:
         mfu = "n/a (unknown peak)" if result["mfu"] is None else f"{100 * result['mfu']:.1f}%"
-        lines.append(f"GPT {result['params'] / 1e6:.0f}M params, batch {result['batch']} x {result['config']['block_size']}: "
-                     f"{result['step_ms']:.1f} ms/step, {result['tokens_per_s']:,.0f} tokens/s, "
-                     f"{result['achieved_tflops']:.1f} TFLOP/s, MFU {mfu}")
+        biases = "with biases" if result["config"].get("bias") else "no biases"
+        accumulation = f", {result['micro_batches']} micro-batches per step" if result.get("micro_batches", 1) > 1 else ""
+        lines.append(f"GPT {result['params'] / 1e6:.{0 if result['params'] >= 1e7 else 2}f}M params ({biases}), batch {result['batch']} x "
+                     f"{result['config']['block_size']}{accumulation}: {result['step_ms']:.1f} ms/step, "
+                     f"{result['tokens_per_s']:,.0f} tokens/s, {result['achieved_tflops']:.1f} TFLOP/s, MFU {mfu}")
+    for category, ms in (result.get("breakdown_ms") or {}).items():
+        lines.append(f"  {category:>26}: {ms:6.2f} ms per step")
     return "\n".join(lines)

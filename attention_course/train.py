@@ -67,13 +67,10 @@ def random_batch(data: Tensor, block_size: int, batch_size: int, generator: torc
     """``batch_size`` random windows of ``block_size`` tokens, and the same windows shifted by one (targets)."""
     if len(data) <= block_size:
         raise ValueError(f"need more than block_size={block_size} tokens, got {len(data)}")
-    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-    offsets = torch.arange(block_size + 1)
-    windows = data[starts[:, None] + offsets]
-    x, y = windows[:, :-1], windows[:, 1:]
-    if device.type == "cuda":
-        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-    return x.to(device), y.to(device)
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator).to(data.device)
+    offsets = torch.arange(block_size + 1, device=data.device)
+    windows = data[starts[:, None] + offsets]  # gathered where the data lives: on the GPU if train() put it there
+    return windows[:, :-1].to(device), windows[:, 1:].to(device)
 
 
 def autocast(device: torch.device, bf16: bool):
@@ -137,6 +134,7 @@ def train(model: GPT, train_data: Tensor, val_data: Tensor, config: TrainConfig,
     world_size = dist.get_world_size() if dist.is_initialized() else 1
     rank = dist.get_rank() if dist.is_initialized() else 0
     model.to(device).train()
+    train_data, val_data = train_data.to(device), val_data.to(device)  # a few MB: no per-step host copies
     block_size = model.config.block_size
     optimizer = make_optimizer(model, config.lr, config.weight_decay, device)
     runner: nn.Module = model

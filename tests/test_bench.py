@@ -21,6 +21,35 @@ def test_gpt_bench_on_cpu_reports_throughput_and_no_mfu():
     assert result["device_name"].startswith("CPU")
 
 
+def test_gpt_bench_options_change_the_model_and_the_attention_kernel():
+    plain = bench.bench_gpt("smoke", compile_model=False, repeats=1)
+    with_bias = bench.bench_gpt("smoke", compile_model=False, repeats=1, bias=True, attention_backend="math")
+    assert not plain["config"]["bias"] and with_bias["config"]["bias"]
+    assert with_bias["params"] > plain["params"] and with_bias["attention_backend"] == "math"
+    assert "no biases" in bench.format_result(plain) and "with biases" in bench.format_result(with_bias)
+    with pytest.raises(ValueError, match="attention_backend must be one of"):
+        bench.bench_gpt("smoke", compile_model=False, repeats=1, attention_backend="fast")
+
+
+def test_kernel_categories():
+    assert bench.kernel_category("void cutlass::Kernel2<cutlass_80_wmma_tensorop_bf16_s161616gemm>") == "matrix products"
+    assert bench.kernel_category("nvjet_sm90_tst_128x128_64x6_2x2_h_bz_splitK_NTT") == "matrix products"
+    assert bench.kernel_category("void cudnn::fusion::compute_dot_do_o_specialized<true, 64>") == "attention"
+    assert bench.kernel_category("void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits>") == "attention"
+    assert bench.kernel_category("void at::native::(anonymous namespace)::fused_adamw_kernel") == "optimizer (AdamW)"
+    assert bench.kernel_category("triton_per_fused_add_native_layer_norm_3") == bench.OTHER_KERNELS
+    assert bench.kernel_category("aten::addmm") == "matrix products"
+
+
+def test_time_breakdown_accounts_for_the_step():
+    result = bench.bench_gpt("smoke", compile_model=False, repeats=2, breakdown=True)
+    parts = result["breakdown_ms"]
+    assert {"matrix products", "attention", "optimizer (AdamW)"} <= set(parts)
+    # operators' own times: positive, and together no more than a step (plus timing noise)
+    assert all(ms > 0 for ms in parts.values()) and sum(parts.values()) < 3 * result["step_ms"]
+    assert "matrix products" in bench.format_result(result)
+
+
 def test_peak_lookup():
     assert bench.peak_bf16_flops("NVIDIA H100 80GB HBM3") == 989e12
     assert bench.peak_bf16_flops("NVIDIA H200") == 989e12
