@@ -144,13 +144,14 @@ def _sdpa_backend(name: str | None):
     return sdpa_kernel([members[name]])
 
 
-KERNEL_CATEGORIES = (  # (category, substrings of kernel or operator names), first match wins
+KERNEL_CATEGORIES = (  # (category, substrings of GPU kernel or CPU aten operator names), first match wins
     ("attention", ("flash", "fmha", "attention", "cudnn")),
     ("matrix products", ("gemm", "nvjet", "cutlass", "xmma", "splitk", "aten::mm", "aten::addmm", "aten::bmm")),
     ("optimizer (AdamW)", ("adam", "foreach", "multi_tensor")),
-    ("copies and fills", ("memset", "memcpy", "fill", "copy_", "zero_")),
+    ("cross-entropy loss", ("log_softmax", "nll_loss", "cross_entropy")),
+    ("copies and fills", ("memset", "memcpy", "fillfunctor", "aten::copy_", "aten::fill_", "aten::zero_")),
 )
-OTHER_KERNELS = "element-wise, norms, loss"
+OTHER_KERNELS = "element-wise and norms"  # LayerNorm, GELU, residual additions (fused by torch.compile)
 
 
 def kernel_category(name: str) -> str:

@@ -37,14 +37,17 @@ def test_kernel_categories():
     assert bench.kernel_category("void cudnn::fusion::compute_dot_do_o_specialized<true, 64>") == "attention"
     assert bench.kernel_category("void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits>") == "attention"
     assert bench.kernel_category("void at::native::(anonymous namespace)::fused_adamw_kernel") == "optimizer (AdamW)"
-    assert bench.kernel_category("triton_per_fused_add_native_layer_norm_3") == bench.OTHER_KERNELS
+    assert bench.kernel_category("triton_per_fused__to_copy_add_native_layer_norm_backward_view_5") == bench.OTHER_KERNELS
+    assert bench.kernel_category("triton_red_fused__log_softmax__to_copy__unsafe_view_15") == "cross-entropy loss"
+    assert bench.kernel_category("void at::native::vectorized_elementwise_kernel<8, at::native::FillFunctor<c10::BFloat16>") \
+        == "copies and fills"
     assert bench.kernel_category("aten::addmm") == "matrix products"
 
 
 def test_time_breakdown_accounts_for_the_step():
     result = bench.bench_gpt("smoke", compile_model=False, repeats=2, breakdown=True)
     parts = result["breakdown_ms"]
-    assert {"matrix products", "attention", "optimizer (AdamW)"} <= set(parts)
+    assert {"matrix products", "attention", "optimizer (AdamW)", "cross-entropy loss"} <= set(parts)
     # operators' own times: positive, and together no more than a step (plus timing noise)
     assert all(ms > 0 for ms in parts.values()) and sum(parts.values()) < 3 * result["step_ms"]
     assert "matrix products" in bench.format_result(result)
