@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -170,16 +171,19 @@ def time_breakdown(step: Callable[[], object], device: torch.device, steps: int 
     from torch.profiler import ProfilerActivity, profile
 
     activity = ProfilerActivity.CUDA if device.type == "cuda" else ProfilerActivity.CPU
-    with profile(activities=[activity]) as prof:
-        for _ in range(steps):
-            step()
-        synchronize(device)
+    with warnings.catch_warnings():  # one profiling cycle: the "clears events at the end of each cycle" note is moot
+        warnings.filterwarnings("ignore", message=".*Profiler clears events")
+        with profile(activities=[activity]) as prof:
+            for _ in range(steps):
+                step()
+            synchronize(device)
+        events = prof.key_averages() if device.type == "cuda" else prof.events()
     totals: dict[str, float] = {}
     if device.type == "cuda":
-        timed = [(event.key, event.self_device_time_total) for event in prof.key_averages()]
+        timed = [(event.key, event.self_device_time_total) for event in events]
     else:  # CPU AdamW runs plain aten ops: attribute those called inside Optimizer.step to the optimizer
         timed = [("adam" if _inside_optimizer(event) else event.name, event.self_cpu_time_total)
-                 for event in prof.events() if event.name.startswith("aten::")]
+                 for event in events if event.name.startswith("aten::")]
     for name, microseconds in timed:
         if microseconds > 0:
             category = kernel_category(name)
