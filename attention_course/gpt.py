@@ -68,7 +68,10 @@ class GPT(nn.Module):
         return total - self.position_embedding.weight.numel() if non_embedding else total
 
     def forward(self, tokens: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """Logits (B, T, vocab) and, given targets (B, T), the mean next-token cross-entropy."""
+        """Logits (B, T, vocab) and, given targets (B, T), the mean next-token cross-entropy.
+
+        With targets, gradients flow through the loss only: the logits come back detached.
+        """
         batch, length = tokens.shape
         if length > self.config.block_size:
             raise ValueError(f"sequence length {length} exceeds the context of {self.config.block_size} tokens")
@@ -79,7 +82,10 @@ class GPT(nn.Module):
         logits = self.lm_head(self.final_norm(x))
         if targets is None:
             return logits, None
-        return logits, F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+        # The loss carries the gradient. Detached logits spare torch.compile a logits-sized zero gradient
+        # for an output nobody differentiates (12 x 1024 x 50,304 numbers written every step at GPT-2 size).
+        return logits.detach(), loss
 
     @torch.no_grad()
     def generate(

@@ -17,6 +17,8 @@ def test_shapes_and_initial_loss_is_near_uniform(tiny):
     logits, loss = tiny(tokens, tokens)
     assert logits.shape == (3, 16, 11)
     assert abs(loss.item() - math.log(11)) < 0.3
+    assert loss.requires_grad and not logits.requires_grad  # with targets, only the loss is differentiated
+    assert tiny(tokens)[0].requires_grad
 
 
 def test_future_tokens_do_not_change_past_logits(tiny):
