@@ -26,7 +26,7 @@ class GPTConfig:
     dropout: float = 0.0
     pre_ln: bool = True
     fused: bool = True
-    bias: bool = True  # False: no biases in linear layers and LayerNorms (less memory traffic, same quality)
+    bias: bool = True  # False: no biases in linear layers and LayerNorms (less memory traffic per step)
 
     def __post_init__(self):
         if self.d_model % self.n_head:
