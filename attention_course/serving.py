@@ -1,0 +1,220 @@
+"""What serving a model costs: latency percentiles, throughput, peak memory, size on disk, cost per million.
+
+Lesson 08 measures every model variant with these functions and puts the numbers side by side in one
+cost table; lesson 10 re-uses ``latency_percentiles``, ``cost_per_million`` and ``cost_table``.
+
+Conventions: timings are in seconds, latencies in the table in milliseconds, prices in US dollars per
+hour of the machine (an assumption the reader sets, never a fact), costs in dollars per million predictions.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .device import synchronize
+
+# Hourly prices of a whole machine, in US dollars. ASSUMPTIONS for illustration, not quotes: set your own.
+DEFAULT_HOURLY_PRICES = {
+    "cpu": 0.10,  # assumption: a small cloud VM with 2 vCPUs, or the amortised cost of an on-premises box
+    "gpu": 4.00,  # assumption: one data-centre GPU (H100/H200 class) rented by the hour
+}
+
+PERCENTILES = (50, 95)
+
+
+def latency_percentiles(timings: Iterable[float], percentiles: Sequence[float] = PERCENTILES) -> dict[str, float]:
+    """Percentiles of per-request latencies, keyed ``"p50"``, ``"p95"``, ... in the unit of ``timings``.
+
+    Uses linear interpolation between the two closest ranks (NumPy's default): for sorted timings
+    x_0 <= ... <= x_{n-1}, percentile q sits at rank r = q/100 * (n - 1) and is
+    x_floor(r) + (r - floor(r)) * (x_ceil(r) - x_floor(r)). p50 is the median; p95 is the latency that
+    19 requests in 20 beat, the figure a service promises.
+
+    >>> latency_percentiles([5.0, 1.0, 2.0, 4.0, 3.0], (50, 90))  # ranks 2 and 3.6: 3 and 4 + 0.6 * (5 - 4)
+    {'p50': 3.0, 'p90': 4.6}
+    """
+    values = np.asarray(list(timings), dtype=float)
+    if values.size == 0:
+        raise ValueError("need at least one timing")
+    if np.any(values < 0) or not np.all(np.isfinite(values)):
+        raise ValueError("timings must be finite and non-negative")
+    for q in percentiles:
+        if not 0 <= q <= 100:
+            raise ValueError(f"percentiles must lie in 0..100, got {q}")
+    return {f"p{q:g}": float(np.percentile(values, q)) for q in percentiles}
+
+
+def cost_per_million(predictions_per_s: float, hourly_price: float) -> float:
+    """Dollars per million predictions on a machine that costs ``hourly_price`` dollars an hour.
+
+    A machine doing ``predictions_per_s`` predictions each second does 3600 times that in the hour it is
+    paid for, so one million predictions cost ``hourly_price * 1e6 / (3600 * predictions_per_s)``.
+    Assumes the machine is kept busy (a half-idle machine costs twice as much per prediction).
+
+    >>> round(cost_per_million(1000.0, 3.6), 6)
+    1.0
+    """
+    if predictions_per_s <= 0:
+        raise ValueError(f"predictions_per_s must be positive, got {predictions_per_s}")
+    if hourly_price < 0:
+        raise ValueError(f"hourly_price must be non-negative, got {hourly_price}")
+    return hourly_price * 1e6 / (3600.0 * predictions_per_s)
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def time_calls(fn: Callable[[], object], repeats: int = 50, warmup: int = 3, device=None) -> list[float]:
+    """Wall-clock seconds of each of ``repeats`` calls of ``fn`` (after ``warmup`` untimed calls), synchronised.
+
+    Keep every sample (not only the median): tail latency (p95) lives in the slow calls.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+def throughput(fn: Callable[[], object], batch_size: int, repeats: int = 10, warmup: int = 2, device=None) -> float:
+    """Predictions per second of ``fn``, a call that predicts ``batch_size`` items (median call time)."""
+    seconds = float(np.median(time_calls(fn, repeats, warmup, device)))
+    return batch_size / seconds
+
+
+def _rss_bytes() -> int:
+    import psutil
+
+    return psutil.Process(os.getpid()).memory_info().rss
+
+
+def peak_memory_mib(fn: Callable[[], object], device=None, interval_s: float = 0.0005) -> float:
+    """Peak memory one call of ``fn`` needs beyond what was held before it, in MiB.
+
+    On CUDA: the allocator's high-water mark during the call minus what was allocated before it
+    (activations and workspaces; add the weights' bytes for the total). On the CPU: the process's
+    resident memory sampled by a background thread (every ``interval_s``), peak minus the level before
+    the call; a coarse but honest figure that also sees memory that ONNX Runtime or oneDNN allocate.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        synchronize(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        synchronize(device)
+        return max(0.0, (torch.cuda.max_memory_allocated(device) - before) / 2**20)
+    before = _rss_bytes()
+    peak = [before]
+    running = threading.Event()
+    running.set()
+
+    def sample():
+        while running.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(interval_s)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        fn()
+    finally:
+        running.clear()
+        sampler.join()
+    peak[0] = max(peak[0], _rss_bytes())
+    return max(0.0, (peak[0] - before) / 2**20)
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    """Number of parameters (each shared tensor counted once)."""
+    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+
+
+def size_on_disk_mib(model_or_path) -> float:
+    """Size of a saved model in MiB: a file or folder's bytes, or a module's ``state_dict`` saved by torch.save."""
+    if isinstance(model_or_path, (str, os.PathLike)):
+        path = os.fspath(model_or_path)
+        if os.path.isdir(path):
+            total = sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
+        else:
+            total = os.path.getsize(path)
+        return total / 2**20
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.pt")
+        torch.save(model_or_path.state_dict(), path)
+        return os.path.getsize(path) / 2**20
+
+
+# ---------------------------------------------------------------- the cost table
+
+
+def cost_table(measurements: Iterable[dict], hourly_prices: dict[str, float] | None = None):
+    """One row per (variant, hardware) with cost per million predictions added; a pandas DataFrame.
+
+    Each measurement is a dict with at least ``variant``, ``hardware`` (a key of ``hourly_prices``, e.g.
+    "cpu" or "gpu") and ``throughput_per_s`` (predictions per second at the serving batch size); other
+    keys (accuracy, params, size_mib, peak_mib, p50_ms, p95_ms, ...) are kept as columns.
+    Adds ``hourly_price`` and ``cost_per_million`` (dollars), sorted cheapest first.
+    ``hourly_prices`` defaults to ``DEFAULT_HOURLY_PRICES``: assumptions, not facts.
+    """
+    import pandas as pd
+
+    prices = DEFAULT_HOURLY_PRICES if hourly_prices is None else hourly_prices
+    rows = []
+    for measurement in measurements:
+        for key in ("variant", "hardware", "throughput_per_s"):
+            if key not in measurement:
+                raise ValueError(f"measurement {measurement!r} lacks {key!r}")
+        hardware = measurement["hardware"]
+        if hardware not in prices:
+            raise ValueError(f"no hourly price for hardware {hardware!r}; prices given for {sorted(prices)}")
+        price = prices[hardware]
+        rows.append({**measurement, "hourly_price": price,
+                     "cost_per_million": cost_per_million(measurement["throughput_per_s"], price)})
+    return pd.DataFrame(rows).sort_values("cost_per_million", kind="stable").reset_index(drop=True)
+
+
+def pareto_front(table, maximize: str = "accuracy", minimize: str = "cost_per_million") -> list[bool]:
+    """For each row, whether no other row is at least as good on both columns and strictly better on one.
+
+    ``table``: a DataFrame or a list of dicts. The front holds the variants worth considering; every
+    other variant is beaten on both accuracy and ``minimize`` (cost, p95 latency, ...) by some other one.
+    """
+    rows = table.to_dict("records") if hasattr(table, "to_dict") else list(table)
+    front = []
+    for row in rows:
+        dominated = any(
+            other[maximize] >= row[maximize] and other[minimize] <= row[minimize]
+            and (other[maximize] > row[maximize] or other[minimize] < row[minimize])
+            for other in rows
+        )
+        front.append(not dominated)
+    return front
+
+
+def cheapest_meeting(table, min_accuracy: float, max_p95_ms: float, accuracy: str = "accuracy",
+                     latency: str = "p95_ms", cost: str = "cost_per_million") -> dict | None:
+    """The cheapest row whose accuracy is at least ``min_accuracy`` and p95 latency at most ``max_p95_ms``.
+
+    Returns the row as a dict, or None when no variant meets both targets (then relax a target or buy
+    different hardware). Ties in cost go to the more accurate variant.
+    """
+    rows = table.to_dict("records") if hasattr(table, "to_dict") else list(table)
+    meeting = [row for row in rows if row[accuracy] >= min_accuracy and row[latency] <= max_p95_ms]
+    if not meeting:
+        return None
+    return min(meeting, key=lambda row: (row[cost], -row[accuracy]))
