@@ -112,6 +112,38 @@ def multi_head_attention(
     return merge_heads(heads) @ w_o
 
 
+class KVCache:
+    """One layer's key/value cache for generation: the keys and values of every position seen so far.
+
+    A decoder re-uses them: each new token computes its own query, key and value, appends the key and
+    value here, and attends over all of them, instead of recomputing the whole context at every step.
+    """
+
+    def __init__(self):
+        self.keys: Tensor | None = None  # (B, H, T_seen, d_head)
+        self.values: Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.keys is None else self.keys.shape[-2]
+
+    def update(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Append the new positions' keys and values (B, H, T_new, d_head) along time; return all of them."""
+        if self.keys is None:
+            self.keys, self.values = k, v
+        else:
+            self.keys = torch.cat([self.keys, k], dim=-2)
+            self.values = torch.cat([self.values, v], dim=-2)
+        return self.keys, self.values
+
+
+def cached_causal_mask(n_new: int, n_total: int, device=None) -> Tensor:
+    """(n_new, n_total) bool mask for new queries at the last ``n_new`` of ``n_total`` positions.
+
+    Query i sits at position ``n_total - n_new + i`` and may attend to every key up to and including it.
+    """
+    return torch.ones(n_new, n_total, dtype=torch.bool, device=device).tril(diagonal=n_total - n_new)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention with one fused q/k/v projection (like ``nn.MultiheadAttention``'s in_proj).
 
@@ -130,9 +162,18 @@ class MultiHeadAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model, bias=bias)
         self.last_weights: Tensor | None = None
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False,
+                cache: KVCache | None = None) -> Tensor:
+        """Attend over ``x`` (B, T, d_model); with a ``cache``, x holds only the new positions, whose keys and
+        values are appended to the cache, and the queries attend over every cached position."""
         q, k, v = (split_heads(part, self.n_heads) for part in self.qkv(x).chunk(3, dim=-1))
         mask = _head_mask(mask)
+        if cache is not None:
+            k, v = cache.update(k, v)
+            if is_causal and q.shape[-2] > 1:  # SDPA's is_causal aligns top-left: wrong once keys outnumber queries
+                causal = cached_causal_mask(q.shape[-2], k.shape[-2], x.device)
+                mask = causal if mask is None else mask & causal
+            is_causal = False  # a single new token may see every cached one
         if self.fused:
             drop = self.dropout if self.training else 0.0
             heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
@@ -165,9 +206,10 @@ class TransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(d_model, bias=bias)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False) -> Tensor:
+    def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False,
+                cache: KVCache | None = None) -> Tensor:
         if self.pre_ln:
-            x = x + self.drop(self.attn(self.norm1(x), mask, is_causal))
+            x = x + self.drop(self.attn(self.norm1(x), mask, is_causal, cache))
             return x + self.drop(self.ff(self.norm2(x)))
-        x = self.norm1(x + self.drop(self.attn(x, mask, is_causal)))
+        x = self.norm1(x + self.drop(self.attn(x, mask, is_causal, cache)))
         return self.norm2(x + self.drop(self.ff(x)))
