@@ -42,7 +42,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
 book: setup
-	$(BIN)/python -m attention_course.book build
+	$(BIN)/python -m attention_course.tools.book build
 
 exercises: setup
 	$(BIN)/attention-course exercises

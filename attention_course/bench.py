@@ -1,4 +1,7 @@
-"""Benchmarks behind lesson 04 and 05's figures: ``attention-course bench parallelism|gpt --json``.
+"""Benchmarks behind the book's figures, and the registry the command line runs: ``attention-course bench NAME --json``.
+
+A benchmark is a function ``fn(profile=None) -> dict`` registered with ``@benchmark("name")`` (lessons'
+modules register theirs, e.g. ``transfer``); ``BENCHMARKS`` maps each name to it and its text formatter.
 
 Every timing is the median of repeated runs after a warm-up, with the GPU synchronised (device.time_fn).
 Results carry the device name, torch version and profile so that they can be compared across machines.
@@ -13,14 +16,44 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .attention import MultiHeadAttention, TransformerBlock
-from .device import device_name, pick_device, pick_profile, sized, synchronize, time_fn
+from .device import compiler_tuning, device_name, pick_device, synchronize, tf32, time_fn
 from .gpt import GPT, GPTConfig, flops_per_token
-from .train import autocast, make_optimizer
+from .profiles import DDP, GPT_BENCH, PARALLELISM, pick_profile, sizes
+from .training import autocast, make_optimizer
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A registered benchmark: what it measures, the function that runs it, and how to print its result."""
+
+    run: Callable[..., dict]
+    describe: str
+    formatter: Callable[[dict], str] | None = None
+
+    def render(self, result: dict) -> str:
+        """The result as text for the terminal (``format_result`` unless the benchmark brought its own)."""
+        return (self.formatter or format_result)(result)
+
+
+BENCHMARKS: dict[str, Benchmark] = {}
+
+
+def benchmark(name: str, describe: str, formatter: Callable[[dict], str] | None = None):
+    """Register ``fn(profile=None) -> dict`` as ``attention-course bench NAME``; ``formatter`` renders it as text."""
+
+    def register(fn: Callable[..., dict]) -> Callable[..., dict]:
+        if name in BENCHMARKS:
+            raise ValueError(f"benchmark {name!r} is registered twice")
+        BENCHMARKS[name] = Benchmark(fn, describe, formatter)
+        return fn
+
+    return register
 
 # Dense (no sparsity) bf16 tensor-core peaks from the vendors' data sheets, in FLOP/s.
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12, "A10G": 70e12}
@@ -65,18 +98,15 @@ def _measure(device: torch.device, fn: Callable[[], object], repeats: int) -> tu
 
 def sweep_sequence_length(device: torch.device, profile: str) -> list[dict]:
     """Forward + backward time (and CUDA peak memory) of one layer against sequence length T."""
-    lengths = sized(profile, smoke=[32, 64], cpu=[64, 128, 256, 512, 1024], gpu=[64, 128, 256, 512, 1024, 2048, 4096])
-    width, heads = sized(profile, smoke=64, cpu=256, gpu=512), 8
-    batch = sized(profile, smoke=2, cpu=4, gpu=8)
-    repeats = sized(profile, smoke=2, cpu=3, gpu=10)
+    size, heads = sizes(PARALLELISM, profile), 8
     rows = []
     for name, (build, call) in SEQUENCE_MODELS.items():
         torch.manual_seed(0)
-        layer = build(width, heads).to(device)
-        for length in lengths:
-            x = torch.randn(batch, length, width, device=device)
-            seconds, peak = _measure(device, _train_step_fn(layer, x, call), repeats)
-            rows.append({"method": name, "T": length, "width": width, "batch": batch,
+        layer = build(size.width, heads).to(device)
+        for length in size.lengths:
+            x = torch.randn(size.batch, length, size.width, device=device)
+            seconds, peak = _measure(device, _train_step_fn(layer, x, call), size.repeats)
+            rows.append({"method": name, "T": length, "width": size.width, "batch": size.batch,
                          "ms": None if seconds is None else seconds * 1e3, "peak_mib": peak})
         del layer
     return rows
@@ -84,16 +114,14 @@ def sweep_sequence_length(device: torch.device, profile: str) -> list[dict]:
 
 def precision_and_compile(device: torch.device, profile: str) -> list[dict]:
     """One Transformer block, forward + backward at a fixed length, under each precision setting (and compiled)."""
-    length, width, batch = sized(profile, smoke=(64, 64, 2), cpu=(256, 256, 4), gpu=(1024, 1024, 16))
-    repeats = sized(profile, smoke=2, cpu=3, gpu=20)
+    size = sizes(PARALLELISM, profile)
+    (length, width, batch), repeats = size.block, size.block_repeats
     settings = [("fp32", False, False, False)]
     if device.type == "cuda":
         settings += [("tf32", True, False, False), ("bf16 autocast", True, True, False),
                      ("bf16 autocast + torch.compile", True, True, True)]
     rows = []
-    for label, tf32, bf16, compiled in settings:
-        torch.backends.cuda.matmul.allow_tf32 = tf32
-        torch.backends.cudnn.allow_tf32 = tf32
+    for label, use_tf32, bf16, compiled in settings:
         torch.manual_seed(0)
         block = TransformerBlock(width, width // 64 if width >= 64 else 1).to(device)
         runner = torch.compile(block) if compiled else block
@@ -105,28 +133,22 @@ def precision_and_compile(device: torch.device, profile: str) -> list[dict]:
                 out = runner(x, is_causal=True)
             out.float().mean().backward()
 
-        seconds = time_fn(step, device=device, repeats=repeats, warmup=3).median
+        with tf32(use_tf32):
+            seconds = time_fn(step, device=device, repeats=repeats, warmup=3).median
         # matrix FLOPs of the block: 24 B T d^2 (projections + MLP) + 4 B T^2 d (scores, weighted sum), x3 for fwd+bwd
         flops = 3 * (24 * batch * length * width**2 + 4 * batch * length**2 * width)
         rows.append({"setting": label, "T": length, "width": width, "batch": batch, "ms": seconds * 1e3,
                      "tflops": flops / seconds / 1e12})
-    torch.backends.cuda.matmul.allow_tf32 = False
     return rows
 
 
+@benchmark("parallelism", "lesson 04: time and memory vs sequence length; precision and torch.compile")
 def bench_parallelism(profile: str | None = None) -> dict:
     """The lesson-04 measurements: time and memory vs sequence length; precision and compilation."""
     device = pick_device()
     profile = profile or pick_profile(device)
     return {**_environment(device, profile), "sweep": sweep_sequence_length(device, profile),
             "precision": precision_and_compile(device, profile)}
-
-
-GPT_BENCH_SHAPES = {
-    "smoke": (GPTConfig(vocab_size=256, block_size=64, n_layer=2, n_head=2, d_model=64), 4),
-    "cpu": (GPTConfig(vocab_size=4096, block_size=256, n_layer=4, n_head=4, d_model=256), 8),
-    "gpu": (GPTConfig(vocab_size=50304, block_size=1024, n_layer=12, n_head=12, d_model=768), 12),  # GPT-2 small
-}
 
 
 SDPA_BACKENDS = ("flash", "cudnn", "efficient", "math")
@@ -200,6 +222,7 @@ def _inside_optimizer(event) -> bool:
     return False
 
 
+@benchmark("gpt", "GPT training-step throughput and model FLOPs utilisation (MFU)")
 def bench_gpt(profile: str | None = None, compile_model: bool | None = None, repeats: int | None = None,
               micro_batches: int = 1, tuned: bool = False, bias: bool = False, attention_backend: str | None = None,
               compile_mode: str | None = None, breakdown: bool = False) -> dict:
@@ -217,19 +240,14 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
     """
     device = pick_device()
     profile = profile or pick_profile(device)
-    config, batch = GPT_BENCH_SHAPES[profile]
-    config = GPTConfig(**{**vars(config), "bias": bias})
+    size = sizes(GPT_BENCH, profile)
+    config, batch = GPTConfig(**size.model, bias=bias), size.batch
     compile_model = device.type == "cuda" if compile_model is None else compile_model
-    repeats = repeats or sized(profile, smoke=3, cpu=5, gpu=20)
-    steps_per_timing = sized(profile, smoke=1, cpu=1, gpu=5)
-    torch.backends.cuda.matmul.allow_tf32 = True
+    repeats = repeats or size.repeats
+    steps_per_timing = size.steps_per_timing
     torch.manual_seed(0)
     model = GPT(config).to(device)
     optimizer = make_optimizer(model, 6e-4, 0.1, device)
-    if tuned:
-        import torch._inductor.config as inductor_config
-
-        inductor_config.coordinate_descent_tuning = True
     runner = torch.compile(model, mode=compile_mode) if compile_model else model
     x = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
     y = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
@@ -246,8 +264,9 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
         for _ in range(steps_per_timing):
             step()
 
-    with _sdpa_backend(attention_backend):
-        timing = time_fn(steps, device=device, repeats=repeats, warmup=sized(profile, smoke=1, cpu=2, gpu=3))
+    tuning = compiler_tuning(True) if tuned else contextlib.nullcontext()
+    with tf32(True), tuning, _sdpa_backend(attention_backend):
+        timing = time_fn(steps, device=device, repeats=repeats, warmup=size.warmup)
         kernels = time_breakdown(step, device) if breakdown else None
     step_seconds = timing.median / steps_per_timing
     tokens_per_s = micro_batches * batch * config.block_size / step_seconds
@@ -288,13 +307,14 @@ def run_torchrun(processes: list[int], profile: str, max_steps: int, extra: list
     return results
 
 
+@benchmark("ddp", "DDP scaling over your GPUs (NCCL), or 2 CPU processes (gloo)")
 def bench_ddp(profile: str | None = None, max_steps: int | None = None) -> dict:
     """DDP throughput on 1, 2, 4, ... of the visible GPUs (NCCL), or 1 and 2 CPU processes (gloo)."""
     device = pick_device()
     profile = profile or pick_profile(device)
     gpus = torch.cuda.device_count()
     counts = [n for n in (1, 2, 4, 8) if n <= gpus] if gpus else [1, 2]
-    steps = max_steps or sized(profile, smoke=20, cpu=60, gpu=400)
+    steps = max_steps or sizes(DDP, profile).max_steps
     runs = run_torchrun(counts, profile, steps, extra=["--no-compile"], cpu=not gpus)
     return {**_environment(device, profile), "backend": "nccl" if gpus else "gloo", "max_steps": steps, "runs": runs}
 

@@ -1,20 +1,18 @@
-"""Device selection, size profiles, seeding and honest timing."""
+"""Device selection, seeding, honest timing, and process-wide switches that restore themselves."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-PROFILE_ENV = "ATTENTION_COURSE_PROFILE"
-PROFILES = ("smoke", "cpu", "gpu")
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -43,24 +41,6 @@ def device_name(device: torch.device | str | None = None) -> str:
         return f"Apple MPS ({platform.machine()})"
     cores = os.cpu_count() or 1
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads of {cores} cores)"
-
-
-def pick_profile(device: torch.device | None = None) -> str:
-    """The size profile: ``$ATTENTION_COURSE_PROFILE`` if set, else "gpu" on CUDA and "cpu" otherwise."""
-    chosen = os.environ.get(PROFILE_ENV)
-    if chosen:
-        if chosen not in PROFILES:
-            raise ValueError(f"{PROFILE_ENV}={chosen!r}: expected one of {', '.join(PROFILES)}")
-        return chosen
-    device = device or pick_device()
-    return "gpu" if device.type == "cuda" else "cpu"
-
-
-def sized(profile: str, **choices):
-    """Pick the value for ``profile`` among keyword choices, e.g. ``sized(p, smoke=2, cpu=20, gpu=200)``."""
-    if profile not in choices:
-        raise ValueError(f"no value given for profile {profile!r}; got {sorted(choices)}")
-    return choices[profile]
 
 
 def seed_everything(seed: int = 0) -> torch.Generator:
@@ -114,3 +94,30 @@ def time_fn(
         synchronize(device)
         samples.append(time.perf_counter() - start)
     return Timing(statistics.median(samples), min(samples), max(samples), repeats)
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool = True) -> Iterator[None]:
+    """TensorFloat-32 matrix products (and cuDNN convolutions) on or off inside the block, then restored.
+
+    The switch is process-wide: set inside a context, one notebook cell cannot change the next cell's numbers.
+    """
+    previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+
+
+@contextlib.contextmanager
+def compiler_tuning(coordinate_descent: bool = True) -> Iterator[None]:
+    """Inductor's coordinate-descent kernel tuning on (or off) inside the block, then restored."""
+    import torch._inductor.config as inductor_config
+
+    previous = inductor_config.coordinate_descent_tuning
+    inductor_config.coordinate_descent_tuning = coordinate_descent
+    try:
+        yield
+    finally:
+        inductor_config.coordinate_descent_tuning = previous

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .pretrained import eager_attention
-from .transfer import mean_pool, tokenize
+from .pretrained import eager_attention, embed, tokenize
+from .training import mean_pool
 from .viz import attention_rollout
 
 
@@ -29,8 +29,6 @@ class SentimentProbe(nn.Module):
     def __init__(self, encoder: nn.Module, tokenizer, texts: list[str], labels: list[int], C: float = 1.0):
         super().__init__()
         from sklearn.linear_model import LogisticRegression
-
-        from .transfer import embed
 
         self.encoder, self.tokenizer = encoder.eval(), tokenizer
         device = next(encoder.parameters()).device

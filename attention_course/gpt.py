@@ -98,13 +98,13 @@ class GPT(nn.Module):
         for _ in range(max_new_tokens):
             context = tokens[:, -self.config.block_size :]
             logits, _ = self(context)
-            next_token = sample_next_token(logits[:, -1].float(), temperature, top_k, generator)
+            next_token = sample_next(logits[:, -1].float(), temperature, top_k, generator)
             tokens = torch.cat([tokens, next_token], dim=1)
         self.train(was_training)
         return tokens
 
 
-def sample_next_token(
+def sample_next(
     logits: Tensor, temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None
 ) -> Tensor:
     """Sample one token id per row of ``logits`` (B, vocab): scale by 1/temperature, keep the top k, softmax.

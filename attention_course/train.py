@@ -12,7 +12,6 @@ gradients are averaged across processes in the backward pass.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -25,7 +24,10 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .device import tf32
 from .gpt import GPT, GPTConfig
+from .profiles import GPT_MODEL, GPT_TRAIN, check_profile, pick_profile
+from .training import autocast, make_optimizer, warmup_cosine_lr
 
 
 @dataclass
@@ -42,24 +44,9 @@ class TrainConfig:
     time_budget_s: float | None = None  # stop (and finish the cosine) when this much time has passed
     compile: bool = False
     bf16: bool = True  # autocast to bfloat16 on CUDA (ignored on CPU)
+    tf32: bool = True  # TensorFloat-32 for the remaining fp32 matrix products on CUDA, during train() only
     sample_chars: int = 0  # characters sampled at each evaluation (0 = none)
     seed: int = 0
-
-
-def lr_at(progress: float, step: int, config: TrainConfig) -> float:
-    """Linear warm-up over ``warmup_steps``, then cosine decay from lr to min_lr as progress goes 0 -> 1."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = min(max(progress, 0.0), 1.0)
-    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1 + math.cos(math.pi * progress))
-
-
-def make_optimizer(model: nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with decoupled weight decay on matrices and embeddings only, never on biases or LayerNorm gains."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=device.type == "cuda")
 
 
 def random_batch(data: Tensor, block_size: int, batch_size: int, generator: torch.Generator,
@@ -73,11 +60,12 @@ def random_batch(data: Tensor, block_size: int, batch_size: int, generator: torc
     return windows[:, :-1].to(device), windows[:, 1:].to(device)
 
 
-def autocast(device: torch.device, bf16: bool):
-    """bfloat16 autocast on CUDA when asked; a no-op elsewhere."""
-    if device.type == "cuda" and bf16:
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def schedule_lr(step: int, budget_used: float, config: TrainConfig) -> float:
+    """``warmup_cosine_lr`` over ``max_steps``; under a time budget the decay follows the time used, if ahead."""
+    effective = step
+    if step >= config.warmup_steps and budget_used > 0:
+        effective = max(step, config.warmup_steps + budget_used * (config.max_steps - config.warmup_steps))
+    return warmup_cosine_lr(effective, config.warmup_steps, config.max_steps, config.lr, config.min_lr)
 
 
 @torch.no_grad()
@@ -130,7 +118,14 @@ def train(model: GPT, train_data: Tensor, val_data: Tensor, config: TrainConfig,
 
     Inside ``torch.distributed`` (torchrun), the model is wrapped in DistributedDataParallel and each process
     draws different batches. A loss that becomes NaN or infinite stops training (``history.diverged``).
+    TF32 is switched as ``config.tf32`` asks for the duration of the call only.
     """
+    with tf32(config.tf32):
+        return _train_loop(model, train_data, val_data, config, device, decode, progress)
+
+
+def _train_loop(model: GPT, train_data: Tensor, val_data: Tensor, config: TrainConfig, device: torch.device,
+                decode, progress: bool) -> TrainHistory:
     world_size = dist.get_world_size() if dist.is_initialized() else 1
     rank = dist.get_rank() if dist.is_initialized() else 0
     model.to(device).train()
@@ -151,7 +146,7 @@ def train(model: GPT, train_data: Tensor, val_data: Tensor, config: TrainConfig,
         budget_used = elapsed / config.time_budget_s if config.time_budget_s else 0.0
         if _all_agree(budget_used >= 1.0, device):
             break
-        lr = lr_at(max(step / config.max_steps, budget_used), step, config)
+        lr = schedule_lr(step, budget_used, config)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = random_batch(train_data, block_size, config.batch_size, generator, device)
@@ -203,24 +198,7 @@ def _evaluate(model, val_data, config, device, step, history, decode) -> None:
         history.samples.append((step, decode(sample[0, 1:].tolist())))
 
 
-# ------------------------------------------------------------------ profiles and the command line
-
-MODEL_PROFILES = {
-    "smoke": dict(block_size=64, n_layer=2, n_head=2, d_model=64),
-    "cpu": dict(block_size=128, n_layer=4, n_head=4, d_model=128),
-    "gpu": dict(block_size=256, n_layer=6, n_head=6, d_model=384, dropout=0.2),
-}
-TRAIN_PROFILES = {
-    "smoke": TrainConfig(max_steps=30, batch_size=16, warmup_steps=5, eval_interval=15, eval_batches=2, lr=2e-3,
-                         sample_chars=20),
-    "cpu": TrainConfig(max_steps=100_000, batch_size=32, warmup_steps=50, eval_interval=100, eval_batches=5,
-                       lr=2e-3, time_budget_s=120, sample_chars=200),
-    # On an H100 this reaches ~1.30 nats/char; without dropout the model overfits the 4.5 M training characters
-    # within a minute (measured: validation loss back up to 3.5 after 14k steps).
-    "gpu": TrainConfig(max_steps=10_000, batch_size=64, warmup_steps=200, eval_interval=500, eval_batches=20,
-                       lr=1e-3, time_budget_s=240, compile=True, sample_chars=200),
-}
-
+# ------------------------------------------------------------------ the command line (torchrun)
 
 def setup_distributed() -> tuple[torch.device, int, int]:
     """Join the process group that torchrun describes (if any): return (device, rank, world size)."""
@@ -242,7 +220,7 @@ def setup_distributed() -> tuple[torch.device, int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attention_course.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", choices=sorted(MODEL_PROFILES), help="size (default: from the device)")
+    parser.add_argument("--profile", choices=sorted(GPT_MODEL), help="size (default: from the device)")
     parser.add_argument("--max-steps", type=int, help="override the profile's number of steps")
     parser.add_argument("--time-budget", type=float, help="seconds of training (overrides the profile)")
     parser.add_argument("--dropout", type=float, help="override the profile's dropout")
@@ -252,12 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device, rank, world_size = setup_distributed()
     from .data import shakespeare_char_splits
-    from .device import pick_profile
-
-    profile = args.profile or pick_profile(device)
+    profile = check_profile(args.profile or pick_profile(device))
     torch.manual_seed(0)  # every replica starts from the same weights
     tokenizer, train_ids, val_ids = shakespeare_char_splits()
-    config = TrainConfig(**asdict(TRAIN_PROFILES[profile]))
+    config = TrainConfig(**GPT_TRAIN[profile])
     if args.max_steps:
         config.max_steps = args.max_steps
     if args.time_budget:
@@ -266,10 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         config.lr = args.lr
     if args.no_compile:
         config.compile = False
-    model_options = dict(MODEL_PROFILES[profile])
+    model_options = dict(GPT_MODEL[profile])
     if args.dropout is not None:
         model_options["dropout"] = args.dropout
-    torch.backends.cuda.matmul.allow_tf32 = True
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **model_options))
     history = train(model, train_ids, val_ids, config, device, progress=sys.stderr.isatty())
     if rank == 0:

@@ -20,57 +20,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .bench import benchmark
 from .data import LabelledTexts, rotten_tomatoes
-from .device import pick_device, pick_profile, seed_everything
+from .device import device_name, pick_device, seed_everything
 from .models import TransformerClassifier
-from .pretrained import load_minilm
+from .pretrained import MAX_TOKENS, SentimentClassifier, embed, freeze_encoder, load_minilm, tokenize
+from .profiles import TRANSFER, pick_profile, sizes
+from .training import accuracy, autocast, make_optimizer, warmup_linear
 
 METHODS = ("tfidf", "scratch", "probe", "finetune")
-MAX_TOKENS = 64  # review sentences: 99% are shorter than this in WordPiece tokens
-
-
-def mean_pool(hidden: Tensor, attention_mask: Tensor) -> Tensor:
-    """Average the token vectors of each sentence, ignoring padding: (B, T, d), (B, T) -> (B, d)."""
-    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-
-
-class SentimentClassifier(nn.Module):
-    """A pretrained encoder, mean pooling over real tokens, and a linear head."""
-
-    def __init__(self, encoder: nn.Module, n_classes: int = 2):
-        super().__init__()
-        self.encoder = encoder
-        self.head = nn.Linear(encoder.config.hidden_size, n_classes)
-
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return self.head(mean_pool(hidden, attention_mask))
-
-
-def freeze(module: nn.Module, trainable: bool = False) -> nn.Module:
-    """Turn gradients off (or back on) for every parameter of ``module``."""
-    for parameter in module.parameters():
-        parameter.requires_grad_(trainable)
-    return module
-
-
-def tokenize(tokenizer, texts: list[str], device) -> dict[str, Tensor]:
-    batch = tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
-    return {key: batch[key].to(device) for key in ("input_ids", "attention_mask")}
-
-
-@torch.no_grad()
-def embed(encoder: nn.Module, tokenizer, texts: list[str], device, batch_size: int = 256) -> np.ndarray:
-    """Frozen mean-pooled sentence features, (N, hidden) as float32 NumPy."""
-    encoder.eval()
-    chunks = []
-    for start in range(0, len(texts), batch_size):
-        batch = tokenize(tokenizer, texts[start : start + batch_size], device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            hidden = encoder(**batch).last_hidden_state
-        chunks.append(mean_pool(hidden.float(), batch["attention_mask"]).cpu().numpy())
-    return np.concatenate(chunks)
 
 
 def _select_logistic(train_x, train_y, val_x, val_y, grid=(0.1, 1.0, 10.0, 100.0)):
@@ -113,25 +71,6 @@ class FitConfig:
     warmup_fraction: float = 0.1
 
 
-def warmup_linear(step: int, total: int, warmup: int) -> float:
-    """Learning-rate multiplier: linear warm-up to 1, then linear decay to 0 at ``total``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
-
-
-@torch.no_grad()
-def _accuracy(model: nn.Module, encoded: dict[str, Tensor], labels: Tensor, batch_size: int = 512) -> float:
-    model.eval()
-    correct = 0
-    for start in range(0, len(labels), batch_size):
-        part = {key: value[start : start + batch_size] for key, value in encoded.items()}
-        with torch.autocast(labels.device.type, dtype=torch.bfloat16, enabled=labels.device.type == "cuda"):
-            logits = model(**part)
-        correct += (logits.argmax(-1) == labels[start : start + batch_size]).sum().item()
-    return correct / len(labels)
-
-
 def fit_with_validation(model: nn.Module, train: dict[str, Tensor], train_labels: Tensor, val: dict[str, Tensor],
                    val_labels: Tensor, config: FitConfig, seed: int = 0) -> tuple[nn.Module, float, list[float]]:
     """AdamW with warm-up and linear decay; keep the weights of the epoch with the best validation accuracy."""
@@ -143,7 +82,7 @@ def fit_with_validation(model: nn.Module, train: dict[str, Tensor], train_labels
         total = min(total, config.max_steps)
         epochs = math.ceil(total / steps_per_epoch)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay, fused=device.type == "cuda")
+    optimizer = make_optimizer(model, config.lr, config.weight_decay, device, betas=(0.9, 0.999))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: warmup_linear(s, total, max(1, int(config.warmup_fraction * total))))
     generator = torch.Generator().manual_seed(seed)
@@ -156,7 +95,7 @@ def fit_with_validation(model: nn.Module, train: dict[str, Tensor], train_labels
             if step >= total:
                 break
             index = order[start : start + config.batch_size]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with autocast(device):
                 logits = model(**{key: value[index] for key, value in train.items()})
             loss = F.cross_entropy(logits.float(), train_labels[index])
             optimizer.zero_grad(set_to_none=True)
@@ -166,10 +105,10 @@ def fit_with_validation(model: nn.Module, train: dict[str, Tensor], train_labels
             schedule.step()
             step += 1
         if (epoch + 1) % evaluate_every == 0 or epoch == epochs - 1:
-            accuracy = _accuracy(model, val, val_labels)
-            history.append(accuracy)
-            if accuracy > best_accuracy:
-                best_accuracy = accuracy
+            val_accuracy = accuracy(model, val, val_labels, bf16=True)
+            history.append(val_accuracy)
+            if val_accuracy > best_accuracy:
+                best_accuracy = val_accuracy
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
     return model, best_accuracy, history
@@ -236,7 +175,7 @@ def run_method(setup: TransferSetup, method: str, train_index: np.ndarray, seed:
     else:
         if method == "finetune":
             setup.encoder.load_state_dict(setup.pretrained_state)
-            model = SentimentClassifier(freeze(setup.encoder, trainable=True)).to(setup.device)
+            model = freeze_encoder(SentimentClassifier(setup.encoder), trainable=True).to(setup.device)
         else:
             model = ScratchClassifier(setup.tokenizer.vocab_size, setup.tokenizer.pad_token_id).to(setup.device)
             config = FitConfig(**{**vars(config), "lr": 1e-3, "epochs": max(config.epochs, 5)})
@@ -245,21 +184,9 @@ def run_method(setup: TransferSetup, method: str, train_index: np.ndarray, seed:
         model, val_accuracy, _ = fit_with_validation(model, train, setup.labels["train"][index], setup.encoded["validation"],
                                                 setup.labels["validation"], config, seed)
         result = {"val_accuracy": val_accuracy,
-                  "test_accuracy": _accuracy(model, setup.encoded["test"], setup.labels["test"])}
+                  "test_accuracy": accuracy(model, setup.encoded["test"], setup.labels["test"], bf16=True)}
     return {"method": method, "n_labels": len(train_index), "seed": seed, **result,
             "seconds": time.perf_counter() - started}
-
-
-TRANSFER_PROFILES = {
-    "smoke": dict(sizes=[50], seeds=[0], methods=METHODS, train_limit=300, test_limit=200,
-                  fit=FitConfig(epochs=1, min_steps=4, max_steps=4)),
-    # 2 CPU cores embed ~40 sentences/s with MiniLM: the cpu profile uses a 2,000-sentence training pool
-    # and 500 validation / 500 test sentences, and caps fine-tuning at 40 steps of 16.
-    "cpu": dict(sizes=[100, 1000], seeds=[0, 1], methods=METHODS, train_limit=2000, test_limit=500,
-                fit=FitConfig(epochs=2, min_steps=30, max_steps=40, batch_size=16)),
-    "gpu": dict(sizes=[50, 100, 200, 500, 1000, 2000, None], seeds=[0, 1, 2], methods=METHODS, train_limit=None,
-                test_limit=None, fit=FitConfig(epochs=3, min_steps=60)),
-}
 
 
 def data_efficiency_curve(setup: TransferSetup, sizes, seeds, methods=METHODS, fit: FitConfig | None = None,
@@ -288,17 +215,16 @@ def summarise(records: list[dict]) -> list[dict]:
              "runs": len(values)} for (method, n), values in sorted(groups.items())]
 
 
+@benchmark("transfer", "lesson 07: the data-efficiency curve of four methods", formatter=lambda result: format_result(result))
 def bench_transfer(profile: str | None = None) -> dict:
     """The lesson-07 curve: ``attention-course bench transfer --json``."""
     device = pick_device()
     profile = profile or pick_profile(device)
-    settings = TRANSFER_PROFILES[profile]
+    settings = sizes(TRANSFER, profile)
     started = time.perf_counter()
-    setup = prepare(device, settings["test_limit"], settings["train_limit"])
-    records = data_efficiency_curve(setup, settings["sizes"], settings["seeds"], settings["methods"], settings["fit"],
+    setup = prepare(device, settings.test_limit, settings.train_limit)
+    records = data_efficiency_curve(setup, settings.sizes, settings.seeds, METHODS, FitConfig(**settings.fit),
                                     progress=False)
-    from .device import device_name
-
     return {"device": device.type, "device_name": device_name(device), "torch": torch.__version__, "profile": profile,
             "seconds": time.perf_counter() - started, "records": records, "summary": summarise(records),
             "majority_test_accuracy": max(np.mean(setup.splits["test"].labels), 1 - np.mean(setup.splits["test"].labels))}

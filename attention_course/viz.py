@@ -15,15 +15,19 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from .course import course
+
 JS_ENV = "ATTENTION_COURSE_JS_DIR"
-_ROOT = Path(__file__).resolve().parent.parent
 _SCRIPT_FILES = {"d3": ("d3", "dist", "d3.min.js"), "jquery": ("jquery", "dist", "jquery.min.js")}
 _CDN_SCRIPT_TAG = re.compile(r"<script src=\"https?://[^\"]+\"></script>")
 _REQUIRE_CONFIG = re.compile(r"require\.config\(\{.*?\}\);", re.DOTALL)
 
 
 def _node_modules() -> Path:
-    folder = Path(os.environ.get(JS_ENV) or _ROOT / "book" / "offline" / "node_modules")
+    try:
+        folder = Path(os.environ.get(JS_ENV) or course().node_modules)
+    except FileNotFoundError:  # the library is installed outside a course checkout
+        folder = Path("node_modules")
     if not (folder / "d3").exists():
         raise FileNotFoundError(
             f"d3 and jQuery were not found in {folder}. Run `make setup` (it installs them with npm), "

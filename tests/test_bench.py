@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from attention_course import bench
-from attention_course.cli import main
+from attention_course.tools.cli import main
 
 
 def test_parallelism_bench_reports_every_method_and_length():

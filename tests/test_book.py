@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from attention_course import book
+from attention_course.tools import book
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

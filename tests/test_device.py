@@ -2,17 +2,18 @@ import pytest
 import torch
 
 from attention_course import device as D
+from attention_course import profiles as P
 
 
 def test_profile_from_environment(monkeypatch):
-    monkeypatch.setenv(D.PROFILE_ENV, "cpu")
-    assert D.pick_profile() == "cpu"
-    monkeypatch.setenv(D.PROFILE_ENV, "huge")
+    monkeypatch.setenv(P.PROFILE_ENV, "cpu")
+    assert P.pick_profile() == "cpu"
+    monkeypatch.setenv(P.PROFILE_ENV, "huge")
     with pytest.raises(ValueError, match="expected one of smoke, cpu, gpu"):
-        D.pick_profile()
-    monkeypatch.delenv(D.PROFILE_ENV)
-    assert D.pick_profile(torch.device("cuda")) == "gpu"
-    assert D.pick_profile(torch.device("cpu")) == "cpu"
+        P.pick_profile()
+    monkeypatch.delenv(P.PROFILE_ENV)
+    assert P.pick_profile(torch.device("cuda")) == "gpu"
+    assert P.pick_profile(torch.device("cpu")) == "cpu"
 
 
 def test_pick_device_and_name(monkeypatch):
@@ -24,10 +25,32 @@ def test_pick_device_and_name(monkeypatch):
             D.pick_device("cuda")
 
 
-def test_sized():
-    assert D.sized("smoke", smoke=1, cpu=2, gpu=3) == 1
-    with pytest.raises(ValueError, match="no value given"):
-        D.sized("gpu", smoke=1)
+def test_every_size_table_has_every_profile():
+    tables = {name: table for name, table in vars(P).items() if name.isupper() and isinstance(table, dict)}
+    tables.update({f"LESSONS[{number}]": table for number, table in P.LESSONS.items()})
+    del tables["LESSONS"]
+    assert {"GPT_MODEL", "GPT_TRAIN", "GPT_BENCH", "PARALLELISM", "TRANSFER", "DDP"} <= set(tables)
+    for name, table in tables.items():
+        assert set(table) == set(P.PROFILES), f"{name} must give sizes for exactly {P.PROFILES}"
+    assert P.sizes(P.GPT_BENCH, "smoke").batch == P.GPT_BENCH["smoke"]["batch"]
+    with pytest.raises(ValueError, match="unknown profile 'huge'"):
+        P.sizes(P.GPT_BENCH, "huge")
+
+
+def test_switches_restore_the_previous_state():
+    before = torch.backends.cuda.matmul.allow_tf32
+    with D.tf32(not before):
+        assert torch.backends.cuda.matmul.allow_tf32 is (not before)
+    assert torch.backends.cuda.matmul.allow_tf32 is before
+    with pytest.raises(RuntimeError), D.tf32(not before):
+        raise RuntimeError("a failing cell")
+    assert torch.backends.cuda.matmul.allow_tf32 is before
+    import torch._inductor.config as inductor_config
+
+    tuning = inductor_config.coordinate_descent_tuning
+    with D.compiler_tuning(not tuning):
+        assert inductor_config.coordinate_descent_tuning is (not tuning)
+    assert inductor_config.coordinate_descent_tuning is tuning
 
 
 def test_seed_everything_repeats():

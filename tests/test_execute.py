@@ -1,7 +1,7 @@
 import nbformat
 import pytest
 
-from attention_course.execute import main
+from attention_course.tools.execute import main
 
 
 def _notebook(path, *sources):

@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from attention_course import exercises as ex
-from attention_course.cli import main
+from attention_course.tools import exercises as ex
+from attention_course.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION_LINE = re.compile(r"### BEGIN SOLUTION.*?\n(.*?)### END SOLUTION", re.DOTALL)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from attention_course.gpt import GPT, GPTConfig, flops_per_token, sample_next_token
+from attention_course.gpt import GPT, GPTConfig, flops_per_token, sample_next
 
 
 @pytest.fixture
@@ -51,11 +51,11 @@ def test_generate_and_sampling(tiny):
     out = tiny.generate(torch.zeros(2, 1, dtype=torch.long), 20, temperature=0)
     assert out.shape == (2, 21) and torch.equal(out[0], out[1])  # greedy is deterministic
     logits = torch.tensor([[0.0, 5.0, 4.0, -1.0]])
-    assert sample_next_token(logits, temperature=0).item() == 1
-    draws = {sample_next_token(logits, 1.0, top_k=2, generator=torch.Generator().manual_seed(i)).item() for i in range(200)}
+    assert sample_next(logits, temperature=0).item() == 1
+    draws = {sample_next(logits, 1.0, top_k=2, generator=torch.Generator().manual_seed(i)).item() for i in range(200)}
     assert draws == {1, 2}
     with pytest.raises(ValueError, match="temperature"):
-        sample_next_token(logits, -1.0)
+        sample_next(logits, -1.0)
 
 
 def test_flops_per_token_formula():

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from attention_course import attention as A
-from attention_course.gpt import sample_next_token
+from attention_course.gpt import sample_next
 from attention_course.grading import TASKS, check
-from attention_course.transfer import mean_pool
+from attention_course.training import mean_pool
 from attention_course.viz import attention_rollout, mean_attention_distance
 
 # ---------------------------------------------------------------- correct answers
@@ -75,13 +75,13 @@ CORRECT = {
     "03.multi_head_attention": A.multi_head_attention,
     "03.layer_norm": lambda x, g, b: (x - x.mean(-1, keepdim=True)) / torch.sqrt(x.var(-1, keepdim=True, unbiased=False) + 1e-5) * g + b,
     "04.block_flops": lambda t, d: 24 * t * d * d + 4 * t * t * d,
-    "04.gpu_timer": lambda work, sync, clock, repeats=5, warmup=2: gpu_timer(work, sync, clock, repeats, warmup),
+    "04.time_fn": lambda work, sync, clock, repeats=5, warmup=2: gpu_timer(work, sync, clock, repeats, warmup),
     "04.causal_sdpa": lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
     "04.ddp_average": lambda grads: torch.stack(grads).mean(0),
     "05.shift_targets": lambda t: (t[:, :-1], t[:, 1:]),
     "05.lm_loss": lambda logits, y: F.cross_entropy(logits.flatten(0, 1), y.flatten()),
     "05.warmup_cosine_lr": lambda s, w, total, hi, lo: warmup_cosine(s, w, total, hi, lo),
-    "05.sample_next": lambda logits, temperature=1.0, top_k=None, generator=None: sample_next_token(
+    "05.sample_next": lambda logits, temperature=1.0, top_k=None, generator=None: sample_next(
         logits, temperature, top_k, generator),
     "05.pre_ln_block": lambda x, attn, ff, n1, n2: (lambda h: h + ff(n2(h)))(x + attn(n1(x))),
     "06.attention_rollout": attention_rollout,
@@ -210,10 +210,10 @@ WRONG = [
     ("03.layer_norm", lambda x, g, b: (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + 1e-5) * g + b, "BatchNorm"),
     ("04.block_flops", lambda t, d: 12 * t * d * d + 2 * t * t * d, "multiply-adds"),
     ("04.block_flops", lambda t, d: 24 * t * d * d, "attention's own products"),
-    ("04.gpu_timer", lambda work, sync, clock, repeats=5, warmup=2: timer_without_sync(work, sync, clock, repeats, warmup),
+    ("04.time_fn", lambda work, sync, clock, repeats=5, warmup=2: timer_without_sync(work, sync, clock, repeats, warmup),
      "no sync()"),
-    ("04.gpu_timer", lambda work, sync, clock, repeats=5, warmup=2: timer_mean(work, sync, clock, repeats, warmup), "MEDIAN"),
-    ("04.gpu_timer", lambda work, sync, clock, repeats=5, warmup=2: gpu_timer(work, sync, clock, repeats + warmup, 0),
+    ("04.time_fn", lambda work, sync, clock, repeats=5, warmup=2: timer_mean(work, sync, clock, repeats, warmup), "MEDIAN"),
+    ("04.time_fn", lambda work, sync, clock, repeats=5, warmup=2: gpu_timer(work, sync, clock, repeats + warmup, 0),
      "warm-up"),
     ("04.causal_sdpa", lambda q, k, v: F.scaled_dot_product_attention(q, k, v), "is_causal=True"),
     ("04.causal_sdpa", lambda q, k, v: F.scaled_dot_product_attention(
@@ -226,9 +226,9 @@ WRONG = [
      "warm-up"),
     ("05.warmup_cosine_lr", lambda s, w, total, hi, lo: warmup_cosine(min(s, total - 1), w, total, hi, lo) if s < total
      else hi, "min_lr"),
-    ("05.sample_next", lambda logits, temperature=1.0, top_k=None, generator=None: sample_next_token(
+    ("05.sample_next", lambda logits, temperature=1.0, top_k=None, generator=None: sample_next(
         logits * temperature * temperature, temperature, top_k, generator), "multiplied"),
-    ("05.sample_next", lambda logits, temperature=1.0, top_k=None, generator=None: sample_next_token(
+    ("05.sample_next", lambda logits, temperature=1.0, top_k=None, generator=None: sample_next(
         logits, temperature, None, generator), "top_k"),
     ("05.pre_ln_block", lambda x, attn, ff, n1, n2: (lambda h: n2(h + ff(h)))(n1(x + attn(x))), "Post-LN"),
     ("05.pre_ln_block", lambda x, attn, ff, n1, n2: ff(n2(attn(n1(x)))), "residual"),

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from attention_course import data, models
+from attention_course.training import accuracy
 
 
 def test_transformer_classifier_solves_long_range_recall():
@@ -12,7 +13,7 @@ def test_transformer_classifier_solves_long_range_recall():
     losses = models.fit_classifier(model, x, y, steps=150, lr=3e-3, generator=g, progress=False)
     assert losses[-1] < losses[0]
     x_test, y_test = data.make_recall_task(512, 40, vocab_size=4, generator=g)
-    assert models.accuracy(model, x_test, y_test) > 0.9
+    assert accuracy(model, x_test, y_test) > 0.9
 
 
 def test_recurrent_classifier_shapes_and_cells():

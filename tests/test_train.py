@@ -9,21 +9,26 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from attention_course import train as T
+from attention_course import training
 from attention_course.gpt import GPT, GPTConfig
 
 
 def test_schedule_warms_up_then_decays_to_min():
-    config = T.TrainConfig(lr=1.0, min_lr=0.1, warmup_steps=10, max_steps=100)
-    assert T.lr_at(0.0, 0, config) == pytest.approx(0.1)
-    assert T.lr_at(0.09, 9, config) == pytest.approx(1.0)
-    assert T.lr_at(0.1, 10, config) <= 1.0
-    assert T.lr_at(0.5, 50, config) == pytest.approx(0.55)
-    assert T.lr_at(1.0, 100, config) == pytest.approx(0.1)
+    lr = training.warmup_cosine_lr  # the schedule lesson 05 teaches and exercise 05 grades
+    assert lr(0, 10, 110, 1.0, 0.1) == pytest.approx(0.1)
+    assert lr(9, 10, 110, 1.0, 0.1) == pytest.approx(1.0)
+    assert lr(10, 10, 110, 1.0, 0.1) == pytest.approx(1.0)
+    assert lr(60, 10, 110, 1.0, 0.1) == pytest.approx(0.55)
+    assert lr(110, 10, 110, 1.0, 0.1) == lr(500, 10, 110, 1.0, 0.1) == pytest.approx(0.1)
+    config = T.TrainConfig(lr=1.0, min_lr=0.1, warmup_steps=10, max_steps=110)
+    assert T.schedule_lr(60, 0.0, config) == pytest.approx(0.55)
+    assert T.schedule_lr(20, 0.5, config) == pytest.approx(0.55)  # half the time budget used: half way down
+    assert T.schedule_lr(5, 0.9, config) == pytest.approx(0.6)  # warm-up is counted in steps, never skipped
 
 
 def test_weight_decay_skips_biases_and_norms():
     model = GPT(GPTConfig(vocab_size=7, block_size=8, n_layer=1, n_head=1, d_model=8))
-    groups = T.make_optimizer(model, 1e-3, 0.1, torch.device("cpu")).param_groups
+    groups = training.make_optimizer(model, 1e-3, 0.1, torch.device("cpu")).param_groups
     assert all(p.dim() >= 2 for p in groups[0]["params"]) and groups[0]["weight_decay"] == 0.1
     assert all(p.dim() < 2 for p in groups[1]["params"]) and groups[1]["weight_decay"] == 0.0
 

@@ -4,18 +4,19 @@ import torch
 
 from attention_course import explain, transfer
 from attention_course.data import rotten_tomatoes
+from attention_course.training import mean_pool, warmup_linear
 
 
 def test_mean_pool_ignores_padding():
     hidden = torch.arange(12.0).view(1, 3, 4)
-    pooled = transfer.mean_pool(hidden, torch.tensor([[1, 1, 0]]))
+    pooled = mean_pool(hidden, torch.tensor([[1, 1, 0]]))
     torch.testing.assert_close(pooled, hidden[0, :2].mean(0, keepdim=True))
 
 
 def test_warmup_linear():
-    assert transfer.warmup_linear(0, 100, 10) == pytest.approx(0.1)
-    assert transfer.warmup_linear(55, 100, 10) == pytest.approx(0.5)
-    assert transfer.warmup_linear(200, 100, 10) == 0.0
+    assert warmup_linear(0, 100, 10) == pytest.approx(0.1)
+    assert warmup_linear(55, 100, 10) == pytest.approx(0.5)
+    assert warmup_linear(200, 100, 10) == 0.0
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-NODE_MODULES = ROOT / "book" / "offline" / "node_modules"
+from ..course import course
+
+ROOT = course().root
+NODE_MODULES = course().node_modules
 CONTENT_FOLDERS = ("notebooks", "exercises", "solutions")
 
 
@@ -65,7 +67,7 @@ def build(output: Path | None = None, strict: bool = True) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m attention_course.book", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m attention_course.tools.book", description=__doc__)
     parser.add_argument("command", choices=["build", "stage"])
     parser.add_argument("--output", type=Path, help="build folder (default: _build/)")
     parser.add_argument("--no-strict", action="store_true", help="don't turn warnings into errors")

@@ -1,4 +1,4 @@
-"""Execute lesson notebooks headless into an output folder: ``python -m attention_course.execute NB... --output DIR``.
+"""Execute lesson notebooks headless into an output folder: ``python -m attention_course.tools.execute NB... --output DIR``.
 
 This is how the published outputs are produced on a GPU machine. The source notebooks are never
 modified; each executed copy is written to ``--output`` even when a cell fails (the failing cell keeps
@@ -46,7 +46,7 @@ def bundle(paths: list[Path], archive: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m attention_course.execute", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m attention_course.tools.execute", description=__doc__)
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--output", type=Path, required=True, help="folder for the executed copies")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")

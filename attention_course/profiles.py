@@ -1,0 +1,115 @@
+"""Size profiles: one table per piece of work, one key per profile. Adding a profile touches this file only.
+
+- ``smoke``: seconds, for CI and a first try;
+- ``cpu``: a laptop's 2-core CPU, a few minutes per lesson;
+- ``gpu``: the full run, as published (one H100/H200).
+
+``pick_profile`` chooses from ``$ATTENTION_COURSE_PROFILE`` or the device; ``sizes(TABLE, profile)`` reads a table.
+Lessons read theirs through ``lesson.sizes`` (``LESSONS[number]``).
+"""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import torch
+
+PROFILE_ENV = "ATTENTION_COURSE_PROFILE"
+PROFILES = ("smoke", "cpu", "gpu")
+
+
+def pick_profile(device: torch.device | None = None) -> str:
+    """The size profile: ``$ATTENTION_COURSE_PROFILE`` if set, else "gpu" on CUDA and "cpu" otherwise."""
+    chosen = os.environ.get(PROFILE_ENV)
+    if chosen:
+        check_profile(chosen, f"{PROFILE_ENV}={chosen!r}")
+        return chosen
+    if device is None:
+        from .device import pick_device
+
+        device = pick_device()
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
+def check_profile(profile: str, what: str = "profile") -> str:
+    """Return ``profile`` if it is a known profile name, else raise ValueError naming the choices."""
+    if profile not in PROFILES:
+        raise ValueError(f"{what}: unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    return profile
+
+
+def sizes(table: dict[str, dict], profile: str) -> SimpleNamespace:
+    """The sizes for ``profile`` in ``table``, as attributes (``sizes(GPT_BENCH, "cpu").batch``)."""
+    check_profile(profile)
+    return SimpleNamespace(**table[profile])
+
+
+# ---------------------------------------------------------------- lessons (read as lesson.sizes)
+LESSONS: dict[str, dict[str, dict]] = {
+    "00": {  # square matrix products timed in lesson 00
+        "smoke": dict(matrix_sizes=[128, 256]),
+        "cpu": dict(matrix_sizes=[256, 512, 1024, 2048]),
+        "gpu": dict(matrix_sizes=[1024, 2048, 4096, 8192]),
+    },
+    "01": {  # the recall task: distances between the cue and the query, training steps, examples
+        "smoke": dict(distances=[5, 20], steps=40, n_train=512, n_test=1024),
+        "cpu": dict(distances=[5, 10, 20, 50, 100], steps=300, n_train=4096, n_test=1024),
+        "gpu": dict(distances=[5, 10, 20, 50, 100, 200], steps=1000, n_train=16384, n_test=1024),
+    },
+    "05": {  # the stability experiments at a high learning rate
+        "smoke": dict(stability_warmup=3, stability_steps=12, stability_eval_batches=2),
+        "cpu": dict(stability_warmup=30, stability_steps=100, stability_eval_batches=5),
+        "gpu": dict(stability_warmup=100, stability_steps=500, stability_eval_batches=10),
+    },
+    "06": {  # the probe's training sentences and the sentences compared with erasure
+        "smoke": dict(n_train=200, n_sentences=8),
+        "cpu": dict(n_train=1000, n_sentences=60),
+        "gpu": dict(n_train=4000, n_sentences=200),
+    },
+}
+
+# ---------------------------------------------------------------- the Shakespeare GPT (lesson 05, train.py)
+GPT_MODEL = {
+    "smoke": dict(block_size=64, n_layer=2, n_head=2, d_model=64),
+    "cpu": dict(block_size=128, n_layer=4, n_head=4, d_model=128),
+    "gpu": dict(block_size=256, n_layer=6, n_head=6, d_model=384, dropout=0.2),
+}
+GPT_TRAIN = {  # keyword arguments of train.TrainConfig
+    "smoke": dict(max_steps=30, batch_size=16, warmup_steps=5, eval_interval=15, eval_batches=2, lr=2e-3,
+                  sample_chars=20),
+    "cpu": dict(max_steps=100_000, batch_size=32, warmup_steps=50, eval_interval=100, eval_batches=5, lr=2e-3,
+                time_budget_s=120, sample_chars=200),
+    # On an H100 this reaches ~1.30 nats/char; without dropout the model overfits the 4.5 M training characters
+    # within a minute (measured: validation loss back up to 3.5 after 14k steps).
+    "gpu": dict(max_steps=10_000, batch_size=64, warmup_steps=200, eval_interval=500, eval_batches=20, lr=1e-3,
+                time_budget_s=240, compile=True, sample_chars=200),
+}
+
+# ---------------------------------------------------------------- benchmarks (bench.py)
+PARALLELISM = {  # lesson 04: one layer against sequence length; one block under each precision
+    "smoke": dict(lengths=[32, 64], width=64, batch=2, repeats=2, block=(64, 64, 2), block_repeats=2),
+    "cpu": dict(lengths=[64, 128, 256, 512, 1024], width=256, batch=4, repeats=3, block=(256, 256, 4), block_repeats=3),
+    "gpu": dict(lengths=[64, 128, 256, 512, 1024, 2048, 4096], width=512, batch=8, repeats=10, block=(1024, 1024, 16),
+                block_repeats=20),
+}
+GPT_BENCH = {  # GPT training steps: the model shape (GPTConfig keywords), the batch, the timing
+    "smoke": dict(model=dict(vocab_size=256, block_size=64, n_layer=2, n_head=2, d_model=64), batch=4,
+                  repeats=3, steps_per_timing=1, warmup=1),
+    "cpu": dict(model=dict(vocab_size=4096, block_size=256, n_layer=4, n_head=4, d_model=256), batch=8,
+                repeats=5, steps_per_timing=1, warmup=2),
+    "gpu": dict(model=dict(vocab_size=50304, block_size=1024, n_layer=12, n_head=12, d_model=768), batch=12,  # GPT-2 small
+                repeats=20, steps_per_timing=5, warmup=3),
+}
+DDP = {"smoke": dict(max_steps=20), "cpu": dict(max_steps=60), "gpu": dict(max_steps=400)}
+
+# ---------------------------------------------------------------- transfer learning (lesson 07, transfer.py)
+# 2 CPU cores embed ~40 sentences/s with MiniLM: the cpu profile uses a 2,000-sentence training pool and
+# 500 validation / 500 test sentences, and caps fine-tuning at 40 steps of 16. ``fit`` holds FitConfig keywords.
+TRANSFER = {
+    "smoke": dict(sizes=[50], seeds=[0], train_limit=300, test_limit=200, fit=dict(epochs=1, min_steps=4, max_steps=4)),
+    "cpu": dict(sizes=[100, 1000], seeds=[0, 1], train_limit=2000, test_limit=500,
+                fit=dict(epochs=2, min_steps=30, max_steps=40, batch_size=16)),
+    "gpu": dict(sizes=[50, 100, 200, 500, 1000, 2000, None], seeds=[0, 1, 2], train_limit=None, test_limit=None,
+                fit=dict(epochs=3, min_steps=60)),
+}

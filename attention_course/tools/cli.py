@@ -1,0 +1,86 @@
+"""The ``attention-course`` command: doctor, exercises, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..course import find_root
+from ..profiles import PROFILES
+from . import exercises as exercise_sync
+from .doctor import run_doctor
+
+
+def run_exercises(root: Path | None, check_only: bool, force: bool) -> int:
+    root = root or find_root()
+    report = exercise_sync.sync_exercises(root / "solutions", root / "exercises", check_only, force)
+    if check_only:
+        if report.stale:
+            print(f"exercises/ is out of date for: {', '.join(report.stale)}\n"
+                  "Regenerate with `attention-course exercises`.")
+            return 1
+        print(f"exercises/ is up to date ({len(report.unchanged)} notebooks).")
+        return 0
+    for name in report.written:
+        print(f"wrote exercises/{name}")
+    for name in report.backups:
+        print(f"kept your previous version as exercises/{name}")
+    for name in report.skipped_edited:
+        print(f"SKIPPED exercises/{name}: you edited it. Your work is untouched; "
+              "rerun with --force to regenerate it (your version is then kept as a .bak copy).")
+    for name in report.orphans:
+        print(f"note: exercises/{name} has no solution notebook")
+    print(f"{len(report.written)} written, {len(report.unchanged)} already up to date.")
+    return 1 if report.skipped_edited else 0
+
+
+def registered_benchmarks() -> dict:
+    """Every benchmark the lessons' modules register (importing them registers them)."""
+    from .. import bench, transfer  # noqa: F401  (each module registers its benchmarks on import)
+
+    return bench.BENCHMARKS
+
+
+def run_bench(name: str, profile: str | None, as_json: bool) -> int:
+    chosen = registered_benchmarks()[name]
+    result = chosen.run(profile=profile)
+    print(json.dumps(result, indent=1) if as_json else chosen.render(result))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attention-course", description="Attention in Parallel: course tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    doctor = commands.add_parser("doctor", help="check Python, packages, data, model and GPU; print fixes")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    ex = commands.add_parser("exercises", help="regenerate exercises/ from solutions/")
+    ex.add_argument("--check", action="store_true", help="only report; exit 1 if exercises/ is stale")
+    ex.add_argument("--force", action="store_true", help="also regenerate notebooks you edited (keeps a .bak)")
+    ex.add_argument("--root", type=Path, help="the course repository (default: found from the current folder)")
+    benchmarks = registered_benchmarks()
+    bench = commands.add_parser("bench", help="reproduce the book's measurements on this machine",
+                                description="\n".join(f"{name}: {b.describe}" for name, b in sorted(benchmarks.items())),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    bench.add_argument("name", choices=sorted(benchmarks))
+    bench.add_argument("--profile", choices=list(PROFILES), help="size (default: from the device)")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "doctor":
+            return run_doctor(args.json)
+        if args.command == "exercises":
+            return run_exercises(args.root, args.check, args.force)
+        return run_bench(args.name, args.profile, args.json)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"attention-course: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
