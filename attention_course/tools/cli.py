@@ -1,4 +1,4 @@
-"""The ``attention-course`` command: doctor, exercises, bench."""
+"""The ``attention-course`` command: doctor, exercises, bench, classroom."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..course import find_root
 from ..profiles import PROFILES
+from . import classroom
 from . import exercises as exercise_sync
 from .doctor import run_doctor
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", choices=sorted(benchmarks))
     bench.add_argument("--profile", choices=list(PROFILES), help="size (default: from the device)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    classroom.add_parser(commands)
     return parser
 
 
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_doctor(args.json)
         if args.command == "exercises":
             return run_exercises(args.root, args.check, args.force)
+        if args.command == "classroom":
+            return classroom.run(args)
         return run_bench(args.name, args.profile, args.json)
     except (FileNotFoundError, ValueError) as error:
         print(f"attention-course: error: {error}", file=sys.stderr)
