@@ -67,6 +67,18 @@ LESSONS: dict[str, dict[str, dict]] = {
         "cpu": dict(n_train=1000, n_sentences=60),
         "gpu": dict(n_train=4000, n_sentences=200),
     },
+    "10": {  # the PoC: training pool, validation/test size, label budgets (None = all), seeds, serving timings
+        "smoke": dict(train_limit=120, eval_limit=60, label_budgets=[100], seeds=[0], cpu_threads=1, latency_repeats=6,
+                      throughput_repeats=1, batch=16, explain_train=40, explain_sentences=2,
+                      fit=dict(epochs=1, min_steps=2, max_steps=2, batch_size=8)),
+        # 2 cores embed ~40 sentences/s: a 1,000-sentence pool, 400 validation / 400 test sentences, 50 steps of 16
+        "cpu": dict(train_limit=1000, eval_limit=400, label_budgets=[1000], seeds=[0], cpu_threads=2, latency_repeats=30,
+                    throughput_repeats=3, batch=64, explain_train=300, explain_sentences=24,
+                    fit=dict(epochs=2, min_steps=30, max_steps=50, batch_size=16)),
+        "gpu": dict(train_limit=None, eval_limit=None, label_budgets=[2000, None], seeds=[0, 1, 2], cpu_threads=2,
+                    latency_repeats=200, throughput_repeats=5, batch=64, explain_train=4000, explain_sentences=200,
+                    fit=dict(epochs=3, min_steps=60)),
+    },
 }
 
 # ---------------------------------------------------------------- the Shakespeare GPT (lesson 05, train.py)

