@@ -222,10 +222,26 @@ def _inside_optimizer(event) -> bool:
     return False
 
 
+def training_step(runner: Callable, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                  device: torch.device, micro_batches: int = 1) -> Callable[[], None]:
+    """One optimizer step of a model called as ``runner(x, y) -> (logits, loss)``, in bf16 autocast on CUDA,
+    accumulating gradients over ``micro_batches`` forward/backward passes (the harness every GPT bench shares)."""
+
+    def step():
+        for _ in range(micro_batches):
+            with autocast(device, True):
+                _, loss = runner(x, y)
+            (loss / micro_batches).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
 @benchmark("gpt", "GPT training-step throughput and model FLOPs utilisation (MFU)")
 def bench_gpt(profile: str | None = None, compile_model: bool | None = None, repeats: int | None = None,
               micro_batches: int = 1, tuned: bool = False, bias: bool = False, attention_backend: str | None = None,
-              compile_mode: str | None = None, breakdown: bool = False) -> dict:
+              compile_mode: str | None = None, breakdown: bool = False, fused_loss: bool = False) -> dict:
     """Tokens/s and model FLOPs utilisation of full GPT training steps (forward, backward, AdamW).
 
     Steps run back to back in groups (``steps_per_timing``), as in a training loop, with the device
@@ -236,12 +252,13 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
     ``attention_backend`` restricts fused attention to one kernel family ("cudnn", "flash", ...) around the timed
     steps (certain in eager mode; with torch.compile on an H200 it changed nothing measurable); ``compile_mode`` is passed
     to ``torch.compile`` (for example "reduce-overhead" for CUDA graphs); ``breakdown`` adds the profiler's
-    milliseconds per step by kernel category (``time_breakdown``).
+    milliseconds per step by kernel category (``time_breakdown``); ``fused_loss`` computes the LM head and
+    cross-entropy chunk by chunk (``fused_loss.linear_cross_entropy``), never forming the full logits.
     """
     device = pick_device()
     profile = profile or pick_profile(device)
     size = sizes(GPT_BENCH, profile)
-    config, batch = GPTConfig(**size.model, bias=bias), size.batch
+    config, batch = GPTConfig(**size.model, bias=bias, fused_loss=fused_loss), size.batch
     compile_model = device.type == "cuda" if compile_model is None else compile_model
     repeats = repeats or size.repeats
     steps_per_timing = size.steps_per_timing
@@ -252,13 +269,7 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
     x = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
     y = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
 
-    def step():
-        for _ in range(micro_batches):
-            with autocast(device, True):
-                _, loss = runner(x, y)
-            (loss / micro_batches).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+    step = training_step(runner, optimizer, x, y, device, micro_batches)
 
     def steps():
         for _ in range(steps_per_timing):
@@ -280,6 +291,73 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
             "repeats": repeats, "steps_per_timing": steps_per_timing, "tokens_per_s": tokens_per_s,
             "achieved_tflops": achieved / 1e12, "peak_tflops": None if peak is None else peak / 1e12,
             "mfu": None if peak is None else achieved / peak, "breakdown_ms": kernels}
+
+
+NANOGPT_ENV = "NANOGPT_MODEL_FILE"
+
+
+def _load_nanogpt(model_file: str):
+    """nanoGPT's ``model.py`` (not shipped with the course: pass the path of your own copy)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nanogpt_model", model_file)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(f"{model_file}: expected the path of nanoGPT's model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@benchmark("gpt-vs-nanogpt", f"the course's GPT step against nanoGPT's model under one harness (${NANOGPT_ENV})")
+def bench_gpt_vs_nanogpt(profile: str | None = None, model_file: str | None = None, rounds: int = 3,
+                         variants: tuple[str, ...] = ("course", "course, fused loss"),
+                         compile_mode: str | None = None) -> dict:
+    """Step time of nanoGPT's model and of the course's GPT, same shape (no biases), same batch, bf16, compiled,
+    fused AdamW, timed by the same loop in alternating rounds (so drift in clocks or temperature hits both).
+
+    ``model_file`` (or ``$NANOGPT_MODEL_FILE``) is nanoGPT's ``model.py``. Each round times every model with
+    ``time_fn``; the result keeps each model's median over rounds and its speed relative to nanoGPT.
+    ``compile_mode`` (e.g. "max-autotune-no-cudagraphs") is passed to ``torch.compile`` for every model alike.
+    """
+    model_file = model_file or os.environ.get(NANOGPT_ENV)
+    if not model_file:
+        raise FileNotFoundError(f"set {NANOGPT_ENV} to the path of nanoGPT's model.py (not shipped with the course)")
+    nanogpt = _load_nanogpt(model_file)
+    device = pick_device()
+    profile = profile or pick_profile(device)
+    size = sizes(GPT_BENCH, profile)
+    shape = size.model
+    x = torch.randint(shape["vocab_size"], (size.batch, shape["block_size"]), device=device)
+    y = torch.randint(shape["vocab_size"], (size.batch, shape["block_size"]), device=device)
+    builders = {"nanoGPT": lambda: nanogpt.GPT(nanogpt.GPTConfig(
+        block_size=shape["block_size"], vocab_size=shape["vocab_size"], n_layer=shape["n_layer"],
+        n_head=shape["n_head"], n_embd=shape["d_model"], dropout=0.0, bias=False))}
+    for name in variants:
+        builders[name] = lambda name=name: GPT(GPTConfig(**shape, bias=False, fused_loss="fused loss" in name))
+    steps = {}
+    compile_model = device.type == "cuda"
+    for name, build in builders.items():
+        torch.manual_seed(0)
+        model = build().to(device)
+        optimizer = make_optimizer(model, 6e-4, 0.1, device)  # nanoGPT's own: AdamW, decay on >= 2-D, fused
+        runner = torch.compile(model, mode=compile_mode) if compile_model else model
+        steps[name] = training_step(runner, optimizer, x, y, device)
+    medians: dict[str, list[float]] = {name: [] for name in steps}
+    with tf32(True):
+        for _ in range(rounds):
+            for name, step in steps.items():
+                def group(step=step):
+                    for _ in range(size.steps_per_timing):
+                        step()
+                timing = time_fn(group, device=device, repeats=size.repeats, warmup=size.warmup)
+                medians[name].append(timing.median / size.steps_per_timing * 1e3)
+    import statistics
+
+    step_ms = {name: statistics.median(values) for name, values in medians.items()}
+    return {**_environment(device, profile), "shape": shape, "batch": size.batch, "compiled": compile_model,
+            "compile_mode": compile_mode, "rounds": rounds, "step_ms": step_ms, "step_ms_by_round": medians,
+            "speed_vs_nanogpt": {name: step_ms["nanoGPT"] / ms for name, ms in step_ms.items()},
+            "nanogpt_file": os.path.basename(model_file)}
 
 
 def run_torchrun(processes: list[int], profile: str, max_steps: int, extra: list[str] = (),
@@ -340,6 +418,8 @@ def format_result(result: dict) -> str:
         lines.append(f"GPT {result['params'] / 1e6:.{0 if result['params'] >= 1e7 else 2}f}M params ({biases}), batch {result['batch']} x "
                      f"{result['config']['block_size']}{accumulation}: {result['step_ms']:.1f} ms/step, "
                      f"{result['tokens_per_s']:,.0f} tokens/s, {result['achieved_tflops']:.1f} TFLOP/s, MFU {mfu}")
+    for name, speed in result.get("speed_vs_nanogpt", {}).items():
+        lines.append(f"{name:>24}: {result['step_ms'][name]:6.2f} ms per step, {speed:.3f} x nanoGPT's speed")
     for category, ms in (result.get("breakdown_ms") or {}).items():
         lines.append(f"  {category:>26}: {ms:6.2f} ms per step")
     return "\n".join(lines)

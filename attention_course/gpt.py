@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import TransformerBlock
+from .fused_loss import linear_cross_entropy
 
 
 @dataclass
@@ -27,6 +28,7 @@ class GPTConfig:
     pre_ln: bool = True
     fused: bool = True
     bias: bool = True  # False: no biases in linear layers and LayerNorms (less memory traffic per step)
+    fused_loss: bool = False  # True: LM head + cross-entropy chunk by chunk (fused_loss.py); no logits returned
 
     def __post_init__(self):
         if self.d_model % self.n_head:
@@ -70,7 +72,8 @@ class GPT(nn.Module):
     def forward(self, tokens: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Logits (B, T, vocab) and, given targets (B, T), the mean next-token cross-entropy.
 
-        With targets, gradients flow through the loss only: the logits come back detached.
+        With targets, gradients flow through the loss only: the logits come back detached; with
+        ``config.fused_loss`` they are never formed in full, and None comes back in their place.
         """
         batch, length = tokens.shape
         if length > self.config.block_size:
@@ -79,7 +82,10 @@ class GPT(nn.Module):
         x = self.drop(self.token_embedding(tokens) + self.position_embedding(positions))
         for block in self.blocks:
             x = block(x, is_causal=True)
-        logits = self.lm_head(self.final_norm(x))
+        x = self.final_norm(x)
+        if targets is not None and self.config.fused_loss:
+            return None, linear_cross_entropy(x, self.lm_head.weight, targets)
+        logits = self.lm_head(x)
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())

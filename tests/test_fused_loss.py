@@ -1,0 +1,65 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from attention_course import bench
+from attention_course.fused_loss import linear_cross_entropy
+from attention_course.gpt import GPT, GPTConfig
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 7, 64, 1000])
+def test_loss_and_gradients_equal_the_unfused_ones(chunk_rows):
+    torch.manual_seed(chunk_rows)
+    hidden = torch.randn(3, 21, 16, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(45, 16, dtype=torch.float64, requires_grad=True)
+    targets = torch.randint(45, (3, 21))
+    expected = F.cross_entropy((hidden @ weight.T).flatten(0, 1), targets.flatten())
+    grad_hidden, grad_weight = torch.autograd.grad(3 * expected, (hidden, weight))
+    got = linear_cross_entropy(hidden, weight, targets, chunk_rows=chunk_rows)
+    torch.testing.assert_close(got, expected)
+    got_hidden, got_weight = torch.autograd.grad(3 * got, (hidden, weight))
+    torch.testing.assert_close(got_hidden, grad_hidden)
+    torch.testing.assert_close(got_weight, grad_weight)
+
+
+def test_bad_shapes_are_named():
+    with pytest.raises(ValueError, match="expected hidden"):
+        linear_cross_entropy(torch.randn(4, 8), torch.randn(10, 6), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="expected hidden"):
+        linear_cross_entropy(torch.randn(4, 8), torch.randn(10, 8), torch.zeros(5, dtype=torch.long))
+
+
+def test_gpt_with_the_fused_loss_trains_the_same():
+    config = dict(vocab_size=31, block_size=16, n_layer=2, n_head=2, d_model=16)
+    tokens, targets = torch.randint(31, (4, 16)), torch.randint(31, (4, 16))
+    torch.manual_seed(0)
+    plain = GPT(GPTConfig(**config))
+    fused = GPT(GPTConfig(**config, fused_loss=True))
+    fused.load_state_dict(plain.state_dict())
+    _, expected = plain(tokens, targets)
+    logits, got = fused(tokens, targets)
+    assert logits is None
+    torch.testing.assert_close(got, expected)
+    expected.backward()
+    got.backward()
+    for (name, a), (_, b) in zip(plain.named_parameters(), fused.named_parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, atol=1e-6, rtol=1e-4, msg=name)
+
+
+def test_side_by_side_harness_times_every_model(tmp_path, monkeypatch):
+    # A stand-in for nanoGPT's model.py with its interface (GPT(GPTConfig(...)) -> (logits, loss)).
+    stand_in = tmp_path / "model.py"
+    stand_in.write_text(
+        "from dataclasses import dataclass\n"
+        "from attention_course.gpt import GPT as CourseGPT, GPTConfig as CourseConfig\n"
+        "@dataclass\nclass GPTConfig:\n    block_size: int\n    vocab_size: int\n    n_layer: int\n    n_head: int\n"
+        "    n_embd: int\n    dropout: float = 0.0\n    bias: bool = True\n"
+        "def GPT(c):\n    return CourseGPT(CourseConfig(vocab_size=c.vocab_size, block_size=c.block_size, n_layer=c.n_layer,"
+        " n_head=c.n_head, d_model=c.n_embd, bias=c.bias))\n")
+    result = bench.bench_gpt_vs_nanogpt("smoke", model_file=str(stand_in), rounds=1)
+    assert set(result["step_ms"]) == {"nanoGPT", "course", "course, fused loss"}
+    assert all(ms > 0 for ms in result["step_ms"].values()) and result["speed_vs_nanogpt"]["nanoGPT"] == 1.0
+    assert "x nanoGPT's speed" in bench.format_result(result)
+    monkeypatch.delenv(bench.NANOGPT_ENV, raising=False)
+    with pytest.raises(FileNotFoundError, match="NANOGPT_MODEL_FILE"):
+        bench.bench_gpt_vs_nanogpt("smoke")
