@@ -4,6 +4,7 @@ uses it shares: tokenising, frozen sentence features, a sentiment classifier on 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from pathlib import Path
 
@@ -23,6 +24,11 @@ def quiet_transformers() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    # transformers imports torchao (lesson 08's int8) while loading any model; on a CPU-only build torchao
+    # logs a warning for each of its CUDA-only kernel libraries, which are not needed here.
+    # It also registers two enums that torch.compile now handles natively, which torch reports once each.
+    for noisy in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     import transformers
 
     transformers.utils.logging.disable_progress_bar()
