@@ -217,6 +217,26 @@ def setup_distributed() -> tuple[torch.device, int, int]:
     return device, dist.get_rank(), dist.get_world_size()
 
 
+def _parse_overrides(pairs: list[str], parser: argparse.ArgumentParser) -> dict[str, dict]:
+    """``["n_layer=8", "lr=2e-3"]`` -> {"model": {"n_layer": 8}, "train": {"lr": 0.002}}; unknown fields are an error."""
+    import ast
+    from dataclasses import fields
+
+    model_fields = {f.name for f in fields(GPTConfig)} - {"vocab_size"}
+    train_fields = {f.name for f in fields(TrainConfig)}
+    chosen: dict[str, dict] = {"model": {}, "train": {}}
+    for pair in pairs:
+        key, _, text = pair.partition("=")
+        if not _ or key not in model_fields | train_fields:
+            parser.error(f"--set {pair!r}: expected FIELD=VALUE with FIELD one of {sorted(model_fields | train_fields)}")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        chosen["model" if key in model_fields else "train"][key] = value
+    return chosen
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m attention_course.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -226,14 +246,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dropout", type=float, help="override the profile's dropout")
     parser.add_argument("--lr", type=float, help="override the profile's peak learning rate")
     parser.add_argument("--no-compile", action="store_true", help="don't torch.compile the model")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override any GPTConfig or TrainConfig field, e.g. --set n_layer=8 --set seed=1")
     parser.add_argument("--json", help="write the history as JSON to this file (rank 0)")
     args = parser.parse_args(argv)
+    overrides = _parse_overrides(args.set, parser)
     device, rank, world_size = setup_distributed()
     from .data import shakespeare_char_splits
     profile = check_profile(args.profile or pick_profile(device))
-    torch.manual_seed(0)  # every replica starts from the same weights
     tokenizer, train_ids, val_ids = shakespeare_char_splits()
-    config = TrainConfig(**GPT_TRAIN[profile])
+    config = TrainConfig(**{**GPT_TRAIN[profile], **overrides["train"]})
+    torch.manual_seed(config.seed)  # every replica starts from the same weights
     if args.max_steps:
         config.max_steps = args.max_steps
     if args.time_budget:
@@ -242,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         config.lr = args.lr
     if args.no_compile:
         config.compile = False
-    model_options = dict(GPT_MODEL[profile])
+    model_options = {**GPT_MODEL[profile], **overrides["model"]}
     if args.dropout is not None:
         model_options["dropout"] = args.dropout
     model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **model_options))
@@ -252,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
                    "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
                    "steps": history.steps[-1] + 1, "tokens_per_s": history.tokens_per_s,
                    "train_seconds": history.train_seconds, "final_val_loss": history.val_loss[-1],
-                   "best_val_loss": min(history.val_loss)}
+                   "best_val_loss": min(history.val_loss), "model": model_options,
+                   "train": {k: v for k, v in asdict(config).items() if k in overrides["train"]}}
         print(json.dumps(summary))
         if args.json:
             with open(args.json, "w") as handle:

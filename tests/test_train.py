@@ -98,3 +98,14 @@ def test_torchrun_trains_with_two_gloo_processes():
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["world_size"] == 2 and summary["steps"] == 10 and summary["final_val_loss"] < 4.5
+
+
+def test_command_line_overrides_reach_model_and_training(capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    chosen = T._parse_overrides(["n_layer=3", "lr=2e-3", "fused_loss=True", "seed=4"], parser)
+    assert chosen == {"model": {"n_layer": 3, "fused_loss": True}, "train": {"lr": 2e-3, "seed": 4}}
+    with pytest.raises(SystemExit):
+        T._parse_overrides(["vocab_size=9"], parser)  # the data decide the vocabulary
+    assert "expected FIELD=VALUE" in capsys.readouterr().err
