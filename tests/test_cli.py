@@ -1,30 +1,7 @@
-import importlib.metadata
-import json
+"""The command line: the exercises command finds the course only by its marker (doctor: tests/test_doctor.py)."""
 
 from attention_course.course import find_root
 from attention_course.tools import cli
-
-
-def test_doctor_passes_on_a_complete_setup(capsys):
-    assert cli.main(["doctor", "--json"]) == 0
-    checks = json.loads(capsys.readouterr().out)
-    assert all(check["ok"] for check in checks)
-    assert any("Rotten Tomatoes" in check["check"] for check in checks)
-    assert any(check["check"].startswith("device") for check in checks)
-
-
-def test_doctor_names_the_fix_for_a_missing_package(monkeypatch, capsys):
-    real_version = importlib.metadata.version
-
-    def without_bertviz(name):
-        if name == "bertviz":
-            raise importlib.metadata.PackageNotFoundError(name)
-        return real_version(name)
-
-    monkeypatch.setattr(importlib.metadata, "version", without_bertviz)
-    assert cli.main(["doctor"]) == 1
-    out = capsys.readouterr().out
-    assert "FIX  bertviz" in out and "make lab" in out and "1 problem(s) to fix." in out
 
 
 def test_exercises_outside_a_course_folder_is_a_clear_error(tmp_path, monkeypatch, capsys):

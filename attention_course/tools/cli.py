@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     doctor = commands.add_parser("doctor", help="check Python, packages, data, model and GPU; print fixes")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+    doctor.add_argument("--only", choices=["all", "open", "run", "test"], default="all",
+                        help="only what opening the lessons, running them, or the tests need (default: all)")
     ex = commands.add_parser("exercises", help="regenerate exercises/ from solutions/")
     ex.add_argument("--check", action="store_true", help="only report; exit 1 if exercises/ is stale")
     ex.add_argument("--force", action="store_true", help="also regenerate notebooks you edited (keeps a .bak)")
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "doctor":
-            return run_doctor(args.json)
+            return 1 if run_doctor(args.json, args.only) else 0
         if args.command == "exercises":
             return run_exercises(args.root, args.check, args.force)
         if args.command == "classroom":
