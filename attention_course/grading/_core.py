@@ -1,24 +1,81 @@
-"""The machinery behind ``check``: a task registry, answer calling, and comparisons with diagnoses."""
+"""The machinery behind ``check``: a task registry, a guarded way to call answers, and strict comparisons.
+
+How a lesson's checks use it (grading/lessonNN.py)::
+
+    @task("NN.name", time_limit=10, forbid=("softmax",))   # forbid: groups in _guard.LIBRARY_FUNCTIONS
+    def check_name(fn) -> int:
+        g, rng = fresh_generator(), fresh_rng()              # fresh at every check; check(..., seed=N) repeats
+        cases = 0
+        for length in (rng.randint(2, 9), 1):               # random cases first, then the edge cases
+            x = torch.randn(3, length, generator=g)
+            expected = reference(x)                          # from the checker's own tensors
+            got = call("NN.name", f"x {tuple(x.shape)}", fn, x)   # the answer gets copies of x
+            expect_tensor("NN.name", f"x {tuple(x.shape)}", got, expected, "what the right answer does",
+                          [(plausible_wrong(x), "what this mistake is")])
+            cases += 1
+        return cases
+
+Helpers (every failure raises ``CheckFailed``; nothing else escapes ``check``):
+
+- ``task(task_id, time_limit=10.0, forbid=(), require=())`` registers a checker. ``forbid`` names library
+  functions the answer must not call ("write it yourself"); ``require`` ones it must call (04.causal_sdpa).
+- ``call(task_id, case, fn, *args, **kwargs)`` runs the answer on copies of the arguments (tensors cloned,
+  lists/tuples/dicts rebuilt), within the task's time limit, and turns every way it can go wrong (an
+  exception, NotImplementedError, sys.exit, a banned call, running too long) into a CheckFailed naming the
+  case. An answer that changed its inputs gets a note, not a failure.
+- ``expect_tensor(task_id, case, got, expected, hint, diagnoses=(), atol=1e-4, rtol=1e-4, nan_hint=None)``
+  accepts only a plain CPU tensor of the right shape and kind (bool / integer / floating, any float dtype),
+  rejects NaN and infinity, and names a known mistake when ``got`` matches one of ``diagnoses``. Returns
+  the plain tensor.
+- ``expect_number(task_id, case, got, expected, hint, diagnoses=(), tol=1e-6, integer=False,
+  python_float=False)``: a Python/NumPy number or a one-element tensor (unless ``python_float``), turned
+  into a plain int or float before comparing. Returns it.
+- ``as_tensor(task_id, case, got, expected)``: ``got`` as a plain dense CPU tensor, or the failure saying
+  what it is instead (None, a list, a NumPy array, a Tensor subclass, a meta or GPU tensor).
+- ``as_number(task_id, case, got, expected, integer=False, python_float=False)``: the conversion alone.
+- ``expect_tuple(task_id, case, got, names)``: a tuple or list of ``len(names)`` items, returned as a tuple.
+- ``fail(task_id, case, expected, got, hint)`` raises the standard failure; ``note(text)`` adds a remark.
+- ``fresh_generator()`` / ``fresh_rng()``: a torch.Generator / random.Random drawn from this run's seed.
+"""
 
 from __future__ import annotations
 
+import contextvars
+import inspect
+import math
+import os
+import random
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from ._guard import ForbiddenCall, LibraryWatch, TimeUp, copy_inputs, format_failure, install_display, library_name, same_inputs
+from ._guard import time_limit as _time_limit
+
 TASKS: dict[str, Callable[[object], int]] = {}
+_OPTIONS: dict[str, dict] = {}
 
 
 class CheckFailed(AssertionError):
     """A graded case failed; the message names the case, what was expected, what came back, and a hint."""
 
+    learner_error: BaseException | None = None
 
-def task(task_id: str):
+    def _render_traceback_(self) -> list[str]:  # IPython/Jupyter show this instead of the grader's frames
+        first, _, rest = format_failure(self).partition("\n")
+        return [f"\x1b[0;31m{first}\x1b[0m" + ("\n" + rest if rest else "")]
+
+
+def task(task_id: str, time_limit: float = 10.0, forbid: tuple[str, ...] = (), require: tuple[str, ...] = ()):
     """Register a checker: a function that takes the learner's answer and returns how many cases it checked."""
 
     def register(checker: Callable[[object], int]) -> Callable[[object], int]:
         TASKS[task_id] = checker
+        _OPTIONS[task_id] = {"time_limit": time_limit, "forbid": tuple(forbid), "require": tuple(require)}
         return checker
 
     return register
@@ -29,61 +86,348 @@ def known_tasks() -> list[str]:
     return sorted(TASKS)
 
 
-def check(task_id: str, answer: object) -> None:
-    """Grade ``answer`` for ``task_id``: print one line when every case passes, else raise AssertionError."""
+@dataclass
+class _Run:
+    task_id: str
+    seed: int
+    time_left: float
+    forbid: tuple[str, ...] = ()
+    require: tuple[str, ...] = ()
+    draws: int = 0
+    notes: list[str] = field(default_factory=list)
+    required_used: set[str] = field(default_factory=set)
+
+
+_RUN: contextvars.ContextVar[_Run | None] = contextvars.ContextVar("attention_course_check", default=None)
+
+
+def _new_run(task_id: str, seed: int | None = None, limit: float | None = None) -> _Run:
+    options = _OPTIONS.get(task_id, {})
+    return _Run(task_id, int.from_bytes(os.urandom(4), "little") if seed is None else int(seed),
+                options.get("time_limit", 10.0) if limit is None else float(limit),
+                options.get("forbid", ()), options.get("require", ()))
+
+
+def _current(task_id: str) -> _Run:
+    run = _RUN.get()
+    if run is None:  # a checker called directly, outside check(): a run of its own
+        run = _new_run(task_id)
+        _RUN.set(run)
+    return run
+
+
+def fresh_generator() -> torch.Generator:
+    """A torch.Generator seeded from this check's seed (a different stream at each call)."""
+    run = _current("")
+    run.draws += 1
+    return torch.Generator().manual_seed(run.seed * 1000 + run.draws)
+
+
+def fresh_rng() -> random.Random:
+    """A random.Random seeded from this check's seed (a different stream at each call)."""
+    run = _current("")
+    run.draws += 1
+    return random.Random(run.seed * 1000 + run.draws)
+
+
+def note(text: str) -> None:
+    """A remark shown with the verdict (pass or fail), once."""
+    run = _current("")
+    if text not in run.notes:
+        run.notes.append(text)
+
+
+def check(task_id: str, answer: object, *, seed: int | None = None, time_limit: float | None = None) -> None:
+    """Grade ``answer`` for ``task_id``: print one line when every case passes, else raise CheckFailed.
+
+    ``seed`` repeats the random cases of an earlier run (a failure prints its seed); ``time_limit`` (seconds
+    of the answer's own running time) replaces the task's limit.
+    """
+    __tracebackhide__ = True
+    install_display()
     if task_id not in TASKS:
         raise KeyError(f"unknown task {task_id!r}; known tasks: {', '.join(known_tasks())}")
     if answer is None:
         raise CheckFailed(f"{task_id}: got None. Pass your function (without calling it), e.g. check({task_id!r}, my_fn)")
-    cases = TASKS[task_id](answer)
-    print(f"\N{WHITE HEAVY CHECK MARK} {task_id}: passed ({cases} case{'s' if cases != 1 else ''} checked).")
+    if not callable(answer):
+        raise CheckFailed(f"{task_id}: got {preview(answer)}, which is not a function. Pass the function itself, "
+                          f"without calling it: check({task_id!r}, my_fn), not check({task_id!r}, my_fn(...))")
+    run = _new_run(task_id, seed, time_limit)
+    token = _RUN.set(run)
+    try:
+        with torch.random.fork_rng(devices=[]):  # the learner's random stream is the same after a check
+            cases = TASKS[task_id](answer)
+        for group in run.require:
+            if group not in run.required_used:
+                raise CheckFailed(f"{task_id}: your values are right, but the task asks you to call "
+                                  f"{library_name(group)}; your function computes it another way.")
+    except CheckFailed as failure:
+        raise _final(run, str(failure), getattr(failure, "learner_error", None)) from None
+    except Exception as error:  # the checker tripped over what the answer returned: still the learner's message
+        raise _final(run, f"{task_id}: the check could not use what your function returned "
+                     f"({type(error).__name__}: {error}).\n  hint: return exactly what the task describes "
+                     "(a tensor, a number or a tuple, with the shape it names)", None) from None
+    finally:
+        _RUN.reset(token)
+    noted = "".join(f"\n   note: {text}" for text in run.notes)
+    print(f"\N{WHITE HEAVY CHECK MARK} {task_id}: passed ({cases} case{'s' if cases != 1 else ''} checked).{noted}")
+
+
+def _final(run: _Run, message: str, learner_error: BaseException | None) -> CheckFailed:
+    notes = "".join(f"\n  note: {text}" for text in run.notes)
+    repeat = f"\n  (random cases from seed {run.seed}: check({run.task_id!r}, your_fn, seed={run.seed}) repeats them)"
+    failure = CheckFailed(message + notes + repeat)
+    failure.learner_error = learner_error
+    return failure
+
+
+def _parameter_names(fn: Callable) -> list[str]:
+    try:
+        return list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _raise(task_id: str, case: str, text: str, error: BaseException | None = None):
+    __tracebackhide__ = True
+    failure = CheckFailed(f"{task_id}: case '{case}': {text}")
+    failure.learner_error = error
+    raise failure from None
 
 
 def call(task_id: str, case: str, fn: Callable, *args, **kwargs):
-    """Call the learner's function, turning a crash into a failure that says which case caused it."""
+    """Call the learner's function on copies of the arguments; every way it can go wrong becomes a CheckFailed."""
+    __tracebackhide__ = True
+    run = _current(task_id)
+    if run.time_left <= 0:
+        _raise(task_id, case, "the time limit of this task was used up by the earlier cases: your function is far "
+               "too slow (an endless loop, or a Python loop over every element?)")
+    given_args, given_kwargs = copy_inputs(list(args)), copy_inputs(dict(kwargs))
+    watch = LibraryWatch(run.forbid, run.require) if (run.forbid or run.require) else None
+    started = time.monotonic()
     try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise CheckFailed(f"{task_id}: not done yet: the function still raises NotImplementedError. "
-                          "Replace the `raise NotImplementedError` line with your code.") from None
+        with _time_limit(run.time_left):
+            if watch is None:
+                result = fn(*given_args, **given_kwargs)
+            else:
+                with watch:
+                    result = fn(*given_args, **given_kwargs)
+    except NotImplementedError as error:
+        _raise(task_id, case, "not done yet: the function still raises NotImplementedError. "
+               "Replace the `raise NotImplementedError` line with your code.", error)
+    except ForbiddenCall as error:
+        _forbidden(task_id, case, error.name)
+    except TimeUp:
+        _raise(task_id, case, f"your function was stopped: it ran past this task's time limit ({run.time_left:.3g} s "
+               "left for this case). An endless loop (a `while` whose condition never changes)? Or a Python loop "
+               "over every element where one tensor operation would do?")
+    except SystemExit as error:
+        _raise(task_id, case, f"your function called sys.exit() or exit() (SystemExit({error.code!r})). Return the "
+               "result instead: exiting would end the script or restart the notebook's kernel.", error)
+    except KeyboardInterrupt as error:
+        _raise(task_id, case, "your function was interrupted (KeyboardInterrupt). If you pressed stop, run the "
+               "check again; if your code raises KeyboardInterrupt itself, return a value instead.", error)
     except Exception as error:  # the learner's bug, reported with the case that triggered it
-        raise CheckFailed(f"{task_id}: case '{case}' raised {type(error).__name__}: {error}") from error
+        _raise(task_id, case, f"your function raised {type(error).__name__}: {error}", error)
+    except BaseException as error:  # GeneratorExit and other exits that `except Exception` does not catch
+        _raise(task_id, case, f"your function raised {type(error).__name__} (a BaseException that stops "
+               f"programs: {error}). Return a value instead.", error)
+    finally:
+        run.time_left -= time.monotonic() - started
+    if watch is not None:
+        if watch.banned_used:  # the answer caught the signal and carried on
+            _forbidden(task_id, case, watch.banned_used)
+        run.required_used |= watch.required_used
+    names = _parameter_names(fn)
+    changed = [names[i] if i < len(names) else f"argument {i + 1}"
+               for i, (a, b) in enumerate(zip(args, given_args, strict=True)) if not same_inputs(a, b)]
+    changed += [k for k in kwargs if not same_inputs(kwargs[k], given_kwargs[k])]
+    if changed:
+        note(f"your function changed its input{'s' if len(changed) > 1 else ''} {', '.join(changed)} in place "
+             f"(case '{case}'). The check gave it copies, so your values were graded fairly, but a caller's "
+             "tensors would change too: prefer `x = x - m` to `x -= m`, and avoid methods ending in _.")
+    return result
 
 
-def _preview(x: object) -> str:
-    if isinstance(x, Tensor):
+def _forbidden(task_id: str, case: str, group: str):
+    __tracebackhide__ = True
+    _raise(task_id, case, f"your function calls {library_name(group)}. This task asks you to write it yourself "
+           "from basic tensor operations (the check compares your result with that library function).")
+
+
+# ------------------------------------------------------------------ comparisons
+
+
+def preview(x: object) -> str:
+    """A short description of any value that never runs the value's own code (no custom __repr__ or __eq__)."""
+    if type(x) is Tensor or isinstance(x, torch.nn.Parameter):
+        head = f"tensor of shape {tuple(x.shape)}, dtype {x.dtype}"
+        if x.device.type != "cpu":
+            return f"{head}, on device {x.device}"
         flat = x.detach().flatten()[:6].tolist()
         shown = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat)
-        return f"tensor of shape {tuple(x.shape)}, dtype {x.dtype}, first values [{shown}]"
-    return repr(x)
+        return f"{head}, first values [{shown}{', ...' if x.numel() > 6 else ''}]"
+    if type(x) in (int, float, bool, str, type(None)):
+        return repr(x) if type(x) is not str or len(x) < 80 else repr(x[:77]) + "..."
+    if type(x) in (list, tuple) and len(x) <= 12:
+        inner = ", ".join(preview(v) for v in x)
+        return f"[{inner}]" if type(x) is list else f"({inner}{',' if len(x) == 1 else ''})"
+    if type(x) in (list, tuple, dict):
+        return f"a {type(x).__name__} of {len(x)} items"
+    if isinstance(x, np.ndarray):
+        return f"a NumPy array of shape {x.shape}"
+    if isinstance(x, np.generic):
+        return f"NumPy {type(x).__name__} {x.item()!r}"
+    return f"an object of type {type(x).__name__}"
 
 
 def fail(task_id: str, case: str, expected: object, got: object, hint: str) -> None:
-    raise CheckFailed(
-        f"{task_id}: case '{case}' failed.\n  expected: {_preview(expected)}\n  got:      {_preview(got)}\n  hint: {hint}"
-    )
+    __tracebackhide__ = True
+    raise CheckFailed(f"{task_id}: case '{case}' failed.\n  expected: {preview(expected)}\n  got:      "
+                      f"{preview(got)}\n  hint: {hint}") from None
+
+
+def as_tensor(task_id: str, case: str, got: object, expected: object) -> Tensor:
+    """The answer's result as a plain, dense CPU tensor, or a failure saying what it is instead."""
+    __tracebackhide__ = True
+    if isinstance(got, torch.nn.Parameter):
+        got = got.detach()
+    if type(got) is not Tensor:
+        if got is None:
+            hint = "your function returned None: did you forget `return`?"
+        elif isinstance(got, Tensor):
+            hint = f"return a plain torch.Tensor, not an object of the Tensor subclass {type(got).__name__}"
+        elif type(got) in (tuple, list):
+            hint = f"return one tensor, not a {type(got).__name__} of {len(got)} items"
+        elif isinstance(got, np.ndarray):
+            hint = "return a torch.Tensor, not a NumPy array: keep the computation in torch"
+        elif type(got) in (int, float, bool) or isinstance(got, np.generic):
+            hint = "return a tensor, not a single number"
+        else:
+            hint = f"return a torch.Tensor, not {type(got).__name__}"
+        fail(task_id, case, expected, got, hint)
+    if got.device.type == "meta":
+        fail(task_id, case, expected, got, "your tensor is on the meta device: it has a shape but no values. Create "
+             "tensors on the inputs' device, e.g. torch.zeros_like(x) or torch.zeros(..., device=x.device)")
+    if got.device.type != "cpu":
+        fail(task_id, case, expected, got, f"your tensor is on {got.device} but the inputs were on the CPU: keep "
+             "the result on the inputs' device (no .cuda() / .to('cuda'); create tensors with device=x.device)")
+    if got.layout != torch.strided:
+        got = got.to_dense()
+    if got.is_complex():
+        fail(task_id, case, expected, got, "return real numbers, not a complex tensor")
+    return got.detach().resolve_conj().resolve_neg()
+
+
+def _close(a: Tensor, b: Tensor, atol: float, rtol: float) -> bool:
+    if a.shape != b.shape:
+        return False
+    if a.dtype == torch.bool or b.dtype == torch.bool:
+        return a.dtype == b.dtype and torch.equal(a, b)
+    return torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol, equal_nan=True)
 
 
 def expect_tensor(
     task_id: str, case: str, got: object, expected: Tensor, hint: str,
-    diagnoses: list[tuple[Tensor, str]] = (), atol: float = 1e-4,
-) -> None:
-    """Compare type, shape, dtype kind and values; if the values match a known mistake, say which one."""
-    if not isinstance(got, Tensor):
-        fail(task_id, case, expected, got, f"return a torch.Tensor, not {type(got).__name__}")
+    diagnoses: list[tuple[Tensor, str]] = (), atol: float = 1e-4, rtol: float = 1e-4, nan_hint: str | None = None,
+) -> Tensor:
+    """Compare type, device, shape, dtype kind and values; if the values match a known mistake, say which one."""
+    __tracebackhide__ = True
+    got = as_tensor(task_id, case, got, expected)
+    for wrong, diagnosis in diagnoses:  # a known mistake of another shape (e.g. only the last state)
+        if wrong.shape != expected.shape and _close(got, wrong, atol, rtol):
+            fail(task_id, case, expected, got, diagnosis)
     if got.shape != expected.shape:
-        fail(task_id, case, expected, got, f"the shape should be {tuple(expected.shape)}. {hint}")
+        extra = (" (the right number of values in another arrangement: check the order of the axes)"
+                 if got.numel() == expected.numel() else "")
+        fail(task_id, case, expected, got, f"the shape should be {tuple(expected.shape)}{extra}. {hint}")
     if expected.dtype == torch.bool:
         if got.dtype != torch.bool:
-            fail(task_id, case, expected, got, "return a bool tensor (True = may attend), e.g. with `.bool()`")
-        if torch.equal(got, expected):
-            return
+            fail(task_id, case, expected, got, "return a bool tensor (True = may attend), e.g. with `.bool()` "
+                 f"or a comparison; yours has dtype {got.dtype}")
     elif not expected.is_floating_point():
-        if torch.equal(got, expected):
-            return
-    elif got.is_floating_point() and torch.allclose(got.float(), expected.float(), atol=atol, rtol=1e-4):
-        return
+        if got.is_floating_point() or got.dtype == torch.bool:
+            fail(task_id, case, expected, got, f"return whole numbers (an integer dtype such as torch.long), "
+                 f"not {got.dtype}")
+    else:
+        if not got.is_floating_point():
+            fail(task_id, case, expected, got, f"return floating-point values, not {got.dtype} (did an integer "
+                 "tensor slip in? use .float())")
+    if _close(got, expected, atol, rtol):
+        return got
+    bad = ~torch.isfinite(got) & torch.isfinite(expected) if got.is_floating_point() else torch.zeros(())
+    kinds = " and ".join(name for name, found in (("NaN", torch.isnan(got)), ("infinity", torch.isinf(got)))
+                         if got.is_floating_point() and bool((found & bad).any()))
     for wrong, diagnosis in diagnoses:
-        if wrong.shape == got.shape and torch.allclose(got.float(), wrong.float(), atol=atol, rtol=1e-4, equal_nan=True):
-            fail(task_id, case, expected, got, diagnosis)
+        if _close(got, wrong, atol, rtol):
+            fail(task_id, case, expected, got, diagnosis + (f" (that is also where your {kinds} comes from)" if kinds
+                                                            else ""))
+    if kinds:
+        fail(task_id, case, expected, got, f"your result contains {kinds} ({int(bad.sum())} of {got.numel()} "
+             f"values). {nan_hint or hint}")
+    if got.is_floating_point() and got.dtype in (torch.float16, torch.bfloat16) and _close(got, expected, 3e-2, 3e-2):
+        fail(task_id, case, expected, got, f"close, but computed in {got.dtype}: keep the inputs' precision (float32)")
     fail(task_id, case, expected, got, hint)
+
+
+def as_number(task_id: str, case: str, got: object, expected: object, integer: bool = False,
+              python_float: bool = False) -> float | int:
+    """``got`` as a plain int or float (from Python, NumPy or a one-element tensor), finite; else a failure."""
+    __tracebackhide__ = True
+    value = None
+    if type(got) is bool or isinstance(got, np.bool_):
+        fail(task_id, case, expected, got, "return a number, not True/False")
+    elif isinstance(got, int):
+        value = int.__index__(got)  # a plain int even from a subclass with home-made comparisons
+    elif isinstance(got, float):
+        value = float.__float__(got)
+    elif isinstance(got, np.generic) and got.dtype.kind in "iuf":
+        value = got.item()
+    elif isinstance(got, Tensor):
+        tensor = as_tensor(task_id, case, got, expected)
+        if python_float:
+            fail(task_id, case, expected, got, "return a Python float, e.g. with `.item()`, not a tensor")
+        if tensor.numel() != 1:
+            fail(task_id, case, expected, got, f"return one number, not a tensor of shape {tuple(tensor.shape)}")
+        if tensor.dtype == torch.bool:
+            fail(task_id, case, expected, got, "return a number, not True/False")
+        value = tensor.item()
+    if value is None:
+        fail(task_id, case, expected, got, ("your function returned None: did you forget `return`?" if got is None
+                                            else f"return a number (int or float), not {preview(got)}"))
+    if python_float and isinstance(value, int):
+        value = float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        fail(task_id, case, expected, value, f"your function returned {value}: a number must be finite")
+    if integer:
+        if isinstance(value, float) and not value.is_integer():
+            fail(task_id, case, expected, value, "this should be a whole number")
+        value = int(value)
+    return value
+
+
+def expect_number(
+    task_id: str, case: str, got: object, expected: float, hint: str,
+    diagnoses: list[tuple[float, str]] = (), tol: float = 1e-6, integer: bool = False, python_float: bool = False,
+) -> float | int:
+    """A plain number close to ``expected`` (exactly equal when ``integer``); known mistakes are named."""
+    __tracebackhide__ = True
+    value = as_number(task_id, case, got, expected, integer, python_float)
+    if value == expected if integer else abs(value - expected) <= tol * max(1.0, abs(expected)):
+        return value
+    for wrong, diagnosis in diagnoses:
+        if abs(value - wrong) <= tol * max(1.0, abs(wrong)):
+            fail(task_id, case, expected, value, diagnosis)
+    fail(task_id, case, expected, value, hint)
+
+
+def expect_tuple(task_id: str, case: str, got: object, names: tuple[str, ...]) -> tuple:
+    """A tuple (or list) of ``len(names)`` items, returned as a plain tuple."""
+    __tracebackhide__ = True
+    wanted = f"({', '.join(names)})"
+    if isinstance(got, (tuple, list)):
+        if len(got) == len(names):
+            return tuple(got)
+        fail(task_id, case, wanted, got, f"return {len(names)} values {wanted}; you returned {len(got)}")
+    what = "None: did you forget `return`?" if got is None else preview(got)
+    fail(task_id, case, wanted, got, f"return a tuple {wanted}; you returned {what}")

@@ -7,44 +7,86 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._core import CheckFailed, call, expect_tensor, fail, task
+from ._core import call, expect_tensor, expect_tuple, fail, fresh_generator, fresh_rng, task
 
 
-def _qkv(*batch, tq=4, tk=5, d=8, dv=3, seed=202):
-    g = torch.Generator().manual_seed(seed)
+def _qkv(g, batch, tq, tk, d, dv):
     return (torch.randn(*batch, tq, d, generator=g), torch.randn(*batch, tk, d, generator=g),
             torch.randn(*batch, tk, dv, generator=g))
 
 
+def _batch_shapes(rng):
+    """Leading axes: none (2-D), one (3-D) and two (4-D)."""
+    return [(), (rng.randint(1, 3),), (rng.randint(1, 3), rng.randint(2, 4))]
+
+
 @task("02.attention_scores")
 def check_scores(fn) -> int:
-    q, k, _ = _qkv(2)
-    got = call("02.attention_scores", "batch 2, Tq=4, Tk=5, d=8", fn, q, k)
-    raw = q @ k.transpose(-2, -1)
-    expect_tensor("02.attention_scores", "batch 2, Tq=4, Tk=5, d=8", got, raw / math.sqrt(8),
-                  "scores = q @ k.transpose(-2, -1) / sqrt(d), with d = q.shape[-1]",
-                  [(raw, "you forgot to divide by sqrt(d)"), (raw / 8, "divide by sqrt(d), not by d")])
-    return 1
+    g, rng = fresh_generator(), fresh_rng()
+    cases = 0
+    for batch in _batch_shapes(rng) + [(2,)]:
+        tq, tk = rng.randint(2, 7), rng.randint(2, 7)
+        d = rng.choice([3, 5, 8, 16]) if cases < 3 else 9
+        tk = tk if tk != d else tk + 1
+        q, k, _ = _qkv(g, batch, tq, tk, d, 2)
+        case = f"q {tuple(q.shape)}, k {tuple(k.shape)}"
+        raw = q @ k.transpose(-2, -1)
+        got = call("02.attention_scores", case, fn, q, k)
+        expect_tensor("02.attention_scores", case, got, raw / math.sqrt(d),
+                      "scores = q @ k.transpose(-2, -1) / sqrt(d), with d = q.shape[-1]",
+                      [(raw, "you forgot to divide by sqrt(d)"), (raw / d, "divide by sqrt(d), not by d"),
+                       (raw / math.sqrt(tk), "d is the feature size q.shape[-1], not the number of keys"),
+                       (raw / math.sqrt(tq), "d is the feature size q.shape[-1], not the number of queries"),
+                       (raw.transpose(-2, -1) / math.sqrt(d), "q and k are swapped: rows are queries, so q @ k^T"),
+                       (raw * math.sqrt(d), "divide by sqrt(d); you multiplied")])
+        cases += 1
+    return cases
 
 
-@task("02.softmax")
+def _softmax_cases(g, rng):
+    rows = rng.randint(2, 5)
+    yield "random 2-D scores", torch.randn(rows, rng.randint(3, 7), generator=g) * 3
+    yield "rows at 1000 and at -1000", torch.stack([torch.tensor([1000.0, 1001.0, 999.0, 1000.5]),
+                                                     torch.tensor([-1000.0, -999.0, -1001.0, -1000.5])])
+    yield "4-D scores", torch.randn(2, rng.randint(2, 4), rng.randint(2, 5), rng.randint(3, 6), generator=g)
+    yield "3-D scores", torch.randn(rng.randint(1, 3), 4, 4, generator=g)
+    yield "a constant row and a one-hot-like row", torch.tensor([[2.0, 2.0, 2.0, 2.0, 2.0], [0.0, 0.0, 50.0, 0.0, 0.0]])
+    masked = torch.randn(3, 6, generator=g)
+    masked[torch.rand(3, 6, generator=g) < 0.5] = float("-inf")
+    masked[:, rng.randrange(6)] = 1.0  # every row keeps a key
+    yield "masked scores (-inf) as attention makes them", masked
+    yield "one row vector", torch.randn(rng.randint(2, 8), generator=g)
+
+
+@task("02.softmax", forbid=("softmax",))
 def check_softmax(fn) -> int:
-    scores = torch.tensor([[1.0, 2.0, 3.0], [1000.0, 1000.0, 0.0]])
-    got = call("02.softmax", "2 rows incl. large values", fn, scores)
-    expect_tensor("02.softmax", "2 rows including scores of 1000", got, torch.softmax(scores, -1),
-                  "exp(x - max) / sum(exp(x - max)) along the LAST axis; subtracting the max avoids overflow",
-                  [(torch.softmax(scores, 0), "you normalised over the wrong axis: use dim=-1 (over keys)")])
-    scores = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(3))
-    got = call("02.softmax", "4-D scores", fn, scores)
-    expect_tensor("02.softmax", "4-D scores (2, 3, 4, 5)", got, torch.softmax(scores, -1),
-                  "normalise along the last axis, keeping every other axis",
-                  [(torch.softmax(scores, -2), "you normalised over the wrong axis: use dim=-1 (over keys)")])
-    return 2
+    g, rng = fresh_generator(), fresh_rng()
+    cases = 0
+    for case, scores in _softmax_cases(g, rng):
+        case = f"{case} {tuple(scores.shape)}"
+        expected = torch.softmax(scores, -1)
+        got = call("02.softmax", case, fn, scores)
+        finite = scores.masked_fill(torch.isinf(scores), -1e9)
+        shifted = (scores - scores.amax(-1, keepdim=True)).exp()
+        diagnoses = [(torch.softmax(scores, 0), "you normalised over the wrong axis: use dim=-1 (over keys)"),
+                     (torch.softmax(finite.flatten(), 0).view(scores.shape), "you normalised over ALL the values: "
+                      "each row (last axis) must sum to 1 on its own"),
+                     (shifted / shifted.sum(), "divide each row by ITS sum: .sum(dim=-1, keepdim=True)")]
+        if scores.dim() > 1:
+            diagnoses.append((torch.softmax(scores, -2), "you normalised over the wrong axis: use dim=-1 (over keys)"))
+        expect_tensor("02.softmax", case, got, expected,
+                      "exp(x - max) / sum(exp(x - max)) along the LAST axis; subtracting the max avoids overflow",
+                      diagnoses, nan_hint="exp of a large score overflows to inf (and inf / inf is NaN); exp of a very "
+                      "negative one underflows to 0 (0 / 0): subtract each ROW's max, amax(dim=-1, keepdim=True)")
+        cases += 1
+    return cases
 
 
 @task("02.causal_mask")
 def check_causal_mask(fn) -> int:
-    for size in (4, 7, 1):  # larger first: a 1x1 mask cannot tell mistakes apart
+    rng = fresh_rng()
+    sizes = [rng.randint(3, 6) * 2, rng.randint(2, 6) * 2 + 1, 2, 1]  # even, odd; a 1x1 mask tells no mistake apart
+    for size in sizes:
         expected = torch.ones(size, size, dtype=torch.bool).tril()
         got = call("02.causal_mask", f"T={size}", fn, size)
         expect_tensor("02.causal_mask", f"T={size}", got, expected,
@@ -54,69 +96,103 @@ def check_causal_mask(fn) -> int:
                        (torch.ones(size, size, dtype=torch.bool).tril(-1),
                         "off by one: a position may attend to ITSELF (include the diagonal)"),
                        (torch.ones(size, size, dtype=torch.bool).tril(1), "off by one: t may not see t + 1")])
-    return 3
+    return len(sizes)
 
 
 @task("02.padding_mask")
 def check_padding_mask(fn) -> int:
-    lengths, max_len = torch.tensor([3, 1, 5, 0]), 5
-    expected = torch.arange(max_len)[None] < lengths[:, None]
-    got = call("02.padding_mask", "lengths [3, 1, 5, 0], max_len 5", fn, lengths, max_len)
-    expect_tensor("02.padding_mask", "lengths [3, 1, 5, 0], max_len 5", got, expected,
-                  "row b is True at positions 0..lengths[b]-1 (the real tokens), False on the padding",
-                  [(~expected, "inverted: True must mark real tokens, False padding"),
-                   (torch.arange(max_len)[None] <= lengths[:, None], "off by one: position lengths[b] is padding")])
-    return 1
+    g, rng = fresh_generator(), fresh_rng()
+    cases = []
+    for _ in range(2):
+        max_len = rng.randint(3, 9)
+        lengths = torch.randint(1, max_len + 1, (rng.randint(2, 5),), generator=g)
+        lengths[0] = max_len - 1
+        cases.append((lengths, max_len))
+    cases.append((torch.tensor([3, 1, 5, 0]), 5))  # a full row and an empty one
+    cases.append((torch.tensor([2]), 2))
+    for lengths, max_len in cases:
+        case = f"lengths {lengths.tolist()}, max_len {max_len}"
+        expected = torch.arange(max_len)[None] < lengths[:, None]
+        got = call("02.padding_mask", case, fn, lengths, max_len)
+        expect_tensor("02.padding_mask", case, got, expected,
+                      "row b is True at positions 0..lengths[b]-1 (the real tokens), False on the padding",
+                      [(~expected, "inverted: True must mark real tokens, False padding"),
+                       (torch.arange(max_len)[None] <= lengths[:, None], "off by one: position lengths[b] is padding"),
+                       (torch.arange(max_len)[None] < lengths[:, None] - 1, "off by one: positions 0..lengths[b]-1 "
+                        "are all real tokens"),
+                       (expected.T, "rows are sequences: compare torch.arange(max_len)[None, :] with lengths[:, None]")])
+    return len(cases)
 
 
-def _reference(q, k, v, mask=None):
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    return torch.softmax(scores, -1)
+def _masked(scores, mask):
+    return scores if mask is None else scores.masked_fill(~mask, float("-inf"))
 
 
 def _wrong_weights(q, k, mask):
     raw = q @ k.transpose(-2, -1)
     scaled = raw / math.sqrt(q.shape[-1])
-    wrongs = [(torch.softmax(raw if mask is None else raw.masked_fill(~mask, float("-inf")), -1),
+    wrongs = [(torch.softmax(_masked(raw, mask), -1),
                "the weights are too peaked: divide the scores by sqrt(d) before the softmax"),
-              (torch.softmax(scaled if mask is None else scaled.masked_fill(~mask, float("-inf")), -2),
+              (torch.softmax(_masked(scaled, mask), -2),
                "softmax over the wrong axis: each query's weights over the KEYS (dim=-1) must sum to 1")]
     if mask is not None:
         wrongs += [(torch.softmax(scaled, -1) * mask, "the mask was applied after the softmax, so rows no "
                     "longer sum to 1: fill masked scores with -inf BEFORE the softmax"),
                    (torch.softmax(scaled.masked_fill(mask, float("-inf")), -1),
-                    "the mask is inverted: True means 'may attend', so fill where the mask is False")]
+                    "the mask is inverted: True means 'may attend', so fill where the mask is False"),
+                   (torch.softmax(scaled.masked_fill(~mask, 0.0), -1),
+                    "masked scores were set to 0, which still gets weight: fill them with float('-inf')"),
+                   (torch.softmax(scaled, -1), "the mask was ignored: fill scores where mask is False with -inf")]
     return wrongs
 
 
-@task("02.scaled_dot_product_attention")
+def _sdpa_cases(g, rng):
+    tq, tk, t = rng.randint(2, 6), rng.randint(3, 7), rng.randint(3, 7)
+    d, dv = rng.choice([4, 8, 16]), max(tk, t) + rng.randint(1, 3)  # dv differs from every Tk: a swap shows
+    yield "no mask, 2-D q", _qkv(g, (), tq, tk, d, dv), None
+    causal = torch.ones(t, t, dtype=torch.bool).tril()
+    yield f"batch 2 x 3 heads, causal mask ({t}, {t})", _qkv(g, (2, 3), t, t, d, dv), causal
+    lengths = torch.tensor([tk, rng.randint(1, tk - 1)])
+    padding = (torch.arange(tk)[None] < lengths[:, None])[:, None, None, :]
+    yield f"batch 2 x 2 heads, padding mask {tuple(padding.shape)}", _qkv(g, (2, 2), tq, tk, d, dv), padding
+    one_key = torch.zeros(2, tq, tk, dtype=torch.bool)
+    one_key[..., rng.randrange(tk)] = True
+    yield "3-D, a mask that leaves each query ONE key", _qkv(g, (2,), tq, tk, d, dv), one_key
+    random_mask = torch.rand(3, tq, tk, generator=g) > 0.5
+    random_mask[:, torch.arange(tq), torch.randint(tk, (tq,), generator=g)] = True
+    yield "3-D, a random mask (every row keeps a key)", _qkv(g, (3,), tq, tk, d, dv), random_mask
+
+
+@task("02.scaled_dot_product_attention", forbid=("scaled_dot_product_attention",))
 def check_sdpa(fn) -> int:
-    g = torch.Generator().manual_seed(7)
-    causal = torch.ones(4, 5, dtype=torch.bool).tril(1)
-    padding = torch.tensor([[True] * 5, [True, True, True, False, False]])[:, None, None, :]
-    cases = [("no mask, Tq=4, Tk=5, d=8", _qkv(), None),
-             ("batch 2 x 3 heads, causal-style mask (4, 5)", _qkv(2, 3), causal),
-             ("batch 2 x 3 heads, padding mask (2, 1, 1, 5)", _qkv(2, 3, seed=9), padding),
-             ("random mask, every row keeps one key", _qkv(2, seed=11),
-              (torch.rand(2, 4, 5, generator=g) > 0.5) | torch.eye(4, 5, dtype=torch.bool))]
-    for case, (q, k, v), mask in cases:
-        result = call("02.scaled_dot_product_attention", case, fn, q, k, v, mask)
-        if not (isinstance(result, tuple) and len(result) == 2):
-            raise CheckFailed(f"02.scaled_dot_product_attention: case '{case}': return a tuple (output, weights), "
-                              f"got {type(result).__name__}")
-        output, weights = result
-        expected_weights = _reference(q, k, v, mask)
-        expect_tensor("02.scaled_dot_product_attention", case + " (weights)", weights, expected_weights,
+    g, rng = fresh_generator(), fresh_rng()
+    task_id, cases = "02.scaled_dot_product_attention", 0
+    for case, (q, k, v), mask in _sdpa_cases(g, rng):
+        case = f"{case}, q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}"
+        result = call(task_id, case, fn, q, k, v, mask)
+        output, weights = expect_tuple(task_id, case, result, ("output", "weights"))
+        if (isinstance(weights, torch.Tensor) and isinstance(output, torch.Tensor) and v.shape[-1] != k.shape[-2]
+                and weights.shape[-1:] == v.shape[-1:] and output.shape[-1:] == k.shape[-2:-1]):
+            fail(task_id, case, "(output, weights)", "(weights, output)", "return (output, weights) in that order")
+        expected_weights = torch.softmax(_masked(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), mask), -1)
+        expect_tensor(task_id, case + " (weights)", weights, expected_weights,
                       "weights = softmax(q @ k^T / sqrt(d), masked with -inf where mask is False) over the keys",
-                      _wrong_weights(q, k, mask))
+                      _wrong_weights(q, k, mask), nan_hint="a row of the softmax overflowed or every key was masked: "
+                      "subtract the row max in the softmax and mask with -inf only where mask is False")
         expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        expect_tensor("02.scaled_dot_product_attention", case + " (output vs torch's SDPA)", output, expected,
-                      "output = weights @ v")
+        expect_tensor(task_id, case + " (output vs torch's SDPA)", output, expected, "output = weights @ v",
+                      [(v.transpose(-2, -1) @ expected_weights.transpose(-2, -1),
+                        "output = weights @ v, with weights (..., Tq, Tk) on the left")])
+        cases += 1
+    q, k, v = _qkv(g, (2,), 3, 4, 8, 5)
     try:
-        call("02.scaled_dot_product_attention", "mask=None default", fn, *_qkv())
-    except CheckFailed:
-        fail("02.scaled_dot_product_attention", "called without a mask", "(output, weights)", "an error",
+        result = call(task_id, "called without a mask", fn, q, k, v)
+    except AssertionError as failure:
+        if not isinstance(getattr(failure, "learner_error", None), TypeError):
+            raise
+        fail(task_id, "called without a mask", "(output, weights)", "an error",
              "give mask a default of None and skip masking when it is None")
-    return len(cases) + 1
+    output, _ = expect_tuple(task_id, "called without a mask", result, ("output", "weights"))
+    expect_tensor(task_id, "called without a mask", output, F.scaled_dot_product_attention(q, k, v),
+                  "without a mask every key is attended to")
+    return cases + 1

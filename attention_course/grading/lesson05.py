@@ -7,104 +7,220 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ._core import CheckFailed, call, expect_tensor, fail, task
+from ._core import as_tensor, call, expect_number, expect_tensor, expect_tuple, fail, fresh_generator, fresh_rng, task
 
 
 @task("05.shift_targets")
 def check_shift(fn) -> int:
-    tokens = torch.arange(12).view(2, 6)
-    got = call("05.shift_targets", "tokens (2, 6)", fn, tokens)
-    if not (isinstance(got, tuple) and len(got) == 2):
-        raise CheckFailed("05.shift_targets: return a tuple (inputs, targets)")
-    inputs, targets = got
-    expect_tensor("05.shift_targets", "inputs of tokens (2, 6)", inputs, tokens[:, :-1],
-                  "inputs are every token but the last: tokens[:, :-1]",
-                  [(tokens[:, 1:], "inputs and targets are swapped")])
-    expect_tensor("05.shift_targets", "targets of tokens (2, 6)", targets, tokens[:, 1:],
-                  "targets are the inputs shifted by one: tokens[:, 1:]",
-                  [(tokens[:, :-1], "targets must be the NEXT tokens: tokens[:, 1:]")])
-    return 2
+    g, rng = fresh_generator(), fresh_rng()
+    shapes = [(rng.randint(1, 4), rng.randint(3, 12)) for _ in range(2)] + [(1, 2), (3, 5)]
+    for batch, width in shapes:
+        tokens = torch.randperm(200, generator=g)[: batch * width].view(batch, width)  # no two tokens alike
+        case = f"tokens {tuple(tokens.shape)}"
+        got = call("05.shift_targets", case, fn, tokens)
+        inputs, targets = expect_tuple("05.shift_targets", case, got, ("inputs", "targets"))
+        expect_tensor("05.shift_targets", f"inputs of {case}", inputs, tokens[:, :-1],
+                      "inputs are every token but the last: tokens[:, :-1]",
+                      [(tokens[:, 1:], "inputs and targets are swapped"),
+                       (tokens[:-1], "slice the TIME axis (dim 1): tokens[:, :-1], not tokens[:-1]"),
+                       (tokens, "inputs drop the last token: tokens[:, :-1]")])
+        expect_tensor("05.shift_targets", f"targets of {case}", targets, tokens[:, 1:],
+                      "targets are the inputs shifted by one: tokens[:, 1:]",
+                      [(tokens[:, :-1], "targets must be the NEXT tokens: tokens[:, 1:]"),
+                       (tokens[1:], "slice the TIME axis (dim 1): tokens[:, 1:], not tokens[1:]"),
+                       (tokens, "targets drop the first token: tokens[:, 1:]")])
+    return len(shapes)
 
 
 @task("05.lm_loss")
 def check_lm_loss(fn) -> int:
-    g = torch.Generator().manual_seed(505)
-    logits, targets = torch.randn(3, 7, 11, generator=g), torch.randint(11, (3, 7), generator=g)
-    expected = F.cross_entropy(logits.reshape(-1, 11), targets.reshape(-1))
-    got = call("05.lm_loss", "logits (3, 7, 11)", fn, logits, targets)
-    wrong_sum = F.cross_entropy(logits.reshape(-1, 11), targets.reshape(-1), reduction="sum")
-    expect_tensor("05.lm_loss", "logits (3, 7, 11), targets (3, 7)", got, expected,
-                  "flatten to (B*T, vocab) and (B*T,), then F.cross_entropy (a mean over all predictions)",
-                  [(wrong_sum, "use the mean over predictions, not the sum")])
-    return 1
+    g, rng = fresh_generator(), fresh_rng()
+    shapes = [(rng.randint(2, 4), rng.randint(2, 9), rng.randint(10, 40)) for _ in range(2)] + [(1, 1, 7), (3, 5, 11)]
+    for batch, length, vocab in shapes:
+        logits = torch.randn(batch, length, vocab, generator=g) * 2
+        targets = torch.randint(vocab, (batch, length), generator=g)
+        case = f"logits {tuple(logits.shape)}, targets {tuple(targets.shape)}"
+        flat, flat_targets = logits.reshape(-1, vocab), targets.reshape(-1)
+        expected = F.cross_entropy(flat, flat_targets).item()
+        got = call("05.lm_loss", case, fn, logits, targets)
+        expect_number("05.lm_loss", case, got, expected,
+                      "flatten to (B*T, vocab) and (B*T,), then F.cross_entropy (a mean over all predictions)",
+                      [(F.cross_entropy(flat, flat_targets, reduction="sum").item(),
+                        "use the mean over predictions, not the sum"),
+                       (F.cross_entropy(flat, flat_targets, reduction="sum").item() / batch,
+                        "average over all B x T predictions, not only over the batch"),
+                       (F.nll_loss(flat, flat_targets).item(), "F.nll_loss expects log-probabilities: use "
+                        "F.cross_entropy, which applies log_softmax to the logits itself"),
+                       (F.cross_entropy(flat.softmax(-1), flat_targets).item(), "F.cross_entropy takes the raw "
+                        "logits: don't apply softmax first")], tol=1e-4)
+    return len(shapes)
+
+
+def _lr(step, warmup, total, max_lr, min_lr, shape=math.cos, span=None):
+    if step < warmup:
+        return max_lr * (step + 1) / warmup
+    if step >= total:
+        return min_lr
+    progress = (step - warmup) / (span or (total - warmup))
+    return min_lr + 0.5 * (max_lr - min_lr) * (1 + shape(math.pi * progress))
 
 
 @task("05.warmup_cosine_lr")
 def check_schedule(fn) -> int:
-    warmup, total, max_lr, min_lr = 10, 110, 1.0, 0.1
-    cases = {0: 0.1, 4: 0.5, 9: 1.0, 10: 1.0, 60: min_lr + 0.5 * (max_lr - min_lr), 110: 0.1, 200: 0.1}
-    for step, expected in cases.items():
-        got = call("05.warmup_cosine_lr", f"step {step}", fn, step, warmup, total, max_lr, min_lr)
-        if not isinstance(got, (float, int)) or not math.isclose(got, expected, abs_tol=1e-6):
+    rng = fresh_rng()
+    cases = 0
+    for warmup, decay in ((rng.randint(2, 20), rng.randint(5, 50) * 4), (1, 8), (10, 100)):
+        total = warmup + decay
+        max_lr = round(rng.uniform(0.1, 3.0), 3)
+        min_lr = round(max_lr * rng.uniform(0.05, 0.3), 4)
+        steps = [0, warmup - 1, warmup, warmup + decay // 4, warmup + decay // 2, warmup + 3 * decay // 4,
+                 total - 1, total, total + rng.randint(1, 100)]
+        for step in dict.fromkeys(steps):
+            case = f"step {step} (warmup {warmup}, total {total}, lr {max_lr} -> {min_lr})"
+            expected = _lr(step, warmup, total, max_lr, min_lr)
+            got = call("05.warmup_cosine_lr", case, fn, step, warmup, total, max_lr, min_lr)
+            progress = (step - warmup) / decay
             if step < warmup:
                 hint = "during warm-up: max_lr * (step + 1) / warmup, reaching max_lr at step warmup - 1"
+                wrongs = [(max_lr * step / warmup, "warm-up: max_lr * (step + 1) / warmup, so that step 0 already "
+                           "trains and step warmup - 1 reaches max_lr")]
             elif step >= total:
                 hint = "after the last step stay at min_lr"
+                wrongs = [(0.0, "after the last step stay at min_lr, not 0"), (max_lr, "after the last step stay at "
+                          "min_lr")]
             else:
                 hint = ("cosine: progress = (step - warmup) / (total - warmup); "
                         "min_lr + 0.5 * (max_lr - min_lr) * (1 + cos(pi * progress))")
-            fail("05.warmup_cosine_lr", f"step {step} (warmup 10, total 110, lr 1.0 -> 0.1)", expected, got, hint)
-    return len(cases)
+                wrongs = [(max_lr - (max_lr - min_lr) * progress, "that is a straight line: the decay follows a "
+                           "cosine, min_lr + 0.5 * (max_lr - min_lr) * (1 + cos(pi * progress))"),
+                          (_lr(step, warmup, total, max_lr, 0.0), "decay towards min_lr, not 0: start from min_lr + ..."),
+                          (_lr(step, 0, total, max_lr, min_lr), "progress counts from the end of warm-up: "
+                           "(step - warmup) / (total - warmup)"),
+                          (_lr(step, warmup, total, max_lr, min_lr, span=total), "progress counts from the end of "
+                           "warm-up: (step - warmup) / (total - warmup)"),
+                          (min_lr + 0.5 * (max_lr - min_lr) * (1 + math.cos(progress)), "multiply the progress by pi: "
+                           "cos(pi * progress) runs from 1 to -1")]
+            expect_number("05.warmup_cosine_lr", case, got, expected, hint,
+                          [(w, text) for w, text in wrongs if abs(w - expected) > 1e-6 * max(1, expected)])
+            cases += 1
+    return cases
+
+
+def _ids(got, case, rows, vocab):
+    """A (rows, 1) tensor of token ids, as a flat list."""
+    task_id = "05.sample_next"
+    expected = f"a ({rows}, 1) tensor of token ids"
+    tensor = as_tensor(task_id, case, got, torch.zeros(rows, 1, dtype=torch.long))
+    if tensor.shape == (rows,):
+        fail(task_id, case, expected, got, "one id per row with shape (B, 1), as torch.multinomial(probs, 1) gives it")
+    if tensor.shape != (rows, 1):
+        fail(task_id, case, expected, got, "return one id per row: shape (B, 1)")
+    if tensor.is_floating_point() or tensor.dtype == torch.bool:
+        fail(task_id, case, expected, got, f"return integer token ids (torch.long), not {tensor.dtype}")
+    if bool(((tensor < 0) | (tensor >= vocab)).any()):
+        fail(task_id, case, expected, got, f"token ids must lie in 0..{vocab - 1}")
+    return tensor.flatten()
+
+
+def _frequencies(ids, vocab):
+    return torch.bincount(ids, minlength=vocab).double() / len(ids)
+
+
+def _agrees(freq, probs, draws):
+    """Within 6 standard errors everywhere (plus a little slack): a wrong distribution fails, sampling noise never."""
+    bound = 6 * (probs * (1 - probs) / draws).sqrt() + 0.01
+    return bool(((freq - probs).abs() <= bound).all())
 
 
 @task("05.sample_next")
 def check_sampling(fn) -> int:
-    logits = torch.tensor([[2.0, 1.0, 0.5, -1.0, 0.0], [0.0, 3.0, 0.0, 0.0, 2.5]])
-    greedy = call("05.sample_next", "top_k=1", fn, logits, 1.0, 1, torch.Generator().manual_seed(0))
-    if not isinstance(greedy, torch.Tensor) or greedy.shape != (2, 1):
-        fail("05.sample_next", "top_k=1", "a (2, 1) tensor of token ids", greedy, "return one id per row, shape (B, 1)")
-    if greedy.flatten().tolist() != [0, 1]:
-        fail("05.sample_next", "top_k=1", [0, 1], greedy.flatten().tolist(), "top_k=1 must always pick the largest logit")
-    draws = torch.cat([call("05.sample_next", "top_k=2", fn, logits, 1.0, 2, torch.Generator().manual_seed(i))
-                       for i in range(400)], dim=1)
-    if not set(draws[0].tolist()) <= {0, 1} or not set(draws[1].tolist()) <= {1, 4}:
-        fail("05.sample_next", "top_k=2, 400 draws", "only the 2 best tokens", sorted(set(draws[0].tolist())),
-             "keep the k largest logits, set the others to -inf before the softmax")
-    for temperature in (0.5, 2.0):
-        draws = torch.cat([call("05.sample_next", f"temperature {temperature}", fn, logits[:1], temperature, None,
-                                torch.Generator().manual_seed(i)) for i in range(2000)], dim=1)
-        share = (draws == 0).float().mean().item()
-        expected = torch.softmax(logits[0] / temperature, -1)[0].item()
-        if abs(share - expected) > 0.05:
-            wrong = torch.softmax(logits[0] * temperature, -1)[0].item()
-            hint = ("divide the logits by the temperature (you multiplied)" if abs(share - wrong) < 0.05
-                    else "sample from softmax(logits / temperature) with torch.multinomial")
-            fail("05.sample_next", f"temperature {temperature}, 2000 draws", f"token 0 in {expected:.0%} of draws",
-                 f"{share:.0%}", hint)
-    return 4
+    g, rng = fresh_generator(), fresh_rng()
+    task_id, draws = "05.sample_next", 4000
+    vocab = rng.randint(5, 9)
+    # logits spread evenly over [-1.5, 1.5] (shuffled): every one of the top k tokens gets a visible share
+    row = torch.linspace(1.5, -1.5, vocab)[torch.randperm(vocab, generator=g)] + torch.rand(vocab, generator=g) * 0.1
+    many = row.expand(draws, vocab).clone()
+    seed = rng.randrange(2**31)
+    first = _ids(call(task_id, "same generator seed twice", fn, many, 1.0, None, torch.Generator().manual_seed(seed)),
+                 "same generator seed", draws, vocab)
+    again = _ids(call(task_id, "same generator seed twice", fn, many, 1.0, None, torch.Generator().manual_seed(seed)),
+                 "same generator seed", draws, vocab)
+    if bool((first == first[0]).all()):
+        fail(task_id, f"{draws} rows of the same logits", "a sample spread over the tokens", f"always token {first[0]}",
+             "you always picked one token: sample from the softmax with torch.multinomial(probs, 1, generator=generator)")
+    if not torch.equal(first, again):
+        fail(task_id, "two calls with generators of the same seed", "the same draws", "different draws",
+             "pass the generator on: torch.multinomial(probs, 1, generator=generator)")
+    cases = 2
+    for temperature, top_k in ((rng.choice([0.5, 0.7]), None), (rng.choice([1.5, 2.0]), None), (1.0, rng.randint(2, vocab - 2))):
+        case = f"temperature {temperature}, top_k {top_k}, {draws} draws of {vocab} tokens"
+        scaled = row / temperature
+        if top_k is not None:
+            scaled = scaled.masked_fill(scaled < scaled.topk(top_k).values[-1], float("-inf"))
+        probs = torch.softmax(scaled.double(), -1)
+        got = _ids(call(task_id, case, fn, many, temperature, top_k, torch.Generator().manual_seed(rng.randrange(2**31))),
+                   case, draws, vocab)
+        freq = _frequencies(got, vocab)
+        if _agrees(freq, probs, draws) and not bool((freq[probs == 0] > 0).any()):
+            cases += 1
+            continue
+        seen = int((freq > 0).sum())
+        if top_k is not None and (bool((freq[probs == 0] > 0).any()) or bool((freq[probs > 0.01] == 0).any())):
+            hint = (f"{seen} different tokens were drawn: keep exactly the top_k = {top_k} largest logits and set "
+                    "the others to -inf (compare with the k-th largest using <, not <=)")
+        elif _agrees(freq, torch.softmax(row.double() * temperature, -1), draws):
+            hint = "divide the logits by the temperature (you multiplied)"
+        elif _agrees(freq, torch.softmax(row.double(), -1), draws):
+            hint = "the temperature was ignored: sample from softmax(logits / temperature)"
+        else:
+            hint = "sample from softmax(logits / temperature) with torch.multinomial"
+        fail(task_id, case, [round(p, 3) for p in probs.tolist()], [round(p, 3) for p in freq.tolist()],
+             f"(token frequencies) {hint}")
+    logits = torch.randn(rng.randint(2, 5), vocab, generator=g) * 2
+    greedy = _ids(call(task_id, f"top_k=1, logits {tuple(logits.shape)}", fn, logits, 1.0, 1,
+                       torch.Generator().manual_seed(rng.randrange(2**31))), "top_k=1", logits.shape[0], vocab)
+    if not torch.equal(greedy, logits.argmax(-1)):
+        fail(task_id, "top_k=1", logits.argmax(-1).tolist(), greedy.tolist(), "top_k=1 must always pick the largest logit")
+    return cases + 1
+
+
+def _randomised(module, g):
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=g) * 0.5 + (1.0 if parameter.dim() == 1 else 0.0))
+    return module
 
 
 @task("05.pre_ln_block")
 def check_pre_ln_block(fn) -> int:
-    torch.manual_seed(5)
-    width = 8
-    attention = torch.nn.Linear(width, width)
-    feed_forward = torch.nn.Sequential(torch.nn.Linear(width, 16), torch.nn.GELU(), torch.nn.Linear(16, width))
-    norm1, norm2 = torch.nn.LayerNorm(width), torch.nn.LayerNorm(width)
-    with torch.no_grad():
-        for norm in (norm1, norm2):
-            norm.weight.uniform_(0.5, 1.5)
-            norm.bias.uniform_(-0.5, 0.5)
-    x = torch.randn(2, 3, width)
-    with torch.no_grad():
-        h = x + attention(norm1(x))
-        expected = h + feed_forward(norm2(h))
-        post = norm1(x + attention(x))
-        post = norm2(post + feed_forward(post))
-        no_residual = feed_forward(norm2(attention(norm1(x))))
-        got = call("05.pre_ln_block", "x (2, 3, 8)", fn, x, attention, feed_forward, norm1, norm2)
-    expect_tensor("05.pre_ln_block", "x (2, 3, 8)", got, expected,
-                  "h = x + attention(norm1(x)); return h + feed_forward(norm2(h))",
-                  [(post, "that is Post-LN (normalise after the residual sum): normalise the sublayer's INPUT"),
-                   (no_residual, "keep the residual connections: add each sublayer's output to its input")])
-    return 1
+    g, rng = fresh_generator(), fresh_rng()
+    cases = 0
+    for shape_of in ("3-D", "3-D", "2-D"):
+        width = rng.randint(4, 10)
+        attention = _randomised(torch.nn.Linear(width, width), g)
+        feed_forward = _randomised(torch.nn.Sequential(torch.nn.Linear(width, 2 * width), torch.nn.GELU(),
+                                                       torch.nn.Linear(2 * width, width)), g)
+        norm1, norm2 = _randomised(torch.nn.LayerNorm(width), g), _randomised(torch.nn.LayerNorm(width), g)
+        x = torch.randn(*((rng.randint(1, 3),) if shape_of == "3-D" else ()), rng.randint(2, 6), width, generator=g)
+        case = f"x {tuple(x.shape)}"
+        with torch.no_grad():
+            h = x + attention(norm1(x))
+            expected = h + feed_forward(norm2(h))
+            post = norm1(x + attention(x))
+            wrong = [(norm2(post + feed_forward(post)), "that is Post-LN (normalise after the residual sum): "
+                      "normalise the sublayer's INPUT"),
+                     (feed_forward(norm2(attention(norm1(x)))), "keep the residual connections: add each "
+                      "sublayer's output to its input"),
+                     (h + feed_forward(norm1(h)), "each sublayer has its own norm: norm2 before the feed-forward"),
+                     ((lambda h2: h2 + feed_forward(norm1(h2)))(x + attention(norm2(x))),
+                      "the norms are swapped: norm1 before attention, norm2 before the feed-forward"),
+                     ((lambda h2: h2 + feed_forward(norm2(h2)))(norm1(x) + attention(norm1(x))),
+                      "add the sublayer's output to the UN-normalised stream: h = x + attention(norm1(x))"),
+                     (x + feed_forward(norm2(attention(norm1(x)))), "two residual additions: one after attention, "
+                      "one after the feed-forward")]
+        got = call("05.pre_ln_block", case, fn, x, attention, feed_forward, norm1, norm2)
+        expect_tensor("05.pre_ln_block", case, got, expected,
+                      "h = x + attention(norm1(x)); return h + feed_forward(norm2(h))", wrong)
+        cases += 1
+    return cases
+

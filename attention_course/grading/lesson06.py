@@ -5,77 +5,143 @@ from __future__ import annotations
 import torch
 
 from ..viz import attention_rollout, mean_attention_distance
-from ._core import call, expect_tensor, fail, task
+from ._core import as_number, call, expect_tensor, expect_tuple, fail, fresh_generator, fresh_rng, task
 
 
-def _random_attention(layers=3, heads=4, length=6, seed=606):
-    g = torch.Generator().manual_seed(seed)
-    return torch.softmax(torch.randn(layers, heads, length, length, generator=g) * 2, dim=-1)
+def _random_attention(g, *shape):
+    return torch.softmax(torch.randn(*shape, generator=g) * 2, dim=-1)
+
+
+def _rollout(attention, combine=lambda layer: layer.mean(0), left=True, residual=True):
+    size = attention.shape[-1]
+    rollout = torch.eye(size)
+    for layer in attention:
+        mixed = 0.5 * combine(layer) + 0.5 * torch.eye(size) if residual else combine(layer)
+        mixed = mixed / mixed.sum(-1, keepdim=True)
+        rollout = mixed @ rollout if left else rollout @ mixed
+    return rollout
 
 
 @task("06.attention_rollout")
 def check_rollout(fn) -> int:
-    attention = _random_attention()
-    expected = attention_rollout(attention)
-    wrong_order = torch.eye(6)
-    for layer in attention:
-        mixed = 0.5 * layer.mean(0) + 0.5 * torch.eye(6)
-        wrong_order = wrong_order @ (mixed / mixed.sum(-1, keepdim=True))
-    no_residual = torch.eye(6)
-    for layer in attention:
-        no_residual = layer.mean(0) @ no_residual
-    got = call("06.attention_rollout", "3 layers x 4 heads, T=6", fn, attention)
-    expect_tensor("06.attention_rollout", "3 layers x 4 heads, T=6", got, expected,
-                  "per layer: A = 0.5 * mean over heads + 0.5 * I, rows normalised; rollout = A_L @ ... @ A_1",
-                  [(wrong_order, "multiply in the other order: each new layer goes on the LEFT (A_l @ rollout)"),
-                   (no_residual, "add the identity for the residual connection: 0.5 * A + 0.5 * I, then renormalise")])
-    return 1
+    g, rng = fresh_generator(), fresh_rng()
+    shapes = [(rng.randint(2, 4), rng.randint(2, 4), rng.randint(3, 8)) for _ in range(2)] + [(1, 3, 5), (3, 1, 4)]
+    for layers, heads, length in shapes:
+        attention = _random_attention(g, layers, heads, length, length)
+        case = f"{layers} layer{'s' if layers > 1 else ''} x {heads} head{'s' if heads > 1 else ''}, T={length}"
+        got = call("06.attention_rollout", case, fn, attention)
+        expect_tensor("06.attention_rollout", case, got, attention_rollout(attention),
+                      "per layer: A = 0.5 * mean over heads + 0.5 * I, rows normalised; rollout = A_L @ ... @ A_1",
+                      [(_rollout(attention, left=False), "multiply in the other order: each new layer goes on the "
+                        "LEFT (A_l @ rollout)"),
+                       (_rollout(attention, residual=False), "add the identity for the residual connection: "
+                        "0.5 * A + 0.5 * I, then renormalise"),
+                       (_rollout(attention, combine=lambda layer: layer.sum(0)), "average over the heads (mean), "
+                        "don't sum them"),
+                       (_rollout(attention, combine=lambda layer: layer.amax(0)), "average over the heads (mean), "
+                        "don't take the maximum"),
+                       (_rollout(attention[-1:]), "multiply ALL the layers, not only the last")])
+    return len(shapes)
 
 
 @task("06.mean_attention_distance")
 def check_distance(fn) -> int:
-    weights = _random_attention(1, 4, 7)[0]
-    expected = mean_attention_distance(weights)
-    positions = torch.arange(7.0)
-    signed = (weights * (positions[:, None] - positions[None, :])).sum(-1).mean(-1)
-    got = call("06.mean_attention_distance", "4 heads, T=7", fn, weights)
-    expect_tensor("06.mean_attention_distance", "4 heads, T=7", got, expected,
-                  "for each head: sum_j w[i, j] * |i - j|, averaged over the queries i",
-                  [(signed, "use the absolute distance |i - j|, not the signed one")])
+    g, rng = fresh_generator(), fresh_rng()
+    cases = []
+    for heads, length in ((rng.randint(2, 5), rng.randint(4, 9)), (1, rng.randint(3, 7))):
+        cases.append((f"{heads} head{'s' if heads > 1 else ''}, T={length}", _random_attention(g, heads, length, length)))
     previous = torch.zeros(1, 5, 5)
     previous[0, 0, 0] = 1
     previous[0, torch.arange(1, 5), torch.arange(4)] = 1
-    got = call("06.mean_attention_distance", "a previous-token head", fn, previous)
-    expect_tensor("06.mean_attention_distance", "a head that always looks one token back (T=5)", got,
-                  torch.tensor([0.8]), "4 of the 5 queries look 1 position back, the first looks at itself: 0.8")
-    return 2
+    cases.append(("a head that always looks one token back, T=5", previous))
+    length = rng.randint(3, 8)
+    cases.append((f"a uniform head (constant rows) and a self head, T={length}",
+                   torch.stack([torch.full((length, length), 1 / length), torch.eye(length)])))
+    for case, weights in cases:
+        length = weights.shape[-1]
+        positions = torch.arange(length, dtype=weights.dtype)
+        offsets = positions[:, None] - positions[None, :]
+        got = call("06.mean_attention_distance", case, fn, weights)
+        expect_tensor("06.mean_attention_distance", case, got, mean_attention_distance(weights),
+                      "for each head: sum_j w[i, j] * |i - j|, averaged over the queries i",
+                      [((weights * offsets).sum(-1).mean(-1), "use the absolute distance |i - j|, not the signed one"),
+                       ((weights * offsets.abs()).mean(-1).mean(-1), "weight the distances and SUM over the keys "
+                        "(the weights already sum to 1); then average over the queries"),
+                       ((weights * offsets.abs()).sum(-1).sum(-1), "average over the queries (mean), don't sum"),
+                       ((weights * offsets**2).sum(-1).mean(-1), "use |i - j|, not its square")])
+    return len(cases)
+
+
+def _plant(g, layers, heads, length, strength):
+    attention = torch.softmax(torch.randn(layers, heads, length, length, generator=g), dim=-1)
+    previous = torch.zeros(length, length)
+    previous[0, 0] = 1
+    previous[torch.arange(1, length), torch.arange(length - 1)] = 1
+    cells = torch.randperm(layers * heads, generator=g)[:3].tolist() + [None] * 3
+    target, ahead, itself = (None if c is None else divmod(c, heads) for c in cells[:3])
+    attention[target] = strength * previous + (1 - strength) * attention[target]
+    if ahead is not None:  # decoys: a head that looks one token AHEAD, one that looks at itself
+        attention[ahead] = 0.95 * previous.T + 0.05 * attention[ahead]
+    if itself is not None:
+        attention[itself] = 0.95 * torch.eye(length) + 0.05 * attention[itself]
+    return attention, target, ahead, itself
 
 
 @task("06.previous_token_head")
 def check_previous_head(fn) -> int:
-    attention = _random_attention(3, 4, 8, seed=607)
-    target = torch.zeros(8, 8)
-    target[0, 0] = 1
-    target[torch.arange(1, 8), torch.arange(7)] = 1
-    attention[2, 1] = 0.9 * target + 0.1 * attention[2, 1]
-    attention[1, 3] = 0.6 * target.T + 0.4 * attention[1, 3]  # a decoy: looks one token AHEAD
-    got = call("06.previous_token_head", "3 layers x 4 heads, T=8", fn, attention)
-    if tuple(int(v) for v in got) != (2, 1):
-        hint = ("that head attends to the NEXT token: look at w[i, i-1] (just below the diagonal)"
-                if tuple(int(v) for v in got) == (1, 3) else
-                "for each (layer, head) average w[i, i-1] over i = 1..T-1 (torch.diagonal(w, offset=-1)); take the argmax")
-        fail("06.previous_token_head", "3 layers x 4 heads, T=8", (2, 1), got, hint)
-    return 1
+    g, rng = fresh_generator(), fresh_rng()
+    task_id = "06.previous_token_head"
+    shapes = [(rng.randint(2, 4), rng.randint(3, 6), rng.randint(5, 10)), (3, 4, 8), (1, 3, 6), (4, 1, 5)]
+    for layers, heads, length in shapes:
+        attention, target, ahead, itself = _plant(g, layers, heads, length, rng.uniform(0.7, 0.9))
+        case = f"{layers} layer{'s' if layers > 1 else ''} x {heads} head{'s' if heads > 1 else ''}, T={length}"
+        got = call(task_id, case, fn, attention)
+        if isinstance(got, (int, torch.Tensor)) and not isinstance(got, bool):
+            fail(task_id, case, target, got, "return two numbers (layer, head): for a flat index into the "
+                 "(layers, heads) grid, divmod(index, n_heads) gives them")
+        layer, head = expect_tuple(task_id, case, got, ("layer", "head"))
+        layer = as_number(task_id, case + " (layer)", layer, target[0], integer=True)
+        head = as_number(task_id, case + " (head)", head, target[1], integer=True)
+        if (layer, head) == target:
+            continue
+        if (layer, head) == ahead:
+            hint = "that head attends to the NEXT token: look at w[i, i-1], just below the diagonal"
+        elif (layer, head) == itself:
+            hint = "that head attends to ITSELF (the diagonal): look at w[i, i-1], just below it"
+        elif (head, layer) == target:
+            hint = "layer and head are swapped: return (layer, head)"
+        else:
+            hint = ("for each (layer, head) average w[i, i-1] over i = 1..T-1 (torch.diagonal(w, offset=-1, dim1=-2, "
+                    "dim2=-1)); take the argmax")
+        fail(task_id, case, target, (layer, head), hint)
+    return len(shapes)
 
 
 @task("06.special_token_share")
 def check_special_share(fn) -> int:
-    weights = _random_attention(1, 3, 6, seed=608)[0]
-    special = torch.tensor([True, False, False, False, False, True])
-    expected = weights[..., special].sum(-1).mean(-1)
-    got = call("06.special_token_share", "3 heads, T=6, [CLS] and [SEP] special", fn, weights, special)
-    expect_tensor("06.special_token_share", "3 heads, T=6", got, expected,
-                  "for each head: the weight on special KEYS (columns), summed per query, averaged over queries",
-                  [(weights[..., special, :].sum(-2).mean(-1), "select special tokens among the keys "
-                    "(last axis), not among the queries")])
-    return 1
+    g, rng = fresh_generator(), fresh_rng()
+    cases = []
+    for heads, length in ((rng.randint(2, 5), rng.randint(5, 10)), (rng.randint(1, 3), rng.randint(6, 9))):
+        special = torch.zeros(length, dtype=torch.bool)
+        special[[0, -1]] = True
+        if len(cases) == 1:
+            special[rng.randint(2, length - 3)] = True  # a sentence pair: [CLS] a [SEP] b [SEP]
+        cases.append((heads, special))
+    only = torch.zeros(rng.randint(4, 7), dtype=torch.bool)
+    only[0] = True
+    cases.append((2, only))
+    for heads, special in cases:
+        length = len(special)
+        weights = _random_attention(g, heads, length, length)
+        case = f"{heads} head{'s' if heads > 1 else ''}, T={length}, special at {special.nonzero().flatten().tolist()}"
+        expected = weights[..., special].sum(-1).mean(-1)
+        got = call("06.special_token_share", case, fn, weights, special)
+        expect_tensor("06.special_token_share", case, got, expected,
+                      "for each head: the weight on special KEYS (columns), summed per query, averaged over queries",
+                      [(weights[..., special, :].sum(-2).mean(-1), "select special tokens among the keys "
+                        "(last axis), not among the queries"),
+                       (1 - expected, "that is the share of the ORDINARY tokens: sum the weights on the special ones"),
+                       (weights[..., special].sum(-1).sum(-1), "average over the queries (mean), don't sum"),
+                       (weights[..., special].mean(-1).mean(-1), "SUM the weights on the special keys per query "
+                        "(a share), then average over the queries")])
+    return len(cases)

@@ -2,78 +2,138 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from ._core import CheckFailed, call, expect_tensor, fail, task
+from ._core import call, expect_number, expect_tensor, fail, fresh_generator, fresh_rng, task
 
 
 @task("07.mean_pool")
 def check_mean_pool(fn) -> int:
-    g = torch.Generator().manual_seed(707)
-    hidden = torch.randn(3, 5, 4, generator=g)
-    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0]])
-    weights = mask.unsqueeze(-1).float()
-    expected = (hidden * weights).sum(1) / weights.sum(1)
-    got = call("07.mean_pool", "hidden (3, 5, 4) with padding", fn, hidden, mask)
-    expect_tensor("07.mean_pool", "hidden (3, 5, 4), masks with 3, 5 and 1 real tokens", got, expected,
-                  "sum the vectors of the real tokens and divide by how many there are",
-                  [(hidden.mean(1), "padding was averaged in: weight each token by the attention mask"),
-                   ((hidden * weights).sum(1) / 5, "divide by the number of REAL tokens, not the padded length")])
-    return 1
+    g, rng = fresh_generator(), fresh_rng()
+    cases = 0
+    for batch, length in ((rng.randint(3, 5), rng.randint(4, 9)), (4, 6), (1, rng.randint(2, 5))):
+        width = rng.randint(2, 6)
+        lengths = torch.randint(1, length + 1, (batch,), generator=g)
+        lengths[0] = length  # a row without padding ...
+        if batch > 1:
+            lengths[1] = 1  # ... and one with a single real token
+        mask = (torch.arange(length)[None] < lengths[:, None]).long()
+        if batch > 2:
+            mask[2] = mask[2].flip(0)  # left padding: the real tokens at the end
+        hidden = torch.randn(batch, length, width, generator=g) + 20 * (1 - mask).unsqueeze(-1)  # loud padding
+        case = f"hidden {tuple(hidden.shape)}, real tokens per row {mask.sum(1).tolist()}"
+        weights = mask.unsqueeze(-1).float()
+        expected = (hidden * weights).sum(1) / weights.sum(1)
+        got = call("07.mean_pool", case, fn, hidden, mask)
+        expect_tensor("07.mean_pool", case, got, expected,
+                      "sum the vectors of the real tokens and divide by how many there are",
+                      [(hidden.mean(1), "padding was averaged in: weight each token by the attention mask"),
+                       ((hidden * weights).sum(1) / length, "divide by the number of REAL tokens, not the padded length"),
+                       ((hidden * weights).sum(1), "divide the sum by the number of real tokens"),
+                       (torch.stack([hidden[b, : int(n)].mean(0) for b, n in enumerate(mask.sum(1))]),
+                        "the real tokens are where the mask is 1, not always the first ones: weight by the mask"),
+                       ((hidden * weights).mean(-1), "pool over the tokens (dim 1), not over the features")])
+        cases += 1
+    return cases
 
 
-def _tiny_classifier():
+def _tiny_classifier(layers: int):
     from transformers import BertConfig, BertModel
 
-    from ..transfer import SentimentClassifier
+    from ..pretrained import SentimentClassifier
 
-    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
                         intermediate_size=32, max_position_embeddings=16)
-    torch.manual_seed(0)
-    return SentimentClassifier(BertModel(config))
+    with torch.random.fork_rng(devices=[]):  # leave the learner's random state as it was
+        torch.manual_seed(0)
+        return SentimentClassifier(BertModel(config))
 
 
-@task("07.freeze_encoder")
+@task("07.freeze_encoder", time_limit=20.0)
 def check_freeze(fn) -> int:
-    model = _tiny_classifier()
-    got = call("07.freeze_encoder", "a 2-layer BERT + head", fn, model)
-    if got is not model:
-        raise CheckFailed("07.freeze_encoder: return the same model object you were given (changed in place)")
-    trainable_encoder = [name for name, p in model.encoder.named_parameters() if p.requires_grad]
-    frozen_head = [name for name, p in model.head.named_parameters() if not p.requires_grad]
-    if trainable_encoder:
-        fail("07.freeze_encoder", "a 2-layer BERT + head", "no trainable encoder parameter",
-             f"{len(trainable_encoder)} still trainable, e.g. {trainable_encoder[0]}",
-             "loop over model.encoder.parameters() and call p.requires_grad_(False)")
-    if frozen_head:
-        fail("07.freeze_encoder", "a 2-layer BERT + head", "a trainable head", f"frozen: {frozen_head}",
-             "freeze only the encoder: the head must still learn")
-    return 1
+    task_id = "07.freeze_encoder"
+    for layers in (2, 1):
+        model = _tiny_classifier(layers)
+        encoder, head = model.encoder, model.head
+        n_encoder = sum(p.numel() for p in encoder.parameters())
+        case = f"a {layers}-layer BERT + head"
+        got = call(task_id, case, fn, model)
+        if got is not model:
+            fail(task_id, case, "the model you were given", got,
+                 "change the model in place and return the same object (no copy)")
+        if model.encoder is not encoder or model.head is not head or \
+                sum(p.numel() for p in encoder.parameters()) != n_encoder:
+            fail(task_id, case, "the same encoder and head", "replaced or changed modules",
+                 "don't replace or delete modules: switch off requires_grad on the encoder's parameters")
+        trainable_encoder = [name for name, p in encoder.named_parameters() if p.requires_grad]
+        frozen_head = [name for name, p in head.named_parameters() if not p.requires_grad]
+        if trainable_encoder:
+            hint = "loop over model.encoder.parameters() and call p.requires_grad_(False)"
+            if getattr(encoder, "requires_grad", None) is False:
+                hint = ("`model.encoder.requires_grad = False` only sets an attribute on the module: "
+                        "use model.encoder.requires_grad_(False) or set it on every parameter")
+            fail(task_id, case, "no trainable encoder parameter",
+                 f"{len(trainable_encoder)} still trainable, e.g. {trainable_encoder[0]}", hint)
+        if frozen_head:
+            fail(task_id, case, "a trainable head", f"frozen: {frozen_head}",
+                 "freeze only the encoder: the head must still learn")
+    return 2
 
 
 @task("07.warmup_linear")
 def check_warmup_linear(fn) -> int:
-    cases = {(0, 100, 10): 0.1, (9, 100, 10): 1.0, (10, 100, 10): 1.0, (55, 100, 10): 0.5, (100, 100, 10): 0.0,
-             (150, 100, 10): 0.0}
-    for (step, total, warmup), expected in cases.items():
-        got = call("07.warmup_linear", f"step {step}", fn, step, total, warmup)
-        if not isinstance(got, (int, float)) or not math.isclose(got, expected, abs_tol=1e-9):
-            hint = ("warm-up: (step + 1) / warmup" if step < warmup else
-                    "decay: (total - step) / (total - warmup), never below 0")
-            fail("07.warmup_linear", f"step {step}, total {total}, warmup {warmup}", expected, got, hint)
-    return len(cases)
+    rng = fresh_rng()
+    cases = 0
+    for warmup, decay in ((rng.randint(2, 30), rng.randint(3, 40) * 4), (1, 8), (10, 90)):
+        total = warmup + decay
+        steps = [0, warmup - 1, warmup, warmup + decay // 4, warmup + decay // 2, total - 1, total,
+                 total + rng.randint(1, 50)]
+        for step in dict.fromkeys(steps):
+            case = f"step {step}, total {total}, warmup {warmup}"
+            expected = (step + 1) / warmup if step < warmup else max(0.0, (total - step) / (total - warmup))
+            got = call("07.warmup_linear", case, fn, step, total, warmup)
+            if step < warmup:
+                hint, wrongs = "warm-up: (step + 1) / warmup", [(step / warmup, "warm-up: (step + 1) / warmup, so "
+                                                                 "that step 0 already trains")]
+            else:
+                hint = "decay: (total - step) / (total - warmup), never below 0"
+                wrongs = [((total - step) / (total - warmup), "never below 0: max(0.0, ...)"),
+                          ((total - step) / total, "the decay runs over the steps after warm-up: divide by "
+                           "(total - warmup)"),
+                          ((total - step - 1) / (total - warmup), "off by one: the multiplier is 1 at step warmup")]
+            expect_number("07.warmup_linear", case, got, expected, hint,
+                          [(w, text) for w, text in wrongs if abs(w - expected) > 1e-9], tol=1e-9)
+            cases += 1
+    return cases
 
 
 @task("07.select_by_validation")
 def check_selection(fn) -> int:
-    results = [{"lr": 1e-5, "val_accuracy": 0.80, "test_accuracy": 0.83},
-               {"lr": 3e-5, "val_accuracy": 0.86, "test_accuracy": 0.84},
-               {"lr": 1e-4, "val_accuracy": 0.84, "test_accuracy": 0.86}]
-    got = call("07.select_by_validation", "3 learning rates", fn, results)
-    if got != 0.84:
-        hint = ("you chose by TEST accuracy: that overstates what the model will do on new data"
-                if got == 0.86 else "pick the run with the highest val_accuracy and report ITS test_accuracy")
-        fail("07.select_by_validation", "3 learning rates", 0.84, got, hint)
-    return 1
+    rng = fresh_rng()
+    cases = 0
+    for n_runs in (rng.randint(3, 7), 3, 1):
+        while True:
+            scores = [(round(rng.uniform(0.6, 0.95), 3), round(rng.uniform(0.6, 0.95), 3)) for _ in range(n_runs)]
+            vals, tests = zip(*scores, strict=True)
+            distinct = len(set(vals)) == n_runs and len(set(tests)) == n_runs
+            chosen, by_test, worst = vals.index(max(vals)), tests.index(max(tests)), vals.index(min(vals))
+            if distinct and (n_runs == 1 or len({chosen, by_test, worst}) == 3):
+                break
+        results = [{"lr": lr, "val_accuracy": v, "test_accuracy": t}
+                   for lr, (v, t) in zip((1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2), scores, strict=False)]
+        best = max(results, key=lambda run: run["val_accuracy"])
+        case = f"{n_runs} run{'s' if n_runs > 1 else ''}: " + ", ".join(
+            f"val {r['val_accuracy']} / test {r['test_accuracy']}" for r in results)
+        got = call("07.select_by_validation", case, fn, results)
+        if isinstance(got, dict):
+            fail("07.select_by_validation", case, best["test_accuracy"], got,
+                 "return the chosen run's test_accuracy (a number), not the whole run")
+        wrongs = [(max(tests), "you chose by TEST accuracy: that overstates what the model will do on new data"),
+                  (best["val_accuracy"], "report the chosen run's TEST accuracy, not its validation accuracy"),
+                  (min(results, key=lambda run: run["val_accuracy"])["test_accuracy"],
+                   "pick the run with the HIGHEST val_accuracy")]
+        expect_number("07.select_by_validation", case, got, best["test_accuracy"],
+                      "pick the run with the highest val_accuracy and report ITS test_accuracy",
+                      [(w, text) for w, text in wrongs if abs(w - best["test_accuracy"]) > 1e-9], tol=1e-9)
+        cases += 1
+    return cases
