@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import TransformerBlock
+from .attention import KVCache, TransformerBlock
 from .fused_loss import linear_cross_entropy
 
 
@@ -69,19 +69,23 @@ class GPT(nn.Module):
         total = sum(p.numel() for p in self.parameters())
         return total - self.position_embedding.weight.numel() if non_embedding else total
 
-    def forward(self, tokens: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+    def forward(self, tokens: Tensor, targets: Tensor | None = None,
+                caches: list[KVCache] | None = None) -> tuple[Tensor, Tensor | None]:
         """Logits (B, T, vocab) and, given targets (B, T), the mean next-token cross-entropy.
 
         With targets, gradients flow through the loss only: the logits come back detached; with
         ``config.fused_loss`` they are never formed in full, and None comes back in their place.
+        With ``caches`` (one ``KVCache`` per block, see ``new_caches``), ``tokens`` are the positions after
+        those already cached: only they are computed, attending over the cached keys and values too.
         """
         batch, length = tokens.shape
-        if length > self.config.block_size:
-            raise ValueError(f"sequence length {length} exceeds the context of {self.config.block_size} tokens")
-        positions = torch.arange(length, device=tokens.device)
+        start = len(caches[0]) if caches else 0
+        if start + length > self.config.block_size:
+            raise ValueError(f"sequence length {start + length} exceeds the context of {self.config.block_size} tokens")
+        positions = torch.arange(start, start + length, device=tokens.device)
         x = self.drop(self.token_embedding(tokens) + self.position_embedding(positions))
-        for block in self.blocks:
-            x = block(x, is_causal=True)
+        for i, block in enumerate(self.blocks):
+            x = block(x, is_causal=True, cache=caches[i] if caches else None)
         x = self.final_norm(x)
         if targets is not None and self.config.fused_loss:
             return None, linear_cross_entropy(x, self.lm_head.weight, targets)
@@ -93,19 +97,36 @@ class GPT(nn.Module):
         # for an output nobody differentiates (12 x 1024 x 50,304 numbers written every step at GPT-2 size).
         return logits.detach(), loss
 
+    def new_caches(self) -> list[KVCache]:
+        """One empty key/value cache per block, for ``forward(..., caches=...)``."""
+        return [KVCache() for _ in self.blocks]
+
     @torch.no_grad()
     def generate(
         self, tokens: Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, use_cache: bool = False,
     ) -> Tensor:
-        """Continue ``tokens`` (B, T) by sampling ``max_new_tokens`` tokens one at a time."""
+        """Continue ``tokens`` (B, T) by sampling ``max_new_tokens`` tokens one at a time.
+
+        Without a cache each step re-runs the whole context (its last ``block_size`` tokens). With
+        ``use_cache=True`` the prompt runs once, filling a key/value cache per block, and each later step
+        runs only the newest token: the same tokens for far less work. The cache keeps absolute positions,
+        so prompt and new tokens together must fit in ``block_size``.
+        """
+        if use_cache and tokens.shape[1] + max_new_tokens > self.config.block_size:
+            raise ValueError(f"with use_cache the prompt ({tokens.shape[1]}) and new tokens ({max_new_tokens}) "
+                             f"must fit in the context of {self.config.block_size}")
         was_training = self.training
         self.eval()
+        caches = self.new_caches() if use_cache else None
+        pending = tokens  # what the model has not read yet: the prompt, then each new token
         for _ in range(max_new_tokens):
-            context = tokens[:, -self.config.block_size :]
-            logits, _ = self(context)
-            next_token = sample_next(logits[:, -1].float(), temperature, top_k, generator)
-            tokens = torch.cat([tokens, next_token], dim=1)
+            if use_cache:
+                logits, _ = self(pending, caches=caches)
+            else:
+                logits, _ = self(tokens[:, -self.config.block_size :])
+            pending = sample_next(logits[:, -1].float(), temperature, top_k, generator)
+            tokens = torch.cat([tokens, pending], dim=1)
         self.train(was_training)
         return tokens
 

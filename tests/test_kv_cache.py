@@ -46,3 +46,36 @@ def test_attention_without_cache_is_unchanged():
     # without is_causal a cached call lets every new query see every key
     cache = KVCache()
     torch.testing.assert_close(attention(x, cache=cache), attention(x))
+
+
+@pytest.mark.parametrize("pre_ln", [True, False])
+def test_generate_with_cache_gives_the_same_tokens(pre_ln):
+    from attention_course.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=40, block_size=48, n_layer=2, n_head=2, d_model=32, pre_ln=pre_ln))
+    prompt = torch.randint(40, (3, 7))
+    naive = model.generate(prompt, 30, temperature=0)
+    cached = model.generate(prompt, 30, temperature=0, use_cache=True)
+    assert torch.equal(naive, cached)
+    sampled = [model.generate(prompt, 20, temperature=1.0, top_k=10, generator=torch.Generator().manual_seed(3),
+                              use_cache=use) for use in (False, True)]
+    assert torch.equal(*sampled)
+    assert model.training  # generate restores the mode
+
+
+def test_cached_forward_matches_full_forward_and_checks_the_context():
+    from attention_course.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=30, block_size=16, n_layer=2, n_head=2, d_model=16)).eval()
+    tokens = torch.randint(30, (2, 12))
+    full, _ = model(tokens)
+    caches = model.new_caches()
+    parts = [model(tokens[:, :5], caches=caches)[0], model(tokens[:, 5:6], caches=caches)[0],
+             model(tokens[:, 6:], caches=caches)[0]]
+    torch.testing.assert_close(torch.cat(parts, 1), full, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="exceeds the context"):
+        model(tokens[:, :5], caches=caches)
+    with pytest.raises(ValueError, match="must fit"):
+        model.generate(tokens, 10, use_cache=True)
