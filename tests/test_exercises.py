@@ -38,9 +38,10 @@ def test_exercises_are_up_to_date_with_solutions():
 
 @pytest.mark.parametrize("solution", sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.stem)
 def test_no_trace_of_the_solution_in_the_exercise(solution):
-    exercise = ROOT / "exercises" / solution.name
-    text = exercise.read_text()
-    notebook = nbformat.read(exercise, as_version=4)
+    # What the course ships is what the generator makes (test above); checked in memory, so a learner's
+    # edits to exercises/ never fail this test.
+    notebook = ex.make_exercise(ex.read_notebook(solution), solution.name)
+    text = ex.render(notebook)
     assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
     for cell in notebook.cells:
         assert cell.get("outputs", []) == [] and cell.get("execution_count") is None
@@ -51,15 +52,28 @@ def test_no_trace_of_the_solution_in_the_exercise(solution):
     assert regions, "a solution notebook without solution regions"
     for region in regions:
         for line in filter(None, (line.strip() for line in region.splitlines())):
-            assert line not in exercise_lines, f"solution line leaked into {exercise.name}: {line}"
+            assert line not in exercise_lines, f"solution line leaked into {solution.name}: {line}"
     assert sum(c.source.count("raise NotImplementedError") for c in notebook.cells if c.cell_type == "code") == len(regions)
 
 
-def _copy_course(tmp_path):
+def _copy_course(tmp_path, count=1):
     (tmp_path / "solutions").mkdir()
-    source = sorted((ROOT / "solutions").glob("*.ipynb"))[0]
-    (tmp_path / "solutions" / source.name).write_text(source.read_text())
-    return tmp_path, source.name
+    sources = sorted((ROOT / "solutions").glob("*.ipynb"))[:count]
+    for source in sources:
+        (tmp_path / "solutions" / source.name).write_text(source.read_text())
+    return (tmp_path, sources[0].name) if count == 1 else (tmp_path, [source.name for source in sources])
+
+
+def _edit(path, source="def my_answer():\n    return 42  # the learner's work", cell=3):
+    work = nbformat.read(path, as_version=4)
+    work.cells[cell].source = source
+    nbformat.write(work, path)
+
+
+def _update_solution(root, name, words="Updated by the instructor."):
+    solution = nbformat.read(root / "solutions" / name, as_version=4)
+    solution.cells[0].source += "\n" + words
+    nbformat.write(solution, root / "solutions" / name)
 
 
 def test_generation_writes_then_leaves_unchanged(tmp_path, capsys):
@@ -84,21 +98,129 @@ def test_a_learners_edits_are_never_overwritten(tmp_path, capsys):
     root, name = _copy_course(tmp_path)
     main(["exercises", "--root", str(root)])
     target = root / "exercises" / name
-    work = nbformat.read(target, as_version=4)
-    work.cells[3].source = "def my_answer():\n    return 42  # the learner's work"
-    nbformat.write(work, target)
-    solution = nbformat.read(root / "solutions" / name, as_version=4)
-    solution.cells[0].source += "\nUpdated by the instructor."
-    nbformat.write(solution, root / "solutions" / name)
+    _edit(target)
+    _update_solution(root, name)
 
-    assert main(["exercises", "--root", str(root)]) == 1
-    assert "SKIPPED" in capsys.readouterr().out
+    assert main(["exercises", "--root", str(root)]) == 0  # skipping the learner's notebook is not a failure
+    out = capsys.readouterr().out
+    assert f"edited by you: exercises/{name}: left untouched" in out and "has changed since" in out
     assert "the learner's work" in target.read_text()
 
     assert main(["exercises", "--force", "--root", str(root)]) == 0
     backups = list((root / "exercises").glob(f"{name}.*.bak"))
     assert len(backups) == 1 and "the learner's work" in backups[0].read_text()
     assert "Updated by the instructor." in target.read_text()
+
+
+def test_an_edited_exercise_is_reported_not_an_error_for_check(tmp_path, capsys):
+    root, name = _copy_course(tmp_path)
+    main(["exercises", "--root", str(root)])
+    _edit(root / "exercises" / name)
+    capsys.readouterr()
+    assert main(["exercises", "--check", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"edited by you: exercises/{name}" in out and "1 edited by you" in out and "STALE" not in out
+    _update_solution(root, name)  # the course moved on: still the learner's file, still not an error
+    assert main(["exercises", "--check", "--root", str(root)]) == 0
+    assert "has changed since" in capsys.readouterr().out
+
+
+def test_only_a_stale_course_copy_fails_the_check(tmp_path, capsys):
+    root, names = _copy_course(tmp_path, count=2)
+    main(["exercises", "--root", str(root)])
+    _edit(root / "exercises" / names[1])  # a learner's edit beside a stale copy changes nothing
+    _update_solution(root, names[0])
+    capsys.readouterr()
+    assert main(["exercises", "--check", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert f"STALE exercises/{names[0]}" in out and f"edited by you: exercises/{names[1]}" in out
+    (root / "exercises" / names[0]).unlink()
+    assert main(["exercises", "--check", "--root", str(root)]) == 1
+    assert f"MISSING exercises/{names[0]}" in capsys.readouterr().out
+
+
+def test_regeneration_keeps_a_copy_of_what_it_replaces_outputs_included(tmp_path):
+    root, name = _copy_course(tmp_path)
+    main(["exercises", "--root", str(root)])
+    target = root / "exercises" / name
+    notebook = json.loads(target.read_text())
+    code = next(cell for cell in notebook["cells"] if cell["cell_type"] == "code")
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "my run's output\n"}]
+    code["execution_count"] = 1
+    target.write_text(json.dumps(notebook))
+    assert main(["exercises", "--root", str(root)]) == 0  # up to date: the learner's outputs stay
+    assert "my run's output" in target.read_text()
+    _update_solution(root, name)
+    assert main(["exercises", "--root", str(root)]) == 0  # stale course copy (run, not edited): replaced
+    backups = list((root / "exercises").glob(f"{name}.*.bak"))
+    assert len(backups) == 1 and "my run's output" in backups[0].read_text()
+    assert "my run's output" not in target.read_text() and "Updated by the instructor." in target.read_text()
+
+
+ODD_FILES = {"empty": b"", "a JSON list": b"[]", "not UTF-8": b'{"cells": ["\xff\xfe"]}', "not JSON": b'{"cells": [',
+             "no cells": b'{"metadata": {}}', "a folder": None}
+
+
+@pytest.mark.parametrize("kind", ODD_FILES)
+def test_an_odd_exercise_file_is_named_and_the_others_still_processed(tmp_path, capsys, kind):
+    root, names = _copy_course(tmp_path, count=2)
+    main(["exercises", "--root", str(root)])
+    odd, other = root / "exercises" / names[0], root / "exercises" / names[1]
+    odd.unlink()
+    if ODD_FILES[kind] is None:
+        odd.mkdir()
+        (odd / "inside.txt").write_text("a folder named like a notebook")
+    else:
+        odd.write_bytes(ODD_FILES[kind])
+    other.unlink()  # the other notebook needs regenerating: it must still happen
+    _update_solution(root, names[1])
+    capsys.readouterr()
+
+    assert main(["exercises", "--check", "--root", str(root)]) == 1  # only for the missing course copy
+    out = capsys.readouterr().out
+    assert f"exercises/{names[0]} is not a readable notebook (" in out and f"MISSING exercises/{names[1]}" in out
+    assert main(["exercises", "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert f"exercises/{names[0]} is not a readable notebook" in out and "--force" in out
+    assert f"wrote exercises/{names[1]}" in out and "Updated by the instructor." in other.read_text()
+    assert (odd.is_dir() if ODD_FILES[kind] is None else odd.read_bytes() == ODD_FILES[kind])  # left as it was
+
+    assert main(["exercises", "--force", "--root", str(root)]) == 0
+    assert nbformat.read(odd, as_version=4).cells  # replaced by the course's version ...
+    kept = list((root / "exercises").glob(f"{names[0]}.*.bak"))  # ... and what it replaced is kept
+    assert len(kept) == 1 and (kept[0].is_dir() if ODD_FILES[kind] is None else kept[0].read_bytes() == ODD_FILES[kind])
+
+
+@pytest.mark.parametrize("content", [b"", b"[]", b"\xff\xfe", "unclosed BEGIN SOLUTION"])
+def test_a_broken_solution_is_named_and_the_others_still_generated(tmp_path, capsys, content):
+    root, names = _copy_course(tmp_path, count=2)
+    bad = root / "solutions" / names[0]
+    if isinstance(content, str):
+        notebook = nbformat.v4.new_notebook()
+        notebook.cells = [nbformat.v4.new_code_cell("### BEGIN SOLUTION\nx = 1")]
+        nbformat.write(notebook, bad)
+    else:
+        bad.write_bytes(content)
+    assert main(["exercises", "--root", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert f"ERROR solutions/{names[0]} cannot be used" in out and f"wrote exercises/{names[1]}" in out
+    assert main(["exercises", "--check", "--root", str(root)]) == 1
+
+
+def test_a_learner_edit_in_the_real_course_passes_the_check(tmp_path):
+    import shutil
+
+    shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
+    assert main(["exercises", "--root", str(tmp_path)]) == 0
+    for target in sorted((tmp_path / "exercises").glob("*.ipynb")):  # a learner works through every exercise
+        notebook = nbformat.read(target, as_version=4)
+        for cell in notebook.cells:
+            if cell.cell_type == "code" and "raise NotImplementedError" in cell.source:
+                cell.source = cell.source.replace('raise NotImplementedError("your code here")', "return None  # my try")
+                cell.outputs, cell.execution_count = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")], 4
+        nbformat.write(notebook, target)
+        assert ex.was_edited(target), target.name
+    assert main(["exercises", "--check", "--root", str(tmp_path)]) == 0
 
 
 def test_running_an_exercise_without_editing_is_not_an_edit(tmp_path):

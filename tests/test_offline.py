@@ -110,7 +110,7 @@ def test_stored_notebook_outputs_load_nothing_from_the_internet():
 
     root = Path(__file__).resolve().parent.parent
     pattern = re.compile(r"cdnjs\.cloudflare|cdn\.jsdelivr|unpkg\.com|huggingface\.co/|requirejs\.org")
-    for folder in ("notebooks", "solutions", "exercises"):
+    for folder in ("notebooks", "solutions"):  # exercises/ ships without outputs (tests/test_exercises.py)
         for notebook in (root / folder).glob("*.ipynb"):
             assert not pattern.search(notebook.read_text(encoding="utf-8")), f"{folder}/{notebook.name} reaches for the web"
 

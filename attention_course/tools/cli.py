@@ -15,26 +15,39 @@ from .doctor import run_doctor
 
 
 def run_exercises(root: Path | None, check_only: bool, force: bool) -> int:
+    """Regenerate (or check) exercises/; exit 1 only for a stale or missing course copy or a broken solution."""
     root = root or find_root()
     report = exercise_sync.sync_exercises(root / "solutions", root / "exercises", check_only, force)
+    for name, why in report.bad_solutions.items():
+        print(f"ERROR solutions/{name} cannot be used: {why}. Its exercise was not generated.")
+    for name, why in report.unreadable.items():
+        action = "replaced (a copy is kept as .bak)" if name in report.written else \
+            "left as it is; `attention-course exercises --force` replaces it with the course's version (keeping a copy)"
+        print(f"note: exercises/{name} is not a readable notebook ({why}): {action}.")
+    for name in report.edited:
+        behind = " The course's version has changed since you got it." if name in report.edited_behind else ""
+        action = "regenerated (your version is kept as a .bak copy)" if name in report.written else \
+            "left untouched; `attention-course exercises --force` regenerates it and keeps yours as a .bak copy"
+        print(f"edited by you: exercises/{name}: {action}.{behind}")
     if check_only:
-        if report.stale:
-            print(f"exercises/ is out of date for: {', '.join(report.stale)}\n"
-                  "Regenerate with `attention-course exercises`.")
-            return 1
-        print(f"exercises/ is up to date ({len(report.unchanged)} notebooks).")
-        return 0
+        for name in report.stale:
+            print(f"STALE exercises/{name}: still the course's copy, but solutions/{name} now generates something else.")
+        for name in report.missing:
+            print(f"MISSING exercises/{name}: solutions/{name} has no exercise.")
+        if report.stale or report.missing:
+            print("Regenerate with `attention-course exercises`.")
+        print(f"exercises/: {len(report.unchanged)} up to date, {len(report.edited)} edited by you, "
+              f"{len(report.stale) + len(report.missing)} to regenerate.")
+        return 1 if report.errors else 0
     for name in report.written:
         print(f"wrote exercises/{name}")
     for name in report.backups:
-        print(f"kept your previous version as exercises/{name}")
-    for name in report.skipped_edited:
-        print(f"SKIPPED exercises/{name}: you edited it. Your work is untouched; "
-              "rerun with --force to regenerate it (your version is then kept as a .bak copy).")
+        print(f"kept the previous version as exercises/{name}")
     for name in report.orphans:
         print(f"note: exercises/{name} has no solution notebook")
-    print(f"{len(report.written)} written, {len(report.unchanged)} already up to date.")
-    return 1 if report.skipped_edited else 0
+    print(f"{len(report.written)} written, {len(report.unchanged)} already up to date, "
+          f"{len(report.skipped_edited)} edited by you and left untouched.")
+    return 1 if report.bad_solutions else 0
 
 
 def registered_benchmarks() -> dict:
