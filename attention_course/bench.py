@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,8 +65,20 @@ def peak_bf16_flops(name: str) -> float | None:
     return next((peak for key, peak in PEAK_BF16_FLOPS.items() if key in name), None)
 
 
+# Memory bandwidth (HBM/GDDR) from the same data sheets, in bytes/s: with the peak above, a card's roofline.
+# The SXM versions (H100 SXM 3.35 TB/s, H200 4.8 TB/s, A100 80 GB SXM 2.04 TB/s).
+MEMORY_BANDWIDTH = {"H100": 3.35e12, "H200": 4.8e12, "A100": 2.04e12, "L4": 0.3e12, "A10G": 0.6e12}
+
+
+def roofline_specs(name: str) -> tuple[float, float] | None:
+    """(dense bf16 peak FLOP/s, memory bandwidth bytes/s) of the card named ``name``; None if unknown."""
+    peak = peak_bf16_flops(name)
+    bandwidth = next((value for key, value in MEMORY_BANDWIDTH.items() if key in name), None)
+    return None if peak is None or bandwidth is None else (peak, bandwidth)
+
+
 def _environment(device: torch.device, profile: str) -> dict:
-    return {"device": device.type, "device_name": device_name(device), "torch": torch.__version__, "profile": profile}
+    return {"date": time.strftime("%Y-%m-%d"), "device": device.type, "device_name": device_name(device), "torch": torch.__version__, "profile": profile}
 
 
 def _train_step_fn(layer: nn.Module, x: torch.Tensor, call: Callable[[nn.Module, torch.Tensor], torch.Tensor]):
@@ -385,16 +398,28 @@ def run_torchrun(processes: list[int], profile: str, max_steps: int, extra: list
     return results
 
 
-@benchmark("ddp", "DDP scaling over your GPUs (NCCL), or 2 CPU processes (gloo)")
-def bench_ddp(profile: str | None = None, max_steps: int | None = None) -> dict:
-    """DDP throughput on 1, 2, 4, ... of the visible GPUs (NCCL), or 1 and 2 CPU processes (gloo)."""
+@benchmark("ddp", "DDP scaling over your GPUs (NCCL), or 2 CPU processes (gloo): lesson 05's character GPT")
+def bench_ddp(profile: str | None = None, max_steps: int | None = None, shape: str = "char") -> dict:
+    """DDP throughput on 1, 2, 4, ... of the visible GPUs (NCCL), or 1 and 2 CPU processes (gloo).
+
+    ``shape="char"``: lesson 05's character GPT (10.7 M parameters on the gpu profile); ``shape="gpt2"``: the
+    model ``bench gpt`` times (GPT-2 small, 124 M parameters, batch 12 x 1024 on the gpu profile), trained on
+    the same characters, where the gradient all-reduce is a larger share of each step.
+    """
     device = pick_device()
     profile = profile or pick_profile(device)
     gpus = torch.cuda.device_count()
     counts = [n for n in (1, 2, 4, 8) if n <= gpus] if gpus else [1, 2]
     steps = max_steps or sizes(DDP, profile).max_steps
-    runs = run_torchrun(counts, profile, steps, extra=["--no-compile"], cpu=not gpus)
-    return {**_environment(device, profile), "backend": "nccl" if gpus else "gloo", "max_steps": steps, "runs": runs}
+    runs = run_torchrun(counts, profile, steps, extra=["--no-compile", "--shape", shape], cpu=not gpus)
+    return {**_environment(device, profile), "backend": "nccl" if gpus else "gloo", "max_steps": steps,
+            "shape": shape, "compiled": False, "runs": runs}
+
+
+@benchmark("ddp-gpt2", "DDP scaling as `ddp`, at the GPT-2-small shape of `bench gpt` (all-reduce of 124 M gradients)")
+def bench_ddp_gpt2(profile: str | None = None, max_steps: int | None = None) -> dict:
+    """``bench_ddp`` at the GPT-2-small shape."""
+    return bench_ddp(profile, max_steps, shape="gpt2")
 
 
 def format_result(result: dict) -> str:
@@ -409,7 +434,8 @@ def format_result(result: dict) -> str:
         for row in result["precision"]:
             lines.append(f"{row['setting']:>32}: {row['ms']:.2f} ms, {row['tflops']:.1f} TFLOP/s")
     for run in result.get("runs", []):
-        lines.append(f"{run['world_size']} x {run['device_name']}: {run['tokens_per_s']:,.0f} tokens/s, "
+        step = f", {run['ms_per_step']:.1f} ms/step" if "ms_per_step" in run else ""
+        lines.append(f"{run['world_size']} x {run['device_name']}: {run['tokens_per_s']:,.0f} tokens/s{step}, "
                      f"scaling efficiency {100 * run['scaling_efficiency']:.0f}%")
     if "tokens_per_s" in result:
         mfu = "n/a (unknown peak)" if result["mfu"] is None else f"{100 * result['mfu']:.1f}%"

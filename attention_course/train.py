@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .device import tf32
 from .gpt import GPT, GPTConfig
-from .profiles import GPT_MODEL, GPT_TRAIN, check_profile, pick_profile
+from .profiles import GPT_BENCH, GPT_MODEL, GPT_TRAIN, check_profile, pick_profile
 from .training import autocast, make_optimizer, warmup_cosine_lr
 
 
@@ -246,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dropout", type=float, help="override the profile's dropout")
     parser.add_argument("--lr", type=float, help="override the profile's peak learning rate")
     parser.add_argument("--no-compile", action="store_true", help="don't torch.compile the model")
+    parser.add_argument("--shape", choices=["char", "gpt2"], default="char",
+                        help="char: the profile's character GPT (default); gpt2: the model `bench gpt` times "
+                             "(GPT-2 small on the gpu profile, with its batch), trained on the same characters")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override any GPTConfig or TrainConfig field, e.g. --set n_layer=8 --set seed=1")
     parser.add_argument("--json", help="write the history as JSON to this file (rank 0)")
@@ -265,15 +268,20 @@ def main(argv: list[str] | None = None) -> int:
         config.lr = args.lr
     if args.no_compile:
         config.compile = False
-    model_options = {**GPT_MODEL[profile], **overrides["model"]}
+    model_options = {"vocab_size": tokenizer.vocab_size, **GPT_MODEL[profile], **overrides["model"]}
+    if args.shape == "gpt2":  # GPT-2's 50,304-token vocabulary and shape; the characters use 84 of the ids
+        model_options = {**GPT_BENCH[profile]["model"], "bias": False, **overrides["model"]}
+        config.batch_size = overrides["train"].get("batch_size", GPT_BENCH[profile]["batch"])
     if args.dropout is not None:
         model_options["dropout"] = args.dropout
-    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **model_options))
+    model = GPT(GPTConfig(**model_options))
     history = train(model, train_ids, val_ids, config, device, progress=sys.stderr.isatty())
     if rank == 0:
         summary = {"profile": profile, "world_size": world_size, "device": str(device),
                    "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU",
-                   "steps": history.steps[-1] + 1, "tokens_per_s": history.tokens_per_s,
+                   "steps": history.steps[-1] + 1, "tokens_per_s": history.tokens_per_s, "shape": args.shape,
+                   "params": model.num_params(non_embedding=False), "batch_size": config.batch_size,
+                   "ms_per_step": 1e3 * history.train_seconds / (history.steps[-1] + 1),
                    "train_seconds": history.train_seconds, "final_val_loss": history.val_loss[-1],
                    "best_val_loss": min(history.val_loss), "model": model_options,
                    "train": {k: v for k, v in asdict(config).items() if k in overrides["train"]}}

@@ -57,6 +57,9 @@ def test_peak_lookup():
     assert bench.peak_bf16_flops("NVIDIA H100 80GB HBM3") == 989e12
     assert bench.peak_bf16_flops("NVIDIA H200") == 989e12
     assert bench.peak_bf16_flops("Some CPU") is None
+    assert bench.roofline_specs("NVIDIA H200") == (989e12, 4.8e12)
+    assert bench.roofline_specs("NVIDIA H100 80GB HBM3") == (989e12, 3.35e12)
+    assert bench.roofline_specs("CPU (x86_64)") is None
 
 
 def test_cli_prints_json(capsys):
@@ -71,3 +74,4 @@ def test_ddp_bench_on_cpu_runs_one_and_two_gloo_processes():
     result = bench.bench_ddp("smoke", max_steps=5)
     assert result["backend"] == "gloo" and [run["world_size"] for run in result["runs"]] == [1, 2]
     assert result["runs"][0]["scaling_efficiency"] == 1.0 and result["runs"][1]["tokens_per_s"] > 0
+    assert result["date"] and result["shape"] == "char" and result["runs"][0]["ms_per_step"] > 0
