@@ -1,11 +1,14 @@
 """The website builds with warnings as errors, and works with no network: every script, style, font and
 the math and widget renderers come from the site itself (checked in the HTML and in headless Chromium)."""
 
+import asyncio
 import functools
 import http.server
 import re
 import shutil
 import threading
+import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,8 @@ from attention_course.tools import book
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
 RESOURCE = re.compile(r"<(?:script|img|iframe|source)[^>]*\ssrc=\"([^\"]+)\"|<link[^>]*\shref=\"([^\"]+)\"")
 
 
@@ -65,9 +70,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield launched
         launched.close()
 
@@ -125,3 +128,242 @@ def test_explorer_saved_state_renders(browser, server):
     page.wait_for_selector(".jupyter-widgets textarea", state="attached", timeout=20000)
     assert "actors were brilliant" in page.locator(".jupyter-widgets textarea").first.input_value()
     page.close()
+
+
+# --- Every page, on a phone and a desktop -------------------------------------------------------------------
+# One crawl visits every page the build produced (new pages are checked as soon as they are in the book) at
+# 390 px, opens both drawers, then widens the same page to 1280 px and lays it out for print; the tests below
+# read its findings. Pages are visited several at a time (most of a visit is waiting for the page to settle).
+PHONE, DESKTOP, PRINT = 390, 1280, 720
+CRAWLERS = 4
+NOTEBOOK_MENTION = re.compile(r"^((?:notebooks|exercises|solutions)/[\w.-]+)\.ipynb$")
+
+MEASURE = """([width, outputs]) => {
+  const scrolls = (el) => { for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (['auto', 'scroll'].includes(getComputedStyle(p).overflowX)) return true; } return false; };
+  const name = (el) => el.tagName.toLowerCase() + (typeof el.className === 'string' && el.className.trim()
+      ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+  const article = document.querySelector('.bd-article') || document.body;
+  const wide = [];
+  for (const el of article.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > width + 1 && !scrolls(el)) wide.push(name(el) + ' to ' + Math.round(r.right) + 'px');
+  }
+  const code = [...article.querySelectorAll('pre')].filter((pre) => outputs || !pre.closest('.cell_output'));
+  const cut = code.filter((pre) => pre.scrollWidth > pre.clientWidth + 1)
+      .map((pre) => pre.textContent.split('\\n').reduce((a, b) => (b.length > a.length ? b : a), '').slice(0, 60));
+  return {sideways: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          wide: wide.slice(0, 5), cut: cut.slice(0, 5)};
+}"""
+
+PAGE_FACTS = """() => {
+  const h1 = document.querySelector('.bd-article h1');
+  const mentions = [...document.querySelectorAll('.bd-article code.literal')].map((code) => {
+    const link = code.closest('a');
+    return [code.textContent.trim(), link ? link.getAttribute('href') : null];
+  });
+  const markers = [...document.querySelectorAll('div.cell_input pre')].map((pre) => pre.textContent)
+      .filter((text) => /NBVAL_/.test(text)).length;
+  return {title: h1 ? h1.textContent.replace(/#$/, '').trim() : '', mentions, markers,
+          toc: document.querySelectorAll('.bd-sidebar-secondary nav a').length};
+}"""
+
+DRAWER_OPEN = """([which, width]) => { const s = document.querySelector('.bd-sidebar-' + which);
+  if (!s) return false; const r = s.getBoundingClientRect();
+  return r.width > 100 && r.left >= -1 && r.right <= width + 1 && s.querySelectorAll('a').length > 0; }"""
+
+
+def site_pages(site):
+    """Every HTML page of the build, relative to the site: theme internals, downloads and redirects aside."""
+    pages = []
+    for page in sorted(site.rglob("*.html")):
+        name = page.relative_to(site).as_posix()
+        if not name.startswith("_") and not page.read_text(encoding="utf-8").startswith("<meta http-equiv=\"Refresh\""):
+            pages.append(name)
+    return pages
+
+
+async def settle(page, traffic, quiet_s=0.15, limit_s=15.0):
+    """Wait until no request has been in flight for quiet_s (fonts and MathJax parts load after 'load')."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        await page.wait_for_timeout(50)
+        if traffic["inflight"] == 0 and time.monotonic() - traffic["last"] > quiet_s:
+            return
+
+
+async def open_drawer(page, which):
+    """Click the visible toggle of the primary (navigation) or secondary (contents) drawer; None if it opened."""
+    toggles = page.locator(f"button.{which}-toggle")
+    visible = [toggles.nth(i) for i in range(await toggles.count()) if await toggles.nth(i).is_visible()]
+    if not visible:
+        return "no visible toggle"
+    await visible[0].click()
+    try:
+        await page.wait_for_function(DRAWER_OPEN, arg=[which, PHONE], timeout=3000)
+    except Exception:  # playwright's TimeoutError
+        return "did not open"
+    await page.keyboard.press("Escape")
+    await page.wait_for_function(f"() => !document.querySelector('#pst-{which}-sidebar-modal[open]')", timeout=3000)
+    return None
+
+
+async def visit(page, traffic, log, url):
+    for entries in log.values():
+        entries.clear()
+    await page.set_viewport_size({"width": PHONE, "height": 800})
+    await page.emulate_media(media="screen")
+    await page.goto(url, wait_until="load")
+    await settle(page, traffic)
+    facts = await page.evaluate(PAGE_FACTS)
+    facts["phone"] = await page.evaluate(MEASURE, [PHONE, True])
+    facts["drawers"] = {which: await open_drawer(page, which) for which in ("primary", "secondary")}
+    await page.set_viewport_size({"width": DESKTOP, "height": 800})
+    facts["desktop"] = await page.evaluate(MEASURE, [DESKTOP, False])
+    await page.set_viewport_size({"width": PRINT, "height": 1000})
+    await page.emulate_media(media="print")
+    facts["print"] = await page.evaluate(MEASURE, [PRINT, True])
+    await settle(page, traffic, quiet_s=0.05)
+    facts.update({key: list(entries) for key, entries in log.items()})
+    return facts
+
+
+async def crawler(context, server, queue, findings):
+    page = await context.new_page()
+    traffic = {"inflight": 0, "last": time.monotonic()}
+    log = {"errors": [], "failed": [], "foreign": []}
+
+    def started(request):
+        traffic["inflight"] += 1
+        traffic["last"] = time.monotonic()
+        if not (request.url.startswith(server) or request.url.startswith("data:")):
+            log["foreign"].append(request.url)
+
+    def ended(request):
+        traffic["inflight"] = max(0, traffic["inflight"] - 1)
+        traffic["last"] = time.monotonic()
+
+    def failed(request):
+        ended(request)
+        log["failed"].append(f"{request.url} ({request.failure})")
+
+    page.on("request", started)
+    page.on("requestfinished", ended)
+    page.on("requestfailed", failed)
+    page.on("response", lambda response: response.status >= 400 and log["failed"].append(f"{response.url} ({response.status})"))
+    page.on("console", lambda message: message.type == "error" and log["errors"].append(message.text))
+    page.on("pageerror", lambda error: log["errors"].append(f"uncaught: {error}"))
+    while queue:
+        name = queue.pop()
+        findings[name] = await visit(page, traffic, log, f"{server}/{name}")
+    await page.close()
+
+
+async def crawl_site(site, server):
+    from playwright.async_api import async_playwright
+
+    queue, findings = site_pages(site)[::-1], {}
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        context = await browser.new_context(viewport={"width": PHONE, "height": 800})
+        await asyncio.gather(*(crawler(context, server, queue, findings) for _ in range(CRAWLERS)))
+        await browser.close()
+    return dict(sorted(findings.items()))
+
+
+@pytest.fixture(scope="module")
+def crawl(site, server):
+    """Visit every page once; return {page: findings}. (Its own thread: the sync browser fixture owns this one.)"""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"headless Chromium not found at {CHROMIUM}: install Debian's chromium (make test does, as root)")
+    outcome = {}
+
+    def run():
+        try:
+            outcome["findings"] = asyncio.run(crawl_site(site, server))
+        except BaseException as error:  # handed to the test thread below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["findings"]
+
+
+def report(crawl, check):
+    """'page: problem' lines for every page where check(facts) names a problem."""
+    return [f"{name}: {problem}" for name, facts in crawl.items() if (problem := check(facts))]
+
+
+def test_crawl_reached_every_page(site, crawl):
+    assert set(crawl) == set(site_pages(site)) and {"intro.html", "run.html", "search.html"} <= set(crawl)
+
+
+def test_no_console_errors_on_any_page(crawl):
+    assert not report(crawl, lambda facts: facts["errors"])
+
+
+def test_no_failed_or_foreign_requests_on_any_page(crawl):
+    assert not report(crawl, lambda facts: facts["failed"] + facts["foreign"])
+
+
+def test_no_page_scrolls_sideways_on_a_phone(crawl):
+    assert not report(crawl, lambda facts: facts["phone"]["sideways"] > 0 and facts["phone"])
+    assert not report(crawl, lambda facts: facts["phone"]["wide"])  # nothing sticks out of the article either
+
+
+def test_code_shows_whole_lines_on_a_desktop_and_in_print(crawl):
+    # code (cells and code blocks) wraps on a desktop; outputs keep their columns and scroll in their own box
+    assert not report(crawl, lambda facts: facts["desktop"]["cut"] or facts["desktop"]["sideways"] > 0)
+    assert not report(crawl, lambda facts: facts["print"]["cut"])  # in print, nothing scrolls: everything wraps
+
+
+def test_navigation_and_contents_drawers_open_on_a_phone(crawl):
+    assert not report(crawl, lambda facts: facts["drawers"]["primary"])
+    # the contents drawer exists where the page has sections to list
+    assert not report(crawl, lambda facts: facts["toc"] and facts["drawers"]["secondary"])
+
+
+def test_solution_pages_are_titled_as_solutions(crawl):
+    solutions = {name: facts for name, facts in crawl.items() if name.startswith("solutions/")}
+    assert solutions
+    assert not report(solutions, lambda facts: not facts["title"].startswith("Solutions") and (facts["title"] or "no title"))
+
+
+def test_mentions_of_notebooks_link_to_their_pages(crawl):
+    def unlinked(name, facts):
+        missing = []
+        for text, href in facts["mentions"]:
+            match = NOTEBOOK_MENTION.match(text)
+            target = match and f"{match.group(1)}.html"
+            if target and target in crawl and target != name and not (href or "").endswith(target.split("/")[-1]):
+                missing.append(text)
+        return missing
+
+    assert not [f"{name}: {missing}" for name, facts in crawl.items() if (missing := unlinked(name, facts))]
+
+
+def test_test_runner_markers_are_not_shown(crawl):
+    assert not report(crawl, lambda facts: facts["markers"] and f"{facts['markers']} code cells show NBVAL_ lines")
+
+
+def test_run_it_yourself_page(site):
+    html = (site / "run.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", "", html)
+    for needed in ("make lab", "make test", "3.11 or newer", "offline"):
+        assert needed in text
+    config = (book.ROOT / "book" / "_config.yml").read_text(encoding="utf-8")
+    url = re.search(r"^repository:\s*\n\s+url:\s*\"?([^\"\s]+)", config, re.MULTILINE).group(1)
+    assert f'href="{url}"' in html, "the repository link is not the configured repository.url"
+    download = re.search(r'href="(_downloads/[^"]+\.zip)"', html)
+    assert download and (site / download.group(1)).stat().st_size > 100_000
+    names = zipfile.ZipFile(site / download.group(1)).namelist()
+    assert {"attention-in-parallel/Makefile", "attention-in-parallel/notebooks/00_setup_and_first_look.ipynb"} <= set(names)
+
+
+def test_every_page_has_the_favicon_and_stylesheet(site):
+    for name in site_pages(site):
+        text = (site / name).read_text(encoding="utf-8")
+        assert 'rel="icon"' in text and "course.css" in text, name

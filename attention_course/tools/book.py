@@ -11,6 +11,7 @@ import argparse
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from ..course import course
@@ -18,6 +19,10 @@ from ..course import course
 ROOT = course().root
 NODE_MODULES = course().node_modules
 CONTENT_FOLDERS = ("notebooks", "exercises", "solutions")
+BOOK_SKIP = ("offline", "_build", "__pycache__", ".ipynb_checkpoints")
+COURSE_ARCHIVE = "attention-in-parallel.zip"
+ARCHIVE_PATHS = ("README.md", "LICENSE", "Makefile", "pyproject.toml", "requirements.txt", "requirements-nodeps.txt",
+                 "attention_course", "notebooks", "exercises", "solutions", "results", "tests", "book")
 
 
 def _copy_tree(source: Path, target: Path, ignore: tuple[str, ...] = ("*.map",)) -> None:
@@ -41,17 +46,29 @@ def stage(source: Path) -> Path:
     """Assemble the book's source folder and return it."""
     if source.exists():
         shutil.rmtree(source)
-    source.mkdir(parents=True)
-    for page in (ROOT / "book").glob("*.md"):
-        shutil.copy2(page, source / page.name)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(ROOT / "book" / name, source / name)
+    # Every page, folder of pages, image and the site's extension (book/_ext); not the npm folder or old builds.
+    shutil.copytree(ROOT / "book", source, ignore=shutil.ignore_patterns(*BOOK_SKIP))
     for folder in CONTENT_FOLDERS:
-        (source / folder).mkdir()
+        (source / folder).mkdir(exist_ok=True)
         for notebook in sorted((ROOT / folder).glob("*.ipynb")):
             shutil.copy2(notebook, source / folder / notebook.name)
     stage_offline_assets(source / "_offline")
+    stage_course_archive(source / COURSE_ARCHIVE)
     return source
+
+
+def stage_course_archive(target: Path) -> Path:
+    """Zip what a reader needs to run the course (the "Run it yourself" page offers it for download)."""
+    skip = {"__pycache__", ".ipynb_checkpoints", "node_modules", "_build", ".pytest_cache"}
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in ARCHIVE_PATHS:
+            path = ROOT / name
+            files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+            for file in files:
+                relative = file.relative_to(ROOT)
+                if skip.isdisjoint(relative.parts) and file.suffix != ".pyc":
+                    archive.write(file, f"attention-in-parallel/{relative.as_posix()}")
+    return target
 
 
 def build(output: Path | None = None, strict: bool = True) -> Path:

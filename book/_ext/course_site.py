@@ -1,0 +1,141 @@
+"""Sphinx extension of the course website (loaded through ``local_extensions`` in book/_config.yml).
+
+What Jupyter Book 1 does not do for this course, and what its defaults get wrong offline:
+- serves one stylesheet (static/course.css): nothing scrolls the page sideways on a phone, code wraps, print
+  keeps every line;
+- drops sphinx-thebe's scripts (the course has no live kernels; they were also added twice per page, an error);
+- tells the ipywidgets manager where its fonts are (it otherwise asks for them beside each page);
+- gives the theme a valid colour mode before the reader picks one (the theme logs an error otherwise);
+- titles solution pages as solutions and links each to its exercise notebook;
+- turns every mention of a notebook in the book, such as ``exercises/01_recurrence_to_attention.ipynb``,
+  into a link to its page;
+- hides the test runner's ``# NBVAL_...`` marker lines in code cells (the notebooks keep them);
+- adds the ``{repository}`` role: a link to ``repository.url`` of the book config.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.transforms import SphinxTransform
+
+STATIC = Path(__file__).parent / "static"
+NOTEBOOK_MENTION = re.compile(r"^(?:\.\./|\./)?((?:notebooks|exercises|solutions)/[\w.-]+)\.ipynb$")
+NBVAL_LINE = re.compile(r"^[ \t]*# NBVAL_[A-Z_]+[ \t]*(?:\n|$)", re.MULTILINE)
+# The widget manager loads its fonts from window.__jupyter_widgets_assets_path__ (else from beside the page).
+WIDGET_ASSETS = ("window.__jupyter_widgets_assets_path__ = new URL("
+                 "(document.documentElement.dataset.content_root || '') + '_static/offline/html-manager/', "
+                 "document.baseURI).href;")
+
+
+class SolutionTitle(SphinxTransform):
+    """A page under solutions/ whose title starts "Exercises" is titled "Solutions" and links its exercises."""
+
+    default_priority = 200
+
+    def apply(self, **kwargs) -> None:
+        docname = self.env.docname
+        if not docname.startswith("solutions/"):
+            return
+        section = next(iter(self.document.findall(nodes.section)), None)
+        if section is None or not section.children or not isinstance(section[0], nodes.title):
+            return
+        title = section[0]
+        first = title[0] if len(title) else None
+        if isinstance(first, nodes.Text) and first.astext().startswith("Exercises"):
+            title.replace(first, nodes.Text("Solutions" + first.astext()[len("Exercises"):]))
+        exercise = "exercises/" + docname.split("/", 1)[1] + ".ipynb"
+        note = nodes.paragraph()
+        note += nodes.Text("Worked solutions, every check passing. Try the exercises first: ")
+        note += nodes.literal(exercise, exercise)
+        note += nodes.Text(".")
+        section.insert(1, note)
+
+
+def link_notebook_mentions(app, doctree, docname) -> None:
+    """Replace ``folder/name.ipynb`` literals with links to that notebook's page, where the book has one."""
+    for literal in list(doctree.findall(nodes.literal)):
+        if isinstance(literal.parent, nodes.reference):
+            continue
+        match = NOTEBOOK_MENTION.match(literal.astext().strip())
+        if not match or match.group(1) not in app.env.found_docs or match.group(1) == docname:
+            continue
+        uri = app.builder.get_relative_uri(docname, match.group(1))
+        reference = nodes.reference("", "", internal=True, refuri=uri)
+        literal.replace_self(reference)
+        reference += literal
+
+
+def strip_test_markers(app, doctree, docname) -> None:
+    """Drop ``# NBVAL_...`` lines from code cells (test-runner markers mean nothing to a reader)."""
+    for block in doctree.findall(nodes.literal_block):
+        parent = block.parent
+        if not (isinstance(parent, nodes.container) and "cell_input" in parent.get("classes", [])):
+            continue
+        text = block.astext()
+        if "NBVAL_" not in text:
+            continue
+        text = NBVAL_LINE.sub("", text)
+        block.rawsource = text
+        block.children = []
+        block += nodes.Text(text)
+
+
+def repository_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{repository}`text``` links to the book config's repository.url (the URL is the text when text is "url")."""
+    config = inliner.document.settings.env.config
+    url = (config.html_theme_options or {}).get("repository_url") or ""
+    if not url:
+        message = inliner.reporter.error("set repository.url in book/_config.yml", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, message)], [message]
+    label = url if text.strip() in ("", "url") else text
+    return [nodes.reference(rawtext, label, refuri=url)], []
+
+
+def drop_thebe(app, pagename, templatename, context, doctree) -> None:
+    """Remove sphinx-thebe's scripts and style (no live kernels here; they loaded twice and from a CDN)."""
+    scripts = context.get("script_files")
+    if scripts is not None:
+        scripts[:] = [js for js in scripts
+                      if "thebe" not in str(getattr(js, "filename", "") or "")
+                      and "THEBE" not in str(getattr(js, "attributes", {}).get("body", ""))]
+    styles = context.get("css_files")
+    if styles is not None:
+        styles[:] = [css for css in styles if "thebe" not in str(getattr(css, "filename", "") or "")]
+
+
+def point_widgets_at_their_files(app, pagename, templatename, context, doctree) -> None:
+    """On pages with saved widgets, tell require.js where the widget modules live.
+
+    The widget modules find their fonts beside their own module URL; named inline, they would otherwise
+    resolve beside the page (``notebooks/@jupyter-widgets/...``, a 404 for every font).
+    """
+    scripts = context.get("script_files") or []
+    if not any(str(getattr(js, "filename", "") or "").endswith("offline/require.js") for js in scripts):
+        return
+    folder = context.get("content_root", "") + "_static/offline/html-manager"
+    paths = {"@jupyter-widgets/html-manager/dist": folder, "@jupyter-widgets": folder}
+    # A global `require` object defined before require.js loads is its configuration.
+    app.add_js_file(None, body=f"var require = {{paths: {json.dumps(paths)}}};", priority=100)
+
+
+def configure(app, config) -> None:
+    config.html_static_path.append(str(STATIC))
+    # With no mode stored yet the theme reads "" and logs an error; start where it would end up: auto.
+    config.html_context.setdefault("default_mode", "auto")
+
+
+def setup(app):
+    app.connect("config-inited", configure)
+    app.add_transform(SolutionTitle)
+    app.add_role("repository", repository_role)
+    app.connect("doctree-resolved", strip_test_markers)
+    app.connect("doctree-resolved", link_notebook_mentions)
+    app.connect("html-page-context", drop_thebe, priority=900)
+    app.connect("html-page-context", point_widgets_at_their_files, priority=900)
+    app.add_css_file("course.css", priority=900)
+    app.add_js_file(None, body=WIDGET_ASSETS, priority=100)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
