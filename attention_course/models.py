@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .attention import TransformerBlock, sinusoidal_positional_encoding
+from .attention import TransformerBlock, causal_mask, sinusoidal_positional_encoding
 from .training import make_optimizer, mean_pool
 
 RECURRENT_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -29,14 +29,20 @@ class RecurrentClassifier(nn.Module):
 
 
 class TransformerClassifier(nn.Module):
-    """Token + sinusoidal position embeddings, Pre-LN Transformer blocks, mean pooling over real tokens."""
+    """Token + sinusoidal position embeddings, Pre-LN Transformer blocks, then a linear head.
+
+    ``causal=False`` (default): every position attends to every real token, and the head reads the mean over
+    real tokens. ``causal=True``: each position attends only to itself and earlier positions, and the head
+    reads the last real position, as a recurrent classifier reads its last state (lesson 01 compares the two).
+    """
 
     def __init__(
         self, vocab_size: int, d_model: int, n_heads: int, n_layers: int, n_classes: int,
-        max_len: int = 512, dropout: float = 0.0, pad_id: int | None = None,
+        max_len: int = 512, dropout: float = 0.0, pad_id: int | None = None, causal: bool = False,
     ):
         super().__init__()
         self.pad_id = pad_id
+        self.causal = causal
         self.embed = nn.Embedding(vocab_size, d_model)
         self.register_buffer("positions", sinusoidal_positional_encoding(max_len, d_model), persistent=False)
         self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, dropout=dropout) for _ in range(n_layers))
@@ -49,6 +55,13 @@ class TransformerClassifier(nn.Module):
             raise ValueError(f"sequence length {length} exceeds max_len={self.positions.shape[0]}")
         x = self.embed(tokens) + self.positions[:length]
         real = tokens != self.pad_id if self.pad_id is not None else torch.ones_like(tokens, dtype=torch.bool)
+        if self.causal:
+            # no padding: PyTorch's causal kernel; padding (on the right): causal AND real keys
+            mask = None if self.pad_id is None else real[:, None, :] & causal_mask(length, tokens.device)
+            for block in self.blocks:
+                x = block(x, mask, is_causal=mask is None)
+            last = real.sum(dim=1) - 1  # the last real position of each sequence
+            return self.head(self.norm(x[torch.arange(len(x), device=x.device), last]))
         mask = real[:, None, :]
         for block in self.blocks:
             x = block(x, mask)
@@ -59,19 +72,23 @@ def fit_classifier(
     model: nn.Module, inputs: Tensor, labels: Tensor, steps: int, batch_size: int = 64, lr: float = 1e-3,
     generator: torch.Generator | None = None, progress: bool = True,
 ) -> list[float]:
-    """Train with AdamW (the shared ``make_optimizer``) and cross-entropy on random mini-batches; return every step's loss."""
+    """Train with AdamW (the shared ``make_optimizer``) and cross-entropy on random mini-batches; return every step's loss.
+
+    The data moves to the model's device once and every mini-batch's indices are drawn up front, so on a GPU
+    the loop never waits for the device (the losses are read back at the end).
+    """
     if len(inputs) != len(labels):
         raise ValueError(f"inputs and labels differ in length: {len(inputs)} vs {len(labels)}")
     device = next(model.parameters()).device
     optimizer = make_optimizer(model, lr, weight_decay=0.01, device=device, betas=(0.9, 0.999))
+    inputs, labels = inputs.to(device), labels.to(device)
+    batches = torch.randint(len(inputs), (steps, batch_size), generator=generator).to(device)
     losses = []
     model.train()
-    for _ in tqdm(range(steps), desc="training", disable=not progress, leave=False):
-        index = torch.randint(len(inputs), (batch_size,), generator=generator)
-        logits = model(inputs[index].to(device))
-        loss = nn.functional.cross_entropy(logits, labels[index].to(device))
+    for index in tqdm(batches, desc="training", disable=not progress, leave=False):
+        loss = nn.functional.cross_entropy(model(inputs[index]), labels[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
-    return losses
+        losses.append(loss.detach())
+    return torch.stack(losses).tolist() if losses else []
