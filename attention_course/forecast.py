@@ -1,0 +1,201 @@
+"""A time series: attention over past months, against the seasonal-naive baseline, scored by MASE.
+
+The series is the monthly sea-surface temperature of the Nino 1+2 region (statsmodels' ``elnino``,
+1950-2010). The forecaster reads ``context`` past months and predicts the next ``horizon`` months at once:
+each past month is a token (its value and its calendar month); each future month is a token that knows
+only its calendar month and how far ahead it lies. Transformer blocks mix them, and each future token's
+final state gives its forecast, so the attention of future tokens over past ones shows which past months
+a forecast reads.
+
+Values are modelled as anomalies: minus the training years' mean for that calendar month (the
+climatology), divided by the training anomalies' standard deviation. Nothing from the test years is used
+to fit anything.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .attention import TransformerBlock
+from .data import elnino_monthly
+from .training import autocast, make_optimizer, warmup_cosine_lr
+
+SEASON = 12
+
+
+def seasonal_naive(history: np.ndarray, horizon: int, season: int = SEASON) -> np.ndarray:
+    """Forecast each future step with the value one season earlier: y_hat[t + h] = y[t + h - season*k]."""
+    history = np.asarray(history, dtype=float)
+    if len(history) < season:
+        raise ValueError(f"need at least one season ({season}) of history, got {len(history)}")
+    return np.array([history[len(history) - season + h % season] for h in range(horizon)])
+
+
+def mase(y_true, y_pred, y_train, season: int = SEASON) -> float:
+    """Mean absolute scaled error (Hyndman & Koehler, 2006): the forecast's MAE divided by the MAE of the
+    in-sample seasonal-naive forecast on the TRAINING series, mean |y_t - y_{t-season}|. Below 1: better than that."""
+    y_true, y_pred, y_train = (np.asarray(a, dtype=float) for a in (y_true, y_pred, y_train))
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in shape: {y_true.shape} vs {y_pred.shape}")
+    scale = np.mean(np.abs(y_train[season:] - y_train[:-season]))
+    return float(np.mean(np.abs(y_true - y_pred)) / scale)
+
+
+@dataclass
+class SeriesSplit:
+    """The series and where the test years start; the climatology and scale come from training only."""
+
+    values: np.ndarray  # (months,)
+    months: np.ndarray  # calendar month 0..11 of each value
+    test_start: int  # index of the first held-out month
+    first_year: int
+    climatology: np.ndarray  # (12,) training mean per calendar month
+    scale: float  # standard deviation of the training anomalies
+
+    @property
+    def train(self) -> np.ndarray:
+        return self.values[: self.test_start]
+
+    def anomalies(self) -> np.ndarray:
+        return (self.values - self.climatology[self.months]) / self.scale
+
+
+def elnino_split(test_years: int = 10) -> SeriesSplit:
+    """Nino 1+2 monthly temperatures, the final ``test_years`` years held out."""
+    years, table = elnino_monthly()
+    values = table.reshape(-1)
+    months = np.tile(np.arange(12), len(years))
+    test_start = len(values) - 12 * test_years
+    climatology = table[: len(years) - test_years].mean(0)
+    anomalies = values[:test_start] - climatology[months[:test_start]]
+    return SeriesSplit(values, months, test_start, int(years[0]), climatology, float(anomalies.std()))
+
+
+def make_windows(split: SeriesSplit, context: int, horizon: int, start: int, stop: int) -> dict[str, Tensor]:
+    """Forecast origins t in [start, stop - horizon]: past anomalies [t - context, t), targets [t, t + horizon)."""
+    anomalies = split.anomalies()
+    origins = np.arange(max(start, context), stop - horizon + 1)
+    past = np.stack([anomalies[t - context : t] for t in origins])
+    future = np.stack([anomalies[t : t + horizon] for t in origins])
+    months = np.stack([split.months[t - context : t + horizon] for t in origins])
+    as_tensor = lambda a, dtype=torch.float32: torch.tensor(a, dtype=dtype)
+    return {"past": as_tensor(past), "months": as_tensor(months, torch.long), "target": as_tensor(future),
+            "origin": as_tensor(origins, torch.long)}
+
+
+class AttentionForecaster(nn.Module):
+    """Past months (value + calendar month + position) and future months (calendar month + position) as tokens;
+    Transformer blocks; a linear read-out of each future token gives its anomaly."""
+
+    def __init__(self, context: int = 36, horizon: int = 12, d_model: int = 32, n_heads: int = 4, n_layers: int = 2,
+                 dropout: float = 0.1):
+        super().__init__()
+        self.context, self.horizon = context, horizon
+        self.value = nn.Linear(1, d_model)
+        self.future = nn.Parameter(torch.zeros(1, 1, d_model))
+        self.month = nn.Embedding(12, d_model)
+        self.positions = nn.Parameter(torch.randn(1, context + horizon, d_model))
+        self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, dropout=dropout) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(d_model)
+        self.out = nn.Linear(d_model, 1)
+
+    def forward(self, past: Tensor, months: Tensor) -> Tensor:
+        tokens = torch.cat([self.value(past[..., None]), self.future.expand(len(past), self.horizon, -1)], dim=1)
+        x = tokens + self.month(months) + self.positions
+        for block in self.blocks:
+            x = block(x)
+        return self.out(self.norm(x[:, self.context :]))[..., 0]
+
+
+def train_forecaster(model: AttentionForecaster, windows: dict[str, Tensor], epochs: int, batch_size: int = 64,
+                     lr: float = 2e-3, weight_decay: float = 0.05, seed: int = 0, progress: bool = True,
+                     validation: tuple[SeriesSplit, dict[str, Tensor]] | None = None) -> dict:
+    """L1 loss (MASE is an absolute error) with AdamW and a warm-up/cosine schedule.
+
+    With ``validation=(split, windows)`` the MASE on those windows is measured after every epoch and the
+    model ends with the weights of its best epoch (selection on validation, never on test)."""
+    device = next(model.parameters()).device
+    data = {key: value.to(device) for key, value in windows.items()}
+    optimizer = make_optimizer(model, lr, weight_decay, device)
+    total = epochs * math.ceil(len(data["past"]) / batch_size)
+    generator = torch.Generator().manual_seed(seed)
+    losses, val_mase, best, step, start = [], [], None, 0, time.perf_counter()
+    model.train()
+    for _ in tqdm(range(epochs), desc="forecaster", disable=not progress, leave=False):
+        for index in torch.randperm(len(data["past"]), generator=generator).to(device).split(batch_size):
+            for group in optimizer.param_groups:
+                group["lr"] = warmup_cosine_lr(step, max(1, total // 20), total, lr, 0.0)
+            with autocast(device, True):
+                loss = F.l1_loss(model(data["past"][index], data["months"][index]).float(), data["target"][index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+            step += 1
+        if validation is not None:
+            val_split, val_windows = validation
+            val_mase.append(evaluate(val_split, val_windows, predict(model, val_split, val_windows))["attention forecaster"]["mase"])
+            if val_mase[-1] == min(val_mase):
+                best = {key: value.detach().clone() for key, value in model.state_dict().items()}
+            model.train()
+    if best is not None:
+        model.load_state_dict(best)
+    model.eval()
+    return {"loss": torch.stack(losses).float().cpu().tolist(), "val_mase": val_mase,
+            "best_epoch": int(np.argmin(val_mase)) + 1 if val_mase else epochs, "seconds": time.perf_counter() - start}
+
+
+@torch.no_grad()
+def predict(model: AttentionForecaster, split: SeriesSplit, windows: dict[str, Tensor]) -> np.ndarray:
+    """Forecasts in degrees C, (origins, horizon)."""
+    model.eval()
+    device = next(model.parameters()).device
+    anomalies = model(windows["past"].to(device), windows["months"].to(device)).float().cpu().numpy()
+    future_months = windows["months"][:, model.context :].numpy()
+    return anomalies * split.scale + split.climatology[future_months]
+
+
+def evaluate(split: SeriesSplit, windows: dict[str, Tensor], forecasts: np.ndarray) -> dict[str, dict]:
+    """MASE (training-scaled) of the model, seasonal naive and climatology on the same test windows,
+    overall and per horizon, and the model's MAE relative to seasonal naive's."""
+    origins = windows["origin"].numpy()
+    horizon = forecasts.shape[1]
+    truth = np.stack([split.values[t : t + horizon] for t in origins])
+    methods = {
+        "attention forecaster": forecasts,
+        "seasonal naive": np.stack([seasonal_naive(split.values[:t], horizon) for t in origins]),
+        "climatology": np.stack([split.climatology[split.months[t : t + horizon]] for t in origins]),
+    }
+    results = {}
+    for name, predicted in methods.items():
+        per_horizon = [mase(truth[:, h], predicted[:, h], split.train) for h in range(horizon)]
+        results[name] = {"mase": mase(truth, predicted, split.train), "mase_by_horizon": per_horizon,
+                         "mae": float(np.abs(truth - predicted).mean())}
+    results["attention forecaster"]["mae_vs_seasonal_naive"] = (
+        results["attention forecaster"]["mae"] / results["seasonal naive"]["mae"])
+    return results
+
+
+@torch.no_grad()
+def attention_over_past(model: AttentionForecaster, past: Tensor, months: Tensor) -> Tensor:
+    """(layers, B, heads, horizon, context): how each future token's attention spreads over the past months."""
+    attns = [block.attn for block in model.blocks]
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        for attn in attns:
+            attn.fused = False
+        model(past.to(device), months.to(device))
+        weights = torch.stack([attn.last_weights.float().cpu() for attn in attns])
+    finally:
+        for attn in attns:
+            attn.fused = True
+    return weights[..., model.context :, : model.context]
