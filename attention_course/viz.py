@@ -8,6 +8,7 @@ bertviz's script a private ``require`` that hands it those two libraries. Nothin
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -21,6 +22,10 @@ JS_ENV = "ATTENTION_COURSE_JS_DIR"
 _SCRIPT_FILES = {"d3": ("d3", "dist", "d3.min.js"), "jquery": ("jquery", "dist", "jquery.min.js")}
 _CDN_SCRIPT_TAG = re.compile(r"<script src=\"https?://[^\"]+\"></script>")
 _REQUIRE_CONFIG = re.compile(r"require\.config\(\{.*?\}\);", re.DOTALL)
+_SCRIPT_OPEN = '<script type="text/javascript">'
+_SCRIPT_END = re.compile(r"</(script)", re.IGNORECASE)
+_PARAMS = "const params = "  # where bertviz's head_view.js and model_view.js put their data
+_PARAMS_SLOT = "__attention_course_params__"
 
 
 def _node_modules() -> Path:
@@ -40,19 +45,46 @@ def _library_source(name: str) -> str:
     return _node_modules().joinpath(*_SCRIPT_FILES[name]).read_text(encoding="utf-8")
 
 
+def script_json(value) -> str:
+    """JSON that is safe inside an HTML ``<script>``: ``<``, ``>``, ``&``, U+2028 and U+2029 are escaped.
+
+    A token such as ``</script><img src=x onerror=...>`` then stays a string in the data and cannot end the
+    script element or start markup; JavaScript reads the same string back.
+    """
+    text = json.dumps(value, ensure_ascii=True)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
+
+
+def _script_safe_code(code: str) -> str:
+    """Code inlined in a ``<script>``: no ``</script`` or ``<!--`` may end it early or change how it is parsed
+    (only strings, regular expressions and comments can hold them, where ``<\\/`` and ``<\\!`` read the same;
+    a no-op for d3 5, jQuery 3 and bertviz's own code)."""
+    return _SCRIPT_END.sub(r"<\\/\1", code).replace("<!--", "<\\!--")
+
+
 def offline_bertviz_html(html: str) -> str:
-    """Rewrite bertviz's returned HTML so it needs no network and cannot clash with a page's require.js."""
-    html = _CDN_SCRIPT_TAG.sub("", html)
-    start = html.index('<script type="text/javascript">') + len('<script type="text/javascript">')
+    """Rewrite bertviz's returned HTML so it needs no network, cannot clash with a page's require.js, and
+    carries its data (tokens included) as script-safe JSON."""
+    d3, jquery = (_script_safe_code(_library_source(name)) for name in ("d3", "jquery"))
+    start = html.index(_SCRIPT_OPEN) + len(_SCRIPT_OPEN)
     end = html.rindex("</script>")
-    script = _REQUIRE_CONFIG.sub("", html[start:end])
+    script = html[start:end]
+    # Take bertviz's data out first, so that no rewrite below can touch a token's text, then put it back escaped.
+    # (bertviz pastes the same JSON a second time, into a comment after it: every copy is replaced.)
+    at = script.index(_PARAMS) + len(_PARAMS)
+    params, stop = json.JSONDecoder().raw_decode(script, at)
+    script = _REQUIRE_CONFIG.sub("", script.replace(script[at:stop], _PARAMS_SLOT))
+    script = _script_safe_code(script).replace(_PARAMS_SLOT, script_json(params))
     # Library code runs with define/module/exports hidden, so it never registers with a page's AMD loader.
     private = (
         "(function () {\n"
         "var holder = {};\n"
-        f"(function (define, module, exports) {{\n{_library_source('d3')}\n}}).call(holder);\n"
+        f"(function (define, module, exports) {{\n{d3}\n}}).call(holder);\n"
         "var previous = {jQuery: window.jQuery, $: window.$};\n"
-        f"(function (define, module, exports) {{\n{_library_source('jquery')}\n}}).call(window);\n"
+        f"(function (define, module, exports) {{\n{jquery}\n}}).call(window);\n"
         "var jq = window.jQuery.noConflict(true);\n"
         "if (previous.jQuery) { window.jQuery = previous.jQuery; window.$ = previous.$; }\n"
         "var require = {config: function () {}};\n"
@@ -60,7 +92,7 @@ def offline_bertviz_html(html: str) -> str:
         f"{script}\n"
         "})();\n"
     )
-    return html[:start] + "\n" + private + html[end:]
+    return _CDN_SCRIPT_TAG.sub("", html[:start]) + "\n" + private + html[end:]
 
 
 def _bertviz_view(kind: str, attention: tuple[Tensor, ...], tokens: list[str], **options):
@@ -129,8 +161,9 @@ def plot_heatmap(weights: Tensor, tokens: list[str], title: str, ax=None):
 
     ax = ax or plt.subplots(figsize=(0.35 * len(tokens) + 2.5, 0.35 * len(tokens) + 2))[1]
     image = ax.imshow(weights.detach().float().cpu(), cmap="viridis", vmin=0)
-    ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=8)
-    ax.set_yticks(range(len(tokens)), tokens, fontsize=8)
+    labels = [str(token).replace("$", r"\$") for token in tokens]  # a token is text, never matplotlib mathtext
+    ax.set_xticks(range(len(tokens)), labels, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(tokens)), labels, fontsize=8)
     ax.set_xlabel("attended to (key)")
     ax.set_ylabel("attending (query)")
     ax.set_title(title, fontsize=9)

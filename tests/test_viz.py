@@ -83,3 +83,30 @@ def test_explorer_handles_bad_input_in_the_widget(minilm):
     explorer.text.value = "Ünïcödé façade, 東京, emoji \U0001F3AC and <b>html</b>!"
     assert explorer.message.value == "" and explorer.weights is not None
     assert "<b>html" not in explorer.top_tokens.value  # tokens are escaped in the widget's HTML
+
+
+def test_script_json_escapes_what_could_end_a_script():
+    import json
+
+    value = {"tokens": ["</script><img src=x onerror=alert(1)>", "a&b", "\u2028\u2029", "<!--"]}
+    text = viz.script_json(value)
+    assert not re.search(r"[<>&\u2028\u2029]", text) and json.loads(text) == value
+
+
+@pytest.mark.parametrize("view", [viz.head_view, viz.model_view])
+def test_a_hostile_token_cannot_end_the_views_script(view):
+    tokens = ["[CLS]", "</script><img src=x onerror=alert(1)>", "</SCRIPT", "<!--", "[SEP]"]
+    attention = tuple(torch.softmax(torch.randn(1, 2, 5, 5), -1) for _ in range(2))
+    html = view(attention, tokens).data
+    assert len(re.findall(r"</script", html, re.IGNORECASE)) == 1 and html.rstrip().endswith("</script>")
+    assert "<img" not in html and "<!--" not in html
+    assert r"\u003c/script\u003e\u003cimg src=x onerror=alert(1)\u003e" in html  # the token itself is kept
+
+
+def test_heatmap_labels_are_text_not_mathtext():
+    import matplotlib.pyplot as plt
+
+    ax = viz.plot_heatmap(torch.rand(3, 3), ["$x^$", "$", "a"], "title")
+    ax.figure.canvas.draw()  # an unescaped "$x^$" label raises a mathtext parse error here
+    assert [label.get_text() for label in ax.get_xticklabels()][0] == r"\$x^\$"
+    plt.close(ax.figure)
