@@ -143,6 +143,8 @@ WRONG = [
     ("01.rnn_step", lambda x, h, wx, wh, b: torch.tanh(x @ wx + b), "h_prev"),
     ("01.rnn_step", lambda x, h, wx, wh, b: torch.tanh(x @ wx + h @ wh), "bias"),
     ("01.rnn_step", lambda x, h, wx, wh, b: torch.relu(x @ wx + h @ wh + b), "not ReLU"),
+    ("01.rnn_step", lambda x, h, wx, wh, b: torch.tanh(x @ wx + h @ wh.T + b), "not w_hh.T"),
+    ("01.run_rnn", lambda xs, h, wx, wh, b: run_rnn(xs, h, wx, wh.T, b), "not w_hh.T"),
     ("01.run_rnn", lambda xs, h, wx, wh, b: torch.tanh(xs @ wx + (h @ wh)[:, None] + b), "feed the NEW state"),
     ("01.run_rnn", lambda xs, h, wx, wh, b: run_rnn(xs, h, wx, wh, b)[:, -1], "only the last state"),
     ("01.run_rnn", lambda xs, h, wx, wh, b: torch.cat([h[:, None], run_rnn(xs, h, wx, wh, b)], 1), "leave h0 out"),

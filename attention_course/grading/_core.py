@@ -243,9 +243,9 @@ def call(task_id: str, case: str, fn: Callable, *args, **kwargs):
                for i, (a, b) in enumerate(zip(args, given_args, strict=True)) if not same_inputs(a, b)]
     changed += [k for k in kwargs if not same_inputs(kwargs[k], given_kwargs[k])]
     if changed:
-        note(f"your function changed its input{'s' if len(changed) > 1 else ''} {', '.join(changed)} in place "
-             f"(case '{case}'). The check gave it copies, so your values were graded fairly, but a caller's "
-             "tensors would change too: prefer `x = x - m` to `x -= m`, and avoid methods ending in _.")
+        note(f"your function changed its input{'s' if len(changed) > 1 else ''} {', '.join(changed)} in place. "
+             "The check gave it copies, so your values were graded fairly, but a caller's tensors would change "
+             "too: prefer `x = x - m` to `x -= m`, and avoid methods ending in _.")
     return result
 
 
@@ -385,10 +385,10 @@ def as_number(task_id: str, case: str, got: object, expected: object, integer: b
         value = got.item()
     elif isinstance(got, Tensor):
         tensor = as_tensor(task_id, case, got, expected)
-        if python_float:
-            fail(task_id, case, expected, got, "return a Python float, e.g. with `.item()`, not a tensor")
         if tensor.numel() != 1:
             fail(task_id, case, expected, got, f"return one number, not a tensor of shape {tuple(tensor.shape)}")
+        if python_float:
+            fail(task_id, case, expected, got, "return a Python float, e.g. with `.item()`, not a tensor")
         if tensor.dtype == torch.bool:
             fail(task_id, case, expected, got, "return a number, not True/False")
         value = tensor.item()

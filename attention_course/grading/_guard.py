@@ -48,8 +48,9 @@ LIBRARY_FUNCTIONS: dict[str, tuple[tuple, tuple[str, ...], str]] = {
     "scaled_dot_product_attention": ((F.scaled_dot_product_attention,), ("aten.scaled_dot_product_attention",
                                                                           "aten._scaled_dot_product"),
                                      "torch.nn.functional.scaled_dot_product_attention"),
-    "multi_head_attention": ((F.multi_head_attention_forward,), (), "torch.nn.MultiheadAttention / "
-                             "F.multi_head_attention_forward"),
+    "multi_head_attention": ((F.multi_head_attention_forward, torch._native_multi_head_attention),
+                             ("aten._native_multi_head_attention",),
+                             "torch.nn.MultiheadAttention / F.multi_head_attention_forward"),
 }
 
 

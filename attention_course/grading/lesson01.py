@@ -43,6 +43,8 @@ def check_rnn_step(fn) -> int:
                       [(linear, "you forgot the tanh non-linearity"),
                        (torch.tanh(x_t @ w_xh + b_h), "the new state must also depend on h_prev (h_prev @ w_hh)"),
                        (torch.tanh(x_t @ w_xh + h0 @ w_hh), "add the bias b_h inside the tanh"),
+                       (torch.tanh(x_t @ w_xh + h0 @ w_hh.T + b_h), "use h_prev @ w_hh, not w_hh.T: the weights "
+                        "are applied as x @ w"),
                        (torch.relu(linear), "the vanilla RNN uses tanh, not ReLU"),
                        (torch.sigmoid(linear), "the vanilla RNN uses tanh, not the sigmoid")])
     return len(cases)
@@ -66,7 +68,9 @@ def check_run_rnn(fn) -> int:
                        (torch.cat([h0[:, None], expected[:, :-1]], 1), "the states are one step late: return the "
                         "state AFTER each input (h_1 .. h_T), not h0 .. h_(T-1)"),
                        (torch.cat([h0[:, None], expected], 1), "leave h0 out: return one state per input step"),
-                       (expected.transpose(0, 1), "stack on dim=1 so the result is (B, T, d_h), not (T, B, d_h)")])
+                       (expected.transpose(0, 1), "stack on dim=1 so the result is (B, T, d_h), not (T, B, d_h)"),
+                       (_reference_run(xs, h0, w_xh, w_hh.T, b_h), "use h @ w_hh, not w_hh.T: the weights are "
+                        "applied as x @ w")])
     # the same recurrence as PyTorch's own nn.RNN
     batch, d_in, d_hidden = _sizes(rng)
     xs, h0, w_xh, w_hh, b_h = _rnn_inputs(g, batch, 5, d_in, d_hidden)

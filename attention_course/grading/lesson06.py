@@ -97,8 +97,8 @@ def check_previous_head(fn) -> int:
         case = f"{layers} layer{'s' if layers > 1 else ''} x {heads} head{'s' if heads > 1 else ''}, T={length}"
         got = call(task_id, case, fn, attention)
         if isinstance(got, (int, torch.Tensor)) and not isinstance(got, bool):
-            fail(task_id, case, target, got, "return two numbers (layer, head): for a flat index into the "
-                 "(layers, heads) grid, divmod(index, n_heads) gives them")
+            fail(task_id, case, target, got, "return a tuple (layer, head) of two numbers: for a flat index into "
+                 "the (layers, heads) grid, divmod(index, n_heads) gives them")
         layer, head = expect_tuple(task_id, case, got, ("layer", "head"))
         layer = as_number(task_id, case + " (layer)", layer, target[0], integer=True)
         head = as_number(task_id, case + " (head)", head, target[1], integer=True)
