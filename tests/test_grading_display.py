@@ -87,10 +87,12 @@ def test_an_ipython_session_shows_the_message_first():
 
 
 @pytest.mark.slow
-def test_a_notebook_cell_shows_the_message_first(tmp_path):
+def test_a_notebook_cell_shows_the_message_first_and_stops_an_endless_loop(tmp_path):
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("from attention_course.grading import check"),
-        nbformat.v4.new_code_cell("def answer(t):\n    return t / 0\n\ncheck('02.causal_mask', answer)")])
+        nbformat.v4.new_code_cell("def answer(t):\n    return t / 0\n\ncheck('02.causal_mask', answer)"),
+        nbformat.v4.new_code_cell("def forever(t):\n    while True:\n        pass\n\n"
+                                  "check('02.causal_mask', forever, time_limit=0.5)")])
     NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     error = [out for out in notebook.cells[1].outputs if out.output_type == "error"][0]
@@ -98,3 +100,5 @@ def test_a_notebook_cell_shows_the_message_first(tmp_path):
     assert error.ename == "CheckFailed"
     assert text.startswith("CheckFailed: 02.causal_mask: case 'T=") and "ZeroDivisionError" in text.splitlines()[0]
     assert "_core.py" not in text and "return t / 0" in text and len(text.splitlines()) < 20, text
+    stopped = [out for out in notebook.cells[2].outputs if out.output_type == "error"][0]
+    assert stopped.ename == "CheckFailed" and "your function was stopped" in stopped.evalue  # the time limit in Jupyter

@@ -443,3 +443,27 @@ def test_the_fused_kernel_task_asks_for_the_fused_kernel():
     rejected("04.causal_sdpa", lambda q, k, v: torch.softmax(masked_scores(
         q, k, torch.ones(q.shape[-2], q.shape[-2], dtype=torch.bool).tril()), -1) @ v, "your values are right",
              "scaled_dot_product_attention")
+
+
+# ---------------------------------------------------------------- replacing PyTorch or the checker
+
+
+def replaces(owner, name, value):
+    def answer(*args, **kwargs):
+        setattr(owner, name, value)
+        return CORRECT["02.softmax"](*args, **kwargs)
+    return answer
+
+
+def test_an_answer_that_replaces_torch_or_the_checker_fails_and_is_undone():
+    import attention_course.grading._compare as compare
+    import attention_course.grading.lesson02 as lesson02
+
+    originals = torch.allclose, torch.equal, lesson02.expect_tensor, compare._close
+    for owner, name, value in [(torch, "allclose", lambda *a, **k: True), (torch, "equal", lambda *a: True),
+                               (torch.Tensor, "__eq__", lambda self, other: True),
+                               (lesson02, "expect_tensor", lambda *a, **k: None),
+                               (compare, "_close", lambda *a: True)]:
+        rejected("02.softmax", replaces(owner, name, value), "replaced", name)
+    assert (torch.allclose, torch.equal, lesson02.expect_tensor, compare._close) == originals
+    assert "__eq__" not in vars(torch.Tensor) and not bool((torch.zeros(1) == torch.ones(1)).all())

@@ -20,9 +20,11 @@ Helpers (every failure raises ``CheckFailed``; nothing else escapes ``check``):
 - ``task(task_id, time_limit=10.0, forbid=(), require=())`` registers a checker. ``forbid`` names library
   functions the answer must not call ("write it yourself"); ``require`` ones it must call (04.causal_sdpa).
 - ``call(task_id, case, fn, *args, **kwargs)`` runs the answer on copies of the arguments (tensors cloned,
-  lists/tuples/dicts rebuilt), within the task's time limit, and turns every way it can go wrong (an
-  exception, NotImplementedError, sys.exit, a banned call, running too long) into a CheckFailed naming the
-  case. An answer that changed its inputs gets a note, not a failure.
+  lists/tuples/dicts rebuilt; modules, generators and callables are passed as they are), within what is
+  left of the task's time limit, and turns every way it can go wrong (an exception, NotImplementedError,
+  sys.exit, KeyboardInterrupt, a banned call, running too long, replacing a torch or checker function)
+  into a CheckFailed naming the case. An answer that changed its inputs gets a note, not a failure.
+  Compute expected values from your own tensors (before or after the call: the answer never sees them).
 - ``expect_tensor(task_id, case, got, expected, hint, diagnoses=(), atol=1e-4, rtol=1e-4, nan_hint=None)``
   accepts only a plain CPU tensor of the right shape and kind (bool / integer / floating, any float dtype),
   rejects NaN and infinity, and names a known mistake when ``got`` matches one of ``diagnoses``. Returns
@@ -36,38 +38,43 @@ Helpers (every failure raises ``CheckFailed``; nothing else escapes ``check``):
 - ``expect_tuple(task_id, case, got, names)``: a tuple or list of ``len(names)`` items, returned as a tuple.
 - ``fail(task_id, case, expected, got, hint)`` raises the standard failure; ``note(text)`` adds a remark.
 - ``fresh_generator()`` / ``fresh_rng()``: a torch.Generator / random.Random drawn from this run's seed.
+  Never seed the global generator: ``check`` restores torch's global random state after a checker anyway.
+
+Write the plausible mistakes as ``diagnoses`` and put a case that tells them apart first (a square input
+where an axis mix-up would otherwise crash, a count where mean and median differ). The comparisons live in
+``_compare`` and the guards (time limit, banned calls, copies, what a learner sees) in ``_guard``; import
+everything from here. A failure prints its case, expected, got and hint first: IPython and Jupyter use
+``CheckFailed._render_traceback_``, scripts a ``sys.excepthook`` that shortens only CheckFailed.
 """
 
 from __future__ import annotations
 
 import contextvars
 import inspect
-import math
 import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
-from torch import Tensor
 
-from ._guard import ForbiddenCall, LibraryWatch, TimeUp, copy_inputs, format_failure, install_display, library_name, same_inputs
+from ._compare import CheckFailed, as_number, as_tensor, expect_number, expect_tensor, expect_tuple, fail, preview
+from ._guard import (
+    ForbiddenCall,
+    LibraryWatch,
+    TimeUp,
+    copy_inputs,
+    install_display,
+    library_name,
+    same_inputs,
+    snapshot,
+    undo_replacements,
+)
 from ._guard import time_limit as _time_limit
 
 TASKS: dict[str, Callable[[object], int]] = {}
 _OPTIONS: dict[str, dict] = {}
-
-
-class CheckFailed(AssertionError):
-    """A graded case failed; the message names the case, what was expected, what came back, and a hint."""
-
-    learner_error: BaseException | None = None
-
-    def _render_traceback_(self) -> list[str]:  # IPython/Jupyter show this instead of the grader's frames
-        first, _, rest = format_failure(self).partition("\n")
-        return [f"\x1b[0;31m{first}\x1b[0m" + ("\n" + rest if rest else "")]
 
 
 def task(task_id: str, time_limit: float = 10.0, forbid: tuple[str, ...] = (), require: tuple[str, ...] = ()):
@@ -204,6 +211,7 @@ def call(task_id: str, case: str, fn: Callable, *args, **kwargs):
                "too slow (an endless loop, or a Python loop over every element?)")
     given_args, given_kwargs = copy_inputs(list(args)), copy_inputs(dict(kwargs))
     watch = LibraryWatch(run.forbid, run.require) if (run.forbid or run.require) else None
+    taken = snapshot()
     started = time.monotonic()
     try:
         with _time_limit(run.time_left):
@@ -234,6 +242,10 @@ def call(task_id: str, case: str, fn: Callable, *args, **kwargs):
                f"programs: {error}). Return a value instead.", error)
     finally:
         run.time_left -= time.monotonic() - started
+        replaced = undo_replacements(taken)
+    if replaced:
+        _raise(task_id, case, f"your function replaced {', '.join(replaced)}. An answer computes its result; it must "
+               "not change PyTorch or the checker (they have been put back).")
     if watch is not None:
         if watch.banned_used:  # the answer caught the signal and carried on
             _forbidden(task_id, case, watch.banned_used)
@@ -255,179 +267,5 @@ def _forbidden(task_id: str, case: str, group: str):
            "from basic tensor operations (the check compares your result with that library function).")
 
 
-# ------------------------------------------------------------------ comparisons
-
-
-def preview(x: object) -> str:
-    """A short description of any value that never runs the value's own code (no custom __repr__ or __eq__)."""
-    if type(x) is Tensor or isinstance(x, torch.nn.Parameter):
-        head = f"tensor of shape {tuple(x.shape)}, dtype {x.dtype}"
-        if x.device.type != "cpu":
-            return f"{head}, on device {x.device}"
-        flat = x.detach().flatten()[:6].tolist()
-        shown = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat)
-        return f"{head}, first values [{shown}{', ...' if x.numel() > 6 else ''}]"
-    if type(x) in (int, float, bool, str, type(None)):
-        return repr(x) if type(x) is not str or len(x) < 80 else repr(x[:77]) + "..."
-    if type(x) in (list, tuple) and len(x) <= 12:
-        inner = ", ".join(preview(v) for v in x)
-        return f"[{inner}]" if type(x) is list else f"({inner}{',' if len(x) == 1 else ''})"
-    if type(x) in (list, tuple, dict):
-        return f"a {type(x).__name__} of {len(x)} items"
-    if isinstance(x, np.ndarray):
-        return f"a NumPy array of shape {x.shape}"
-    if isinstance(x, np.generic):
-        return f"NumPy {type(x).__name__} {x.item()!r}"
-    return f"an object of type {type(x).__name__}"
-
-
-def fail(task_id: str, case: str, expected: object, got: object, hint: str) -> None:
-    __tracebackhide__ = True
-    raise CheckFailed(f"{task_id}: case '{case}' failed.\n  expected: {preview(expected)}\n  got:      "
-                      f"{preview(got)}\n  hint: {hint}") from None
-
-
-def as_tensor(task_id: str, case: str, got: object, expected: object) -> Tensor:
-    """The answer's result as a plain, dense CPU tensor, or a failure saying what it is instead."""
-    __tracebackhide__ = True
-    if isinstance(got, torch.nn.Parameter):
-        got = got.detach()
-    if type(got) is not Tensor:
-        if got is None:
-            hint = "your function returned None: did you forget `return`?"
-        elif isinstance(got, Tensor):
-            hint = f"return a plain torch.Tensor, not an object of the Tensor subclass {type(got).__name__}"
-        elif type(got) in (tuple, list):
-            hint = f"return one tensor, not a {type(got).__name__} of {len(got)} items"
-        elif isinstance(got, np.ndarray):
-            hint = "return a torch.Tensor, not a NumPy array: keep the computation in torch"
-        elif type(got) in (int, float, bool) or isinstance(got, np.generic):
-            hint = "return a tensor, not a single number"
-        else:
-            hint = f"return a torch.Tensor, not {type(got).__name__}"
-        fail(task_id, case, expected, got, hint)
-    if got.device.type == "meta":
-        fail(task_id, case, expected, got, "your tensor is on the meta device: it has a shape but no values. Create "
-             "tensors on the inputs' device, e.g. torch.zeros_like(x) or torch.zeros(..., device=x.device)")
-    if got.device.type != "cpu":
-        fail(task_id, case, expected, got, f"your tensor is on {got.device} but the inputs were on the CPU: keep "
-             "the result on the inputs' device (no .cuda() / .to('cuda'); create tensors with device=x.device)")
-    if got.layout != torch.strided:
-        got = got.to_dense()
-    if got.is_complex():
-        fail(task_id, case, expected, got, "return real numbers, not a complex tensor")
-    return got.detach().resolve_conj().resolve_neg()
-
-
-def _close(a: Tensor, b: Tensor, atol: float, rtol: float) -> bool:
-    if a.shape != b.shape:
-        return False
-    if a.dtype == torch.bool or b.dtype == torch.bool:
-        return a.dtype == b.dtype and torch.equal(a, b)
-    return torch.allclose(a.double(), b.double(), atol=atol, rtol=rtol, equal_nan=True)
-
-
-def expect_tensor(
-    task_id: str, case: str, got: object, expected: Tensor, hint: str,
-    diagnoses: list[tuple[Tensor, str]] = (), atol: float = 1e-4, rtol: float = 1e-4, nan_hint: str | None = None,
-) -> Tensor:
-    """Compare type, device, shape, dtype kind and values; if the values match a known mistake, say which one."""
-    __tracebackhide__ = True
-    got = as_tensor(task_id, case, got, expected)
-    for wrong, diagnosis in diagnoses:  # a known mistake of another shape (e.g. only the last state)
-        if wrong.shape != expected.shape and _close(got, wrong, atol, rtol):
-            fail(task_id, case, expected, got, diagnosis)
-    if got.shape != expected.shape:
-        extra = (" (the right number of values in another arrangement: check the order of the axes)"
-                 if got.numel() == expected.numel() else "")
-        fail(task_id, case, expected, got, f"the shape should be {tuple(expected.shape)}{extra}. {hint}")
-    if expected.dtype == torch.bool:
-        if got.dtype != torch.bool:
-            fail(task_id, case, expected, got, "return a bool tensor (True = may attend), e.g. with `.bool()` "
-                 f"or a comparison; yours has dtype {got.dtype}")
-    elif not expected.is_floating_point():
-        if got.is_floating_point() or got.dtype == torch.bool:
-            fail(task_id, case, expected, got, f"return whole numbers (an integer dtype such as torch.long), "
-                 f"not {got.dtype}")
-    else:
-        if not got.is_floating_point():
-            fail(task_id, case, expected, got, f"return floating-point values, not {got.dtype} (did an integer "
-                 "tensor slip in? use .float())")
-    if _close(got, expected, atol, rtol):
-        return got
-    bad = ~torch.isfinite(got) & torch.isfinite(expected) if got.is_floating_point() else torch.zeros(())
-    kinds = " and ".join(name for name, found in (("NaN", torch.isnan(got)), ("infinity", torch.isinf(got)))
-                         if got.is_floating_point() and bool((found & bad).any()))
-    for wrong, diagnosis in diagnoses:
-        if _close(got, wrong, atol, rtol):
-            fail(task_id, case, expected, got, diagnosis + (f" (that is also where your {kinds} comes from)" if kinds
-                                                            else ""))
-    if kinds:
-        fail(task_id, case, expected, got, f"your result contains {kinds} ({int(bad.sum())} of {got.numel()} "
-             f"values). {nan_hint or hint}")
-    if got.is_floating_point() and got.dtype in (torch.float16, torch.bfloat16) and _close(got, expected, 3e-2, 3e-2):
-        fail(task_id, case, expected, got, f"close, but computed in {got.dtype}: keep the inputs' precision (float32)")
-    fail(task_id, case, expected, got, hint)
-
-
-def as_number(task_id: str, case: str, got: object, expected: object, integer: bool = False,
-              python_float: bool = False) -> float | int:
-    """``got`` as a plain int or float (from Python, NumPy or a one-element tensor), finite; else a failure."""
-    __tracebackhide__ = True
-    value = None
-    if type(got) is bool or isinstance(got, np.bool_):
-        fail(task_id, case, expected, got, "return a number, not True/False")
-    elif isinstance(got, int):
-        value = int.__index__(got)  # a plain int even from a subclass with home-made comparisons
-    elif isinstance(got, float):
-        value = float.__float__(got)
-    elif isinstance(got, np.generic) and got.dtype.kind in "iuf":
-        value = got.item()
-    elif isinstance(got, Tensor):
-        tensor = as_tensor(task_id, case, got, expected)
-        if tensor.numel() != 1:
-            fail(task_id, case, expected, got, f"return one number, not a tensor of shape {tuple(tensor.shape)}")
-        if python_float:
-            fail(task_id, case, expected, got, "return a Python float, e.g. with `.item()`, not a tensor")
-        if tensor.dtype == torch.bool:
-            fail(task_id, case, expected, got, "return a number, not True/False")
-        value = tensor.item()
-    if value is None:
-        fail(task_id, case, expected, got, ("your function returned None: did you forget `return`?" if got is None
-                                            else f"return a number (int or float), not {preview(got)}"))
-    if python_float and isinstance(value, int):
-        value = float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        fail(task_id, case, expected, value, f"your function returned {value}: a number must be finite")
-    if integer:
-        if isinstance(value, float) and not value.is_integer():
-            fail(task_id, case, expected, value, "this should be a whole number")
-        value = int(value)
-    return value
-
-
-def expect_number(
-    task_id: str, case: str, got: object, expected: float, hint: str,
-    diagnoses: list[tuple[float, str]] = (), tol: float = 1e-6, integer: bool = False, python_float: bool = False,
-) -> float | int:
-    """A plain number close to ``expected`` (exactly equal when ``integer``); known mistakes are named."""
-    __tracebackhide__ = True
-    value = as_number(task_id, case, got, expected, integer, python_float)
-    if value == expected if integer else abs(value - expected) <= tol * max(1.0, abs(expected)):
-        return value
-    for wrong, diagnosis in diagnoses:
-        if abs(value - wrong) <= tol * max(1.0, abs(wrong)):
-            fail(task_id, case, expected, value, diagnosis)
-    fail(task_id, case, expected, value, hint)
-
-
-def expect_tuple(task_id: str, case: str, got: object, names: tuple[str, ...]) -> tuple:
-    """A tuple (or list) of ``len(names)`` items, returned as a plain tuple."""
-    __tracebackhide__ = True
-    wanted = f"({', '.join(names)})"
-    if isinstance(got, (tuple, list)):
-        if len(got) == len(names):
-            return tuple(got)
-        fail(task_id, case, wanted, got, f"return {len(names)} values {wanted}; you returned {len(got)}")
-    what = "None: did you forget `return`?" if got is None else preview(got)
-    fail(task_id, case, wanted, got, f"return a tuple {wanted}; you returned {what}")
+__all__ = ["TASKS", "CheckFailed", "as_number", "as_tensor", "call", "check", "expect_number", "expect_tensor",
+           "expect_tuple", "fail", "fresh_generator", "fresh_rng", "known_tasks", "note", "preview", "task"]

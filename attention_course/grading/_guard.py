@@ -165,6 +165,54 @@ def same_inputs(original, given) -> bool:
     return True
 
 
+# ------------------------------------------------------------------ what an answer must not replace
+
+_GUARDED = {"torch": ("allclose", "equal", "isfinite", "isnan", "isinf", "is_tensor", "tensor", "as_tensor", "stack"),
+            "torch.Tensor": ("__eq__", "__ne__", "__bool__", "item", "tolist", "double", "float", "detach", "clone",
+                             "abs", "all", "any", "sum", "to", "to_dense", "resolve_conj", "resolve_neg", "numel"),
+            "builtins": ("isinstance", "type", "abs", "float", "int", "len", "max", "min", "bool", "round", "sorted"),
+            "math": ("isfinite", "isclose")}
+
+
+def _owners() -> list[tuple[str, object, tuple[str, ...] | None]]:
+    """What to watch: named functions of torch, Tensor, builtins and math, and every function of the checker."""
+    import builtins
+    import math
+
+    objects = {"torch": torch, "torch.Tensor": Tensor, "builtins": builtins, "math": math}
+    owners = [(label, objects[label], names) for label, names in _GUARDED.items()]
+    package = __name__.rpartition(".")[0]
+    return owners + [(name, module, None) for name, module in list(sys.modules.items())
+                     if name == package or name.startswith(package + ".")]
+
+
+_MISSING = object()
+
+
+def snapshot() -> list[tuple[str, object, dict]]:
+    """The library and checker functions a check relies on, as they are now (each owner's own entries)."""
+    taken = []
+    for label, owner, names in _owners():
+        own = vars(owner)
+        taken.append((label, owner, dict(own) if names is None else {n: own.get(n, _MISSING) for n in names}))
+    return taken
+
+
+def undo_replacements(taken) -> list[str]:
+    """Put back whatever an answer replaced; return the names it replaced."""
+    replaced = []
+    for label, owner, saved in taken:
+        own = vars(owner)
+        for name, value in saved.items():
+            if own.get(name, _MISSING) is not value:
+                replaced.append(f"{label}.{name}")
+                if value is _MISSING:
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, value)
+    return replaced
+
+
 # ------------------------------------------------------------------ showing a failure
 
 
@@ -187,7 +235,7 @@ def format_failure(failure: BaseException) -> str:
 
 def _script_excepthook(previous):
     def hook(etype, value, tb):
-        from ._core import CheckFailed
+        from ._compare import CheckFailed
 
         if isinstance(value, CheckFailed):
             print(format_failure(value), file=sys.stderr)
