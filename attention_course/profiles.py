@@ -67,6 +67,31 @@ LESSONS: dict[str, dict[str, dict]] = {
         "cpu": dict(n_train=1000, n_sentences=60),
         "gpu": dict(n_train=4000, n_sentences=200),
     },
+    "08": {  # serving: the GPT for generation (lesson 05's shape, context 256), the distillation runs, the timings
+        # gpt: GPTConfig keywords; gpt_seconds: its training budget; teacher: FitConfig keywords (lesson 07's recipe);
+        # shallow/scratch: StudentConfig keywords; masked: masked copies of each training sentence for distillation;
+        # threads: CPU threads for the CPU measurements; batch: the throughput batch of the cost table
+        "smoke": dict(gpt=dict(block_size=64, n_layer=2, n_head=2, d_model=64), gpt_steps=10, gpt_seconds=None,
+                      contexts=[16, 64], new_tokens=8, gen_batches=[1], gen_repeats=1, train_limit=64, test_limit=48,
+                      unlabelled=16, masked=0, teacher=dict(epochs=1, min_steps=2, max_steps=2, batch_size=16),
+                      shallow=dict(steps=2, batch_size=16, evaluations=1),
+                      scratch=dict(steps=4, batch_size=16, lr=1e-3, evaluations=1), seeds=[0], shallow_layers=3,
+                      compile=False, requests=3, batch=16, throughput_batches=1, threads=1),
+        # 2 cores: a 2,000-sentence training pool, 300 validation / 300 test sentences, short runs, one seed
+        "cpu": dict(gpt=dict(block_size=256, n_layer=4, n_head=4, d_model=128), gpt_steps=10_000, gpt_seconds=20,
+                    contexts=[32, 64, 128, 256], new_tokens=32, gen_batches=[1], gen_repeats=3, train_limit=2000,
+                    test_limit=300, unlabelled=300, masked=0,
+                    teacher=dict(epochs=2, min_steps=30, max_steps=40, batch_size=16),
+                    shallow=dict(steps=40, batch_size=16, evaluations=3),
+                    scratch=dict(steps=250, batch_size=32, lr=1e-3, evaluations=3), seeds=[0], shallow_layers=3,
+                    compile=True, requests=20, batch=64, throughput_batches=2, threads=2),
+        "gpu": dict(gpt=dict(block_size=256, n_layer=6, n_head=6, d_model=384, dropout=0.2), gpt_steps=10_000,
+                    gpt_seconds=40, contexts=[32, 64, 128, 256], new_tokens=32, gen_batches=[1, 32], gen_repeats=5,
+                    train_limit=None, test_limit=None, unlabelled=None, masked=2, teacher=dict(epochs=3, min_steps=60),
+                    shallow=dict(steps=1000, batch_size=32), scratch=dict(steps=2000, batch_size=64, lr=1e-3),
+                    seeds=[0, 1, 2], shallow_layers=3, compile=True, requests=100, batch=64, throughput_batches=5,
+                    threads=16),
+    },
     "10": {  # the PoC: training pool, validation/test size, label budgets (None = all), seeds, serving timings
         "smoke": dict(train_limit=120, eval_limit=60, label_budgets=[100], seeds=[0], cpu_threads=1, latency_repeats=6,
                       throughput_repeats=1, batch=16, explain_train=40, explain_sentences=2,

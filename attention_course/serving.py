@@ -96,6 +96,29 @@ def throughput(fn: Callable[[], object], batch_size: int, repeats: int = 10, war
     return batch_size / seconds
 
 
+@torch.inference_mode()
+def interleaved_throughput(models: dict[str, Callable], batches: Sequence[dict], rounds: int = 3,
+                           device=None) -> dict[str, float]:
+    """Items per second of each model over the same ``batches``, timed in turns, median over ``rounds``.
+
+    Taking turns (A, B, C, A, B, C, ...) exposes every model to the same background load, which matters
+    on a shared machine; each model runs once untimed first (compilation, caches).
+    """
+    items = sum(len(next(iter(batch.values()))) for batch in batches)
+    for model in models.values():
+        model(**batches[0])
+    samples: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            synchronize(device)
+            start = time.perf_counter()
+            for batch in batches:
+                model(**batch)
+            synchronize(device)
+            samples[name].append(time.perf_counter() - start)
+    return {name: items / float(np.median(times)) for name, times in samples.items()}
+
+
 def _rss_bytes() -> int:
     import psutil
 
@@ -218,3 +241,81 @@ def cheapest_meeting(table, min_accuracy: float, max_p95_ms: float, accuracy: st
     if not meeting:
         return None
     return min(meeting, key=lambda row: (row[cost], -row[accuracy]))
+
+
+# ---------------------------------------------------------------- generation: naive loop against the KV cache
+
+
+def generation_speed(model, prompt_source: torch.Tensor, contexts: Sequence[int], new_tokens: int,
+                     batch_sizes: Sequence[int] = (1,), repeats: int = 3, device=None) -> list[dict]:
+    """Tokens per second of greedy generation without and with the key/value cache, by final context length.
+
+    For each context c, prompts of ``c - new_tokens`` tokens (consecutive windows of ``prompt_source``)
+    are continued by ``new_tokens`` tokens; ``same_tokens`` says whether both loops chose the same ones.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    rows = []
+    for batch in batch_sizes:
+        for context in contexts:
+            if not new_tokens < context <= model.config.block_size:
+                raise ValueError(f"context {context} must exceed new_tokens={new_tokens} and fit in block_size")
+            length = context - new_tokens
+            prompt = torch.stack([prompt_source[i * length : (i + 1) * length] for i in range(batch)]).to(device)
+            outputs, speeds = {}, {}
+            for use_cache in (False, True):
+                def run(use_cache=use_cache, prompt=prompt, outputs=outputs):
+                    outputs[use_cache] = model.generate(prompt, new_tokens, temperature=0, use_cache=use_cache)
+
+                seconds = float(np.median(time_calls(run, repeats, warmup=1, device=device)))
+                speeds[use_cache] = batch * new_tokens / seconds
+            rows.append({"batch": batch, "context": context, "new_tokens": new_tokens,
+                         "naive_tokens_per_s": speeds[False], "cached_tokens_per_s": speeds[True],
+                         "speedup": speeds[True] / speeds[False], "same_tokens": torch.equal(outputs[False], outputs[True])})
+    return rows
+
+
+# ---------------------------------------------------------------- one variant, measured
+
+
+def batches(inputs: dict[str, torch.Tensor], batch_size: int, count: int, device) -> list[dict[str, torch.Tensor]]:
+    """``count`` batches of consecutive rows, trimmed to their longest real sentence, on ``device``."""
+    total = len(inputs["input_ids"])
+    out = []
+    for i in range(count):
+        start = (i * batch_size) % max(1, total - batch_size + 1)
+        part = {key: value[start : start + batch_size] for key, value in inputs.items()}
+        length = int(part["attention_mask"].sum(1).max())
+        out.append({key: value[:, :length].to(device) for key, value in part.items()})
+    return out
+
+
+def measure_variant(variant: str, model: torch.nn.Module, inputs: dict[str, torch.Tensor], labels: torch.Tensor,
+                    device, hardware: str, requests: int = 50, throughput_batch: int = 64, throughput_batches: int = 5,
+                    size_mib: float | None = None, params: int | None = None, autocast_bf16: bool = False) -> dict:
+    """Accuracy, size, peak memory, latency percentiles at batch 1 and throughput at ``throughput_batch``.
+
+    ``inputs``/``labels``: the test split, tokenised. Latency: ``requests`` single sentences sent one at a
+    time (each with its own length, as requests arrive). Throughput: the median over ``throughput_batches``
+    batches of test sentences. Peak memory: the weights (their size on disk) plus what one batch needs.
+    """
+    from .training import accuracy, autocast
+
+    device = torch.device(device)
+    model.eval()
+    size = size_on_disk_mib(model) if size_mib is None else size_mib  # before inference mode: torchao's int8
+    with torch.inference_mode(), autocast(device, autocast_bf16):  # tensors cannot be saved from inside it
+        test_accuracy = accuracy(model, inputs, labels, batch_size=throughput_batch)
+        singles = batches(inputs, 1, requests, device)
+        cycle = iter(range(10**9))
+        latencies = time_calls(lambda: model(**singles[next(cycle) % len(singles)]), repeats=requests, warmup=3,
+                               device=device)
+        full = batches(inputs, throughput_batch, throughput_batches, device)
+        cycle_b = iter(range(10**9))
+        seconds = time_calls(lambda: model(**full[next(cycle_b) % len(full)]), repeats=throughput_batches,
+                             warmup=1, device=device)
+        activations = peak_memory_mib(lambda: model(**full[0]), device)
+    percentiles = latency_percentiles([s * 1e3 for s in latencies])
+    return {"variant": variant, "hardware": hardware, "accuracy": test_accuracy,
+            "params": parameter_count(model) if params is None else params, "size_mib": size,
+            "peak_mib": size + activations, "p50_ms": percentiles["p50"], "p95_ms": percentiles["p95"],
+            "throughput_per_s": throughput_batch / float(np.median(seconds)), "throughput_batch": throughput_batch}
