@@ -42,3 +42,17 @@ def test_bundle_holds_every_finished_notebook(tmp_path):
     assert main([str(first), str(second), "--output", str(tmp_path / "out"), "--bundle", str(archive)]) == 0
     with tarfile.open(archive) as tar:
         assert sorted(tar.getnames()) == ["one.ipynb", "two.ipynb"]
+
+
+def test_widget_state_is_stored_for_every_widget_shown(tmp_path):
+    source = _notebook(tmp_path / "w.ipynb",
+                       "import ipywidgets as w\nbox = w.VBox([w.Textarea(value='hi'), w.HTML(value='<b>x</b>')])\nbox",
+                       "from attention_course.tools.doctor import in_kernel\nprint(in_kernel())")
+    assert main([str(source), "--output", str(tmp_path / "out")]) == 0
+    executed = nbformat.read(tmp_path / "out" / "w.ipynb", as_version=4)
+    view = executed.cells[0].outputs[0]["data"]["application/vnd.jupyter.widget-view+json"]
+    state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert view["model_id"] in state and state[view["model_id"]]["model_name"] == "VBoxModel"
+    children = [ref.removeprefix("IPY_MODEL_") for ref in state[view["model_id"]]["state"]["children"]]
+    assert all(child in state for child in children)
+    assert executed.cells[1].outputs[0].text == "True\n"  # the doctor knows it runs in a kernel

@@ -26,7 +26,9 @@ def execute(source: Path, output: Path, timeout: int = 1800) -> tuple[bool, floa
     started = time.perf_counter()
     ok = True
     try:
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+        # store_widget_state: the state of every widget model the outputs show goes into the notebook's
+        # metadata ("widgets", application/vnd.jupyter.widget-state+json), so a reopened lesson draws its widgets.
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=True,
                        resources={"metadata": {"path": str(source.resolve().parent)}}).execute()
     except (CellExecutionError, DeadKernelError, TimeoutError) as error:  # keep what ran, with the failure, and go on
         ok = False
