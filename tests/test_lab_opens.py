@@ -13,14 +13,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, CHROMIUM_FLAGS, require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 VIEW = "application/vnd.jupyter.widget-view+json"
 STATE = "application/vnd.jupyter.widget-state+json"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"]
 
 
 def _shown_models(notebook: dict) -> set[str]:
@@ -53,8 +51,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_trusted_lesson_06_opens_with_its_views_and_explorer_drawn(tmp_path):
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"headless Chromium not found at {CHROMIUM}: install Debian's chromium (make test does, as root)")
+    require_chromium()
     from nbformat import read
     from nbformat.sign import NotebookNotary
     from playwright.sync_api import sync_playwright

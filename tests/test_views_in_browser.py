@@ -1,16 +1,13 @@
 """In headless Chromium: a hostile token in an attention view or the explorer renders as text and runs nothing."""
 
-import shutil
 
 import pytest
 import torch
+from browser import CHROMIUM, CHROMIUM_FLAGS, require_chromium
 
 from attention_course import viz
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"]
 HOSTILE = ["</script><img src=x onerror=window.__xss=1>", "<b onmouseover=window.__xss=2>bold</b>", "</SCRIPT >",
            "<!--<script>", "a&amp;b", "\u2028line\u2029", "$x^$", "\"quoted\" 'single'"]
 TOKENS = ["[CLS]", *HOSTILE, "[SEP]"]
@@ -18,8 +15,7 @@ TOKENS = ["[CLS]", *HOSTILE, "[SEP]"]
 
 @pytest.fixture(scope="module")
 def browser():
-    if not shutil.which(CHROMIUM) and not shutil.os.path.exists(CHROMIUM):
-        pytest.fail(f"headless Chromium not found at {CHROMIUM}: install Debian's chromium (make test does, as root)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
