@@ -215,6 +215,43 @@ def summarise(records: list[dict]) -> list[dict]:
              "runs": len(values)} for (method, n), values in sorted(groups.items())]
 
 
+def selection_on_test(setup: TransferSetup, n_labels: int = 100, subsets: int = 5, grid=tuple(np.logspace(-3, 3, 8)),
+                      repeats: int = 200, seed: int = 0) -> dict:
+    """How much choosing a model on the test split overstates its accuracy, measured rather than asserted.
+
+    Candidates: linear probes (logistic regression on the frozen features) for every C in ``grid`` on each of
+    ``subsets`` random draws of ``n_labels`` training sentences. The test split is cut in two random halves,
+    ``repeats`` times: half A plays "the test set", half B stands for new data. Choosing the candidate with the
+    best accuracy on A and reporting that accuracy is compared with the same candidate's accuracy on B, and with
+    choosing on the validation split instead. Returns the mean accuracies over the repeats.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(seed)
+    features, labels = setup.features, {name: np.asarray(split.labels) for name, split in setup.splits.items()}
+    candidates = []
+    for _ in range(subsets):
+        index = rng.choice(len(labels["train"]), size=min(n_labels, len(labels["train"])), replace=False)
+        for c in grid:
+            model = LogisticRegression(C=c, max_iter=2000).fit(features["train"][index], labels["train"][index])
+            candidates.append((model.predict(features["validation"]) == labels["validation"],
+                               model.predict(features["test"]) == labels["test"]))
+    val_correct = np.array([v.mean() for v, _ in candidates])
+    test_correct = np.stack([t for _, t in candidates])  # (candidates, test sentences)
+    by_validation = int(val_correct.argmax())
+    rows = []
+    for _ in range(repeats):
+        order = rng.permutation(test_correct.shape[1])
+        half_a, half_b = order[: len(order) // 2], order[len(order) // 2 :]
+        on_a, on_b = test_correct[:, half_a].mean(axis=1), test_correct[:, half_b].mean(axis=1)
+        by_test = int(on_a.argmax())
+        rows.append((on_a[by_test], on_b[by_test], on_a[by_validation], on_b[by_validation]))
+    mean = np.mean(rows, axis=0)
+    return {"candidates": len(candidates), "n_labels": n_labels, "repeats": repeats, "half_size": len(half_a),
+            "chosen_on_test": {"reported": float(mean[0]), "new_data": float(mean[1])},
+            "chosen_on_validation": {"reported": float(mean[2]), "new_data": float(mean[3])}}
+
+
 @benchmark("transfer", "lesson 07: the data-efficiency curve of four methods", formatter=lambda result: format_result(result))
 def bench_transfer(profile: str | None = None) -> dict:
     """The lesson-07 curve: ``attention-course bench transfer --json``."""

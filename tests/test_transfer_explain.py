@@ -56,3 +56,24 @@ def test_explanation_scores_cover_every_token(setup):
     agreement = explain.agreement_with_erasure(probe, ["A dull, tedious film.", "Great acting and a clever plot."])
     assert set(agreement) == {"attention", "rollout", "gradient x input", "random"}
     assert all(-1.0 <= value <= 1.0 for values in agreement.values() for value in values)
+
+
+def test_choosing_on_test_overstates_and_choosing_on_validation_does_not():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from attention_course.data import LabelledTexts
+    from attention_course.transfer import selection_on_test
+
+    rng = np.random.default_rng(0)
+    splits, features = {}, {}
+    for name, n in (("train", 400), ("validation", 300), ("test", 300)):
+        labels = rng.integers(0, 2, n)
+        features[name] = rng.normal(size=(n, 16)) + 0.3 * labels[:, None]  # a weak signal
+        splits[name] = LabelledTexts([str(i) for i in range(n)], labels.tolist())
+    result = selection_on_test(SimpleNamespace(splits=splits, features=features), n_labels=50, repeats=100)
+    on_test, on_val = result["chosen_on_test"], result["chosen_on_validation"]
+    assert result["candidates"] == 40 and result["half_size"] == 150
+    assert on_test["reported"] - on_test["new_data"] > 0.02
+    assert abs(on_val["reported"] - on_val["new_data"]) < 0.02
