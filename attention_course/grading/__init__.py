@@ -4,6 +4,7 @@ Every lesson's tasks register themselves in ``TASKS`` when its module is importe
 """
 
 from . import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson07  # noqa: F401  (registers)
+from . import lesson08  # noqa: F401  (registers)
 from . import lesson09  # noqa: F401  (registers)
 from . import lesson10  # noqa: F401  (registers)
 from ._core import TASKS, check, known_tasks
