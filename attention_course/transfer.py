@@ -193,17 +193,20 @@ def data_efficiency_curve(setup: TransferSetup, sizes, seeds, methods=METHODS, f
                           progress: bool = True) -> list[dict]:
     """Every method at every number of labels (None = all), for every seed; one record per run."""
     fit = fit or FitConfig()
-    train = setup.splits["train"]
     runs = [(size, seed, method) for size in sizes for seed in seeds for method in methods]
     records = []
     for size, seed, method in tqdm(runs, desc="runs", disable=not progress):
-        if size is None or size >= len(train):
-            index = np.arange(len(train))
-        else:
-            chosen = set(train.subset(size, seed=seed).texts)
-            index = np.array([i for i, text in enumerate(train.texts) if text in chosen])
-        records.append(run_method(setup, method, index, seed, fit))
+        records.append(run_method(setup, method, training_index(setup, size, seed), seed, fit))
     return records
+
+
+def training_index(setup: TransferSetup, n_labels: int | None, seed: int = 0) -> np.ndarray:
+    """Positions in ``setup.splits["train"]`` of a stratified random subset of ``n_labels`` (None: all), for run_method."""
+    train = setup.splits["train"]
+    if n_labels is None or n_labels >= len(train):
+        return np.arange(len(train))
+    chosen = set(train.subset(n_labels, seed=seed).texts)
+    return np.array([i for i, text in enumerate(train.texts) if text in chosen])
 
 
 def summarise(records: list[dict]) -> list[dict]:
@@ -215,7 +218,10 @@ def summarise(records: list[dict]) -> list[dict]:
              "runs": len(values)} for (method, n), values in sorted(groups.items())]
 
 
-def selection_on_test(setup: TransferSetup, n_labels: int = 100, subsets: int = 5, grid=tuple(np.logspace(-3, 3, 8)),
+SELECTION_GRID = tuple(float(c) for c in np.logspace(-3, 3, 8))  # the probes' regularisation strengths C
+
+
+def selection_on_test(setup: TransferSetup, n_labels: int = 100, subsets: int = 5, grid=SELECTION_GRID,
                       repeats: int = 200, seed: int = 0) -> dict:
     """How much choosing a model on the test split overstates its accuracy, measured rather than asserted.
 

@@ -1,0 +1,185 @@
+"""Hints in stages: ``hint("01.rnn_step")`` gives a first nudge, ``hint("01.rnn_step", 2)`` more, and so on.
+
+The exercise stubs carry only the first stage (the nudge); each later stage says more, and the last one is
+close to the answer. Nothing here is needed to pass a check.
+"""
+
+from __future__ import annotations
+
+HINTS: dict[str, tuple[str, ...]] = {
+    # ---------------------------------------------------------------- 01
+    "01.rnn_step": (
+        "Write the formula above as PyTorch: two matrix products, a bias, a nonlinearity.",
+        "`@` multiplies matrices: x_t @ w_xh has shape (B, d_h), and so has h_prev @ w_hh. Add them and b_h.",
+        "Apply torch.tanh to the sum (not to each term).",
+    ),
+    "01.run_rnn": (
+        "Keep a running state, starting at h0, and update it once per time step with your rnn_step.",
+        "xs[:, t] is the input at time t, shape (B, d_in). Collect every new state in a list.",
+        "torch.stack(states, dim=1) turns a list of T tensors (B, d_h) into (B, T, d_h).",
+    ),
+    "01.path_length": (
+        "Count layer applications, not positions: how many times must the information be transformed to get from i to j?",
+        "A recurrent layer moves information one position per application: from i to i + 1 is one update.",
+        "So from i to j it takes j - i updates (0 when i == j). One attention layer connects any two different "
+        "positions in a single application; a position reaches itself in 0.",
+    ),
+    "01.accuracy": (
+        "The predicted class of a row is the one with the highest logit.",
+        "logits.argmax(dim=-1) gives the predicted class per row; compare it with labels.",
+        "The mean of the (float) comparison is the accuracy; .item() makes it a Python float.",
+    ),
+    # ---------------------------------------------------------------- 02
+    "02.attention_scores": (
+        "Every query against every key: one matrix product, then the scaling from the lesson.",
+        "k.transpose(-2, -1) turns (..., Tk, d) into (..., d, Tk), so q @ it is (..., Tq, Tk).",
+        "Divide by math.sqrt(d), with d = q.shape[-1] (the key/query width, not the sequence length).",
+    ),
+    "02.softmax": (
+        "exp, then normalise along the right axis; and make it safe for large scores.",
+        "Subtracting the row's maximum changes nothing mathematically but keeps exp from overflowing.",
+        "Use amax/sum over dim=-1 with keepdim=True so the shapes broadcast back.",
+    ),
+    "02.causal_mask": (
+        "Position t may look at positions 0..t: which entries of a (size, size) matrix is that?",
+        "Row = query, column = key: True where column <= row, the lower triangle with its diagonal.",
+        "torch.tril of a matrix of ones (as bool) builds it.",
+    ),
+    "02.padding_mask": (
+        "Position p of sequence b is real when p < lengths[b].",
+        "Compare a row of positions with a column of lengths and let broadcasting build the (B, max_len) table.",
+        "torch.arange(max_len)[None, :] < lengths[:, None]",
+    ),
+    "02.scaled_dot_product_attention": (
+        "Put together what you wrote: scores, mask, softmax over the keys, weighted sum of the values.",
+        "Masked positions must get zero weight: give their scores -inf before the softmax (masked_fill(~mask, ...)).",
+        "Return both the output weights @ v and the weights themselves.",
+    ),
+    # ---------------------------------------------------------------- 03
+    "03.split_heads": (
+        "Reshape the last axis into (heads, head width), then bring the head axis next to the batch.",
+        "A plain reshape to (B, n_heads, T, d_head) mixes time steps: view as (B, T, n_heads, d_head) first.",
+        "Then .transpose(1, 2) gives (B, n_heads, T, d_head).",
+    ),
+    "03.multi_head_attention": (
+        "Project, split into heads, attend per head, merge the heads, project the output.",
+        "For each of w_q, w_k, w_v: split_heads(x @ w, n_heads). The attention function works on any leading axes.",
+        "Merging is the inverse of splitting: transpose(1, 2), then reshape to (B, T, d_model); finish with @ w_o.",
+    ),
+    "03.sinusoidal_positional_encoding": (
+        "Each pair of columns is a sine and a cosine of the position at one frequency.",
+        "The angle is position / 10000 ** (2i / d_model) for pair i; build positions as a column and the frequencies as a row.",
+        "Sine goes into the even columns (0::2), cosine into the odd ones (1::2).",
+    ),
+    "03.layer_norm": (
+        "Normalise each position's feature vector on its own, then scale and shift.",
+        "Mean and variance over the last axis (keepdim=True); the variance is the biased one (unbiased=False).",
+        "(x - mean) / sqrt(var + eps) * gamma + beta",
+    ),
+    # ---------------------------------------------------------------- 04
+    "04.block_flops": (
+        "Count the matrix products of one block; a product of (m x k) by (k x n) costs 2 m k n FLOPs.",
+        "Four d x d projections over T tokens, an MLP of two products with width 4d, and two T x T attention products.",
+        "4 * (2 T d^2) + 2 * (2 T d 4d) + 2 * (2 T^2 d)",
+    ),
+    "04.time_fn": (
+        "Follow lesson 00's rules: warm-up, synchronise, repeat, and report the median.",
+        "Run the work `warmup` times untimed and sync() once; then time each repeat on its own.",
+        "Per repeat: start = clock(); work(); sync(); keep clock() - start. Return statistics.median of them, as a float.",
+    ),
+    "04.causal_sdpa": (
+        "PyTorch's fused attention can apply the causal mask itself.",
+        "torch.nn.functional.scaled_dot_product_attention has an is_causal argument.",
+        "One call: F.scaled_dot_product_attention(q, k, v, is_causal=True)",
+    ),
+    "04.ddp_average": (
+        "DDP's all-reduce combines the replicas' gradients; what does each replica end up with?",
+        "The all-reduce sums; DDP then divides by the number of replicas.",
+        "torch.stack(shard_grads).sum(dim=0) / len(shard_grads)",
+    ),
+    # ---------------------------------------------------------------- 05
+    "05.shift_targets": (
+        "At position t the model predicts token t + 1: the targets are the inputs moved by one.",
+        "Both come from the same window; one loses its last token, the other its first.",
+        "inputs = window[..., :-1], targets = window[..., 1:]",
+    ),
+    "05.lm_loss": (
+        "The loss is the mean cross-entropy over every position of every sequence.",
+        "F.cross_entropy wants (N, classes) logits and (N,) targets: flatten batch and time together.",
+        "logits.reshape(-1, logits.shape[-1]) and targets.reshape(-1).",
+    ),
+    "05.warmup_cosine_lr": (
+        "Three phases: a linear ramp, a cosine decay, and a floor after the end.",
+        "Warm-up: max_lr * (step + 1) / warmup, as the lesson's plot shows; after total: min_lr.",
+        "In between, progress = (step - warmup) / (total - warmup), lr = min_lr + 0.5 (1 + cos(pi progress)) (max_lr - min_lr).",
+    ),
+    "05.sample_next": (
+        "Temperature rescales the logits; top-k keeps only the k most likely tokens; then draw one.",
+        "Divide by the temperature, set every logit below the k-th largest to -inf, softmax.",
+        "torch.multinomial(probs, 1, generator=generator) draws the next token.",
+    ),
+    "05.pre_ln_block": (
+        "Pre-LN: each sublayer reads a normalised copy of the residual stream and adds to the stream.",
+        "The first residual step uses attention and norm1; the second uses feed_forward and norm2, on the updated stream.",
+        "h = x + attention(norm1(x)); return h + feed_forward(norm2(h))",
+    ),
+    # ---------------------------------------------------------------- 06
+    "06.attention_rollout": (
+        "Follow attention through the layers, counting the residual connection as attention to oneself.",
+        "Per layer: average the heads, mix half-and-half with the identity, renormalise the rows.",
+        "Multiply the layers' matrices in order: rollout = mixed @ rollout, starting from the identity.",
+    ),
+    "06.mean_attention_distance": (
+        "Weight each query-key distance |i - j| by its attention weight.",
+        "Build the |i - j| table from torch.arange; multiply by the weights and sum over the keys.",
+        "Then average over the queries.",
+    ),
+    "06.previous_token_head": (
+        "A previous-token head puts its weight on w[i, i - 1]: one diagonal of each map.",
+        "torch.diagonal(attentions, offset=-1, dim1=-2, dim2=-1) holds those weights for every layer and head.",
+        "Average them per (layer, head) and return the position of the largest.",
+    ),
+    "06.special_token_share": (
+        "How much of each query's weight lands on the special tokens?",
+        "Select the special tokens among the KEYS (the last axis) and sum their weights per query.",
+        "Then average over the queries.",
+    ),
+    # ---------------------------------------------------------------- 07
+    "07.mean_pool": (
+        "Average the vectors of the real tokens only, not the padding.",
+        "Multiply by the mask (as float, with a trailing axis) before summing over time.",
+        "Divide by the number of real tokens per sequence (the mask's sum), not by the length.",
+    ),
+    "07.freeze_encoder": (
+        "A frozen weight gets no gradient.",
+        "Every parameter of model.encoder should stop requiring gradients; the head keeps training.",
+        "p.requires_grad_(False) for p in model.encoder.parameters(); return the model.",
+    ),
+    "07.warmup_linear": (
+        "Two phases: a ramp up over the warm-up steps, then a straight line down to zero at the end.",
+        "During warm-up: (step + 1) / warmup, so step 0 is not 0. After it: (total - step) / (total - warmup).",
+        "Never below 0: max(0.0, ...).",
+    ),
+    "07.select_by_validation": (
+        "Choose with the validation split only; report the chosen run's test accuracy.",
+        "Find the run with the highest val_accuracy.",
+        "Return that run's test_accuracy (not the highest test accuracy).",
+    ),
+}
+
+
+def hint(task_id: str, stage: int = 1) -> str:
+    """Print (and return) stage ``stage`` of the hints for ``task_id``: 1 is a nudge, the last is nearly the answer."""
+    from . import TASKS  # every registered task, for a helpful message
+
+    stages = HINTS.get(task_id)
+    if not stages:
+        known = sorted(HINTS) if task_id not in TASKS else []
+        message = f"no hints for {task_id!r}" + (f"; tasks with hints: {', '.join(known)}" if known else "")
+        print(message)
+        return message
+    stage = max(1, min(int(stage), len(stages)))
+    more = f"  (more: hint({task_id!r}, {stage + 1}))" if stage < len(stages) else "  (that was the last hint)"
+    text = f"Hint {stage}/{len(stages)} for {task_id}: {stages[stage - 1]}{more}"
+    print(text)
+    return text
