@@ -110,11 +110,14 @@ class TextEncoder(nn.Module):
 
 
 class ContrastiveModel(nn.Module):
-    """A ViT image encoder and a text encoder projected into one space; a learned temperature (CLIP)."""
+    """A ViT image encoder and a text encoder projected into one space; a learned temperature (CLIP).
 
-    def __init__(self, vocab_size: int, embed_dim: int = 64, vit: dict | None = None, text_layers: int = 2):
+    ``image_encoder`` passes a ViT to start from (e.g. one trained to classify); else a new ``ViT(**vit)``."""
+
+    def __init__(self, vocab_size: int, embed_dim: int = 64, vit: dict | None = None, text_layers: int = 2,
+                 image_encoder: ViT | None = None):
         super().__init__()
-        self.image_encoder = ViT(**(vit or {}))
+        self.image_encoder = image_encoder if image_encoder is not None else ViT(**(vit or {}))
         width = self.image_encoder.head.in_features
         self.text_encoder = TextEncoder(vocab_size, width, self.image_encoder.blocks[0].attn.n_heads, text_layers)
         self.image_proj = nn.Linear(width, embed_dim, bias=False)
@@ -229,11 +232,14 @@ def decoder_masks(tokens: Tensor, pad_id: int, n_patches: int) -> tuple[Tensor, 
 
 
 class Captioner(nn.Module):
-    """A ViT reads the image; a small decoder writes a caption, attending to the ViT's patch states."""
+    """A ViT reads the image; a small decoder writes a caption, attending to the ViT's patch states.
 
-    def __init__(self, vocab_size: int, vit: dict | None = None, n_layers: int = 2, max_len: int = 10):
+    ``image_encoder`` passes a ViT to start from (e.g. one trained to classify); else a new ``ViT(**vit)``."""
+
+    def __init__(self, vocab_size: int, vit: dict | None = None, n_layers: int = 2, max_len: int = 10,
+                 image_encoder: ViT | None = None):
         super().__init__()
-        self.image_encoder = ViT(**(vit or {}))
+        self.image_encoder = image_encoder if image_encoder is not None else ViT(**(vit or {}))
         width = self.image_encoder.head.in_features
         n_heads = self.image_encoder.blocks[0].attn.n_heads
         self.embed = nn.Embedding(vocab_size, width)
