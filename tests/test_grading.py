@@ -330,3 +330,8 @@ def test_unknown_task_missing_answer_and_a_result_instead_of_a_function():
         check("02.causal_mask", None)
     with pytest.raises(AssertionError, match="not a function.*without calling it"):
         check("02.causal_mask", torch.ones(3, 3, dtype=torch.bool).tril())
+
+
+def test_a_checker_called_directly_outside_check_still_works_each_time():
+    for _ in range(3):
+        assert TASKS["02.causal_mask"](CORRECT["02.causal_mask"]) == 4

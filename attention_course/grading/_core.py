@@ -117,10 +117,7 @@ def _new_run(task_id: str, seed: int | None = None, limit: float | None = None) 
 
 def _current(task_id: str) -> _Run:
     run = _RUN.get()
-    if run is None:  # a checker called directly, outside check(): a run of its own
-        run = _new_run(task_id)
-        _RUN.set(run)
-    return run
+    return run if run is not None else _new_run(task_id)  # outside check(): a fresh run for this one use
 
 
 def fresh_generator() -> torch.Generator:
