@@ -2,6 +2,7 @@
 
 import importlib.metadata
 import json
+import re
 
 import pytest
 import torch
@@ -142,3 +143,17 @@ def test_inside_a_kernel_only_what_the_kernel_needs_is_checked(monkeypatch, caps
     out = capsys.readouterr().out
     assert problems == 0 and "jupyterlab" not in out and "nbval" not in out  # as on a GPU machine without JupyterLab
     assert "Needed to run the lessons" in out and "attention-course doctor" in out
+
+
+def test_without_torch_the_doctor_still_reports_everything_and_names_the_fix():
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.modules['torch'] = None  # as if torch were not installed (import fails)\n"
+            "from attention_course.tools import cli\nsys.exit(cli.main(['doctor', '--only', 'run']))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    for label in ("torch 2", "data sets", "pretrained MiniLM", "device and size profile"):
+        assert re.search(rf"FIX  {label}.*(ImportError|ModuleNotFoundError)", result.stdout), result.stdout
+    assert "make setup" in result.stdout and "problem(s) to fix." in result.stdout

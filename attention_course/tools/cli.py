@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from ..course import find_root
-from ..profiles import PROFILES
 from . import classroom
 from . import exercises as exercise_sync
 from .doctor import run_doctor
@@ -75,12 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--check", action="store_true", help="only report; exit 1 if exercises/ is stale")
     ex.add_argument("--force", action="store_true", help="also regenerate notebooks you edited (keeps a .bak)")
     ex.add_argument("--root", type=Path, help="the course repository (default: found from the current folder)")
-    benchmarks = registered_benchmarks()
+    try:  # a broken install (no torch, say) must still let `doctor` run and name the fix
+        benchmarks = registered_benchmarks()
+        from ..profiles import PROFILES
+    except Exception as error:
+        benchmarks, PROFILES = {}, None
+        doctor.epilog = f"note: the benchmarks could not be loaded ({type(error).__name__}: {error})"
     bench = commands.add_parser("bench", help="reproduce the book's measurements on this machine",
                                 description="\n".join(f"{name}: {b.describe}" for name, b in sorted(benchmarks.items())),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.add_argument("name", choices=sorted(benchmarks))
-    bench.add_argument("--profile", choices=list(PROFILES), help="size (default: from the device)")
+    bench.add_argument("name", choices=sorted(benchmarks) or None)
+    bench.add_argument("--profile", choices=PROFILES, help="size (default: from the device)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     classroom.add_parser(commands)
     return parser
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "classroom":
             return classroom.run(args)
         return run_bench(args.name, args.profile, args.json)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, ImportError) as error:
         print(f"attention-course: error: {error}", file=sys.stderr)
         return 2
 

@@ -62,11 +62,21 @@ def _guarded(group: str, label: str, probe: Callable[[], tuple[str, str]], fix: 
         return Check(label, False, message[:600], fix, group)
 
 
+IMPORT_NAMES = {"scikit-learn": "sklearn"}  # run-group packages whose module name differs from the distribution
+
+
 def _package(dist: str, why: str, group: str) -> Check:
     try:
-        return Check(f"{dist} {importlib.metadata.version(dist)}", True, why, "", group)
+        version = importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return Check(dist, False, f"not installed ({why})", SETUP_FIX, group)
+    if group == "run":  # the lessons import it: installed is not enough
+        try:
+            importlib.import_module(IMPORT_NAMES.get(dist, dist))
+        except Exception as error:
+            return Check(f"{dist} {version}", False, f"installed but does not import ({type(error).__name__}: "
+                         f"{' '.join(str(error).split())[:300]})", SETUP_FIX, group)
+    return Check(f"{dist} {version}", True, why, "", group)
 
 
 def _python() -> Check:
@@ -188,6 +198,15 @@ def in_kernel() -> bool:
     return bool(shell) and "IPKernelApp" in getattr(shell, "config", {})
 
 
+def _safe(group: str, label: str, make: Callable[[], Check | list[Check]]) -> list[Check]:
+    """The checks ``make`` returns; if it cannot even run (e.g. torch does not import), one failed check."""
+    try:
+        made = make()
+        return made if isinstance(made, list) else [made]
+    except Exception as error:
+        return [Check(label, False, f"{type(error).__name__}: {' '.join(str(error).split())}"[:600], SETUP_FIX, group)]
+
+
 def doctor_checks(groups: tuple[str, ...] = ("open", "run", "test")) -> list[Check]:
     """Every check of ``groups``, in report order; never raises."""
     checks: list[Check] = []
@@ -198,12 +217,12 @@ def doctor_checks(groups: tuple[str, ...] = ("open", "run", "test")) -> list[Che
             checks.append(_python())
         checks.extend(_package(dist, why, g) for dist, why, g in PACKAGES if g == group)
         if group == "open":
-            checks.append(_trusted_notebooks())
+            checks += _safe(group, "the course's notebooks", _trusted_notebooks)
         elif group == "run":
-            checks.extend(_data_checks())
-            checks.append(_model())
-            checks.append(_view_scripts())
-            checks.extend(_device())
+            checks += _safe(group, "data sets", _data_checks)
+            checks += _safe(group, "pretrained MiniLM", _model)
+            checks += _safe(group, "scripts the attention views inline (d3, jQuery)", _view_scripts)
+            checks += _safe(group, "device and size profile", _device)
         else:
             checks.append(_chromium())
     return checks
