@@ -29,7 +29,7 @@ import nbformat
 
 from ..course import find_root
 
-CHECK_CALL = re.compile(r"""^\s*check\(\s*["'](?P<task>[\w.]+)["']\s*,""", re.MULTILINE)
+CHECK_CALL = re.compile(r"""^\s*check(?:_challenge)?\(\s*["'](?P<task>[\w.]+)["']\s*,""", re.MULTILINE)
 BEGIN_WITH_HINT = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<hint>.*)$", re.MULTILINE)
 MARKDOWN_SOLUTION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.DOTALL)
 STUB = 'raise NotImplementedError("your code here")'
@@ -122,8 +122,9 @@ def _hidden_block(task: str) -> str:
     return "\n".join(lines)
 
 
-def source_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """An nbgrader source notebook made from one of the course's solution notebooks."""
+def source_notebook(solution: nbformat.NotebookNode, lock_setup: bool = True) -> nbformat.NotebookNode:
+    """An nbgrader source notebook made from one of the course's solution notebooks (or a team challenge:
+    ``lock_setup=False`` leaves every cell but the scored one free for the team to change)."""
     notebook = nbformat.v4.new_notebook(metadata=dict(solution.metadata))
     for index, cell in enumerate(solution.cells):
         if cell.cell_type == "markdown":
@@ -142,7 +143,8 @@ def source_notebook(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
             new.metadata["nbgrader"] = _nbgrader_meta(grade_id(task), grade=True, locked=True, points=POINTS.get(task, 1))
         else:  # imports and set-up: locked, so grading restores them if a learner deleted a line
             new = nbformat.v4.new_code_cell(cell.source)
-            new.metadata["nbgrader"] = _nbgrader_meta(f"setup_{index:02d}", locked=True)
+            if lock_setup:
+                new.metadata["nbgrader"] = _nbgrader_meta(f"setup_{index:02d}", locked=True)
         new.id = f"c{index:03d}"
         notebook.cells.append(new)
     return notebook
@@ -174,11 +176,18 @@ def _quiet_api(root: Path, timeout: int):
     return api
 
 
-def init_course(folder: Path, solutions: Path, lessons: list[str] | None = None, timeout: int = DEFAULT_TIMEOUT) -> list[str]:
-    """Write an nbgrader course into ``folder`` from ``solutions`` and release it; returns the assignment ids."""
+def init_course(folder: Path, solutions: Path, lessons: list[str] | None = None, timeout: int = DEFAULT_TIMEOUT,
+                challenges: Path | None = None) -> list[str]:
+    """Write an nbgrader course into ``folder`` from ``solutions`` and release it; returns the assignment ids.
+
+    ``challenges``: a folder of team-challenge notebooks (classroom/challenges/), each its own assignment.
+    """
     folder, solutions = Path(folder), Path(solutions)
     names = sorted(p.name for p in solutions.glob("[0-9][0-9]_*.ipynb") if not lessons or p.name[:2] in lessons)
-    if not names:
+    sources = [(solutions / name, assignment_id(name), True) for name in names]
+    if challenges is not None:
+        sources += [(path, path.stem, False) for path in sorted(Path(challenges).glob("challenge_*.ipynb"))]
+    if not sources:
         raise FileNotFoundError(f"no solution notebooks{' for lessons ' + ', '.join(lessons) if lessons else ''} in {solutions}")
     folder.mkdir(parents=True, exist_ok=True)
     settings = nbgrader_settings(folder, timeout)
@@ -188,11 +197,10 @@ def init_course(folder: Path, solutions: Path, lessons: list[str] | None = None,
     (folder / "nbgrader_config.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
     api = _quiet_api(folder, timeout)
     assignments = []
-    for name in names:
-        assignment = assignment_id(name)
-        target = folder / "source" / assignment / name
+    for path, assignment, lock_setup in sources:
+        target = folder / "source" / assignment / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(source_notebook(nbformat.read(solutions / name, as_version=4)), target)
+        nbformat.write(source_notebook(nbformat.read(path, as_version=4), lock_setup), target)
         result = api.generate_assignment(assignment, force=True)
         if not result["success"]:
             raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{result.get('log')}\n{result.get('error')}")
@@ -449,6 +457,8 @@ def add_parser(commands) -> None:
     init.add_argument("--lessons", nargs="+", metavar="NN", help="only these lessons, e.g. 01 02 (default: all)")
     init.add_argument("--solutions", type=Path, help="solutions folder (default: the course repository's)")
     init.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds a cell may run when grading")
+    init.add_argument("--challenges", action="store_true",
+                      help="also the team challenges of classroom/challenges/ (grade them with --timeout 600)")
     grade = sub.add_parser("grade", help="autograde submissions into grades_by_task.csv and nbgrader's gradebook")
     grade.add_argument("folder", type=Path, help="the course folder made by `classroom init`")
     grade.add_argument("--submissions", type=Path,
@@ -464,8 +474,10 @@ def add_parser(commands) -> None:
 
 def run(args) -> int:
     if args.classroom_command == "init":
-        solutions = args.solutions or find_root() / "solutions"
-        made = init_course(args.folder, solutions, args.lessons, args.timeout)
+        root = None if args.solutions and not args.challenges else find_root()
+        solutions = args.solutions or root / "solutions"
+        made = init_course(args.folder, solutions, args.lessons, args.timeout,
+                           challenges=root / "classroom" / "challenges" if args.challenges else None)
         print(f"wrote the nbgrader course {args.folder}: {', '.join(made)}; student versions in {args.folder / 'release'}")
         return 0
     if args.classroom_command == "grade":

@@ -1,0 +1,83 @@
+"""Team challenges: the checker measures each team's result itself and prints ``score=...`` for the leaderboard.
+
+A challenge notebook (classroom/challenges/) ends with ``check_challenge("challenge.NAME", answer)``; graded
+with ``attention-course classroom grade``, its row in grades_by_task.csv carries the score, and
+``attention-course classroom leaderboard`` ranks the teams. The rules a team could bend (time, labels) are
+checked from what the team hands in; the score itself is always computed here, on held-out data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+VAL_LOSS_BUDGET_S = 300.0  # five minutes of training on the cpu profile
+VAL_LOSS_SLACK = 1.05  # the time budget stops training at the first step past it
+LABEL_BUDGET = 200
+
+
+class ChallengeFailed(AssertionError):
+    """The answer breaks a rule of the challenge; the message says which."""
+
+
+def _val_loss_5min(answer: dict) -> tuple[float, str]:
+    """answer: {"model": a GPT, "history": the TrainHistory that train() returned}. Lower is better."""
+    from ..data import shakespeare_char_splits
+    from ..train import estimate_loss
+
+    model, history = answer.get("model"), answer.get("history")
+    if model is None or history is None:
+        raise ChallengeFailed('challenge.val_loss_5min: pass {"model": model, "history": history} (history = what train() returned)')
+    if history.diverged:
+        raise ChallengeFailed("challenge.val_loss_5min: the training diverged (a NaN or infinite loss); lower the learning rate")
+    if history.train_seconds > VAL_LOSS_BUDGET_S * VAL_LOSS_SLACK:
+        raise ChallengeFailed(f"challenge.val_loss_5min: trained {history.train_seconds:.0f} s; the budget is "
+                              f"{VAL_LOSS_BUDGET_S:.0f} s (set time_budget_s={VAL_LOSS_BUDGET_S:.0f} in TrainConfig)")
+    tokenizer, _, val_data = shakespeare_char_splits()
+    if model.config.vocab_size != len(tokenizer.chars):
+        raise ChallengeFailed(f"challenge.val_loss_5min: the model's vocab_size is {model.config.vocab_size}; "
+                              f"the Shakespeare characters number {len(tokenizer.chars)}")
+    device = next(model.parameters()).device
+    loss = estimate_loss(model, val_data, model.config.block_size, batch_size=32, batches=40, device=device, seed=2017)
+    return loss, f"validation loss {loss:.4f} nats/char measured by the checker; trained {history.train_seconds:.0f} s"
+
+
+def _accuracy_200_labels(answer: dict) -> tuple[float, str]:
+    """answer: {"predict": fn(list of sentences) -> labels, "train_texts": the labelled sentences used}. Higher is better."""
+    from ..data import rotten_tomatoes
+
+    predict, used = answer.get("predict"), answer.get("train_texts")
+    if not callable(predict) or used is None:
+        raise ChallengeFailed('challenge.accuracy_200_labels: pass {"predict": fn, "train_texts": the labelled sentences you trained on}')
+    used = set(used)
+    if len(used) > LABEL_BUDGET:
+        raise ChallengeFailed(f"challenge.accuracy_200_labels: {len(used)} labelled sentences used; the budget is {LABEL_BUDGET}")
+    train = set(rotten_tomatoes("train").texts)
+    if not used <= train:
+        raise ChallengeFailed(f"challenge.accuracy_200_labels: {len(used - train)} of your labelled sentences are not from "
+                              "the training split (validation and test sentences may not be used for training)")
+    test = rotten_tomatoes("test")
+    predicted = predict(list(test.texts))
+    predicted = torch.as_tensor(predicted).flatten().long()
+    if len(predicted) != len(test):
+        raise ChallengeFailed(f"challenge.accuracy_200_labels: predict returned {len(predicted)} labels for {len(test)} sentences")
+    accuracy = (predicted == torch.as_tensor(test.labels)).float().mean().item()
+    return accuracy, f"test accuracy {accuracy:.4f} on {len(test)} held-out sentences measured by the checker; {len(used)} labels used"
+
+
+CHALLENGE_CHECKS: dict[str, Callable[[dict], tuple[float, str]]] = {
+    "challenge.val_loss_5min": _val_loss_5min,
+    "challenge.accuracy_200_labels": _accuracy_200_labels,
+}
+
+
+def check_challenge(task_id: str, answer: dict) -> float:
+    """Measure a team's answer; print ``score=...`` (what the leaderboard reads) or raise ChallengeFailed."""
+    if task_id not in CHALLENGE_CHECKS:
+        raise KeyError(f"unknown challenge {task_id!r}; known: {', '.join(sorted(CHALLENGE_CHECKS))}")
+    if not isinstance(answer, dict):
+        raise ChallengeFailed(f"{task_id}: pass a dict (see the notebook's last cell), not {type(answer).__name__}")
+    score, detail = CHALLENGE_CHECKS[task_id](answer)
+    print(f"\N{WHITE HEAVY CHECK MARK} {task_id}: score={score:.4f} ({detail})")
+    return score
