@@ -15,7 +15,7 @@ import math
 import sys
 from pathlib import Path
 
-from .poc import PROVENANCE, KPIs, choose, what_if
+from .poc import PROVENANCE, KPIs, choose, monthly_cost, what_if
 
 RESULT_MIME = "application/json"
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ TEXT = {
         "header": "| candidate | hardware | test accuracy | p95 (ms) | $ / million | labels | training (s) | KPIs missed |",
         "met": "none",
         "risks": "Risks",
-        "explain": "Attention maps agree with erasure at Spearman {att:+.2f} (gradient x input {grad:+.2f}; "
+        "explain": "Attention maps agree with erasure at Spearman {att} (gradient x input {grad}; "
                    "{n} sentences): below {thr:.2f}, so attention maps are not shown as explanations.",
         "slices": "Slices of {name} more than {gap:.0f} points below its overall accuracy (>= {min_n} sentences): {list}.",
         "no_slices": "No slice of {name} with >= {min_n} sentences falls more than {gap:.0f} points below its overall "
@@ -66,7 +66,7 @@ TEXT = {
         "header": "| 候補 | ハードウェア | テスト正解率 | p95 (ms) | 100 万件あたり ($) | ラベル数 | 学習 (秒) | 未達の KPI |",
         "met": "なし",
         "risks": "リスク",
-        "explain": "注意（アテンション）マップと消去法の一致はスピアマン {att:+.2f}（勾配×入力は {grad:+.2f}、{n} 文）。"
+        "explain": "注意（アテンション）マップと消去法の一致はスピアマン {att}（勾配×入力は {grad}、{n} 文）。"
                    "基準 {thr:.2f} を下回るため、注意マップを説明として示しません。",
         "slices": "{name} で全体の正解率より {gap:.0f} ポイント以上低いスライス（{min_n} 文以上）：{list}。",
         "no_slices": "{name} には、全体の正解率より {gap:.0f} ポイント以上低いスライス（{min_n} 文以上）はありません。",
@@ -95,6 +95,10 @@ def candidate_name(name: str, lang: str = "en", short: bool = False) -> str:
     if lang == "en":
         return base + (f", {labels}" if labels else "")
     return CANDIDATES_JA.get(base, base) + (f"（ラベル {labels.split()[0]} 件）" if labels else "")
+
+
+def _signed(value) -> str:
+    return "n/a" if value is None else f"{value:+.2f}"
 
 
 def _fmt_accuracy(row: dict) -> str:
@@ -135,7 +139,7 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
     rule = result["slice_rule"]
     gap = dict(name=candidate_name(chosen["candidate"], lang), gap=100 * rule["max_gap"], min_n=rule["min_size"], list=slice_text)
     lines += ["", f"{'#' * (level + 1)} {t['risks']}", "",
-              "- " + t["explain"].format(att=explanation["attention"], grad=explanation["gradient x input"],
+              "- " + t["explain"].format(att=_signed(explanation["attention"]), grad=_signed(explanation["gradient x input"]),
                                          n=result["explanation_sentences"], thr=kpis.min_explanation_agreement),
               "- " + (t["slices"] if slices else t["no_slices"]).format(**gap),
               "- " + t["licence"].format(items="; ".join(f"{p['item']} ({p['licence'].split(';')[0]})"
@@ -145,6 +149,33 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
     lines.append("<small>" + t["record"].format(commit=record["commit"], torch=record["torch"],
                                                  transformers=record["transformers"], sklearn=record["scikit-learn"],
                                                  seeds=record["seeds"], sha=record["data"]["test"]["sha256"]) + "</small>")
+    return "\n".join(lines) + "\n"
+
+
+CLOUD_VOLUMES = (10_000, 1_000_000, 100_000_000)  # predictions a day: a team, a product, a platform
+CLOUD_TEXT = {
+    "en": dict(caption="Measured on {hardware} (profile `{profile}`); hourly prices are assumptions: CPU box "
+                       "${cpu:.2f}, GPU ${gpu:.2f}.",
+               header="| candidate | hardware | predictions/s | $ / million | " + " | ".join(
+                   f"$ / month at {v:,} a day" for v in CLOUD_VOLUMES) + " |"),
+    "ja": dict(caption="計測環境：{hardware}（プロファイル `{profile}`）。1 時間あたりの価格は仮定：CPU サーバー "
+                       "{cpu:.2f} ドル、GPU {gpu:.2f} ドル。",
+               header="| 候補 | ハードウェア | 件/秒 | 100 万件あたり ($) | " + " | ".join(
+                   f"1 日 {v:,} 件の月額 ($)" for v in CLOUD_VOLUMES) + " |"),
+}
+
+
+def cloud_table(result: dict, lang: str = "en") -> str:
+    """Markdown: each measured candidate on each hardware, cost per million and monthly cost at three volumes."""
+    t = CLOUD_TEXT[lang]
+    lines = [t["caption"].format(hardware=result["hardware"], profile=result["profile"], cpu=result["prices"]["cpu"],
+                                 gpu=result["prices"]["gpu"]), "", t["header"], "|" + " --- |" * (4 + len(CLOUD_VOLUMES))]
+    for row in result["rows"]:
+        if row["labels"] == 0:  # the majority class serves nothing worth pricing
+            continue
+        monthly = [f"{monthly_cost(v, row['throughput_per_s'], row['hourly_price']):,.0f}" for v in CLOUD_VOLUMES]
+        lines.append(f"| {candidate_name(row['candidate'], lang)} | {row['hardware'].upper()} | "
+                     f"{row['throughput_per_s']:,.0f} | {row['cost_per_million']:.3f} | " + " | ".join(monthly) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -196,14 +227,20 @@ def plot_candidates(result: dict, lang: str = "en"):
 # ---------------------------------------------------------------- the what-if widget
 
 
+def format_months(months: float) -> str:
+    """Break-even as words: "never", "3.2 days" (under a month) or "4.5 months"."""
+    if math.isinf(months):
+        return "never"
+    return f"{months * 30.4:.1f} days" if months < 1 else f"{months:.1f} months"
+
+
 def what_if_table(rows: list[dict]) -> str:
     """HTML table of ``poc.what_if`` rows (scrolls sideways inside itself on a phone)."""
     head = ("<tr><th>candidate</th><th>hw</th><th>$/M</th><th>machines</th><th>monthly $</th><th>one-off $</th>"
             "<th>break-even</th><th>KPIs missed</th></tr>")
     body = []
     for row in rows:
-        months = row["break_even_months"]
-        even = "never" if math.isinf(months) else f"{months:.1f} months"
+        even = format_months(row["break_even_months"])
         body.append(f"<tr><td>{row['candidate']}</td><td>{row['hardware'].upper()}</td>"
                     f"<td>{row['cost_per_million']:.3f}</td><td>{row['machines']}</td><td>{row['monthly']:,.0f}</td>"
                     f"<td>{row['one_off']:,.0f}</td><td>{even}</td><td>{', '.join(row['missed']) or 'none'}</td></tr>")
@@ -252,21 +289,23 @@ def result_from_notebook(path: str | Path) -> dict:
 
 
 def write_book_pages(notebook: str | Path, root: Path = ROOT) -> list[Path]:
-    """Write book/decision/memo.md, book/ja/memo.md and book/ja/figures/poc_candidates.png from ``notebook``."""
+    """Write the memo and the cost table (book/decision/ and book/ja/) and the Japanese figure from ``notebook``."""
     import matplotlib
 
     matplotlib.use("Agg")
     result = result_from_notebook(notebook)
     written = []
     for lang, folder in (("en", "decision"), ("ja", "ja")):
-        path = root / "book" / folder / "memo.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(memo(result, lang), encoding="utf-8")
-        written.append(path)
-    figure = root / "book" / "ja" / "figures" / "poc_candidates.png"
-    figure.parent.mkdir(parents=True, exist_ok=True)
-    plot_candidates(result, "ja").savefig(figure, dpi=110)
-    written.append(figure)
+        for name, text in (("memo.md", memo(result, lang, level=2)), ("cloud_table.md", cloud_table(result, lang))):
+            path = root / "book" / folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            written.append(path)
+    for lang, folder in (("en", "decision"), ("ja", "ja")):
+        figure = root / "book" / folder / "figures" / "poc_candidates.png"
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        plot_candidates(result, lang).savefig(figure, dpi=110)
+        written.append(figure)
     return written
 
 

@@ -1,0 +1,125 @@
+"""The decision-maker track and its Japanese edition are on the site: the pages build, the one search index
+finds Japanese terms (and still stems English), the pages fit a phone with no console errors, and
+lesson 10's what-if widget renders from its saved state."""
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from attention_course.tools import book
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PAGES = ["ja/index", "ja/lesson06", "ja/lesson10", "ja/glossary", "ja/playbook", "ja/cloud_vs_onprem",
+         "decision/index", "decision/lesson10", "decision/glossary", "notebooks/10_proof_of_concept"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    return book.build(tmp_path_factory.mktemp("book"), strict=True)
+
+
+def test_every_track_page_is_built(site):
+    for folder in ("decision", "ja"):
+        for page in (book.ROOT / "book" / folder).glob("lesson*.md"):
+            assert (site / folder / f"{page.stem}.html").exists(), f"{folder}/{page.name} is not on the site"
+    japanese = (site / "ja" / "lesson10.html").read_text(encoding="utf-8")
+    assert "意思決定メモ" in japanese and "推奨" in japanese  # the generated memo is included
+    assert "poc_candidates" in japanese  # the Japanese figure
+    assert "Decision memo" in (site / "decision" / "lesson10.html").read_text(encoding="utf-8")
+
+
+def test_the_search_index_holds_japanese_words(site):
+    text = (site / "searchindex.js").read_text(encoding="utf-8")
+    terms = json.loads(text[text.index("(") + 1 : text.rindex(")")])["terms"]
+    for word in ("蒸留", "量子化", "自己", "注意", "転移", "並列化"):
+        assert word in terms, word
+    assert "distil" in terms and "distillation" not in terms  # English words are still stemmed
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"headless Chromium not found at {CHROMIUM}: install Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        yield launched
+        launched.close()
+
+
+def search(browser, server, query):
+    page = browser.new_page()
+    page.goto(f"{server}/search.html?q={query}", wait_until="networkidle")
+    page.wait_for_selector("#search-results li", timeout=20000)
+    links = page.locator("#search-results li a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    page.close()
+    return links
+
+
+@pytest.mark.parametrize("query, expected", [
+    ("蒸留", "ja/lesson08"),           # distillation
+    ("自己注意", "ja/glossary"),       # self-attention: two words for the segmenter, both must match
+    ("量子化", "ja/lesson08"),         # quantisation
+    ("損益分岐", "ja/glossary"),       # break-even
+])
+def test_search_finds_japanese_terms(browser, server, query, expected):
+    links = search(browser, server, query)
+    assert any(expected in link for link in links), links
+
+
+def test_search_still_stems_english(browser, server):
+    links = search(browser, server, "distilled")  # stems to "distil", as "distillation" does
+    assert any("decision/" in link for link in links), links
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_track_pages_fit_a_phone_without_console_errors(browser, server, page_name):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{server}/{page_name}.html", wait_until="networkidle")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    context.close()
+    assert not errors, errors
+    assert width <= 391, f"{page_name} scrolls sideways at 390 px: {width} px wide"
+
+
+def test_what_if_widget_renders_from_saved_state(browser, server):
+    page = browser.new_page()
+    page.goto(f"{server}/notebooks/10_proof_of_concept.html", wait_until="networkidle")
+    page.wait_for_selector(".jupyter-widgets .widget-hslider, .jupyter-widgets .slider", state="attached", timeout=20000)
+    text = page.locator(".jupyter-widgets").all_inner_texts()
+    page.close()
+    joined = " ".join(text)
+    assert "per day" in joined and ("Meets all KPIs" in joined or "No candidate meets" in joined), joined[:500]
+
+
+def test_japanese_figure_loads(browser, server):
+    page = browser.new_page()
+    page.goto(f"{server}/ja/lesson10.html", wait_until="networkidle")
+    width = page.locator("img[src*='poc_candidates']").first.evaluate("img => img.naturalWidth")
+    page.close()
+    assert width > 100
