@@ -1,0 +1,177 @@
+"""Distillation: the loss, the students, the unlabelled sentences, the student loop; int8 and 16-bit copies."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from attention_course import distill, quantize, serving
+from attention_course.transfer import ScratchClassifier
+
+
+def test_distillation_loss_formula_and_temperature_scaling():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(6, 3, requires_grad=True), torch.randn(6, 3)
+    labels = torch.randint(3, (6,))
+    for temperature, alpha in ((1.0, 0.5), (4.0, 0.3), (2.0, 1.0)):
+        p_t = F.softmax(teacher / temperature, -1)
+        kl = (p_t * (p_t.log() - F.log_softmax(student / temperature, -1))).sum(-1).mean()
+        expected = alpha * temperature**2 * kl + (1 - alpha) * F.cross_entropy(student, labels)
+        got = distill.distillation_loss(student, teacher, labels, temperature, alpha)
+        torch.testing.assert_close(got, expected)
+    got.backward()
+    assert student.grad is not None and student.grad.abs().sum() > 0
+    # a student equal to its teacher has zero KL at any temperature
+    assert distill.distillation_loss(teacher, teacher, None, 3.0).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_unlabelled_rows_only_enter_the_kl_term():
+    torch.manual_seed(1)
+    student, teacher = torch.randn(4, 2), torch.randn(4, 2)
+    labels = torch.tensor([1, -1, 0, -1])
+    got = distill.distillation_loss(student, teacher, labels, 2.0, 0.5)
+    kl = distill.distillation_loss(student, teacher, None, 2.0)
+    ce = F.cross_entropy(student[[0, 2]], labels[[0, 2]])
+    torch.testing.assert_close(got, 0.5 * kl + 0.5 * ce)
+    all_unlabelled = distill.distillation_loss(student, teacher, torch.full((4,), -1), 2.0, 0.5)
+    torch.testing.assert_close(all_unlabelled, 0.5 * kl)
+    with pytest.raises(ValueError):
+        distill.distillation_loss(student, teacher, labels, 0.0)
+    with pytest.raises(ValueError):
+        distill.distillation_loss(student, teacher, labels, 2.0, alpha=1.5)
+
+
+def test_plot_sentences_are_not_reviews_of_any_split():
+    from attention_course.data import rotten_tomatoes
+
+    sentences = distill.plot_sentences()
+    assert len(sentences) > 3000 and len(set(sentences)) == len(sentences)
+    assert all(5 <= len(s.split()) <= 60 for s in sentences)
+    reviews = {t for split in ("train", "validation", "test") for t in rotten_tomatoes(split).texts}
+    assert not reviews & set(sentences)
+
+
+def test_masked_copies():
+    texts = ["a b c d e f g h", "one two three"]
+    copies = distill.masked_copies(texts, 3, mask_prob=0.5, seed=0)
+    assert len(copies) == 6
+    assert all(len(c.split()) == len(t.split()) for c, t in zip(copies, texts * 3, strict=True))
+    assert any("[MASK]" in c for c in copies)
+    assert distill.masked_copies(texts, 0) == []
+
+
+class _Config:
+    hidden_size = 16
+    num_hidden_layers = 4
+
+
+class _Encoder(torch.nn.Module):
+    """Stands in for a BERT encoder: embeddings, ``encoder.layer`` (a ModuleList), ``config``."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = _Config()
+        self.embeddings = torch.nn.Embedding(50, 16)
+        self.encoder = torch.nn.Module()
+        self.encoder.layer = torch.nn.ModuleList(torch.nn.Linear(16, 16) for _ in range(4))
+
+
+def test_shallow_student_keeps_the_lower_layers_and_leaves_the_teacher_alone():
+    from attention_course.pretrained import SentimentClassifier
+
+    teacher = SentimentClassifier(_Encoder())
+    student = distill.shallow_student(teacher, 2)
+    assert len(student.encoder.encoder.layer) == 2 and len(teacher.encoder.encoder.layer) == 4
+    assert student.encoder.config.num_hidden_layers == 2 and teacher.encoder.config.num_hidden_layers == 4
+    for kept, original in zip(student.encoder.encoder.layer, teacher.encoder.encoder.layer[:2], strict=True):
+        assert torch.equal(kept.weight, original.weight) and kept.weight is not original.weight
+    assert torch.equal(student.head.weight, teacher.head.weight)
+    with pytest.raises(ValueError):
+        distill.shallow_student(teacher, 5)
+
+
+def _tiny_setup(n=64):
+    torch.manual_seed(0)
+    ids = torch.randint(5, 40, (n, 8))
+    labels = (ids[:, 0] > 22).long()  # learnable from the first token
+    encoded = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    teacher_logits = torch.stack([-(ids[:, 0] - 22).float(), (ids[:, 0] - 22).float()], 1) / 5
+    return distill.DistillSetup(
+        encoded={"train": encoded, "validation": encoded, "test": encoded},
+        labels={"train": labels, "validation": labels, "test": labels}, transfer=encoded,
+        transfer_labels=torch.where(torch.arange(n) % 2 == 0, labels, -1), teacher_logits=teacher_logits,
+        teacher=None, tokenizer=None, device=torch.device("cpu"), sources={}, teacher_seconds=0.0)
+
+
+@pytest.mark.parametrize("mode", distill.MODES)
+def test_fit_student_learns_and_keeps_the_best_validation_weights(mode):
+    setup = _tiny_setup()
+    student = ScratchClassifier(40, 0, d_model=16, n_layers=1)
+    student, best = distill.fit_student(student, setup, mode, distill.StudentConfig(steps=60, batch_size=16, lr=3e-3,
+                                                                                    evaluations=3))
+    assert best > 0.7
+    from attention_course.training import accuracy
+
+    assert accuracy(student, setup.encoded["validation"], setup.labels["validation"]) == pytest.approx(best)
+    with pytest.raises(ValueError):
+        distill.fit_student(student, setup, "neither", distill.StudentConfig(steps=1))
+
+
+def test_summarise_pairs_gains_by_seed():
+    records = [{"student": "scratch", "mode": m, "seed": s, "test_accuracy": a}
+               for m, s, a in [("labels", 0, 0.70), ("distilled", 0, 0.74), ("labels", 1, 0.72), ("distilled", 1, 0.74)]]
+    rows = {r["mode"]: r for r in distill.summarise(records, teacher_accuracy=0.80)}
+    assert rows["distilled"]["gain_mean"] == pytest.approx(0.03) and rows["distilled"]["gain_std"] == pytest.approx(0.01)
+    assert rows["labels"]["gain_mean"] is None
+    assert rows["labels"]["gap_to_teacher"] == pytest.approx(-0.09)
+
+
+def test_int8_copy_of_the_course_classifier_and_the_layer_groups():
+    torch.manual_seed(0)
+    model = ScratchClassifier(100, 0, d_model=32, n_layers=2).eval()
+    assert quantize.linear_layers(model, ("feed-forward",)) == ["net.blocks.0.ff.0", "net.blocks.0.ff.2",
+                                                                "net.blocks.1.ff.0", "net.blocks.1.ff.2"]
+    assert len(quantize.linear_layers(model)) == 8 and "net.head" not in quantize.linear_layers(model)
+    quantized = quantize.quantize_int8(model, compile=False)
+    assert type(quantized.net.blocks[0].ff[0].weight) is not torch.nn.Parameter  # an int8 tensor subclass
+    assert type(quantized.net.head.weight) is torch.nn.Parameter and type(model.net.blocks[0].ff[0].weight) is \
+        torch.nn.Parameter  # the head stays fp32; the original is untouched
+    ids = torch.randint(1, 100, (4, 12))
+    torch.testing.assert_close(quantized(ids, None), model(ids, None), atol=0.05, rtol=0.05)
+    assert serving.size_on_disk_mib(quantized) < serving.size_on_disk_mib(model)
+    half = quantize.to_16bit(model, "cpu")
+    assert half.net.head.weight.dtype == torch.float16 and model.net.head.weight.dtype == torch.float32
+
+
+def test_choose_layers_keeps_the_largest_choice_within_tolerance():
+    model = ScratchClassifier(100, 0, d_model=16, n_layers=1).eval()
+    scores = iter([0.80, 0.78, 0.795])  # fp32, all layers (too lossy), attention only (kept)
+    layers, tried = quantize.choose_layers(model, lambda m: next(scores), tolerance=0.005)
+    assert layers == quantize.linear_layers(model, ("attention",))
+    assert [t["layers"] for t in tried] == ["all blocks' linear layers", "attention only"]
+    assert tried[0]["change"] == pytest.approx(-0.02)
+    scores = iter([0.80, 0.70, 0.70, 0.70])
+    assert quantize.choose_layers(copy.deepcopy(model), lambda m: next(scores))[0] == []
+
+
+def test_generation_speed_and_measure_variant():
+    from attention_course.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(vocab_size=20, block_size=32, n_layer=1, n_head=2, d_model=16)).eval()
+    rows = serving.generation_speed(gpt, torch.randint(20, (200,)), [12, 32], 8, (1, 2), repeats=1)
+    assert [(r["batch"], r["context"]) for r in rows] == [(1, 12), (1, 32), (2, 12), (2, 32)]
+    assert all(r["same_tokens"] and r["naive_tokens_per_s"] > 0 and r["cached_tokens_per_s"] > 0 for r in rows)
+    with pytest.raises(ValueError):
+        serving.generation_speed(gpt, torch.randint(20, (200,)), [40], 8)
+
+    setup = _tiny_setup(32)
+    model = ScratchClassifier(40, 0, d_model=16, n_layers=1).eval()
+    row = serving.measure_variant("tiny", model, setup.encoded["test"], setup.labels["test"], "cpu", "cpu",
+                                  requests=4, throughput_batch=8, throughput_batches=2)
+    assert row["variant"] == "tiny" and row["hardware"] == "cpu" and 0 <= row["accuracy"] <= 1
+    assert row["p50_ms"] <= row["p95_ms"] and row["throughput_per_s"] > 0 and row["peak_mib"] >= row["size_mib"] > 0
+    speeds = serving.interleaved_throughput({"a": model, "b": model}, serving.batches(setup.encoded["test"], 8, 2, "cpu"),
+                                            rounds=2)
+    assert set(speeds) == {"a", "b"} and all(v > 0 for v in speeds.values())
