@@ -42,7 +42,12 @@ def _node_modules() -> Path:
 
 
 def _library_source(name: str) -> str:
-    return _node_modules().joinpath(*_SCRIPT_FILES[name]).read_text(encoding="utf-8")
+    file = _node_modules().joinpath(*_SCRIPT_FILES[name])
+    text = file.read_text(encoding="utf-8") if file.is_file() else ""
+    if len(text) < 1000:  # missing, empty or cut short: the view would be blank
+        raise FileNotFoundError(f"{file} is missing or empty. Run `make setup` (it installs d3 and jQuery with npm), "
+                                f"or set {JS_ENV} to a node_modules folder holding d3@5 and jquery@3.")
+    return text
 
 
 def script_json(value) -> str:

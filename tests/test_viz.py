@@ -47,6 +47,10 @@ def test_missing_scripts_name_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv(viz.JS_ENV, str(tmp_path))
     with pytest.raises(FileNotFoundError, match="make setup"):
         viz.offline_bertviz_html('<script type="text/javascript">x</script>')
+    (tmp_path / "d3" / "dist").mkdir(parents=True)
+    (tmp_path / "d3" / "dist" / "d3.min.js").write_text("x" * 5000)  # d3 there, jQuery not
+    with pytest.raises(FileNotFoundError, match=r"jquery\.min\.js is missing or empty\. Run `make setup`"):
+        viz.offline_bertviz_html('<script type="text/javascript">x</script>')
 
 
 def test_rollout_and_distance():
