@@ -168,9 +168,31 @@ PAGE_FACTS = """() => {
           toc: document.querySelectorAll('.bd-sidebar-secondary nav a').length};
 }"""
 
-DRAWER_OPEN = """([which, width]) => { const s = document.querySelector('.bd-sidebar-' + which);
-  if (!s) return false; const r = s.getBoundingClientRect();
-  return r.width > 100 && r.left >= -1 && r.right <= width + 1 && s.querySelectorAll('a').length > 0; }"""
+# Output figures and how much the page shrinks each one (natural / shown width): matplotlib draws at 100 dpi, so
+# a 10 pt label is 14 px; shrunk more than SHRINK_LIMIT times it is below reading size.
+FIGURES = """() => [...document.querySelectorAll('.bd-article .cell_output img')]
+  .filter((img) => img.naturalWidth && img.getBoundingClientRect().width)
+  .map((img, i) => [i, img.naturalWidth, Math.round(img.getBoundingClientRect().width)])"""
+SHRINK_LIMIT = 1.6
+AWAITING_NEW_FIGURES = {"notebooks/06_attention_maps.html"}  # issue 9: its multi-panel figures, re-run on a GPU
+
+# Layout is measured right after a resize: the theme's sliding transitions would still be half-way.
+NO_MOTION_SCRIPT = """document.addEventListener('DOMContentLoaded', () => {
+  const style = document.createElement('style');
+  style.textContent = '*, *::before, *::after { transition: none !important; animation: none !important; }';
+  document.head.appendChild(style); });"""
+
+DRAWER = """async ([which, width]) => {
+  const toggle = [...document.querySelectorAll('button.' + which + '-toggle')].find((b) => b.offsetParent !== null);
+  if (!toggle) return 'no visible toggle';
+  toggle.click();
+  await new Promise((done) => setTimeout(done, 50));
+  const dialog = document.getElementById('pst-' + which + '-sidebar-modal');
+  const sidebar = document.querySelector('.bd-sidebar-' + which);
+  const r = sidebar ? sidebar.getBoundingClientRect() : {width: 0};
+  const shown = r.width > 100 && r.left >= -1 && r.right <= width + 1 && sidebar.querySelectorAll('a').length > 0;
+  if (dialog && dialog.open) dialog.close();
+  return shown ? null : 'did not open'; }"""
 
 
 def site_pages(site):
@@ -193,42 +215,18 @@ async def settle(page, traffic, quiet_s=0.15, limit_s=15.0):
 
 
 async def open_drawer(page, which):
-    """Click the visible toggle of the primary (navigation) or secondary (contents) drawer; None if it opened."""
-    toggles = page.locator(f"button.{which}-toggle")
-    visible = [toggles.nth(i) for i in range(await toggles.count()) if await toggles.nth(i).is_visible()]
-    if not visible:
-        return "no visible toggle"
-    await visible[0].click()
-    try:
-        await page.wait_for_function(DRAWER_OPEN, arg=[which, PHONE], timeout=3000)
-    except Exception:  # playwright's TimeoutError
-        return "did not open"
-    await page.keyboard.press("Escape")
-    await page.wait_for_function(f"() => !document.querySelector('#pst-{which}-sidebar-modal[open]')", timeout=3000)
-    return None
+    """Click the visible toggle of the primary (navigation) or secondary (contents) drawer, see the drawer on
+    screen with its links, close it; None if all went well, else what went wrong."""
+    return await page.evaluate(DRAWER, [which, PHONE])
 
 
-async def visit(page, traffic, log, url):
-    for entries in log.values():
-        entries.clear()
-    await page.set_viewport_size({"width": PHONE, "height": 800})
-    await page.emulate_media(media="screen")
-    await page.goto(url, wait_until="load")
-    await settle(page, traffic)
-    facts = await page.evaluate(PAGE_FACTS)
-    facts["phone"] = await page.evaluate(MEASURE, [PHONE, True])
-    facts["drawers"] = {which: await open_drawer(page, which) for which in ("primary", "secondary")}
-    await page.set_viewport_size({"width": DESKTOP, "height": 800})
-    facts["desktop"] = await page.evaluate(MEASURE, [DESKTOP, False])
-    await page.set_viewport_size({"width": PRINT, "height": 1000})
-    await page.emulate_media(media="print")
-    facts["print"] = await page.evaluate(MEASURE, [PRINT, True])
-    await settle(page, traffic, quiet_s=0.05)
-    facts.update({key: list(entries) for key, entries in log.items()})
-    return facts
+async def resize(page, width, height=800):
+    """Resize the page (with NO_MOTION in place, the next measurement sees the final layout)."""
+    await page.set_viewport_size({"width": width, "height": height})
 
 
 async def crawler(context, server, queue, findings):
+    """Visit pages from the queue, one tab reused for all (cheaper than a tab per page)."""
     page = await context.new_page()
     traffic = {"inflight": 0, "last": time.monotonic()}
     log = {"errors": [], "failed": [], "foreign": []}
@@ -255,8 +253,30 @@ async def crawler(context, server, queue, findings):
     page.on("pageerror", lambda error: log["errors"].append(f"uncaught: {error}"))
     while queue:
         name = queue.pop()
+        for entries in log.values():
+            entries.clear()
         findings[name] = await visit(page, traffic, log, f"{server}/{name}")
     await page.close()
+
+
+async def visit(page, traffic, log, url):
+    """Load one page on a phone, check its drawers, then lay it out on a desktop and for print: its findings."""
+    await page.emulate_media(media="screen")
+    await resize(page, PHONE)
+    await page.goto(url, wait_until="load")
+    await settle(page, traffic)
+    facts = await page.evaluate(PAGE_FACTS)
+    facts["phone"] = await page.evaluate(MEASURE, [PHONE, True])
+    facts["drawers"] = {which: await open_drawer(page, which) for which in ("primary", "secondary")}
+    await resize(page, DESKTOP)
+    facts["desktop"] = await page.evaluate(MEASURE, [DESKTOP, False])
+    facts["figures"] = await page.evaluate(FIGURES)
+    await page.emulate_media(media="print")
+    await resize(page, PRINT, 1000)
+    facts["print"] = await page.evaluate(MEASURE, [PRINT, True])
+    await settle(page, traffic, quiet_s=0.05)
+    facts.update({key: list(entries) for key, entries in log.items()})
+    return facts
 
 
 async def crawl_site(site, server):
@@ -266,6 +286,7 @@ async def crawl_site(site, server):
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         context = await browser.new_context(viewport={"width": PHONE, "height": 800})
+        await context.add_init_script(NO_MOTION_SCRIPT)
         await asyncio.gather(*(crawler(context, server, queue, findings) for _ in range(CRAWLERS)))
         await browser.close()
     return dict(sorted(findings.items()))
@@ -312,12 +333,30 @@ def test_no_failed_or_foreign_requests_on_any_page(crawl):
 def test_no_page_scrolls_sideways_on_a_phone(crawl):
     assert not report(crawl, lambda facts: facts["phone"]["sideways"] > 0 and facts["phone"])
     assert not report(crawl, lambda facts: facts["phone"]["wide"])  # nothing sticks out of the article either
+    assert not report(crawl, lambda facts: facts["desktop"]["wide"])
 
 
 def test_code_shows_whole_lines_on_a_desktop_and_in_print(crawl):
     # code (cells and code blocks) wraps on a desktop; outputs keep their columns and scroll in their own box
     assert not report(crawl, lambda facts: facts["desktop"]["cut"] or facts["desktop"]["sideways"] > 0)
     assert not report(crawl, lambda facts: facts["print"]["cut"])  # in print, nothing scrolls: everything wraps
+
+
+def shrunk_figures(facts):
+    return [f"figure {i}: {natural} px shown at {shown} px" for i, natural, shown in facts["figures"]
+            if natural / shown > SHRINK_LIMIT]
+
+
+def test_figures_are_shown_near_their_drawn_size_on_a_desktop(crawl):
+    # a figure drawn much wider than the page column is shrunk until its tick labels cannot be read
+    others = {name: facts for name, facts in crawl.items() if name not in AWAITING_NEW_FIGURES}
+    assert not report(others, shrunk_figures)
+
+
+@pytest.mark.xfail(strict=True, reason="lesson 06's multi-panel figures are redrawn at column width on the next "
+                                       "GPU run (issue 9); then delete this test and AWAITING_NEW_FIGURES")
+def test_lesson_06_figures_are_redrawn_at_column_width(crawl):
+    assert not report({name: crawl[name] for name in AWAITING_NEW_FIGURES if name in crawl}, shrunk_figures)
 
 
 def test_navigation_and_contents_drawers_open_on_a_phone(crawl):
