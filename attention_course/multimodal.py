@@ -232,7 +232,7 @@ def decoder_masks(tokens: Tensor, pad_id: int, n_patches: int) -> tuple[Tensor, 
 
 
 class Captioner(nn.Module):
-    """A ViT reads the image; a small decoder writes a caption, attending to the ViT's patch states.
+    """A ViT reads the image; a small decoder writes a caption, attending to the ViT's [CLS] and patch states.
 
     ``image_encoder`` passes a ViT to start from (e.g. one trained to classify); else a new ``ViT(**vit)``."""
 
@@ -250,7 +250,7 @@ class Captioner(nn.Module):
 
     def forward(self, images: Tensor, tokens: Tensor, pad_id: int = 0, memory: Tensor | None = None) -> Tensor:
         if memory is None:
-            memory = self.image_encoder.features(images)[:, 1:]  # the patches only: a map per token over the grid
+            memory = self.image_encoder.features(images)  # [CLS] and every patch
         self_mask, cross_mask = decoder_masks(tokens, pad_id, memory.shape[1])
         x = self.embed(tokens) + self.positions[:, : tokens.shape[1]]
         for block in self.blocks:
@@ -259,12 +259,12 @@ class Captioner(nn.Module):
 
     @torch.no_grad()
     def generate(self, images: Tensor, tokenizer: WordTokenizer, max_len: int = 8) -> tuple[Tensor, Tensor]:
-        """Greedy captions (B, steps) and the last block's cross-attention (B, steps, heads, patches)
-        of each newly generated token."""
+        """Greedy captions (B, steps) and the last block's cross-attention (B, steps, heads, 1 + patches)
+        of each newly generated token (index 0 is the image's [CLS] state, then the patches row by row)."""
         self.eval()
         device = next(self.parameters()).device
         images = images.to(device)
-        memory = self.image_encoder.features(images)[:, 1:]
+        memory = self.image_encoder.features(images)
         tokens = torch.full((len(images), 1), tokenizer.bos_id, device=device)
         cross = self.blocks[-1].cross
         cross.fused, maps = False, []
