@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import shutil
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -43,10 +46,19 @@ def repeated_blocks(model: nn.Module) -> list[nn.Module]:
     return [block for module in model.modules() if isinstance(module, nn.ModuleList) for block in module]
 
 
+def can_compile_on_cpu() -> bool:
+    """Whether torch.compile can build CPU kernels here: it needs a C++ compiler."""
+    return any(shutil.which(name) for name in filter(None, (os.environ.get("CXX"), "g++", "c++", "clang++")))
+
+
 def compile_blocks(model: nn.Module) -> nn.Module:
     """``torch.compile`` each Transformer block in place. Blocks share their code, so the compiled kernels are
     reused across blocks and across models with the same block type: one compilation (two, once a second input
-    shape asks for dynamic shapes) instead of one per block."""
+    shape asks for dynamic shapes) instead of one per block. Without a C++ compiler the model stays eager
+    (with a warning): int8 then runs, but slower than fp32."""
+    if next(model.parameters()).device.type == "cpu" and not can_compile_on_cpu():
+        warnings.warn("no C++ compiler found (g++, c++ or clang++): the model is left uncompiled", stacklevel=2)
+        return model
     for block in repeated_blocks(model):
         block.compile()
     return model
