@@ -1,4 +1,4 @@
-"""Lesson 10's outputs for a decision maker, generated from the result dict of ``poc.run_poc``: never typed.
+"""Lesson 10's outputs for a decision maker, generated from the result dict of ``candidates.run_poc``: never typed.
 
 - ``memo(result, lang)``: the one-page decision memo in English ("en") or Japanese ("ja");
 - ``plot_candidates(result, lang)``: accuracy against cost per million, labelled in either language
@@ -81,7 +81,8 @@ TEXT = {
     },
 }
 CANDIDATES_JA = {"majority class": "多数派クラス", "TF-IDF + logistic regression": "TF-IDF + ロジスティック回帰",
-                 "linear probe on MiniLM": "MiniLM の線形プローブ", "fine-tuned MiniLM": "ファインチューニングした MiniLM"}
+                 "linear probe on MiniLM": "MiniLM の線形プローブ", "fine-tuned MiniLM": "ファインチューニングした MiniLM",
+                 "distilled 3-layer MiniLM": "蒸留した 3 層 MiniLM", "int8 fine-tuned MiniLM": "int8 に量子化した MiniLM"}
 KPI_NAMES_JA = {"accuracy": "正解率", "p95 latency": "p95 レイテンシ", "cost per million": "100 万件あたりコスト",
                 "labels": "ラベル数"}
 HARDWARE_JA = {"cpu": "CPU", "gpu": "GPU"}

@@ -2,14 +2,14 @@
 
 The case: triage of customer review sentences (Rotten Tomatoes stands in). This module holds
 - ``KPIs``: the targets, written down before any model runs;
-- the candidates (majority class, TF-IDF + logistic regression, a linear probe on MiniLM, fine-tuned
-  MiniLM), each trained on the same labels with selection on validation only, then measured the same
-  way: test accuracy, training seconds, p50/p95 latency at batch 1 and throughput at batch 64 on a
-  CPU box (a fixed number of threads) and, where there is one, on the GPU;
+- how a candidate is measured, the same way for all: test accuracy, training seconds, p50/p95 latency at
+  batch 1 and throughput at batch 64 on a CPU box (a fixed number of threads) and, where there is one,
+  on the GPU, and cost per million predictions at an assumed hourly price;
 - the what-if arithmetic: monthly cost, one-off cost and break-even against triage by hand;
 - the slice analysis (accuracy by length, negation, word subgroups, with a stated threshold);
 - the reproducibility record (versions, data fingerprint, seeds, hardware).
-The memo (``memo.py``) is generated from the dict ``run_poc`` returns, so its numbers are the measured ones.
+``candidates.run_poc`` trains and measures the candidates with these pieces; the memo (``memo.py``) is generated
+from the dict it returns, so its numbers are the measured ones.
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ import math
 import platform
 import re
 import subprocess
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .device import device_name, seed_everything
-from .profiles import LESSONS
+from .device import device_name
 from .serving import DEFAULT_HOURLY_PRICES, cost_per_million, latency_percentiles, time_calls
 
 HOURS_PER_MONTH = 730.0  # 365 * 24 / 12
@@ -258,128 +256,3 @@ def add_costs(rows: list[dict], prices: dict[str, float] | None = None) -> list[
 def cpu_copy(model: torch.nn.Module) -> torch.nn.Module:
     """A float32 copy of ``model`` on the CPU, for the CPU-box measurement."""
     return copy.deepcopy(model).float().cpu().eval()
-
-
-# ---------------------------------------------------------------- the experiment
-
-
-def _index_of(train, size: int | None, seed: int) -> np.ndarray:
-    if size is None or size >= len(train):
-        return np.arange(len(train))
-    chosen = set(train.subset(size, seed=seed).texts)
-    return np.array([i for i, text in enumerate(train.texts) if text in chosen])
-
-
-def run_poc(device: torch.device, profile: str, kpis: KPIs | None = None, sizes=None, progress: bool = True) -> dict:
-    """Train and measure every candidate; return one dict that the tables, the widget and the memo all read.
-
-    ``sizes``: the lesson's size table for ``profile`` (``profiles.LESSONS["10"]``; a dict or ``lesson.sizes``).
-    """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from tqdm.auto import tqdm
-
-    from . import transfer
-    from .explain import SentimentProbe, agreement_with_erasure
-    from .pretrained import SentimentClassifier, embed, freeze_encoder, tokenize
-    from .training import autocast
-
-    kpis = kpis or KPIs()
-    sizes = dict(LESSONS["10"][profile] if sizes is None else sizes if isinstance(sizes, dict) else vars(sizes))
-    started = time.perf_counter()
-    setup = transfer.prepare(device, sizes["eval_limit"], sizes["train_limit"])
-    splits, test = setup.splits, setup.splits["test"]
-    train_hw = "gpu" if device.type == "cuda" else "cpu"
-    pretrained = copy.deepcopy(setup.encoder).eval()
-    tokenizer = setup.tokenizer
-    rows, predictions, accuracies = [], {}, {}
-
-    def encoder_predict(encoder, dev, head):
-        def predict(texts):
-            with torch.no_grad():
-                return head(embed(encoder, tokenizer, texts, dev))
-        return predict
-
-    def classifier_predict(model, dev):
-        def predict(texts):
-            with torch.no_grad(), autocast(dev):
-                return model(**tokenize(tokenizer, texts, dev)).argmax(-1).cpu().numpy()
-        return predict
-
-    def record(name, family, per_seed, predictors, labels, seconds):
-        accuracies[name] = [float(np.mean(p == np.asarray(test.labels))) for p in per_seed]
-        predictions[name] = per_seed[0]
-        rows.extend(serving_rows(name, family, float(np.mean(accuracies[name])), float(np.std(accuracies[name])),
-                                 labels, seconds, train_hw, predictors, test.texts, sizes))
-
-    majority = int(np.mean(splits["train"].labels) >= 0.5)
-    always = lambda texts: np.full(len(texts), majority)  # noqa: E731
-    record("majority class", "baseline", [always(test.texts)], {"cpu": (always, None)}, 0, 0.0)
-    runs = [(size, method) for size in sizes["label_budgets"] for method in ("tfidf", "probe", "finetune")]
-    for size, method in tqdm(runs, desc="candidates", disable=not progress):
-        n_labels, per_seed, seconds, predictors = None, [], 0.0, {}
-        for seed in sizes["seeds"]:
-            seed_everything(seed)
-            index = _index_of(splits["train"], size, seed)
-            n_labels = len(index)
-            texts = [splits["train"].texts[i] for i in index]
-            labels = [splits["train"].labels[i] for i in index]
-            clock = time.perf_counter()
-            if method == "tfidf":
-                vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-                _, model = transfer._select_logistic(vectorizer.fit_transform(texts), labels,
-                                                     vectorizer.transform(splits["validation"].texts),
-                                                     splits["validation"].labels)
-                predict = lambda t, v=vectorizer, m=model: m.predict(v.transform(t))  # noqa: E731
-                seconds += time.perf_counter() - clock
-                per_seed.append(predict(test.texts))
-                predictors = predictors or {"cpu": (predict, None)}
-            elif method == "probe":
-                _, model = transfer._select_logistic(setup.features["train"][index], labels,
-                                                     setup.features["validation"], splits["validation"].labels)
-                seconds += time.perf_counter() - clock
-                per_seed.append(model.predict(setup.features["test"]))
-                if not predictors:
-                    cpu_encoder = cpu_copy(pretrained)
-                    predictors = {"cpu": (encoder_predict(cpu_encoder, torch.device("cpu"), model.predict), None)}
-                    if device.type == "cuda":
-                        predictors["gpu"] = (encoder_predict(pretrained, device, model.predict), device)
-            else:
-                setup.encoder.load_state_dict(setup.pretrained_state)
-                net = SentimentClassifier(freeze_encoder(setup.encoder, trainable=True)).to(device)
-                idx = torch.as_tensor(index, device=device)
-                train = {key: value[idx] for key, value in setup.encoded["train"].items()}
-                net, _, _ = transfer.fit_with_validation(net, train, setup.labels["train"][idx],
-                                                         setup.encoded["validation"], setup.labels["validation"],
-                                                         transfer.FitConfig(**sizes["fit"]), seed)
-                seconds += time.perf_counter() - clock
-                net.eval()
-                per_seed.append(classifier_predict(net, device)(test.texts))
-                if not predictors:
-                    cpu_net = cpu_copy(net)
-                    predictors = {"cpu": (classifier_predict(cpu_net, torch.device("cpu")), None)}
-                    if device.type == "cuda":
-                        frozen = copy.deepcopy(net).eval()
-                        predictors["gpu"] = (classifier_predict(frozen, device), device)
-        name = {"tfidf": "TF-IDF + logistic regression", "probe": "linear probe on MiniLM",
-                "finetune": "fine-tuned MiniLM"}[method] + f", {n_labels:,} labels"
-        family = "baseline" if method == "tfidf" else "07 transfer"
-        record(name, family, per_seed, predictors, n_labels, seconds / len(sizes["seeds"]))
-
-    rows = add_costs(rows)
-    best, closest = choose(rows, kpis)
-    slices = {name: slice_report(test.texts, test.labels, pred) for name, pred in predictions.items()}
-    explain_train = splits["train"].subset(min(sizes["explain_train"], len(splits["train"])), seed=0)
-    probe = SentimentProbe(pretrained, tokenizer, explain_train.texts, explain_train.labels)
-    agreement = agreement_with_erasure(probe, splits["validation"].texts[: sizes["explain_sentences"]])
-    return {"profile": profile, "hardware": device_name(device), "device": device.type,
-            "cpu_box": f"{sizes['cpu_threads']} PyTorch threads of {platform.processor() or platform.machine()}",
-            "kpis": asdict(kpis), "prices": dict(DEFAULT_HOURLY_PRICES), "test_sentences": len(test),
-            "train_pool": len(splits["train"]), "rows": rows, "accuracies": accuracies,
-            "recommended": best["candidate"] + " on " + best["hardware"] if best else None,
-            "closest": closest["candidate"] + " on " + closest["hardware"], "slices": slices,
-            "slice_rule": dict(SLICE_RULE),
-            "explanation": {method: float(np.mean(values)) if values else None
-                            for method, values in agreement.items()},
-            "explanation_sentences": len(agreement["attention"]),
-            "record": run_record(profile, device, sizes["seeds"], splits),
-            "seconds": time.perf_counter() - started}
