@@ -157,3 +157,28 @@ def test_without_torch_the_doctor_still_reports_everything_and_names_the_fix():
     for label in ("torch 2", "data sets", "pretrained MiniLM", "device and size profile"):
         assert re.search(rf"FIX  {label}.*(ImportError|ModuleNotFoundError)", result.stdout), result.stdout
     assert "make setup" in result.stdout and "problem(s) to fix." in result.stdout
+
+
+def test_trust_signs_every_readable_notebook_and_names_odd_ones(monkeypatch, tmp_path, capsys):
+    import nbformat
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))  # a fresh signature database
+    root = tmp_path / "course"
+    for folder in ("notebooks", "solutions", "exercises"):
+        (root / folder).mkdir(parents=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "attention-course"\n')
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("1")
+    cell.outputs = [nbformat.v4.new_output("execute_result", {"text/html": "<b>1</b>"}, execution_count=1)]
+    notebook.cells = [cell]
+    nbformat.write(notebook, root / "notebooks" / "06_views.ipynb")
+    nbformat.write(notebook, root / "solutions" / "06_views.ipynb")
+    (root / "exercises" / "06_views.ipynb").write_text("")  # a learner's emptied file: jupyter trust stops on it
+    (root / "exercises" / "07_folder.ipynb").mkdir()
+    monkeypatch.chdir(root)
+    assert not doctor._trusted_notebooks().ok
+    assert cli.main(["trust"]) == 0
+    out = capsys.readouterr().out
+    assert "exercises/06_views.ipynb is not a readable notebook (empty file)" in out
+    assert "exercises/07_folder.ipynb is not a readable notebook (a folder" in out and "trusted 2 notebooks" in out
+    assert doctor._trusted_notebooks().ok  # what JupyterLab checks on opening now passes

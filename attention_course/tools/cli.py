@@ -1,4 +1,4 @@
-"""The ``attention-course`` command: doctor, exercises, bench, classroom."""
+"""The ``attention-course`` command: doctor, trust, exercises, bench, classroom."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from ..course import find_root
 from . import classroom
 from . import exercises as exercise_sync
-from .doctor import run_doctor
+from .doctor import run_doctor, run_trust
 
 
 def run_exercises(root: Path | None, check_only: bool, force: bool) -> int:
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.add_argument("--only", choices=["all", "open", "run", "test"], default="all",
                         help="only what opening the lessons, running them, or the tests need (default: all)")
+    trust = commands.add_parser("trust", help="trust the course's notebooks, so JupyterLab shows their stored outputs")
+    trust.add_argument("--root", type=Path, help="the course repository (default: found from the current folder)")
     ex = commands.add_parser("exercises", help="regenerate exercises/ from solutions/")
     ex.add_argument("--check", action="store_true", help="only report; exit 1 if exercises/ is stale")
     ex.add_argument("--force", action="store_true", help="also regenerate notebooks you edited (keeps a .bak)")
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "doctor":
             return 1 if run_doctor(args.json, args.only) else 0
+        if args.command == "trust":
+            return run_trust(args.root)
         if args.command == "exercises":
             return run_exercises(args.root, args.check, args.force)
         if args.command == "classroom":
