@@ -100,3 +100,43 @@ def test_explorer_precomputes_every_view_and_links_the_controls():
     assert len(box.links) == 1 + 2 + 2 * 2  # image; layer per image; head per image and layer
     sources = {link.source[0].model_id for link in box.links}
     assert {image_pick.model_id, layer_pick.model_id, head_pick.model_id} <= sources
+
+
+@pytest.mark.slow
+def test_explorer_responds_from_saved_state_in_a_browser_offline(tmp_path):
+    """The page the website serves: saved widget state, the book's own html-manager, no kernel, no network."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from ipywidgets.embed import embed_data
+
+    modules = Path(__file__).resolve().parent.parent / "book" / "offline" / "node_modules"
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not (modules / "@jupyter-widgets" / "html-manager").exists() or not Path(chromium).exists():
+        pytest.skip("needs `make setup` (npm assets) and Debian's chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    torch.manual_seed(0)
+    box = V.attention_explorer(V.ViT(patch=7, d_model=16, n_heads=2, n_layers=2), torch.rand(2, 28, 28), ["a", "b"])
+    data = embed_data(views=[box])
+    page_file = tmp_path / "page.html"
+    page_file.write_text(
+        f'<html><head><script src="file://{modules}/requirejs/require.js"></script>'
+        f'<script src="file://{modules}/@jupyter-widgets/html-manager/dist/embed-amd.js"></script>'
+        f'<script type="application/vnd.jupyter.widget-state+json">{json.dumps(data["manager_state"])}</script>'
+        f'</head><body><script type="application/vnd.jupyter.widget-view+json">{json.dumps(data["view_specs"][0])}'
+        "</script></body></html>")
+    shown = "() => Array.from(document.querySelectorAll('img')).filter(i => i.offsetParent !== null).map(i => i.src)"
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        page.wait_for_function("document.querySelectorAll('select').length == 3", timeout=20000)
+        seen = [page.evaluate(shown)]
+        for control, option in ((2, 1), (0, 1), (1, 2)):  # head 0; the second image; rollout
+            page.locator("select").nth(control).select_option(index=option)
+            page.wait_for_timeout(300)
+            seen.append(page.evaluate(shown))
+        browser.close()
+    assert all(len(images) == 1 for images in seen)  # one view at a time
+    assert len({images[0] for images in seen}) == 4  # every change showed another precomputed picture
