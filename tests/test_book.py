@@ -403,6 +403,7 @@ def test_run_it_yourself_page(site):
 
 
 def test_every_page_has_the_favicon_and_stylesheet(site):
+    assert (site / "_static" / "favicon.svg").exists() and (site / "_static" / "course.css").exists()
     for name in site_pages(site):
         text = (site / name).read_text(encoding="utf-8")
         assert 'rel="icon"' in text and "course.css" in text, name
