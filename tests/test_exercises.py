@@ -223,6 +223,19 @@ def test_a_learner_edit_in_the_real_course_passes_the_check(tmp_path):
     assert main(["exercises", "--check", "--root", str(tmp_path)]) == 0
 
 
+def test_opening_and_saving_an_exercise_is_neither_an_edit_nor_stale(tmp_path, capsys):
+    root, name = _copy_course(tmp_path)
+    main(["exercises", "--root", str(root)])
+    target = root / "exercises" / name
+    notebook = json.loads(target.read_text())
+    notebook["metadata"]["widgets"] = {}  # what an editor may add on saving, in its own layout
+    target.write_text(json.dumps(notebook, indent=2, sort_keys=True))
+    saved = target.read_text()
+    assert main(["exercises", "--check", "--root", str(root)]) == 0
+    assert main(["exercises", "--root", str(root)]) == 0 and target.read_text() == saved
+    assert "edited by you:" not in capsys.readouterr().out
+
+
 def test_running_an_exercise_without_editing_is_not_an_edit(tmp_path):
     root, name = _copy_course(tmp_path)
     main(["exercises", "--root", str(root)])

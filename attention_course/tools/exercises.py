@@ -176,7 +176,8 @@ def keep_copy(target: Path) -> Path:
 
 
 def _classify(target: Path, generated: nbformat.NotebookNode, report: SyncReport) -> str:
-    """One of: missing, unreadable, unchanged, outputs (course copy the learner ran), stale, edited."""
+    """One of: missing, unreadable, unchanged, outputs (the course's sources, saved or run by the learner), stale,
+    edited."""
     if not target.exists() and not target.is_symlink():
         return "missing"
     try:
@@ -192,9 +193,8 @@ def _classify(target: Path, generated: nbformat.NotebookNode, report: SyncReport
         return "edited"
     if recorded != wanted:
         return "stale"
-    if target.read_text(encoding="utf-8") == render(generated):
-        return "unchanged"
-    return "outputs" if has_outputs(current) else "stale"  # same sources; old format: a course copy to refresh
+    # Same sources as the course's version: up to date, whatever JupyterLab's saving or a run changed around them.
+    return "unchanged" if target.read_text(encoding="utf-8") == render(generated) else "outputs"
 
 
 def sync_exercises(solutions: Path, exercises: Path, check_only: bool = False, force: bool = False) -> SyncReport:
