@@ -165,6 +165,38 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Find the run with the highest val_accuracy.",
         "Return that run's test_accuracy (not the highest test accuracy).",
     ),
+    # ---------------------------------------------------------------- 10
+    "10.cost_per_million": (
+        "How many hours does the machine need for one million predictions?",
+        "It does predictions_per_s * 3600 predictions an hour, so a million take 1e6 / (3600 * predictions_per_s) hours.",
+        "Multiply those hours by hourly_price.",
+    ),
+    "10.monthly_cost": (
+        "First count the machines, then price them for a month.",
+        "One machine does predictions_per_s * 86400 a day; machines come whole (math.ceil) and at least one runs.",
+        "max(1, math.ceil(daily_volume / (86400 * predictions_per_s))) * hourly_price * 730.",
+    ),
+    "10.break_even_months": (
+        "What does the model save each month compared with doing the work by hand?",
+        "saving = monthly_manual - monthly_model; the one-off cost is paid back at that rate.",
+        "If saving <= 0 return math.inf, else one_off / saving.",
+    ),
+    "10.choose_candidate": (
+        "Two steps: keep the rows that meet every KPI, then pick among them.",
+        "A row meets the KPIs when accuracy >= min_accuracy, p95_ms <= max_p95_ms, cost_per_million <= "
+        "max_cost_per_million and labels <= max_labels.",
+        "min(meeting, key=lambda r: (r['cost_per_million'], -r['accuracy']))['candidate'], or None if none meets them.",
+    ),
+    "10.slice_accuracy": (
+        "Only the sentences for which predicate(text) is True count.",
+        "Collect the indices i with predicate(texts[i]); compare labels[i] with predictions[i] there.",
+        "Correct predictions in the slice divided by the number of sentences in the slice.",
+    ),
+    "10.invalid_comparison": (
+        "Look at each field: where were the settings chosen, on which test set was it scored, what went into training?",
+        "selected_on == 'test' means tuned on test; test_sha != reference means a different test set.",
+        "If test_sha appears in train_includes, the test data leaked into training. Return the set of problem names.",
+    ),
 }
 
 
