@@ -165,6 +165,34 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Find the run with the highest val_accuracy.",
         "Return that run's test_accuracy (not the highest test accuracy).",
     ),
+    # ---------------------------------------------------------------- 08
+    "08.kv_cache_step": (
+        "Two jobs: grow the cache with the new keys and values, then attend from the new queries over all of it.",
+        "torch.cat([cache_k, k], dim=-2) appends along time; scores are q @ keys.transpose(-2, -1) / sqrt(d).",
+        "New query i sits at position past + i: mask with torch.ones(T_new, T_all, dtype=torch.bool).tril(T_all - T_new) "
+        "(masked_fill(~mask, -inf)), softmax over the last axis, times the values.",
+    ),
+    "08.distillation_loss": (
+        "Two terms: a KL divergence between softened distributions, and the usual cross-entropy with the labels.",
+        "Soften both: F.log_softmax(student_logits / T, -1) and F.softmax(teacher_logits / T, -1); "
+        "F.kl_div(student_log_probs, teacher_probs, reduction='batchmean') is KL(teacher || student).",
+        "alpha * T**2 * kl + (1 - alpha) * F.cross_entropy(student_logits, labels) (raw logits in the cross-entropy).",
+    ),
+    "08.latency_percentile": (
+        "A percentile is read off the SORTED timings, between two neighbours when the rank falls between them.",
+        "With n timings the rank is r = q / 100 * (n - 1), counted from 0: r = 0 is the fastest, r = n - 1 the slowest.",
+        "low, high = math.floor(r), math.ceil(r); return s[low] + (r - low) * (s[high] - s[low]) with s = sorted(timings).",
+    ),
+    "08.cost_per_million": (
+        "How many predictions does the machine make in the hour you pay for?",
+        "predictions_per_s * 3600 an hour, so one prediction costs hourly_price / (3600 * predictions_per_s).",
+        "Multiply the cost of one prediction by 1_000_000.",
+    ),
+    "08.cheapest_variant": (
+        "Two steps: keep the rows that meet both targets, then pick the cheapest of them.",
+        "A row meets the targets when row['accuracy'] >= min_accuracy and row['p95_ms'] <= max_p95_ms.",
+        "min(meeting, key=lambda row: row['cost_per_million'])['variant'], or None when meeting is empty.",
+    ),
     # ---------------------------------------------------------------- 10
     "10.cost_per_million": (
         "How many hours does the machine need for one million predictions?",
