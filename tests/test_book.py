@@ -146,6 +146,7 @@ MEASURE = """([width, outputs]) => {
   const article = document.querySelector('.bd-article') || document.body;
   const wide = [];
   for (const el of article.querySelectorAll('*')) {
+    if (el.closest('mjx-assistive-mml')) continue;  // MathJax's copy for screen readers, clipped to nothing
     const r = el.getBoundingClientRect();
     if (r.width > 0 && r.right > width + 1 && !scrolls(el)) wide.push(name(el) + ' to ' + Math.round(r.right) + 'px');
   }
