@@ -160,17 +160,17 @@ def mean_attention_distance(weights: Tensor) -> Tensor:
     return (weights * distance).sum(-1).mean(-1)
 
 
-def plot_heatmap(weights: Tensor, tokens: list[str], title: str, ax=None):
-    """A labelled (T, T) heatmap: rows attend (queries), columns are attended to (keys)."""
+def plot_heatmap(weights: Tensor, tokens: list[str], title: str, ax=None, fontsize: int = 8):
+    """A labelled (T, T) heatmap: rows attend (queries), columns are attended to (keys); tick labels at ``fontsize``."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.subplots(figsize=(0.35 * len(tokens) + 2.5, 0.35 * len(tokens) + 2))[1]
     image = ax.imshow(weights.detach().float().cpu(), cmap="viridis", vmin=0)
     labels = [str(token).replace("$", r"\$") for token in tokens]  # a token is text, never matplotlib mathtext
-    ax.set_xticks(range(len(tokens)), labels, rotation=90, fontsize=8)
-    ax.set_yticks(range(len(tokens)), labels, fontsize=8)
+    ax.set_xticks(range(len(tokens)), labels, rotation=90, fontsize=fontsize)
+    ax.set_yticks(range(len(tokens)), labels, fontsize=fontsize)
     ax.set_xlabel("attended to (key)")
     ax.set_ylabel("attending (query)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=fontsize + 1)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, label="attention weight")
     return ax
