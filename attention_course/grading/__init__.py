@@ -7,6 +7,7 @@ from . import lesson01, lesson02, lesson03, lesson04, lesson05, lesson06, lesson
 from . import lesson08  # noqa: F401  (registers)
 from . import lesson09  # noqa: F401  (registers)
 from . import lesson10  # noqa: F401  (registers)
+from . import builds  # noqa: F401  (registers the parts' build-and-hit-a-target tasks)
 from ._core import TASKS, check, known_tasks
 
 __all__ = ["TASKS", "check", "known_tasks"]

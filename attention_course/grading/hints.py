@@ -165,6 +165,30 @@ HINTS: dict[str, tuple[str, ...]] = {
         "Find the run with the highest val_accuracy.",
         "Return that run's test_accuracy (not the highest test accuracy).",
     ),
+    # ---------------------------------------------------------------- build it and hit a target
+    "03.build_classifier": (
+        "Wrap your lesson-03 functions in nn.Modules: a block (LayerNorm, attention, feed-forward, residuals), then "
+        "a classifier (embedding + positions, blocks, a readout, a linear head).",
+        "Keep the weights as nn.Parameter (w_q, w_k, w_v, w_o, gamma, beta) so the optimizer trains them; add the "
+        "sinusoidal positions to the token embeddings, or the model cannot tell the first token from the others.",
+        "Pre-LN block: x = x + multi_head_attention(layer_norm(x, ...), ...); x = x + ff(layer_norm(x, ...)). "
+        "Readout: the mean over positions, then nn.Linear(d_model, n_classes).",
+    ),
+    "05.build_gpt": (
+        "A GPT is token + position embeddings, a stack of causal Pre-LN blocks (use your pre_ln_block), a final "
+        "LayerNorm and a linear head to vocab_size logits at every position.",
+        "The attention must be causal: F.scaled_dot_product_attention(q, k, v, is_causal=True) with q, k, v split "
+        "into heads (B, heads, T, d_head); the check changes later tokens and expects earlier logits to stay put.",
+        "Position embeddings: nn.Embedding(block_size, d_model) looked up with torch.arange(T). The check trains "
+        "with AdamW, warm-up and clipping; a correct model of the given size reaches the target.",
+    ),
+    "07.build_200_labels": (
+        "200 labels are few: start from what a pretrained encoder already knows (lesson 07).",
+        "attention_course.pretrained.load_minilm() and embed(encoder, tokenizer, texts, device) give one vector per "
+        "sentence; fit a classifier on the 200 training vectors.",
+        "sklearn's LogisticRegression on the embeddings (a linear probe) is enough: fit on the training texts' "
+        "vectors and labels, then predict the other texts' labels.",
+    ),
     # ---------------------------------------------------------------- 08
     "08.kv_cache_step": (
         "Two jobs: grow the cache with the new keys and values, then attend from the new queries over all of it.",

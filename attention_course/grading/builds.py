@@ -1,0 +1,197 @@
+"""The three "build it and hit a target" exercises that end the course's parts.
+
+The learner hands over a builder (or a training function); the check trains and measures it on data it
+controls, and reports the measured number against the target:
+
+- ``03.build_classifier`` (part I): a Transformer classifier assembled from the learner's own block reaches
+  a stated accuracy on lesson 01's recall task;
+- ``05.build_gpt`` (part II): a GPT from the learner's own block reaches a stated validation loss on
+  Shakespeare's characters;
+- ``07.build_200_labels`` (part III): a sentiment classifier trained on 200 labelled sentences reaches a
+  stated accuracy on validation sentences it never saw.
+
+Sizes and targets per profile are in ``profiles.BUILD_TASKS`` (the smoke profile keeps CI fast).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..profiles import BUILD_TASKS, pick_profile, sizes
+from ._core import call, fail, fresh_generator, note, task
+
+# Modules that would make the build "the library's" rather than the learner's own block.
+_LIBRARY_BLOCKS = ("TransformerBlock", "MultiHeadAttention", "TransformerClassifier", "GPT")
+
+
+def _settings(name: str):
+    profile = pick_profile(torch.device("cpu"))  # the checks train on the CPU: same numbers on every machine
+    return profile, sizes(BUILD_TASKS, profile).__dict__[name]
+
+
+def _own_block_only(task_id: str, model: object) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        fail(task_id, "building the model", "an nn.Module", model,
+             "return the model itself (an nn.Module), e.g. `return MyClassifier(...)`")
+    from .. import attention as library_attention
+    from .. import gpt as library_gpt
+    from .. import models as library_models
+
+    library = tuple(getattr(module, name) for module in (library_attention, library_models, library_gpt)
+                    for name in _LIBRARY_BLOCKS if hasattr(module, name))
+    torch_blocks = (nn.MultiheadAttention, nn.TransformerEncoderLayer, nn.TransformerDecoderLayer,
+                    nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer)
+    for name, module in model.named_modules():
+        if isinstance(module, library + torch_blocks):
+            fail(task_id, "building the model", "a model built from your own block", f"{type(module).__name__} at "
+                 f"'{name or 'the top'}'", "this task asks you to assemble the block yourself (attention, feed-forward, "
+                 "residuals, LayerNorm) from the functions you wrote; library and torch.nn Transformer blocks are "
+                 "not allowed here")
+    if not any(p.requires_grad for p in model.parameters()):
+        fail(task_id, "building the model", "trainable parameters", "none", "the model needs parameters to train")
+    return model
+
+
+# ---------------------------------------------------------------- part I: a classifier on the recall task
+
+
+@task("03.build_classifier", time_limit=900, forbid=())
+def check_build_classifier(build) -> int:
+    """``build(vocab_size, d_model, n_heads, n_layers, n_classes, max_len)`` -> module mapping (B, T) tokens to (B, classes)."""
+    from ..data import make_recall_task
+    from ..models import fit_classifier
+    from ..training import accuracy
+
+    task_id = "03.build_classifier"
+    profile, s = _settings("classifier")
+    g = fresh_generator()
+    torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=g)))
+    model = call(task_id, "building the model", build, s["vocab"], s["d_model"], s["heads"], s["layers"], s["vocab"],
+                 s["distance"])
+    model = _own_block_only(task_id, model).cpu()
+    x_train, y_train = make_recall_task(s["n_train"], s["distance"], s["vocab"], g)
+    x_test, y_test = make_recall_task(s["n_test"], s["distance"], s["vocab"], g)
+    out = call(task_id, "one batch", model, x_test[:4])
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (4, s["vocab"]):
+        fail(task_id, "one batch", f"logits of shape (4, {s['vocab']})", out,
+             "the model's forward takes (batch, time) token ids and returns one row of class logits per sequence")
+    call(task_id, "training", lambda: fit_classifier(model, x_train, y_train, steps=s["steps"], lr=s["lr"],
+                                                     generator=g, progress=False))
+    measured = call(task_id, "evaluating", lambda: accuracy(model, x_test, y_test))
+    what = (f"recall of the first token over {s['distance']} tokens, {s['steps']} training steps (profile {profile}): "
+            f"test accuracy {measured:.3f}, target {s['target']:.2f}, chance {1 / s['vocab']:.3f}")
+    if measured < s["target"]:
+        fail(task_id, "the target", f"accuracy >= {s['target']:.2f}", f"{measured:.3f}",
+             f"{what}. Check that attention can reach the first position (no causal mask with a mean over "
+             "positions is fine; a causal mask needs the LAST position as the readout), that positions are "
+             "encoded, and that the residual connections add rather than replace")
+    note(what)
+    return 1
+
+
+# ---------------------------------------------------------------- part II: a GPT on Shakespeare
+
+
+def _lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits = model(x)
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+@task("05.build_gpt", time_limit=1200, forbid=())
+def check_build_gpt(build) -> int:
+    """``build(vocab_size, block_size, n_layer, n_head, d_model)`` -> module mapping (B, T) ids to (B, T, vocab) logits."""
+    from ..data import shakespeare_char_splits
+    from ..train import random_batch
+    from ..training import make_optimizer, warmup_cosine_lr
+
+    task_id = "05.build_gpt"
+    profile, s = _settings("gpt")
+    tokenizer, train_ids, val_ids = shakespeare_char_splits()
+    g = fresh_generator()
+    torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=g)))
+    vocab, block = tokenizer.vocab_size, s["block_size"]
+    model = call(task_id, "building the model", build, vocab, block, s["layers"], s["heads"], s["d_model"])
+    model = _own_block_only(task_id, model).cpu()
+    x = torch.randint(vocab, (2, block), generator=g)
+    logits = call(task_id, "one batch", model, x)
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (2, block, vocab):
+        fail(task_id, "one batch", f"logits of shape (2, {block}, {vocab})", logits,
+             "forward takes (batch, time) character ids and returns (batch, time, vocab_size) logits")
+    changed = x.clone()
+    changed[:, block // 2 :] = (changed[:, block // 2 :] + 1) % vocab
+    with torch.no_grad():
+        model.eval()
+        before, after = call(task_id, "causality", lambda: (model(x), model(changed)))
+        model.train()
+    if not torch.allclose(before[:, : block // 2], after[:, : block // 2], atol=1e-4, rtol=1e-4):
+        fail(task_id, "causality", "logits at position t that ignore tokens after t",
+             "logits that change when later tokens change",
+             "the model peeks at the future: attention needs the causal mask (position t may attend to 0..t only)")
+    device = torch.device("cpu")
+    optimizer = make_optimizer(model, s["lr"], 0.1, device)
+
+    def train_and_measure() -> float:
+        for step in range(s["steps"]):
+            for group in optimizer.param_groups:
+                group["lr"] = warmup_cosine_lr(step, s["warmup"], s["steps"], s["lr"], s["lr"] / 10)
+            xb, yb = random_batch(train_ids, block, s["batch"], g, device)
+            loss = _lm_loss(model, xb, yb)
+            if not math.isfinite(loss.item()):
+                return float("nan")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+        model.eval()
+        val_g = torch.Generator().manual_seed(1234)
+        with torch.no_grad():
+            losses = [_lm_loss(model, *random_batch(val_ids, block, s["batch"], val_g, device)).item()
+                      for _ in range(s["eval_batches"])]
+        return float(np.mean(losses))
+
+    measured = call(task_id, "training", train_and_measure)
+    what = (f"{s['steps']} steps of batch {s['batch']} x {block} characters (profile {profile}): validation loss "
+            f"{measured:.3f} nats/char, target {s['target']:.2f} (a uniform guess scores {math.log(vocab):.2f})")
+    if not measured <= s["target"]:
+        fail(task_id, "the target", f"validation loss <= {s['target']:.2f}", f"{measured:.3f}",
+             f"{what}. Check the Pre-LN order (normalise, sublayer, add), the residual additions, the causal mask, "
+             "and that the position embedding is added to the token embedding")
+    note(what)
+    return 2
+
+
+# ---------------------------------------------------------------- part III: 200 labels
+
+
+@task("07.build_200_labels", time_limit=1200, forbid=())
+def check_build_200_labels(train_and_predict) -> int:
+    """``train_and_predict(train_texts, train_labels, texts)`` -> predicted labels (0/1) for ``texts``."""
+    from ..data import rotten_tomatoes
+
+    task_id = "07.build_200_labels"
+    profile, s = _settings("labels")
+    seed = int(torch.randint(2**31 - 1, (1,), generator=fresh_generator()))
+    train = rotten_tomatoes("train").subset(s["n_labels"], seed=seed)
+    held_out = rotten_tomatoes("validation").subset(s["n_eval"], seed=seed)
+    predictions = call(task_id, "training and predicting", train_and_predict, list(train.texts), list(train.labels),
+                       list(held_out.texts))
+    try:
+        predicted = np.asarray(predictions.cpu() if isinstance(predictions, torch.Tensor) else predictions).reshape(-1)
+    except Exception:  # noqa: BLE001  (anything that is not a sequence of labels)
+        predicted = None
+    if predicted is None or len(predicted) != len(held_out) or not np.isin(predicted, (0, 1)).all():
+        fail(task_id, "predicting", f"{len(held_out)} labels, each 0 or 1", predictions,
+             "return one predicted label (1 = fresh, 0 = rotten) per text you were given, in order")
+    measured = float(np.mean(predicted == np.asarray(held_out.labels)))
+    majority = max(np.mean(held_out.labels), 1 - np.mean(held_out.labels))
+    what = (f"{s['n_labels']} labelled training sentences, {len(held_out)} held-out validation sentences (profile "
+            f"{profile}): accuracy {measured:.3f}, target {s['target']:.2f}, majority class {majority:.3f}")
+    if measured < s["target"]:
+        fail(task_id, "the target", f"accuracy >= {s['target']:.2f}", f"{measured:.3f}",
+             f"{what}. With so few labels, start from pretrained features (lesson 07's probe or fine-tuning)")
+    note(what)
+    return 1
