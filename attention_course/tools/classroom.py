@@ -293,15 +293,17 @@ def grade_course(folder: Path, submissions: Path | None = None, assignments: lis
             progress(f"grading {student} / {assignment}")
             path = submitted / student / assignment / source.name
             problem = f"no submission of {source.name}" if not path.exists() else _unreadable(path)
-            result = {"success": False}
             if problem is None:
                 result = api.autograde(assignment, student, force=True, create=True)
                 if not result["success"]:
                     problem = "autograding failed: " + _one_line(result.get("error") or result.get("log") or "", 300)
-            if problem is not None:
-                rows += [TaskGrade(student, assignment, task, 0.0, points, problem) for _, task, points in tasks]
-                continue
-            rows += _graded_rows(api, folder, student, assignment, source.name, tasks, timeout)
+            if problem is None:
+                try:
+                    rows += _graded_rows(api, folder, student, assignment, source.name, tasks, timeout)
+                    continue
+                except Exception as error:  # whatever nbgrader left behind, the next student is still graded
+                    problem = f"could not read nbgrader's result: {type(error).__name__}: {_one_line(str(error), 200)}"
+            rows += [TaskGrade(student, assignment, task, 0.0, points, problem) for _, task, points in tasks]
     write_task_csv(rows, folder / TASK_CSV)
     _export_gradebook(api, folder / "grades.csv")
     return rows
