@@ -95,20 +95,20 @@ LESSONS: dict[str, dict[str, dict]] = {
     "09": {  # beyond text. The ViT/CNN/MLP curve: training-set sizes, variants (vision.VARIANTS), the ViT's shape
         # (ViT keywords; CNN and MLP are matched to its parameter count), train_classifier keywords, epochs per run
         # (at least min_steps steps), pixel shift; clip/captioner: their training on mm_train images (their image
-        # encoder starts from the trained ViT); forecast: the forecaster's shape and training; explorer_images:
+        # encoder starts from the trained ViT; the captioner keeps it frozen); forecast: the forecaster's shape and training; explorer_images:
         # images whose every view is precomputed for the widget. The cpu profile cuts patches to 7x7 pixels.
         "smoke": dict(test_limit=200, sizes=[200, 600], variants=["ViT + shifts", "ViT", "CNN", "MLP"],
                       vit=dict(patch=7, d_model=32, n_heads=2, n_layers=2),
                       train=dict(batch_size=100, lr=2e-3, label_smoothing=0.1), epochs=2, min_steps=10, shift=2,
                       mm_train=300, clip=dict(text_layers=1, epochs=2, batch_size=100, lr=1e-3),
-                      captioner=dict(n_layers=1, epochs=2, batch_size=100, lr=1e-3),
+                      captioner=dict(n_layers=1, epochs=2, batch_size=100, lr=5e-3),
                       forecast=dict(context=24, d_model=16, n_heads=2, n_layers=1, epochs=2, batch_size=64, lr=1e-3),
                       explorer_images=2),
         "cpu": dict(test_limit=None, sizes=[500, 4000], variants=["ViT + shifts", "ViT", "CNN", "MLP"],
                     vit=dict(patch=7, d_model=48, n_heads=4, n_layers=3),
                     train=dict(batch_size=128, lr=2e-3, label_smoothing=0.1), epochs=10, min_steps=200, shift=2,
                     mm_train=4000, clip=dict(text_layers=1, epochs=10, batch_size=128, lr=1e-3),
-                    captioner=dict(n_layers=1, epochs=10, batch_size=128, lr=1e-3),
+                    captioner=dict(n_layers=1, epochs=10, batch_size=128, lr=5e-3),
                     forecast=dict(context=24, d_model=32, n_heads=2, n_layers=2, epochs=30, batch_size=32, lr=1e-3),
                     explorer_images=4),
         "gpu": dict(test_limit=None, sizes=[250, 500, 1000, 2000, 4000],
@@ -116,7 +116,7 @@ LESSONS: dict[str, dict[str, dict]] = {
                     vit=dict(patch=4, d_model=128, n_heads=4, n_layers=6),
                     train=dict(batch_size=256, lr=1e-3, label_smoothing=0.1), epochs=150, min_steps=800, shift=2,
                     mm_train=4000, clip=dict(text_layers=2, epochs=60, batch_size=256, lr=1e-3),
-                    captioner=dict(n_layers=2, epochs=60, batch_size=256, lr=1e-3),
+                    captioner=dict(n_layers=2, epochs=60, batch_size=256, lr=3e-3),
                     forecast=dict(context=24, d_model=32, n_heads=2, n_layers=2, epochs=60, batch_size=32, lr=1e-3),
                     explorer_images=6),
     },
