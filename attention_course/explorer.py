@@ -7,7 +7,9 @@ WordPiece vocabulary lacks become [UNK].
 
 from __future__ import annotations
 
+import base64
 import html
+import io
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -19,6 +21,25 @@ from .viz import attention_rollout, plot_heatmap
 MAX_TOKENS = 512
 ROLLOUT = "rollout"
 MEAN = "mean"
+
+
+class ExplorerBox(widgets.VBox):
+    """The explorer's box. Its display also carries a static HTML snapshot (sentence, most attended tokens,
+    heatmap), which is what shows where the live widget cannot: an untrusted notebook, a viewer without a
+    kernel (GitHub, nbviewer). Where widgets render, JupyterLab prefers the widget itself."""
+
+    def __init__(self, children, snapshot):
+        super().__init__(children)
+        self._snapshot = snapshot
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            try:
+                bundle["text/html"] = self._snapshot()
+            except Exception:  # a snapshot is a courtesy: never let it stop the widget from showing
+                pass
+        return bundle
 
 
 class AttentionExplorer:
@@ -41,8 +62,8 @@ class AttentionExplorer:
         self.weights: torch.Tensor | None = None
         for control in (self.text, self.layer, self.head):
             control.observe(lambda change: self.update(), names="value")
-        self.widget = widgets.VBox([self.text, widgets.HBox([self.layer, self.head]), self.message,
-                                    self.top_tokens, self.output])
+        self.widget = ExplorerBox([self.text, widgets.HBox([self.layer, self.head]), self.message,
+                                   self.top_tokens, self.output], self.snapshot_html)
         self.update()
 
     def _encode(self, text: str):
@@ -97,19 +118,36 @@ class AttentionExplorer:
         head = "mean over heads" if self.head.value == MEAN else f"head {self.head.value}"
         return f"Layer {self.layer.value}, {head}"
 
+    def _figure(self, tokens: list[str], weights: torch.Tensor):
+        if len(tokens) > 60:
+            fig, ax = plt.subplots(figsize=(7, 6))
+            image = ax.imshow(weights, cmap="viridis")
+            ax.set(xlabel="attended to (token position)", ylabel="attending (token position)", title=self._title())
+            fig.colorbar(image, ax=ax, label="attention weight")
+            return fig
+        return plot_heatmap(weights, tokens, self._title()).figure
+
     def _draw(self, tokens: list[str], weights: torch.Tensor) -> None:
         with self.output:
             self.output.clear_output(wait=True)
-            if len(tokens) > 60:
-                fig, ax = plt.subplots(figsize=(7, 6))
-                image = ax.imshow(weights, cmap="viridis")
-                ax.set(xlabel="attended to (token position)", ylabel="attending (token position)", title=self._title())
-                fig.colorbar(image, ax=ax, label="attention weight")
-            else:
-                ax = plot_heatmap(weights, tokens, self._title())
-                fig = ax.figure
+            fig = self._figure(tokens, weights)
             display(fig)
             plt.close(fig)
+
+    def snapshot_html(self) -> str:
+        """A static picture of the explorer as it stands: the sentence, the map's title, the most attended
+        tokens (all text escaped) and the heatmap as an embedded PNG."""
+        parts = ["<p><b>Attention explorer</b> (a snapshot; run the notebook to use the controls)</p>",
+                 f"<p>Sentence: {html.escape(self.text.value)}</p>", f"<p>{html.escape(self._title())}</p>"]
+        parts += [f"<p>{value}</p>" for value in (self.message.value, self.top_tokens.value) if value]
+        if self.weights is not None:
+            fig = self._figure(self.tokens, self.weights)
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=72, bbox_inches="tight")
+            plt.close(fig)
+            image = base64.b64encode(buffer.getvalue()).decode("ascii")
+            parts.append(f'<img src="data:image/png;base64,{image}" alt="{html.escape(self._title())}">')
+        return "<div class=\"attention-explorer-snapshot\">" + "".join(parts) + "</div>"
 
     def _show_message(self, text: str, clear: bool = False) -> None:
         self.message.value = f"<span style='color:#a15c00'>{text}</span>" if text else ""

@@ -89,6 +89,9 @@ def test_explorer_html_escapes_tokens_and_errors(browser):
     assert explorer.weights is not None and explorer.message.value == ""
     page, state = _show(browser, explorer.top_tokens.value + explorer.message.value)
     assert state["xss"] is None and state["images"] == 0 and state["bold"] == 0
+    page.close()
+    page, state = _show(browser, explorer.snapshot_html())  # what an untrusted viewer shows instead of the widget
+    assert state["xss"] is None and state["images"] == 1 and state["bold"] == 0 and page.dialogs == []
     for token in HOSTILE:  # every token listed, as text
         assert token.replace("\u2028", "").replace("\u2029", "")[:12] in state["text"].replace("\u2028", "").replace("\u2029", ""), token
     page.close()

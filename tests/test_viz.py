@@ -114,3 +114,14 @@ def test_heatmap_labels_are_text_not_mathtext():
     ax.figure.canvas.draw()  # an unescaped "$x^$" label raises a mathtext parse error here
     assert [label.get_text() for label in ax.get_xticklabels()][0] == r"\$x^\$"
     plt.close(ax.figure)
+
+
+def test_explorer_display_carries_a_static_snapshot_for_untrusted_viewers(minilm):
+    explorer = AttentionExplorer(*minilm, text="A <i>gripping</i> film & more.")
+    bundle = explorer.widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # the live widget stays first choice
+    snapshot = bundle["text/html"]
+    assert "Sentence: A &lt;i&gt;gripping&lt;/i&gt; film &amp; more." in snapshot and "<i>" not in snapshot
+    assert '<img src="data:image/png;base64,' in snapshot and "Most attended tokens" in snapshot
+    explorer.text.value = ""
+    assert "<img" not in explorer.widget._repr_mimebundle_()["text/html"]  # nothing to draw: no stale picture
