@@ -182,3 +182,12 @@ def test_trust_signs_every_readable_notebook_and_names_odd_ones(monkeypatch, tmp
     assert "exercises/06_views.ipynb is not a readable notebook (empty file)" in out
     assert "exercises/07_folder.ipynb is not a readable notebook (a folder" in out and "trusted 2 notebooks" in out
     assert doctor._trusted_notebooks().ok  # what JupyterLab checks on opening now passes
+
+
+def test_outside_a_course_checkout_the_notebook_check_says_so(monkeypatch, tmp_path):
+    from attention_course import course
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(course, "PACKAGE_ROOT", tmp_path)  # as if the library were installed from elsewhere
+    check = doctor._trusted_notebooks()
+    assert check.ok and "no course checkout" in check.check

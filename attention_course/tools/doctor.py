@@ -167,7 +167,10 @@ def _trusted_notebooks() -> Check:
 
         from ..course import course
 
-        root = course().root
+        try:
+            root = course().root
+        except FileNotFoundError:  # the library used outside a checkout: no shipped notebooks to check
+            return "no course checkout here", "run the doctor inside the course folder to check its notebooks"
         notary = NotebookNotary()
         untrusted = []
         for folder in ("notebooks", "solutions"):
