@@ -78,7 +78,8 @@ def roofline_specs(name: str) -> tuple[float, float] | None:
 
 
 def _environment(device: torch.device, profile: str) -> dict:
-    return {"date": time.strftime("%Y-%m-%d"), "device": device.type, "device_name": device_name(device), "torch": torch.__version__, "profile": profile}
+    return {"date": time.strftime("%Y-%m-%d"), "device": device.type, "device_name": device_name(device),
+            "torch": torch.__version__, "profile": profile}
 
 
 def _train_step_fn(layer: nn.Module, x: torch.Tensor, call: Callable[[nn.Module, torch.Tensor], torch.Tensor]):
