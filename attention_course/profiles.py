@@ -149,7 +149,7 @@ _BUILD_CPU = dict(
                     target=0.95),
     gpt=dict(block_size=128, layers=4, heads=4, d_model=128, steps=600, batch=32, lr=2e-3, warmup=50, eval_batches=10,
              target=2.0),
-    labels=dict(n_labels=200, n_eval=500, target=0.68),
+    labels=dict(n_labels=200, n_eval=500, target=0.65),
 )
 BUILD_TASKS = {
     "smoke": dict(
