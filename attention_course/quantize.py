@@ -20,6 +20,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+# torchao's int8 tensors lack a hash for the compiler's on-disk cache: compilation works, only that cache is skipped.
+warnings.filterwarnings("ignore", message=".*does not implement _stable_hash_for_caching")
+
 GROUPS = ("attention", "feed-forward")
 NEVER_QUANTISED = ("head",)  # the 2-way classifier: tiny, and it reads the final features directly
 
