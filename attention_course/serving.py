@@ -9,6 +9,7 @@ hour of the machine (an assumption the reader sets, never a fact), costs in doll
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -69,6 +70,21 @@ def cost_per_million(predictions_per_s: float, hourly_price: float) -> float:
 
 
 # ---------------------------------------------------------------- measuring
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int):
+    """Run the block with ``count`` CPU threads for PyTorch's operators, then restore the previous number.
+
+    Timings on a shared or busy machine are steadier with fewer threads than cores: a thread that waits for
+    a descheduled sibling at every operator's barrier slows everything down.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def time_calls(fn: Callable[[], object], repeats: int = 50, warmup: int = 3, device=None) -> list[float]:

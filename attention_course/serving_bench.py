@@ -102,7 +102,6 @@ def bench_serving(profile: str | None = None) -> dict:
     device = pick_device()
     profile = profile or pick_profile(device)
     s = sizes(LESSONS["08"], profile)
-    torch.set_num_threads(s.threads)
     started = time.perf_counter()
     from .data import shakespeare_char_splits
     from .gpt import GPT, GPTConfig
@@ -110,7 +109,9 @@ def bench_serving(profile: str | None = None) -> dict:
     tokenizer, _, val_ids = shakespeare_char_splits()
     torch.manual_seed(0)
     gpt = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, **s.gpt)).to(device).eval()  # speed needs no training
-    generation = serving.generation_speed(gpt, val_ids, s.contexts, s.new_tokens, s.gen_batches, s.gen_repeats, device)
+    with serving.cpu_threads(s.threads):
+        generation = serving.generation_speed(gpt, val_ids, s.contexts, s.new_tokens, s.gen_batches, s.gen_repeats,
+                                              device)
     setup = distill.prepare(device, s.train_limit, s.test_limit, s.unlabelled, s.masked, FitConfig(**s.teacher))
     teacher_accuracy = accuracy(setup.teacher, setup.encoded["test"], setup.labels["test"], bf16=True)
     configs = {"shallow": distill.StudentConfig(**s.shallow), "scratch": distill.StudentConfig(**s.scratch)}
@@ -120,15 +121,18 @@ def bench_serving(profile: str | None = None) -> dict:
     test = {key: value.cpu() for key, value in setup.encoded["test"].items()}
     layers, tried = quantize.choose_layers(
         teacher_cpu, lambda m: accuracy(m, val, setup.labels["validation"].cpu(), batch_size=64), compile=s.compile)
-    floor = int8_floor(teacher_cpu, layers, test, setup.labels["test"].cpu(), s.compile, s.throughput_batches,
-                       s.gen_repeats)
-    floor.pop("model")
     cpu_variants, gpu_variants = variants(setup, students, layers, device, s.compile)
-    rows = cost_rows(cpu_variants, gpu_variants, setup.encoded["test"], setup.labels["test"], device, s.requests,
-                     s.batch, s.throughput_batches)
+    with serving.cpu_threads(s.threads):
+        floor = int8_floor(teacher_cpu, layers, test, setup.labels["test"].cpu(), s.compile, s.throughput_batches,
+                           s.gen_repeats)
+        rows = cost_rows(cpu_variants, gpu_variants, setup.encoded["test"], setup.labels["test"], device, s.requests,
+                         s.batch, s.throughput_batches)
+    floor.pop("model")
     prices = assumed_prices(s.threads)
     table = serving.cost_table(rows, prices)
-    return {"device": device.type, "device_name": device_name(device), "cpu_name": device_name("cpu"),
+    with serving.cpu_threads(s.threads):
+        cpu_name = device_name("cpu")
+    return {"device": device.type, "device_name": device_name(device), "cpu_name": cpu_name,
             "cpu_threads": s.threads, "torch": torch.__version__, "profile": profile,
             "seconds": time.perf_counter() - started, "generation": generation, "sources": setup.sources,
             "teacher_accuracy": teacher_accuracy, "distillation": distill.summarise(records, teacher_accuracy),

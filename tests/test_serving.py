@@ -135,3 +135,10 @@ def test_size_and_parameters(tmp_path):
     (tmp_path / "a.bin").write_bytes(b"x" * 2**20)
     assert serving.size_on_disk_mib(tmp_path / "a.bin") == pytest.approx(1.0)
     assert serving.size_on_disk_mib(tmp_path) == pytest.approx(1.0)
+
+
+def test_cpu_threads_restores_the_previous_count():
+    before = torch.get_num_threads()
+    with serving.cpu_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
