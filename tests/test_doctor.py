@@ -114,21 +114,31 @@ def test_damaged_data_is_a_fix_line_and_the_other_data_still_checked(monkeypatch
     assert all(check.ok for check in checks[1:]) and len(checks) >= 3
 
 
-def test_untrusted_notebooks_are_reported_and_signing_them_fixes_it(monkeypatch, tmp_path):
+def _course_with_stored_outputs(monkeypatch, tmp_path, *folders):
+    """A course checkout whose ``folders`` hold a notebook with an HTML output, a fresh signature database,
+    and the current folder in it."""
     import nbformat
-    from nbformat.sign import NotebookNotary
 
-    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))  # a fresh signature database
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
     root = tmp_path / "course"
-    for folder in ("notebooks", "solutions"):
+    for folder in ("notebooks", "solutions", "exercises"):
         (root / folder).mkdir(parents=True)
     (root / "pyproject.toml").write_text('[project]\nname = "attention-course"\n')
     notebook = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("1")
     cell.outputs = [nbformat.v4.new_output("execute_result", {"text/html": "<b>1</b>"}, execution_count=1)]
     notebook.cells = [cell]
-    nbformat.write(notebook, root / "notebooks" / "06_views.ipynb")
+    for folder in folders:
+        nbformat.write(notebook, root / folder / "06_views.ipynb")
     monkeypatch.chdir(root)
+    return root
+
+
+def test_untrusted_notebooks_are_reported_and_signing_them_fixes_it(monkeypatch, tmp_path):
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    root = _course_with_stored_outputs(monkeypatch, tmp_path, "notebooks")
     check = doctor._trusted_notebooks()
     assert not check.ok and "notebooks/06_views.ipynb" in check.detail and "make trust" in check.fix
     NotebookNotary().sign(nbformat.read(root / "notebooks" / "06_views.ipynb", as_version=4))
@@ -160,22 +170,10 @@ def test_without_torch_the_doctor_still_reports_everything_and_names_the_fix():
 
 
 def test_trust_signs_every_readable_notebook_and_names_odd_ones(monkeypatch, tmp_path, capsys):
-    import nbformat
 
-    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))  # a fresh signature database
-    root = tmp_path / "course"
-    for folder in ("notebooks", "solutions", "exercises"):
-        (root / folder).mkdir(parents=True)
-    (root / "pyproject.toml").write_text('[project]\nname = "attention-course"\n')
-    notebook = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("1")
-    cell.outputs = [nbformat.v4.new_output("execute_result", {"text/html": "<b>1</b>"}, execution_count=1)]
-    notebook.cells = [cell]
-    nbformat.write(notebook, root / "notebooks" / "06_views.ipynb")
-    nbformat.write(notebook, root / "solutions" / "06_views.ipynb")
+    root = _course_with_stored_outputs(monkeypatch, tmp_path, "notebooks", "solutions")
     (root / "exercises" / "06_views.ipynb").write_text("")  # a learner's emptied file: jupyter trust stops on it
     (root / "exercises" / "07_folder.ipynb").mkdir()
-    monkeypatch.chdir(root)
     assert not doctor._trusted_notebooks().ok
     assert cli.main(["trust"]) == 0
     out = capsys.readouterr().out
