@@ -63,6 +63,16 @@ def test_marking_keeps_an_authors_fragments_and_drops_stale_types(tmp_path):
     assert kinds == ["slide", None, "subslide"]
 
 
+@pytest.mark.parametrize("number", MARKED)
+def test_lessons_are_marked_as_slides(number):
+    """The stored lessons carry the metadata (run `attention-course classroom slides notebooks/NN_*.ipynb`)."""
+    (path,) = (ROOT / "notebooks").glob(f"{number}_*.ipynb")
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    present = [c.get("metadata", {}).get("slideshow", {}).get("slide_type") for c in notebook["cells"]]
+    for wanted, found in zip(classroom.slide_types(notebook), present, strict=True):
+        assert found == wanted if wanted else found not in classroom.OWNED
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
