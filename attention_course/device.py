@@ -82,6 +82,16 @@ def time_fn(
     warmup: int = 2,
 ) -> Timing:
     """Time ``fn()``: ``warmup`` untimed calls, then the median of ``repeats`` synchronised calls."""
+    samples = time_calls(fn, repeats, warmup, device)
+    return Timing(statistics.median(samples), min(samples), max(samples), repeats)
+
+
+def time_calls(fn: Callable[[], object], repeats: int = 10, warmup: int = 2,
+               device: torch.device | str | None = None) -> list[float]:
+    """Wall-clock seconds of each of ``repeats`` synchronised calls of ``fn``, after ``warmup`` untimed calls.
+
+    Every sample is kept (``time_fn`` reduces them to a median): tail latency (p95) lives in the slow calls.
+    """
     if repeats < 1 or warmup < 0:
         raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
     for _ in range(warmup):
@@ -93,7 +103,7 @@ def time_fn(
         fn()
         synchronize(device)
         samples.append(time.perf_counter() - start)
-    return Timing(statistics.median(samples), min(samples), max(samples), repeats)
+    return samples
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from .device import synchronize
+from .device import synchronize, time_calls
 
 # Hourly prices of a whole machine, in US dollars. ASSUMPTIONS for illustration, not quotes: set your own.
 DEFAULT_HOURLY_PRICES = {
@@ -85,25 +85,6 @@ def cpu_threads(count: int):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def time_calls(fn: Callable[[], object], repeats: int = 50, warmup: int = 3, device=None) -> list[float]:
-    """Wall-clock seconds of each of ``repeats`` calls of ``fn`` (after ``warmup`` untimed calls), synchronised.
-
-    Keep every sample (not only the median): tail latency (p95) lives in the slow calls.
-    """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats} and {warmup}")
-    for _ in range(warmup):
-        fn()
-    synchronize(device)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        samples.append(time.perf_counter() - start)
-    return samples
 
 
 def throughput(fn: Callable[[], object], batch_size: int, repeats: int = 10, warmup: int = 2, device=None) -> float:
