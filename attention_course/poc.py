@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .device import device_name
-from .serving import DEFAULT_HOURLY_PRICES, cost_per_million, latency_percentiles, time_calls
+from .device import device_name, time_calls
+from .serving import DEFAULT_HOURLY_PRICES, cost_per_million, cpu_threads, latency_percentiles
 
 HOURS_PER_MONTH = 730.0  # 365 * 24 / 12
 DAYS_PER_MONTH = 30.4
@@ -201,17 +201,6 @@ PROVENANCE = [  # what the PoC is built from, and under which terms (check them 
 
 
 # ---------------------------------------------------------------- measuring a candidate
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int):
-    """Run the block with ``n`` PyTorch CPU threads (a CPU box of that size), then restore the setting."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def measure_serving(predict: Callable[[list[str]], np.ndarray], texts: list[str], device=None, repeats: int = 30,
