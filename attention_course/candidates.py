@@ -102,16 +102,16 @@ def run_poc(device: torch.device, profile: str, kpis: KPIs | None = None, sizes=
             clock = time.perf_counter()
             if method == "tfidf":
                 vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-                _, model = transfer._select_logistic(vectorizer.fit_transform(texts), labels,
-                                                     vectorizer.transform(splits["validation"].texts),
-                                                     splits["validation"].labels)
+                _, model = transfer.select_logistic(vectorizer.fit_transform(texts), labels,
+                                                    vectorizer.transform(splits["validation"].texts),
+                                                    splits["validation"].labels)
                 predict = lambda t, v=vectorizer, m=model: m.predict(v.transform(t))  # noqa: E731
                 seconds += time.perf_counter() - clock
                 per_seed.append(predict(test.texts))
                 predictors = predictors or {"cpu": (predict, None)}
             elif method == "probe":
-                _, model = transfer._select_logistic(setup.features["train"][index], labels,
-                                                     setup.features["validation"], splits["validation"].labels)
+                _, model = transfer.select_logistic(setup.features["train"][index], labels,
+                                                    setup.features["validation"], splits["validation"].labels)
                 seconds += time.perf_counter() - clock
                 per_seed.append(model.predict(setup.features["test"]))
                 if not predictors:

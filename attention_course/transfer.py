@@ -31,7 +31,7 @@ from .training import accuracy, autocast, make_optimizer, warmup_linear
 METHODS = ("tfidf", "scratch", "probe", "finetune")
 
 
-def _select_logistic(train_x, train_y, val_x, val_y, grid=(0.1, 1.0, 10.0, 100.0)):
+def select_logistic(train_x, train_y, val_x, val_y, grid=(0.1, 1.0, 10.0, 100.0)):
     """Logistic regression with C chosen on the validation split."""
     from sklearn.linear_model import LogisticRegression
 
@@ -49,14 +49,14 @@ def run_tfidf(train: LabelledTexts, val: LabelledTexts, test: LabelledTexts) -> 
 
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
     train_x = vectorizer.fit_transform(train.texts)
-    val_score, model = _select_logistic(train_x, train.labels, vectorizer.transform(val.texts), val.labels)
+    val_score, model = select_logistic(train_x, train.labels, vectorizer.transform(val.texts), val.labels)
     return {"val_accuracy": val_score, "test_accuracy": model.score(vectorizer.transform(test.texts), test.labels)}
 
 
 def run_probe(features: dict[str, np.ndarray], train_index: np.ndarray, splits: dict[str, LabelledTexts]) -> dict:
     train_y = np.asarray(splits["train"].labels)[train_index]
-    val_score, model = _select_logistic(features["train"][train_index], train_y, features["validation"],
-                                        splits["validation"].labels)
+    val_score, model = select_logistic(features["train"][train_index], train_y, features["validation"],
+                                       splits["validation"].labels)
     return {"val_accuracy": val_score, "test_accuracy": model.score(features["test"], splits["test"].labels)}
 
 
