@@ -48,6 +48,10 @@ TEXT = {
         "next_no": "Extend the PoC before a pilot: the full run (GPU profile: all labels, three seeds), the "
                    "distilled and quantised candidates of lesson 08, and more labels where the accuracy curve still "
                    "rises. Re-decide against the same KPIs.",
+        "next_full": "Before a pilot (this run already covers all labels, {seeds} seeds and lesson 08's cheaper "
+                     "variants): try label budgets between {budget:,} and the KPI's {max_labels:,} with those variants, "
+                     "repeat the latency measurements on the machine that would serve, or agree with the business which "
+                     "KPI it can relax. Re-decide against the same KPIs.",
         "record": "Reproducibility: commit {commit}, torch {torch}, transformers {transformers}, scikit-learn "
                   "{sklearn}, seeds {seeds}, test data sha256 {sha}.",
     },
@@ -76,6 +80,9 @@ TEXT = {
                    "実データで KPI を満たし、スライスの差が基準内であれば終了。",
         "next_no": "パイロットの前に PoC を拡張：フル実行（GPU プロファイル：全ラベル、3 シード）、第 08 回の蒸留・量子化モデル、"
                    "正解率がまだ伸びている範囲でのラベル追加。同じ KPI で再判断する。",
+        "next_full": "パイロットの前に（今回の実行は全ラベル・{seeds} シード・第 08 回の軽量化モデルを含みます）："
+                     "ラベル {budget:,} 件から KPI の上限 {max_labels:,} 件までの範囲でそれらのモデルを試す、"
+                     "実際に推論するマシンでレイテンシを測り直す、または緩められる KPI を事業側と合意する。同じ KPI で再判断する。",
         "record": "再現性：コミット {commit}、torch {torch}、transformers {transformers}、scikit-learn {sklearn}、"
                   "シード {seeds}、テストデータ sha256 {sha}。",
     },
@@ -112,6 +119,17 @@ def evidence_rows(result: dict) -> list[dict]:
     return [{**row, "missed": kpis.failures(row)} for row in result["rows"]]
 
 
+def _next_stage(t: dict, result: dict, rows: list[dict], kpis: KPIs, best: dict | None) -> str:
+    """The next step: a pilot when a candidate meets every KPI; else, after a full (gpu-profile) run, what the full
+    run did not try; else the full run itself."""
+    if best:
+        return t["next_go"]
+    budgets = [row["labels"] for row in rows if 0 < row["labels"] <= kpis.max_labels]
+    if result["profile"] != "gpu" or not budgets:
+        return t["next_no"]
+    return t["next_full"].format(seeds=len(result["record"]["seeds"]), budget=max(budgets), max_labels=kpis.max_labels)
+
+
 def memo(result: dict, lang: str = "en", level: int = 1) -> str:
     """The one-page decision memo as Markdown, every number taken from ``result``; its title at heading ``level``."""
     if lang not in TEXT:
@@ -145,7 +163,7 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
               "- " + (t["slices"] if slices else t["no_slices"]).format(**gap),
               "- " + t["licence"].format(items="; ".join(f"{p['item']} ({p['licence'].split(';')[0]})"
                                                           for p in PROVENANCE[:2])),
-              "", f"{'#' * (level + 1)} {t['next']}", "", t["next_go" if best else "next_no"], ""]
+              "", f"{'#' * (level + 1)} {t['next']}", "", _next_stage(t, result, rows, kpis, best), ""]
     record = result["record"]
     lines.append("<small>" + t["record"].format(commit=record["commit"], torch=record["torch"],
                                                  transformers=record["transformers"], sklearn=record["scikit-learn"],

