@@ -175,7 +175,6 @@ FIGURES = """() => [...document.querySelectorAll('.bd-article .cell_output img')
   .filter((img) => img.naturalWidth && img.getBoundingClientRect().width)
   .map((img, i) => [i, img.naturalWidth, Math.round(img.getBoundingClientRect().width)])"""
 SHRINK_LIMIT = 1.6
-AWAITING_NEW_FIGURES = {"notebooks/06_attention_maps.html"}  # issue 9: its multi-panel figures, re-run on a GPU
 
 # Layout is measured right after a resize: the theme's sliding transitions would still be half-way.
 NO_MOTION_SCRIPT = """document.addEventListener('DOMContentLoaded', () => {
@@ -350,14 +349,7 @@ def shrunk_figures(facts):
 
 def test_figures_are_shown_near_their_drawn_size_on_a_desktop(crawl):
     # a figure drawn much wider than the page column is shrunk until its tick labels cannot be read
-    others = {name: facts for name, facts in crawl.items() if name not in AWAITING_NEW_FIGURES}
-    assert not report(others, shrunk_figures)
-
-
-@pytest.mark.xfail(strict=True, reason="lesson 06's multi-panel figures are redrawn at column width on the next "
-                                       "GPU run (issue 9); then delete this test and AWAITING_NEW_FIGURES")
-def test_lesson_06_figures_are_redrawn_at_column_width(crawl):
-    assert not report({name: crawl[name] for name in AWAITING_NEW_FIGURES if name in crawl}, shrunk_figures)
+    assert not report(crawl, shrunk_figures)
 
 
 def test_navigation_and_contents_drawers_open_on_a_phone(crawl):
