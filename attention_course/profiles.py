@@ -97,8 +97,8 @@ LESSONS: dict[str, dict[str, dict]] = {
     "09": {  # beyond text. The ViT/CNN/MLP curve: training-set sizes, variants (vision.VARIANTS), the ViT's shape
         # (ViT keywords; CNN and MLP are matched to its parameter count), train_classifier keywords, epochs per run
         # (at least min_steps steps), pixel shift; clip/captioner: their training on mm_train images (their image
-        # encoder starts from the trained ViT; the captioner keeps it frozen); forecast: the forecaster's shape and training; explorer_images:
-        # images whose every view is precomputed for the widget. The cpu profile (2 shared cores) cuts patches to
+        # encoder starts from the trained ViT; the captioner keeps it frozen); forecast: the forecaster's shape and
+        # training; explorer_images: images whose every view is precomputed for the widget. The cpu profile (2 shared cores) cuts patches to
         # 7x7 pixels, the model to 2 blocks of width 32 and training to ~100-200 steps a run: it shows the shape only.
         "smoke": dict(test_limit=200, sizes=[200, 600], variants=["ViT + shifts", "ViT", "CNN", "MLP"],
                       vit=dict(patch=7, d_model=32, n_heads=2, n_layers=2),
