@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -307,6 +308,12 @@ def result_from_notebook(path: str | Path) -> dict:
     raise LookupError(f"{path} holds no stored lesson-10 result: execute it first")
 
 
+def for_book(markdown: str) -> str:
+    """``markdown`` with every dollar sign escaped: the book's MyST parser reads a pair of them as inline math
+    ("CPU box $0.10/h, GPU $4.00/h" would become a formula and load MathJax, which breaks the widgets' pages)."""
+    return re.sub(r"(?<!\\)\$", r"\\$", markdown)
+
+
 def write_book_pages(notebook: str | Path, root: Path = ROOT) -> list[Path]:
     """Write the memo and the cost table (book/decision/ and book/ja/) and the Japanese figure from ``notebook``."""
     import matplotlib
@@ -315,7 +322,8 @@ def write_book_pages(notebook: str | Path, root: Path = ROOT) -> list[Path]:
     result = result_from_notebook(notebook)
     written = []
     for lang, folder in (("en", "decision"), ("ja", "ja")):
-        for name, text in (("memo.md", memo(result, lang, level=2)), ("cloud_table.md", cloud_table(result, lang))):
+        for name, text in (("memo.md", for_book(memo(result, lang, level=2))),
+                           ("cloud_table.md", for_book(cloud_table(result, lang)))):
             path = root / "book" / folder / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
