@@ -20,7 +20,7 @@ from attention_course.tools import classroom
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-MARKED = [f"{n:02d}" for n in range(10)]  # lessons 00-09 carry slide metadata (10 is marked once its last prose edit lands)
+MARKED = [f"{n:02d}" for n in range(11)]  # every lesson carries slide metadata
 
 
 def cells_without_slides(path: Path) -> list[dict]:
