@@ -234,7 +234,8 @@ async def crawler(context, server, queue, findings):
     def started(request):
         traffic["inflight"] += 1
         traffic["last"] = time.monotonic()
-        if not (request.url.startswith(server) or request.url.startswith("data:")):
+        # data: and the page's own blob: URLs (an image widget's bytes) are in memory, never the network
+        if not request.url.startswith((server, "data:", f"blob:{server}")):
             log["foreign"].append(request.url)
 
     def ended(request):

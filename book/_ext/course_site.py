@@ -107,6 +107,27 @@ def drop_thebe(app, pagename, templatename, context, doctree) -> None:
         styles[:] = [css for css in styles if "thebe" not in str(getattr(css, "filename", "") or "")]
 
 
+# The widget manager typesets with MathJax 2's ``MathJax.Hub.Queue`` whenever a MathJax is on the page; the site
+# serves MathJax 3, which has no Hub, so pages with both math and widgets threw "reading 'Queue'". Whatever object
+# becomes ``window.MathJax`` (MathJax 3 replaces its config object when it loads) gets a Hub that hands the
+# element to MathJax 3's typesetPromise.
+MATHJAX2_BRIDGE = """(function () {
+  var current = window.MathJax;
+  function withHub(m) {
+    if (m && typeof m === "object" && !m.Hub) {
+      m.Hub = {Queue: function (job) {
+        var element = job && job[2];
+        if (current && current.typesetPromise) { current.typesetPromise(element ? [element] : undefined).catch(function () {}); }
+      }};
+    }
+    return m;
+  }
+  current = withHub(current);
+  Object.defineProperty(window, "MathJax", {configurable: true, get: function () { return current; },
+                                            set: function (value) { current = withHub(value); }});
+})();"""
+
+
 def point_widgets_at_their_files(app, pagename, templatename, context, doctree) -> None:
     """On pages with saved widgets, tell require.js where the widget modules live.
 
@@ -120,6 +141,7 @@ def point_widgets_at_their_files(app, pagename, templatename, context, doctree) 
     paths = {"@jupyter-widgets/html-manager/dist": folder, "@jupyter-widgets": folder}
     # A global `require` object defined before require.js loads is its configuration.
     app.add_js_file(None, body=f"var require = {{paths: {json.dumps(paths)}}};", priority=100)
+    app.add_js_file(None, body=MATHJAX2_BRIDGE, priority=100)
 
 
 def configure(app, config) -> None:
