@@ -197,42 +197,67 @@ class StudentConfig:
     temperature: float = 2.0
     alpha: float = 0.5
     evaluations: int = 6  # validation passes; the best one's weights are kept
+    paired: bool = True  # distilled: each step's labelled batch is the labels-only run's, plus as many extra sentences
+
+
+def _batches(count: int, batch_size: int, seed: int):
+    """Endless batches of indices into ``range(count)``: shuffled epochs, the last partial batch of each dropped."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(count, generator=generator)
+        for start in range(0, count - batch_size + 1, batch_size):
+            yield order[start : start + batch_size]
+        if count < batch_size:
+            yield order
 
 
 def fit_student(student: nn.Module, setup: DistillSetup, mode: str, config: StudentConfig,
                 seed: int = 0) -> tuple[nn.Module, float]:
-    """Train ``student`` on the labels alone (``mode="labels"``: the labelled sentences, cross-entropy) or with
-    the teacher (``"distilled"``: the whole transfer set, ``distillation_loss``); the same steps either way.
+    """Train ``student`` on the labels alone (``mode="labels"``: cross-entropy on the labelled sentences) or with
+    the teacher (``"distilled"``: ``distillation_loss``); the same number of steps either way.
 
+    Distilled with ``config.paired`` (the default), each step sees exactly the labelled batch the labels-only run
+    of the same seed sees (cross-entropy and the teacher's soft targets) plus ``batch_size`` extra sentences the
+    teacher labelled (soft targets only): distillation adds information and takes none away. Without it, batches
+    are drawn from the whole transfer set, labelled and unlabelled alike (fewer labelled sentences per step).
     Keeps the weights of the best validation accuracy; returns (student, that accuracy).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     device = setup.device
-    if mode == "labels":
-        inputs, labels, teacher = setup.encoded["train"], setup.labels["train"], None
-    else:
-        inputs, labels, teacher = setup.transfer, setup.transfer_labels, setup.teacher_logits
+    n_labelled = len(setup.labels["train"])
+    if mode == "labels" or config.paired:
+        labelled = _batches(n_labelled, config.batch_size, seed)
+    extra = len(setup.transfer_labels) - n_labelled
+    if mode == "distilled" and config.paired and extra > 0:
+        unlabelled = _batches(extra, config.batch_size, seed + 10_000)
+    elif mode == "distilled" and not config.paired:
+        mixed = _batches(len(setup.transfer_labels), config.batch_size, seed)
     student.to(device)
     optimizer = make_optimizer(student, config.lr, config.weight_decay, device, betas=(0.9, 0.999))
     warmup = max(1, int(config.warmup_fraction * config.steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_linear(s, config.steps, warmup))
-    generator = torch.Generator().manual_seed(seed)
     every = max(1, math.ceil(config.steps / config.evaluations))
-    order, position = torch.randperm(len(labels), generator=generator), 0
     best, best_state = -1.0, None
     for step in range(config.steps):
-        if position + config.batch_size > len(order):
-            order, position = torch.randperm(len(labels), generator=generator), 0
-        index = order[position : position + config.batch_size].to(device)
-        position += config.batch_size
         student.train()
-        with autocast(device):
-            logits = student(**{key: value[index] for key, value in inputs.items()})
-        if teacher is None:
-            loss = F.cross_entropy(logits.float(), labels[index])
+        if mode == "labels":
+            index = next(labelled).to(device)
+            with autocast(device):
+                logits = student(**{key: value[index] for key, value in setup.encoded["train"].items()})
+            loss = F.cross_entropy(logits.float(), setup.labels["train"][index])
         else:
-            loss = distillation_loss(logits, teacher[index], labels[index], config.temperature, config.alpha)
+            if config.paired:
+                index = next(labelled)
+                if extra > 0:
+                    index = torch.cat([index, n_labelled + next(unlabelled)])
+            else:
+                index = next(mixed)
+            index = index.to(device)
+            with autocast(device):
+                logits = student(**{key: value[index] for key, value in setup.transfer.items()})
+            loss = distillation_loss(logits, setup.teacher_logits[index], setup.transfer_labels[index],
+                                     config.temperature, config.alpha)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
