@@ -78,13 +78,14 @@ LESSONS: dict[str, dict[str, dict]] = {
                       shallow=dict(steps=2, batch_size=16, temperature=1.0, evaluations=1),
                       scratch=dict(steps=4, batch_size=16, lr=1e-3, alpha=0.9, evaluations=1), seeds=[0], shallow_layers=3,
                       compile=False, requests=3, batch=16, throughput_batches=1, threads=1),
-        # 2 cores: a 1,500-sentence training pool, 300 validation / 300 test sentences, short runs, one seed
-        "cpu": dict(gpt=dict(block_size=256, n_layer=4, n_head=4, d_model=128), gpt_steps=10_000, gpt_seconds=15,
-                    gpt_batch=32, contexts=[48, 64, 128, 256], new_tokens=32, gen_batches=[1], gen_repeats=3,
+        # 2 cores: a 1,500-sentence training pool, 300 validation / 300 test sentences, short runs, one seed (about
+        # 4 minutes on an idle 2-core EPYC: the student runs take about half of it)
+        "cpu": dict(gpt=dict(block_size=256, n_layer=4, n_head=4, d_model=128), gpt_steps=10_000, gpt_seconds=10,
+                    gpt_batch=8, contexts=[48, 64, 128, 256], new_tokens=32, gen_batches=[1], gen_repeats=3,
                     train_limit=1500, test_limit=300, unlabelled=200, masked=0,
                     teacher=dict(epochs=2, min_steps=30, max_steps=40, batch_size=16),
-                    shallow=dict(steps=40, batch_size=16, temperature=1.0, evaluations=2),
-                    scratch=dict(steps=200, batch_size=32, lr=1e-3, alpha=0.9, evaluations=2), seeds=[0],
+                    shallow=dict(steps=30, batch_size=16, temperature=1.0, evaluations=2),
+                    scratch=dict(steps=150, batch_size=32, lr=1e-3, alpha=0.9, evaluations=2), seeds=[0],
                     shallow_layers=3, compile=True, requests=20, batch=64, throughput_batches=3, threads=1),
         "gpu": dict(gpt=dict(block_size=256, n_layer=6, n_head=6, d_model=384, dropout=0.2), gpt_steps=10_000,
                     gpt_seconds=40, gpt_batch=32, contexts=[48, 64, 128, 256], new_tokens=32, gen_batches=[1, 32],
