@@ -175,3 +175,50 @@ def test_generation_speed_and_measure_variant():
     speeds = serving.interleaved_throughput({"a": model, "b": model}, serving.batches(setup.encoded["test"], 8, 2, "cpu"),
                                             rounds=2)
     assert set(speeds) == {"a", "b"} and all(v > 0 for v in speeds.values())
+
+
+class _RowRecorder(ScratchClassifier):
+    """The small classifier, recording the first token of every row it trains on (rows are told apart by it)."""
+
+    def __init__(self):
+        super().__init__(200, 0, d_model=16, n_layers=1)
+        self.seen: list[list[int]] = []
+
+    def forward(self, input_ids, attention_mask):
+        if self.training:
+            self.seen.append(input_ids[:, 0].tolist())
+        return super().forward(input_ids, attention_mask)
+
+
+def _setup_with_extra(n_labelled=40, n_extra=24):
+    """Labelled rows carry first tokens 1..n, extra (teacher-labelled only) rows n+1..n+extra."""
+    n = n_labelled + n_extra
+    ids = torch.cat([torch.arange(1, n + 1)[:, None], torch.randint(5, 40, (n, 5))], 1)
+    encoded = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    labelled = {key: value[:n_labelled] for key, value in encoded.items()}
+    labels = (ids[:n_labelled, 1] > 22).long()
+    return distill.DistillSetup(
+        encoded={"train": labelled, "validation": labelled, "test": labelled},
+        labels={"train": labels, "validation": labels, "test": labels}, transfer=encoded,
+        transfer_labels=torch.cat([labels, torch.full((n_extra,), -1)]), teacher_logits=torch.randn(n, 2),
+        teacher=None, tokenizer=None, device=torch.device("cpu"), sources={}, teacher_seconds=0.0)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_paired_distillation_sees_the_labels_only_batches_plus_extra_sentences(seed):
+    setup, config = _setup_with_extra(), distill.StudentConfig(steps=7, batch_size=8, evaluations=1)
+    runs = {}
+    for mode in distill.MODES:
+        student = _RowRecorder()
+        distill.fit_student(student, setup, mode, config, seed)
+        runs[mode] = student.seen
+    assert len(runs["labels"]) == len(runs["distilled"]) == 7
+    for labels_batch, distilled_batch in zip(runs["labels"], runs["distilled"], strict=True):
+        assert distilled_batch[:8] == labels_batch  # the same labelled rows, in the same order
+        assert len(distilled_batch) == 16 and all(token > 40 for token in distilled_batch[8:])  # plus 8 extra rows
+    # unpaired: batches drawn from the whole transfer set, labelled and extra alike
+    student = _RowRecorder()
+    distill.fit_student(student, setup, "distilled", distill.StudentConfig(steps=7, batch_size=8, evaluations=1,
+                                                                           paired=False), seed)
+    assert all(len(batch) == 8 for batch in student.seen)
+    assert any(token > 40 for batch in student.seen for token in batch)

@@ -142,3 +142,30 @@ def test_cpu_threads_restores_the_previous_count():
     with serving.cpu_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+class _LengthRecorder(torch.nn.Module):
+    """A 2-class 'model' that records the input length of every call (to check what measure_variant warms up)."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(1, 2)
+        self.calls: list[int] = []
+
+    def forward(self, input_ids, attention_mask):
+        self.calls.append(input_ids.shape[1])
+        return self.linear(attention_mask.float().sum(1, keepdim=True))
+
+
+def test_measure_variant_runs_every_input_length_once_before_timing_it():
+    rng = np.random.default_rng(1)
+    lengths = rng.integers(3, 30, size=40)  # requests of many lengths, as they arrive
+    mask = (torch.arange(32)[None] < torch.as_tensor(lengths)[:, None]).long()
+    inputs = {"input_ids": torch.randint(1, 100, (40, 32)) * mask, "attention_mask": mask}
+    model = _LengthRecorder()
+    row = serving.measure_variant("recorder", model, inputs, torch.zeros(40, dtype=torch.long), "cpu", "cpu",
+                                  requests=12, throughput_batch=8, throughput_batches=3)
+    timed = model.calls[-(12 + 3 + 1):-1]  # the timed requests and batches (the last call measures peak memory)
+    warmed = model.calls[: len(model.calls) - len(timed) - 1]
+    assert set(timed) <= set(warmed), "a timed call met an input length for the first time"
+    assert row["p95_ms"] >= row["p50_ms"] > 0 and row["throughput_per_s"] > 0
