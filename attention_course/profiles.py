@@ -181,7 +181,7 @@ GPT_TRAIN = {  # keyword arguments of train.TrainConfig
     "cpu": dict(max_steps=100_000, batch_size=32, warmup_steps=50, eval_interval=100, eval_batches=5, lr=2e-3,
                 time_budget_s=120, sample_chars=200),
     # gpu: 1.295 nats/char (best 1.287) on an H200 in lesson 05. Context 512 with batch 32 (the same 16,384 characters a
-    # step; --set block_size=512 --set batch_size=32) reached 1.243 and 1.232 for seeds 0 and 1
+    # step; --set block_size=512 --set batch_size=32) ended at 1.244 and 1.232 for seeds 0 and 1
     # (results/shakespeare_context_H200.json). Without dropout the model overfits the 4.5 M training characters
     # within a minute (validation loss back up to 3.5 after 14k steps).
     "gpu": dict(max_steps=10_000, batch_size=64, warmup_steps=200, eval_interval=500, eval_batches=20, lr=1e-3,
