@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from .data import package_folder, rotten_tomatoes
 from .device import seed_everything
 from .pretrained import SentimentClassifier, load_minilm, tokenize
-from .training import accuracy, autocast, make_optimizer, warmup_linear
+from .training import accuracy, autocast, make_optimizer, update, warmup_linear
 from .transfer import FitConfig, ScratchClassifier, fit_with_validation
 
 STUDENTS = ("shallow", "scratch")
@@ -258,10 +258,7 @@ def fit_student(student: nn.Module, setup: DistillSetup, mode: str, config: Stud
                 logits = student(**{key: value[index] for key, value in setup.transfer.items()})
             loss = distillation_loss(logits, setup.teacher_logits[index], setup.transfer_labels[index],
                                      config.temperature, config.alpha)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        optimizer.step()
+        update(optimizer, loss, clip=list(student.parameters()))
         schedule.step()
         if (step + 1) % every == 0 or step == config.steps - 1:
             score = accuracy(student, setup.encoded["validation"], setup.labels["validation"], bf16=True)

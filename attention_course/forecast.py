@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .attention import TransformerBlock
 from .data import elnino_monthly
-from .training import autocast, make_optimizer, warmup_cosine_lr
+from .training import autocast, make_optimizer, set_lr, update, warmup_cosine_lr
 
 SEASON = 12
 
@@ -131,13 +131,10 @@ def train_forecaster(model: AttentionForecaster, windows: dict[str, Tensor], epo
     model.train()
     for _ in tqdm(range(epochs), desc="forecaster", disable=not progress, leave=False):
         for index in torch.randperm(len(data["past"]), generator=generator).to(device).split(batch_size):
-            for group in optimizer.param_groups:
-                group["lr"] = warmup_cosine_lr(step, max(1, total // 20), total, lr, 0.0)
+            set_lr(optimizer, warmup_cosine_lr(step, max(1, total // 20), total, lr, 0.0))
             with autocast(device, True):
                 loss = F.l1_loss(model(data["past"][index], data["months"][index]).float(), data["target"][index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            update(optimizer, loss)
             losses.append(loss.detach())
             step += 1
         if validation is not None:

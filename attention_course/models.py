@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .attention import TransformerBlock, causal_mask, sinusoidal_positional_encoding
-from .training import make_optimizer, mean_pool
+from .training import make_optimizer, mean_pool, update
 
 RECURRENT_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -87,8 +87,6 @@ def fit_classifier(
     model.train()
     for index in tqdm(batches, desc="training", disable=not progress, leave=False):
         loss = nn.functional.cross_entropy(model(inputs[index]), labels[index])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        update(optimizer, loss)
         losses.append(loss.detach())
     return torch.stack(losses).tolist() if losses else []

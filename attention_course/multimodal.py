@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .attention import TransformerBlock, causal_mask, merge_heads, scaled_dot_product_attention, split_heads
-from .training import autocast, make_optimizer, mean_pool, warmup_cosine_lr
+from .training import autocast, make_optimizer, mean_pool, set_lr, update, warmup_cosine_lr
 from .vision import ViT, random_shift
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -136,8 +136,7 @@ class ContrastiveModel(nn.Module):
 
 
 def _schedule(optimizer, step: int, total: int, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = warmup_cosine_lr(step, max(1, total // 20), total, lr, 0.0)
+    set_lr(optimizer, warmup_cosine_lr(step, max(1, total // 20), total, lr, 0.0))
 
 
 def train_contrastive(model: ContrastiveModel, tokenizer: WordTokenizer, images: Tensor, labels: Tensor, epochs: int,
@@ -157,9 +156,7 @@ def train_contrastive(model: ContrastiveModel, tokenizer: WordTokenizer, images:
             with autocast(device, True):
                 image_emb = model.encode_images(random_shift(images[index.to(device)], shift, generator))
                 loss = info_nce(image_emb.float(), model.encode_texts(ids).float(), model.temperature)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            update(optimizer, loss)
             losses.append(loss.detach())
             step += 1
     return {"loss": torch.stack(losses).float().cpu().tolist(), "seconds": time.perf_counter() - start}
@@ -297,9 +294,7 @@ def train_captioner(model: Captioner, tokenizer: WordTokenizer, images: Tensor, 
             with autocast(device, True):
                 logits = model(random_shift(images[index.to(device)], shift, generator), ids[:, :-1], tokenizer.pad_id)
                 loss = F.cross_entropy(logits.flatten(0, 1).float(), ids[:, 1:].flatten(), ignore_index=tokenizer.pad_id)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            update(optimizer, loss)
             losses.append(loss.detach())
             step += 1
     return {"loss": torch.stack(losses).float().cpu().tolist(), "seconds": time.perf_counter() - start}

@@ -26,6 +26,23 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float, device: tor
     return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=torch.device(device).type == "cuda")
 
 
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Give every parameter group the learning rate ``lr`` (for a schedule computed step by step by hand)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def update(optimizer: torch.optim.Optimizer, loss: Tensor, clip: list[Tensor] | None = None,
+           max_norm: float = 1.0) -> None:
+    """One optimizer step on ``loss``: clear the old gradients, backpropagate, clip the gradient norm of the
+    parameters in ``clip`` to ``max_norm`` (if given), and step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(clip, max_norm)
+    optimizer.step()
+
+
 def warmup_cosine_lr(step: int, warmup: int, total: int, max_lr: float, min_lr: float) -> float:
     """Lesson 05's schedule: linear warm-up to ``max_lr`` over ``warmup`` steps, cosine decay to ``min_lr`` at ``total``.
 

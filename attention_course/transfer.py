@@ -26,7 +26,7 @@ from .device import device_name, pick_device, seed_everything
 from .models import TransformerClassifier
 from .pretrained import MAX_TOKENS, SentimentClassifier, embed, freeze_encoder, load_minilm, tokenize
 from .profiles import TRANSFER, pick_profile, sizes
-from .training import accuracy, autocast, make_optimizer, warmup_linear
+from .training import accuracy, autocast, make_optimizer, update, warmup_linear
 
 METHODS = ("tfidf", "scratch", "probe", "finetune")
 
@@ -98,10 +98,7 @@ def fit_with_validation(model: nn.Module, train: dict[str, Tensor], train_labels
             with autocast(device):
                 logits = model(**{key: value[index] for key, value in train.items()})
             loss = F.cross_entropy(logits.float(), train_labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
+            update(optimizer, loss, clip=params)
             schedule.step()
             step += 1
         if (epoch + 1) % evaluate_every == 0 or epoch == epochs - 1:

@@ -24,7 +24,7 @@ from .bench import benchmark
 from .data import mnist_digits
 from .device import device_name, pick_device
 from .profiles import LESSONS, pick_profile, sizes
-from .training import accuracy, autocast, make_optimizer, warmup_cosine_lr
+from .training import accuracy, autocast, make_optimizer, set_lr, update, warmup_cosine_lr
 
 SPLIT_SEED = 2017
 
@@ -198,14 +198,11 @@ def train_classifier(model: nn.Module, images: Tensor, labels: Tensor, epochs: i
     for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
         order = torch.randperm(len(images), generator=generator).to(device)
         for index in order.split(batch_size):
-            for group in optimizer.param_groups:
-                group["lr"] = warmup_cosine_lr(step, max(1, int(warmup_fraction * total)), total, lr, 0.0)
+            set_lr(optimizer, warmup_cosine_lr(step, max(1, int(warmup_fraction * total)), total, lr, 0.0))
             batch = random_shift(images[index], shift, generator)
             with autocast(device, True):
                 loss = F.cross_entropy(model(batch), labels[index], label_smoothing=label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            update(optimizer, loss)
             losses.append(loss.detach())
             step += 1
         if on_epoch is not None:

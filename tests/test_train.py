@@ -109,3 +109,27 @@ def test_command_line_overrides_reach_model_and_training(capsys):
     with pytest.raises(SystemExit):
         T._parse_overrides(["vocab_size=9"], parser)  # the data decide the vocabulary
     assert "expected FIELD=VALUE" in capsys.readouterr().err
+
+
+def test_update_steps_like_the_hand_written_loop_and_clips_when_asked():
+    from attention_course.training import make_optimizer, set_lr, update
+
+    def run(clip):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 3)
+        set_lr(optimizer := make_optimizer(model, 0.1, 0.01, "cpu"), 0.05)
+        assert [group["lr"] for group in optimizer.param_groups] == [0.05, 0.05]
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)  # plain SGD: a clipped gradient moves less
+        loss = (model(torch.randn(8, 4)) * 100).pow(2).mean()  # a large gradient
+        if clip == "by hand":
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(list(model.parameters()), 1.0)
+            optimizer.step()
+        else:
+            update(optimizer, loss, clip=list(model.parameters()) if clip else None)
+        return [p.detach().clone() for p in model.parameters()]
+
+    by_hand, clipped, unclipped = run("by hand"), run(True), run(False)
+    assert all(torch.equal(a, b) for a, b in zip(by_hand, clipped, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(clipped, unclipped, strict=True))
