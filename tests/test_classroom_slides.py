@@ -15,11 +15,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from browser import chromium, require_chromium
 
 from attention_course.tools import classroom
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 MARKED = [f"{n:02d}" for n in range(11)]  # every lesson carries slide metadata
 
 
@@ -86,9 +86,7 @@ def run_command(page, command: str) -> None:
 
 @pytest.mark.slow
 def test_a_deck_renders_a_live_widget_in_jupyterlab(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"headless Chromium not found at {CHROMIUM}: install Debian's chromium (make test does, as root)")
-    from playwright.sync_api import sync_playwright
+    require_chromium()  # before starting JupyterLab
 
     deck = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
     deck.cells = [nbformat.v4.new_markdown_cell("# A deck with a live widget"),
@@ -114,10 +112,7 @@ def test_a_deck_renders_a_live_widget_in_jupyterlab(tmp_path):
             except OSError:
                 assert lab.poll() is None and time.monotonic() < deadline, (tmp_path / "lab.log").read_text()[-2000:]
                 time.sleep(0.5)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
+        with chromium() as browser:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.set_default_timeout(90_000)
             page.goto(f"http://127.0.0.1:{port}/lab/tree/deck.ipynb?token={token}")
@@ -133,7 +128,6 @@ def test_a_deck_renders_a_live_widget_in_jupyterlab(tmp_path):
             slider = page.wait_for_selector(".jp-Deck .widget-slider", state="visible", timeout=30_000)
             assert "live" in slider.inner_text()  # the widget's own label: a live view, not its text fallback
             assert page.locator(".jp-Deck .widget-slider .noUi-handle, .jp-Deck .widget-slider input").count() > 0
-            browser.close()
     finally:
         os.killpg(lab.pid, signal.SIGTERM)  # the lab and the kernel it started (its own session)
         try:

@@ -2,19 +2,14 @@
 finds Japanese terms (and still stems English), the pages fit a phone with no console errors, and
 lesson 10's what-if widget renders from its saved state."""
 
-import functools
-import http.server
 import json
-import shutil
-import threading
-from pathlib import Path
 
 import pytest
+from browser import chromium, serve_folder
 
 from attention_course.tools import book
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PAGES = ["ja/index", "ja/lesson06", "ja/lesson10", "ja/glossary", "ja/playbook", "ja/cloud_vs_onprem",
          "decision/index", "decision/lesson10", "decision/glossary", "notebooks/10_proof_of_concept"]
 
@@ -44,28 +39,14 @@ def test_the_search_index_holds_japanese_words(site):
 
 @pytest.fixture(scope="module")
 def server(site):
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(site)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serve_folder(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"headless Chromium not found at {CHROMIUM}: install Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def search(browser, server, query):

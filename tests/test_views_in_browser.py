@@ -3,7 +3,7 @@
 
 import pytest
 import torch
-from browser import CHROMIUM, CHROMIUM_FLAGS, require_chromium
+from browser import chromium
 
 from attention_course import viz
 
@@ -15,13 +15,8 @@ TOKENS = ["[CLS]", *HOSTILE, "[SEP]"]
 
 @pytest.fixture(scope="module")
 def browser():
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 STATE = """() => ({xss: window.__xss === undefined ? null : window.__xss,
