@@ -211,6 +211,19 @@ def _batches(count: int, batch_size: int, seed: int):
             yield order
 
 
+def _step_indices(n_labelled: int, n_transfer: int, mode: str, config: StudentConfig, seed: int):
+    """Endless index batches for ``fit_student``: the labelled sentences' batches (the same for both modes), plus,
+    distilled and paired, as many extra sentences (rows after the labelled ones); unpaired, batches of the whole
+    transfer set."""
+    if mode == "distilled" and not config.paired:
+        yield from _batches(n_transfer, config.batch_size, seed)
+        return
+    extra = n_transfer - n_labelled
+    unlabelled = _batches(extra, config.batch_size, seed + 10_000) if mode == "distilled" and extra > 0 else None
+    for index in _batches(n_labelled, config.batch_size, seed):
+        yield index if unlabelled is None else torch.cat([index, n_labelled + next(unlabelled)])
+
+
 def fit_student(student: nn.Module, setup: DistillSetup, mode: str, config: StudentConfig,
                 seed: int = 0) -> tuple[nn.Module, float]:
     """Train ``student`` on the labels alone (``mode="labels"``: cross-entropy on the labelled sentences) or with
@@ -225,14 +238,11 @@ def fit_student(student: nn.Module, setup: DistillSetup, mode: str, config: Stud
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     device = setup.device
-    n_labelled = len(setup.labels["train"])
-    if mode == "labels" or config.paired:
-        labelled = _batches(n_labelled, config.batch_size, seed)
-    extra = len(setup.transfer_labels) - n_labelled
-    if mode == "distilled" and config.paired and extra > 0:
-        unlabelled = _batches(extra, config.batch_size, seed + 10_000)
-    elif mode == "distilled" and not config.paired:
-        mixed = _batches(len(setup.transfer_labels), config.batch_size, seed)
+    if mode == "labels":
+        inputs, targets = setup.encoded["train"], setup.labels["train"]
+    else:
+        inputs, targets = setup.transfer, setup.transfer_labels  # the labelled sentences come first in both
+    indices = _step_indices(len(setup.labels["train"]), len(setup.transfer_labels), mode, config, seed)
     student.to(device)
     optimizer = make_optimizer(student, config.lr, config.weight_decay, device, betas=(0.9, 0.999))
     warmup = max(1, int(config.warmup_fraction * config.steps))
@@ -241,23 +251,14 @@ def fit_student(student: nn.Module, setup: DistillSetup, mode: str, config: Stud
     best, best_state = -1.0, None
     for step in range(config.steps):
         student.train()
+        index = next(indices).to(device)
+        with autocast(device):
+            logits = student(**{key: value[index] for key, value in inputs.items()})
         if mode == "labels":
-            index = next(labelled).to(device)
-            with autocast(device):
-                logits = student(**{key: value[index] for key, value in setup.encoded["train"].items()})
-            loss = F.cross_entropy(logits.float(), setup.labels["train"][index])
+            loss = F.cross_entropy(logits.float(), targets[index])
         else:
-            if config.paired:
-                index = next(labelled)
-                if extra > 0:
-                    index = torch.cat([index, n_labelled + next(unlabelled)])
-            else:
-                index = next(mixed)
-            index = index.to(device)
-            with autocast(device):
-                logits = student(**{key: value[index] for key, value in setup.transfer.items()})
-            loss = distillation_loss(logits, setup.teacher_logits[index], setup.transfer_labels[index],
-                                     config.temperature, config.alpha)
+            loss = distillation_loss(logits, setup.teacher_logits[index], targets[index], config.temperature,
+                                     config.alpha)
         update(optimizer, loss, clip=list(student.parameters()))
         schedule.step()
         if (step + 1) % every == 0 or step == config.steps - 1:
