@@ -24,6 +24,7 @@ from torch import nn
 
 from .attention import MultiHeadAttention, TransformerBlock
 from .device import compiler_tuning, device_name, pick_device, synchronize, tf32, time_fn
+from .fused_loss import one_pass_available
 from .gpt import GPT, GPTConfig, flops_per_token
 from .profiles import DDP, GPT_BENCH, PARALLELISM, pick_profile, sizes
 from .training import autocast, make_optimizer
@@ -255,7 +256,7 @@ def training_step(runner: Callable, optimizer: torch.optim.Optimizer, x: torch.T
 @benchmark("gpt", "GPT training-step throughput and model FLOPs utilisation (MFU)")
 def bench_gpt(profile: str | None = None, compile_model: bool | None = None, repeats: int | None = None,
               micro_batches: int = 1, tuned: bool = False, bias: bool = False, attention_backend: str | None = None,
-              compile_mode: str | None = None, breakdown: bool = False, fused_loss: bool = False) -> dict:
+              compile_mode: str | None = None, breakdown: bool = False, fused_loss: bool | None = None) -> dict:
     """Tokens/s and model FLOPs utilisation of full GPT training steps (forward, backward, AdamW).
 
     Steps run back to back in groups (``steps_per_timing``), as in a training loop, with the device
@@ -266,10 +267,12 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
     ``attention_backend`` restricts fused attention to one kernel family ("cudnn", "flash", ...) around the timed
     steps (certain in eager mode; with torch.compile on an H200 it changed nothing measurable); ``compile_mode`` is passed
     to ``torch.compile`` (for example "reduce-overhead" for CUDA graphs); ``breakdown`` adds the profiler's
-    milliseconds per step by kernel category (``time_breakdown``); ``fused_loss`` computes the LM head and
-    cross-entropy chunk by chunk (``fused_loss.linear_cross_entropy``), never forming the full logits.
+    milliseconds per step by kernel category (``time_breakdown``); ``fused_loss`` fuses the LM head and the
+    cross-entropy (``fused_loss.linear_cross_entropy``); None (the default) fuses them where the one-pass Triton
+    kernel runs, on CUDA.
     """
     device = pick_device()
+    fused_loss = one_pass_available(device) if fused_loss is None else fused_loss
     profile = profile or pick_profile(device)
     size = sizes(GPT_BENCH, profile)
     config, batch = GPTConfig(**size.model, bias=bias, fused_loss=fused_loss), size.batch

@@ -28,7 +28,7 @@ class GPTConfig:
     pre_ln: bool = True
     fused: bool = True
     bias: bool = True  # False: no biases in linear layers and LayerNorms (less memory traffic per step)
-    fused_loss: bool = False  # True: LM head + cross-entropy chunk by chunk (fused_loss.py); no logits returned
+    fused_loss: bool = False  # True: LM head + cross-entropy fused (fused_loss.py); no logits returned
 
     def __post_init__(self):
         if self.d_model % self.n_head:
@@ -74,7 +74,7 @@ class GPT(nn.Module):
         """Logits (B, T, vocab) and, given targets (B, T), the mean next-token cross-entropy.
 
         With targets, gradients flow through the loss only: the logits come back detached; with
-        ``config.fused_loss`` they are never formed in full, and None comes back in their place.
+        ``config.fused_loss`` (the head and loss fused, ``fused_loss.py``) None comes back in their place.
         With ``caches`` (one ``KVCache`` per block, see ``new_caches``), ``tokens`` are the positions after
         those already cached: only they are computed, attending over the cached keys and values too.
         """
