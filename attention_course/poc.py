@@ -18,6 +18,7 @@ import contextlib
 import copy
 import hashlib
 import math
+import os
 import platform
 import re
 import subprocess
@@ -171,6 +172,19 @@ def fingerprint(texts: list[str], labels) -> str:
     return digest.hexdigest()[:16]
 
 
+COMMIT_ENV = "ATTENTION_COURSE_COMMIT"  # set where the checkout's git metadata is not the code's (a copied tree)
+
+
+def _git_commit() -> str:
+    """The checkout's short commit id, with "-dirty" when tracked files differ from it; "unknown" without git."""
+    try:
+        described = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=7"], capture_output=True,
+                                   text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return described.stdout.strip() if described.returncode == 0 and described.stdout.strip() else "unknown"
+
+
 def run_record(profile: str, device: torch.device, seeds, splits: dict) -> dict:
     """What to log and keep so that someone else can repeat this PoC: code, versions, data, seeds, hardware."""
     import sklearn
@@ -178,11 +192,7 @@ def run_record(profile: str, device: torch.device, seeds, splits: dict) -> dict:
 
     from .data import SPLIT_SEED
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
+    commit = os.environ.get(COMMIT_ENV) or _git_commit()
     return {"commit": commit, "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "scikit-learn": sklearn.__version__,
             "profile": profile, "hardware": device_name(device), "seeds": list(seeds), "split_seed": SPLIT_SEED,

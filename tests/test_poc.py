@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 from attention_course import memo, poc
 
@@ -184,3 +185,11 @@ def test_memo_in_the_notebook_is_the_memo_of_its_result():
         assert f"{r['cost_per_million']:.3f}" in english
     assert json.loads(json.dumps(result)) == result  # stored as plain JSON
     assert re.search(r"on (NVIDIA|CPU)", english)
+
+
+def test_the_run_record_names_the_commit_it_is_given_or_none_it_cannot_know(monkeypatch, tmp_path):
+    monkeypatch.setenv(poc.COMMIT_ENV, "feedbee")
+    assert poc.run_record("smoke", torch.device("cpu"), [0], {})["commit"] == "feedbee"
+    monkeypatch.delenv(poc.COMMIT_ENV)
+    monkeypatch.chdir(tmp_path)  # not a git checkout: no commit to name
+    assert poc.run_record("smoke", torch.device("cpu"), [0], {})["commit"] == "unknown"
