@@ -128,7 +128,10 @@ def test_without_triton_the_one_pass_path_is_refused_and_never_chosen(monkeypatc
 
 
 def test_the_gpt_benchmark_fuses_the_loss_only_where_the_one_pass_kernel_runs():
+    from attention_course.device import pick_device
+
     assert not fused_loss_one_pass_available("cpu")
-    result = bench.bench_gpt("smoke", repeats=1)
-    assert result["config"]["fused_loss"] is False  # on this CPU: the plain head and loss
+    fused_here = fused_loss_one_pass_available(pick_device())  # CUDA with Triton: fused; a CPU: the plain head
+    assert bench.bench_gpt("smoke", repeats=1)["config"]["fused_loss"] is fused_here
     assert bench.bench_gpt("smoke", repeats=1, fused_loss=True)["config"]["fused_loss"] is True
+    assert bench.bench_gpt("smoke", repeats=1, fused_loss=False)["config"]["fused_loss"] is False
