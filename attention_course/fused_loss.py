@@ -5,13 +5,15 @@ cross-entropy of the result. At GPT-2 size that is 12,288 x 50,304 logits, 1.2 G
 path writes them, reads them for the softmax, reads them again and writes a gradient of the same size in
 the backward pass. Two implementations avoid most of that traffic; ``linear_cross_entropy`` picks one:
 
-- **one pass** (a CUDA tensor and Triton, which ships with every CUDA build of PyTorch): the product is
+- **one pass** (a CUDA tensor and Triton, which ships with PyTorch's CUDA builds for Linux): the product is
   written once; one Triton program per row then reads it, computes the loss in float32 and overwrites
   the logits *in place* with their gradient (softmax - one-hot) / rows. The backward pass only multiplies
-  that gradient into the hidden states' and the weight's gradients, scaling the two small results, so no
-  logits-sized tensor is read or written again. Liger-Kernel's cross-entropy does the same in place, but its
-  backward pass checks the incoming gradient with a device-to-host copy and splits the compiled graph; on an
-  H200 it left the GPT-2-small step unchanged (25.83 vs 25.77 ms), so the course carries this small kernel.
+  that gradient into the hidden states' and the weight's gradients (the two products every implementation
+  needs) and scales the two small results, so nothing logits-sized is written again. Each program reads its
+  row twice, once for the log-sum-exp and once for the gradient; the second read usually comes from the L2
+  cache (not measured). Liger-Kernel's cross-entropy also writes the gradient in place, but on an H200 it left
+  the GPT-2-small step unchanged (25.83 vs 25.77 ms; its backward pass compares the incoming gradient with 1.0
+  and waits for the answer on the CPU every step, the likely reason), so the course carries this small kernel.
 - **chunk by chunk** (anywhere else): rows are processed in chunks; each chunk's gradient is formed in the
   forward pass and multiplied straight into the two gradients, so the full logits never exist. It saves
   memory, not time: on an H200 it made the GPT-2-small step slower (27.4 vs 25.8 ms).
@@ -22,8 +24,11 @@ The maths is unchanged: the loss and both gradients equal those of
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 try:  # Triton ships with CUDA builds of PyTorch; the CPU build has none and uses the chunked path
     import triton
@@ -31,11 +36,11 @@ try:  # Triton ships with CUDA builds of PyTorch; the CPU build has none and use
 except ImportError:  # pragma: no cover - depends on the PyTorch build
     triton = None
 
-# Columns one Triton program reads at a time, and its warps: the fastest of seven settings on an H200 for 12,288 x 50,304
-# bf16 logits (5.23 ms for product, loss and both gradient products; 4096/8 took 5.25, 16384/16 5.79;
-# results/onepass_cross_entropy_H200.json)
-ROW_BLOCK = 2048
-ROW_WARPS = 4
+# Columns one Triton program reads at a time, and its warps: as fast as any of seven settings on an H200 for
+# 12,288 x 50,304 bf16 logits (5.23 ms for product, loss and both gradient products; 4096/8 took 5.25, 16384/16
+# 5.79; single medians, results/onepass_cross_entropy_H200.json)
+COLUMN_BLOCK = 2048
+WARPS = 4
 
 
 if triton is not None:
@@ -60,10 +65,10 @@ if triton is not None:
         target_logit = tl.load(start_ptr + target).to(tl.float32)
         tl.store(losses_ptr + row, log_norm - target_logit)
         for first in range(0, n_cols, BLOCK):
-            where = first + columns
-            x = tl.load(start_ptr + where, mask=where < n_cols, other=0.0).to(tl.float32)
-            grad = tl.exp(x - log_norm) - tl.where(where == target, 1.0, 0.0)
-            tl.store(start_ptr + where, (grad * inv_rows).to(logits_ptr.dtype.element_ty), mask=where < n_cols)
+            here = first + columns
+            x = tl.load(start_ptr + here, mask=here < n_cols, other=0.0).to(tl.float32)
+            grad = tl.exp(x - log_norm) - tl.where(here == target, 1.0, 0.0)
+            tl.store(start_ptr + here, (grad * inv_rows).to(logits_ptr.dtype.element_ty), mask=here < n_cols)
 
 
 class _OnePassLinearCrossEntropy(torch.autograd.Function):
@@ -73,15 +78,16 @@ class _OnePassLinearCrossEntropy(torch.autograd.Function):
         rows, vocab = logits.shape
         losses = torch.empty(rows, dtype=torch.float32, device=hidden.device)
         _cross_entropy_rows[(rows,)](logits, logits.stride(0), targets, losses, 1.0 / rows, n_cols=vocab,
-                                     BLOCK=ROW_BLOCK, num_warps=ROW_WARPS)
+                                     BLOCK=COLUMN_BLOCK, num_warps=WARPS)
         ctx.save_for_backward(hidden, weight, logits)  # logits now hold d(mean loss)/d(logits)
         return losses.mean()
 
     @staticmethod
+    @once_differentiable  # the saved gradient does not record how it depends on hidden and weight
     def backward(ctx, grad_loss: Tensor):
         hidden, weight, grad_logits = ctx.saved_tensors
-        scale = grad_loss.to(hidden.dtype)  # applied to the two small products, never to the logits-sized one
-        return (grad_logits @ weight) * scale, (grad_logits.T @ hidden) * scale, None
+        # the scale multiplies the two small products, never the logits-sized one (a 0-d float32 keeps them bf16)
+        return (grad_logits @ weight) * grad_loss, (grad_logits.T @ hidden) * grad_loss, None
 
 
 class _ChunkedLinearCrossEntropy(torch.autograd.Function):
@@ -106,6 +112,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
         return total / rows
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_loss: Tensor):
         grad_hidden, grad_weight = ctx.saved_tensors
         return grad_hidden * grad_loss, grad_weight * grad_loss, None, None
@@ -120,8 +127,9 @@ def linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, chunk_
                          one_pass: bool | None = None) -> Tensor:
     """Mean cross-entropy of ``hidden @ weight.T`` against ``targets``, fused (see the module's docstring).
 
-    hidden (N, d) or (B, T, d); weight (vocab, d); targets (N,) or (B, T) of class ids. Under CUDA autocast
-    the product runs in bfloat16, as ``nn.Linear`` would; the softmax always runs in float32.
+    hidden (N, d) or (B, T, d); weight (vocab, d); targets (N,) or (B, T) of class ids in [0, vocab) (no
+    ignore index: the kernel does not check them, which would cost a device-to-host copy). Under autocast the
+    product runs in the autocast dtype, as ``nn.Linear`` would; the softmax always runs in float32.
     ``one_pass`` None takes the Triton path wherever it is available; ``chunk_rows`` sizes the chunked path.
     """
     if hidden.shape[-1] != weight.shape[-1] or hidden.shape[:-1] != targets.shape:
@@ -129,7 +137,9 @@ def linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, chunk_
                          f"{tuple(weight.shape)}, {tuple(targets.shape)}")
     one_pass = one_pass_available(hidden.device) if one_pass is None else one_pass
     if one_pass and triton is None:
-        raise RuntimeError("the one-pass path needs Triton (it ships with CUDA builds of PyTorch)")
+        raise RuntimeError("the one-pass path needs Triton (it ships with PyTorch's CUDA builds for Linux)")
+    if one_pass and hidden.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise ValueError(f"the one-pass path runs on CUDA tensors (or under TRITON_INTERPRET=1); got {hidden.device}")
     if torch.is_autocast_enabled(hidden.device.type):
         dtype = torch.get_autocast_dtype(hidden.device.type)
         hidden, weight = hidden.to(dtype), weight.to(dtype)
