@@ -29,6 +29,16 @@ def test_every_lesson_exercise_and_solution_has_a_page(site):
     assert (site / "index.html").exists() and (site / "search.html").exists()
 
 
+def test_every_figure_links_to_its_full_size_file(site):
+    # on a phone a figure is shrunk below reading size; tapping it opens the file at the size it was drawn
+    page = site / "notebooks" / "04_parallelism.html"
+    html = page.read_text(encoding="utf-8")
+    images = re.findall(r'<img\b[^>]*\bsrc="([^"]+\.png)"', html)
+    linked = re.findall(r'<a class="full-size-figure" href="([^"]+)"[^>]*><img\b[^>]*\bsrc="([^"]+)"', html)
+    assert images and sorted(images) == sorted(src for href, src in linked if href == src)
+    assert all((page.parent / src).is_file() for src in images)
+
+
 def test_no_page_loads_anything_from_another_host(site):
     for page in site.rglob("*.html"):
         for script, link in RESOURCE.findall(page.read_text(encoding="utf-8")):

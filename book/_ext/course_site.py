@@ -10,7 +10,8 @@ What Jupyter Book 1 does not do for this course, and what its defaults get wrong
 - turns every mention of a notebook in the book, such as ``exercises/01_recurrence_to_attention.ipynb``,
   into a link to its page;
 - hides the test runner's ``# NBVAL_...`` marker lines in code cells (the notebooks keep them);
-- adds the ``{repository}`` role: a link to ``repository.url`` of the book config.
+- adds the ``{repository}`` role: a link to ``repository.url`` of the book config;
+- links every figure to its image file, so a phone reader can open it at full size and zoom.
 """
 
 from __future__ import annotations
@@ -144,6 +145,22 @@ def point_widgets_at_their_files(app, pagename, templatename, context, doctree) 
     app.add_js_file(None, body=MATHJAX2_BRIDGE, priority=100)
 
 
+# An image not already inside a link (Sphinx links scaled images itself), with the file it shows.
+UNLINKED_IMAGE = re.compile(r'(<a\b[^>]*>\s*)?(<img\b[^>]*\bsrc="([^"]+\.(?:png|jpe?g|gif|svg))"[^>]*>)')
+
+
+def link_figures_to_full_size(app, pagename, templatename, context, doctree) -> None:
+    """Wrap each image of the page body in a link to its file: shrunk to a phone's width, tick labels are too small
+    to read, and the file opens at the size it was drawn."""
+    def wrap(match: re.Match) -> str:
+        if match.group(1):
+            return match.group(0)
+        return f'<a class="full-size-figure" href="{match.group(3)}" title="Open the figure at full size">{match.group(2)}</a>'
+
+    if "body" in context:
+        context["body"] = UNLINKED_IMAGE.sub(wrap, context["body"])
+
+
 def configure(app, config) -> None:
     config.html_static_path.append(str(STATIC))
     # With no mode stored yet the theme reads "" and logs an error; start where it would end up: auto.
@@ -158,6 +175,7 @@ def setup(app):
     app.connect("doctree-resolved", link_notebook_mentions)
     app.connect("html-page-context", drop_thebe, priority=900)
     app.connect("html-page-context", point_widgets_at_their_files, priority=900)
+    app.connect("html-page-context", link_figures_to_full_size, priority=900)
     app.add_css_file("course.css", priority=900)
     app.add_js_file(None, body=WIDGET_ASSETS, priority=100)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
