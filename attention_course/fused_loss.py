@@ -83,8 +83,9 @@ class _OnePassLinearCrossEntropy(torch.autograd.Function):
         return losses.mean()
 
     @staticmethod
-    @once_differentiable  # the saved gradient does not record how it depends on hidden and weight
     def backward(ctx, grad_loss: Tensor):
+        # First derivatives only: the saved gradient does not record how it depends on hidden and weight. (Not
+        # marked once_differentiable, so that torch.compile keeps tracing it as in the measured runs.)
         hidden, weight, grad_logits = ctx.saved_tensors
         # the scale multiplies the two small products, never the logits-sized one (a 0-d float32 keeps them bf16)
         return (grad_logits @ weight) * grad_loss, (grad_logits.T @ hidden) * grad_loss, None
