@@ -259,6 +259,7 @@ async def visit(page, traffic, log, url):
     await settle(page, traffic)
     facts = await page.evaluate(PAGE_FACTS)
     facts["phone"] = await page.evaluate(MEASURE, [PHONE, True])
+    facts["phone_figures"] = await page.evaluate(FIGURES)
     facts["drawers"] = {which: await open_drawer(page, which) for which in ("primary", "secondary")}
     await resize(page, DESKTOP)
     facts["desktop"] = await page.evaluate(MEASURE, [DESKTOP, False])
@@ -342,6 +343,13 @@ def shrunk_figures(facts):
 def test_figures_are_shown_near_their_drawn_size_on_a_desktop(crawl):
     # a figure drawn much wider than the page column is shrunk until its tick labels cannot be read
     assert not report(crawl, shrunk_figures)
+
+
+def test_figures_stay_legible_on_a_phone(crawl):
+    # shown at no less than 1/SHRINK_LIMIT of the drawn size, a wider figure scrolls in its own box (the page
+    # does not: test_no_page_scrolls_sideways_on_a_phone), and tapping it opens the file at full size
+    assert not report(crawl, lambda facts: shrunk_figures({"figures": facts["phone_figures"]}))
+    assert any(facts["phone_figures"] for facts in crawl.values())
 
 
 def test_navigation_and_contents_drawers_open_on_a_phone(crawl):

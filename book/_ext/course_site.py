@@ -11,7 +11,9 @@ What Jupyter Book 1 does not do for this course, and what its defaults get wrong
   into a link to its page;
 - hides the test runner's ``# NBVAL_...`` marker lines in code cells (the notebooks keep them);
 - adds the ``{repository}`` role: a link to ``repository.url`` of the book config;
-- links every figure to its image file, so a phone reader can open it at full size and zoom.
+- links every figure to its image file, so a phone reader can open it at full size and zoom, and on a narrow
+  screen shows each figure at no less than 1/1.6 of its drawn size, scrolling in its own box (shrunk further,
+  tick labels drawn at 10 pt fall below reading size).
 """
 
 from __future__ import annotations
@@ -161,6 +163,16 @@ def link_figures_to_full_size(app, pagename, templatename, context, doctree) -> 
         context["body"] = UNLINKED_IMAGE.sub(wrap, context["body"])
 
 
+# The same limit as the desktop check in tests/test_book.py: matplotlib draws 10 pt labels 14 px high.
+FIGURE_SHRINK_LIMIT = 1.6
+FIT_FIGURES = (  # an image wider than its box then scrolls in it; images a widget draws later are fitted as they load
+    "(() => { const fit = (img) => { if (img.naturalWidth && img.closest('.bd-article div.cell_output')) "
+    f"img.style.minWidth = Math.ceil(img.naturalWidth / {FIGURE_SHRINK_LIMIT}) + 'px'; }}; "
+    "document.addEventListener('load', (event) => { if (event.target.tagName === 'IMG') fit(event.target); }, true); "
+    "window.addEventListener('load', () => document.querySelectorAll('.bd-article div.cell_output img').forEach(fit)); "
+    "})();")
+
+
 def configure(app, config) -> None:
     config.html_static_path.append(str(STATIC))
     # With no mode stored yet the theme reads "" and logs an error; start where it would end up: auto.
@@ -178,4 +190,5 @@ def setup(app):
     app.connect("html-page-context", link_figures_to_full_size, priority=900)
     app.add_css_file("course.css", priority=900)
     app.add_js_file(None, body=WIDGET_ASSETS, priority=100)
+    app.add_js_file(None, body=FIT_FIGURES, priority=900)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
