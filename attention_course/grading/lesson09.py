@@ -72,7 +72,12 @@ def check_info_nce(fn) -> int:
     cases.append((2, 3, 1.0))  # temperature 1: only the normalisation matters
     for batch, dim, temperature in cases:
         image_emb = torch.randn(batch, dim, generator=g) * rng.uniform(0.5, 3)
-        text_emb = image_emb + torch.randn(batch, dim, generator=g) * 0.8  # pairs resemble each other
+        noise = 0.8
+        while True:  # pairs resemble each other, but not so closely that the loss vanishes below the tolerance,
+            text_emb = image_emb + torch.randn(batch, dim, generator=g) * noise  # where mistakes look alike
+            if min(_one_way(image_emb, text_emb, temperature, transpose) for transpose in (False, True)) > 0.01:
+                break
+            noise *= 1.5
         case = f"batch {batch}, dim {dim}, temperature {temperature}"
         got = call("09.info_nce", case, fn, image_emb, text_emb, temperature)
         raw = image_emb @ text_emb.T
