@@ -3,8 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from attention_course import bench
-from attention_course.fused_loss import linear_cross_entropy
-from attention_course.fused_loss import one_pass_available as fused_loss_one_pass_available
+from attention_course.fused_loss import linear_cross_entropy, one_pass_available
 from attention_course.gpt import GPT, GPTConfig
 
 
@@ -66,54 +65,42 @@ def test_side_by_side_harness_times_every_model(tmp_path, monkeypatch):
         bench.bench_gpt_vs_nanogpt("smoke")
 
 
-def _one_pass_case(device, dtype, rows=37, vocab=5000, width=16):
-    generator = torch.Generator().manual_seed(rows + vocab)
-    hidden = (2 * torch.randn(rows, width, generator=generator)).to(device, dtype).requires_grad_()
-    weight = torch.randn(vocab, width, generator=generator).to(device, dtype).requires_grad_()
-    targets = torch.randint(vocab, (rows,), generator=generator).to(device)
-    expected = F.cross_entropy((hidden.float() @ weight.float().T), targets)
-    want = torch.autograd.grad(2 * expected, (hidden, weight))
-    got = linear_cross_entropy(hidden, weight, targets, one_pass=True)
-    have = torch.autograd.grad(2 * got, (hidden, weight))
-    return expected, got, want, have
+def assert_one_pass_matches_cross_entropy(device: str, vocabs=(4096, 5000, 50304), rows=37, width=16):
+    """The one-pass path's loss and gradients against F.cross_entropy's, for each vocabulary size (a whole number
+    of column blocks, a partial last block, GPT-2's)."""
+    for vocab in vocabs:
+        generator = torch.Generator().manual_seed(rows + vocab)
+        hidden = (2 * torch.randn(rows, width, generator=generator)).to(device).requires_grad_()
+        weight = torch.randn(vocab, width, generator=generator).to(device).requires_grad_()
+        targets = torch.randint(vocab, (rows,), generator=generator).to(device)
+        expected = F.cross_entropy(hidden @ weight.T, targets)
+        got = linear_cross_entropy(hidden, weight, targets, one_pass=True)
+        torch.testing.assert_close(got, expected)
+        for grad, reference in zip(torch.autograd.grad(2 * got, (hidden, weight)),
+                                   torch.autograd.grad(2 * expected, (hidden, weight)), strict=True):
+            torch.testing.assert_close(grad, reference, atol=1e-6, rtol=1e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the one-pass kernel runs on CUDA (Triton)")
-@pytest.mark.parametrize("vocab", [4096, 5000, 50304])  # a whole number of blocks, a partial last block, GPT-2's
-def test_one_pass_kernel_matches_cross_entropy_on_a_gpu(vocab):
-    expected, got, want, have = _one_pass_case("cuda", torch.float32, vocab=vocab)
-    torch.testing.assert_close(got, expected)
-    for grad, reference in zip(have, want, strict=True):
-        torch.testing.assert_close(grad, reference, atol=1e-6, rtol=1e-4)
-
-
-INTERPRETED_CHECK = """
-import torch, torch.nn.functional as F
-from attention_course.fused_loss import linear_cross_entropy
-for vocab in (4096, 5000):  # a whole number of blocks; a partial last block
-    generator = torch.Generator().manual_seed(vocab)
-    hidden = (2 * torch.randn(37, 16, generator=generator)).requires_grad_()
-    weight = torch.randn(vocab, 16, generator=generator).requires_grad_()
-    targets = torch.randint(vocab, (37,), generator=generator)
-    expected = F.cross_entropy(hidden @ weight.T, targets)
-    got = linear_cross_entropy(hidden, weight, targets, one_pass=True)
-    torch.testing.assert_close(got, expected)
-    for grad, reference in zip(torch.autograd.grad(2 * got, (hidden, weight)),
-                               torch.autograd.grad(2 * expected, (hidden, weight)), strict=True):
-        torch.testing.assert_close(grad, reference, atol=1e-6, rtol=1e-4)
-print("interpreted kernel ok")
-"""
+def test_one_pass_kernel_matches_cross_entropy_on_a_gpu():
+    assert_one_pass_matches_cross_entropy("cuda")
 
 
 def test_one_pass_kernel_in_triton_interpreter():
-    """The Triton kernel's arithmetic on the CPU, through Triton's interpreter (where Triton is installed)."""
+    """The same check on the CPU, through Triton's interpreter (where Triton is installed); the interpreter is
+    chosen when Triton is first imported, hence a fresh process."""
     pytest.importorskip("triton")
     import os
     import subprocess
     import sys
+    from pathlib import Path
 
-    run = subprocess.run([sys.executable, "-W", "ignore", "-c", INTERPRETED_CHECK], capture_output=True, text=True,
-                         env={**os.environ, "TRITON_INTERPRET": "1"}, timeout=600)
+    tests = Path(__file__).parent
+    check = ("import test_fused_loss; test_fused_loss.assert_one_pass_matches_cross_entropy('cpu', (4096, 5000)); "
+             "print('interpreted kernel ok')")
+    run = subprocess.run([sys.executable, "-W", "ignore", "-c", check], capture_output=True, text=True, cwd=tests,
+                         env={**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": os.pathsep.join(
+                             [str(tests), str(tests.parent), os.environ.get("PYTHONPATH", "")])}, timeout=600)
     assert run.returncode == 0 and "interpreted kernel ok" in run.stdout, run.stderr[-3000:]
 
 
@@ -130,8 +117,8 @@ def test_without_triton_the_one_pass_path_is_refused_and_never_chosen(monkeypatc
 def test_the_gpt_benchmark_fuses_the_loss_only_where_the_one_pass_kernel_runs():
     from attention_course.device import pick_device
 
-    assert not fused_loss_one_pass_available("cpu")
-    fused_here = fused_loss_one_pass_available(pick_device())  # CUDA with Triton: fused; a CPU: the plain head
+    assert not one_pass_available("cpu")
+    fused_here = one_pass_available(pick_device())  # CUDA with Triton: fused; a CPU: the plain head
     assert bench.bench_gpt("smoke", repeats=1)["config"]["fused_loss"] is fused_here
     assert bench.bench_gpt("smoke", repeats=1, fused_loss=True)["config"]["fused_loss"] is True
     assert bench.bench_gpt("smoke", repeats=1, fused_loss=False)["config"]["fused_loss"] is False
