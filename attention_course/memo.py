@@ -1,7 +1,7 @@
 """Lesson 10's outputs for a decision maker, generated from the result dict of ``candidates.run_poc``: never typed.
 
 - ``memo(result, lang)``: the one-page decision memo in English ("en") or Japanese ("ja");
-- ``plot_candidates(result, lang)``: accuracy against cost per million, labelled in either language
+- ``plot_candidates(result, lang)``: each candidate's accuracy and cost per million beside the KPIs, in either language
   (Japanese with IPAexGothic from the matplotlib-fontja package: it renders offline);
 - ``what_if_widget(result)``: sliders for volume and prices, the monthly cost and break-even per candidate;
 - ``python -m attention_course.memo NOTEBOOK``: write the memo pages and the Japanese figure of the book
@@ -42,6 +42,9 @@ TEXT = {
         "slices": "Slices of {name} more than {gap:.0f} points below its overall accuracy (>= {min_n} sentences): {list}.",
         "no_slices": "No slice of {name} with >= {min_n} sentences falls more than {gap:.0f} points below its overall "
                      "accuracy.",
+        "thin": "Thin margin: {name} clears the {thr:.2f} accuracy KPI by {margin:.1f} points on average, but {low} of "
+                "its {n} seeds scored below it ({scores}), so a retrained copy may miss it. Confirm the accuracy on live data "
+                "in the pilot before relying on it.",
         "licence": "Data and model: {items}. The review data set states no licence of its own: clear it before use.",
         "next": "Next stage",
         "next_go": "Pilot in shadow mode for four weeks: the model labels live traffic, people still decide; exit when "
@@ -75,6 +78,9 @@ TEXT = {
                    "基準 {thr:.2f} を下回るため、注意マップを説明として示しません。",
         "slices": "{name} で全体の正解率より {gap:.0f} ポイント以上低いスライス（{min_n} 文以上）：{list}。",
         "no_slices": "{name} には、全体の正解率より {gap:.0f} ポイント以上低いスライス（{min_n} 文以上）はありません。",
+        "thin": "余裕が小さい：{name} の正解率は平均で KPI {thr:.2f} を {margin:.1f} ポイント上回りますが、{n} シードのうち "
+                "{low} シードは下回りました（{scores}）。再学習したモデルが KPI を下回る可能性があるため、"
+                "パイロットの実データで正解率を確かめてから頼ること。",
         "licence": "データとモデル：{items}。レビューのデータセット自体にはライセンスの記載がないため、利用前に確認が必要です。",
         "next": "次の段階",
         "next_go": "4 週間のシャドー運用でパイロット：モデルが実データを振り分け、判断は引き続き人が行う。"
@@ -131,6 +137,17 @@ def _next_stage(t: dict, result: dict, rows: list[dict], kpis: KPIs, best: dict 
     return t["next_full"].format(seeds=len(result["record"]["seeds"]), budget=max(budgets), max_labels=kpis.max_labels)
 
 
+def _thin_margin(t: dict, result: dict, best: dict | None, kpis: KPIs, lang: str) -> list[str]:
+    """A risk line when the recommended candidate clears the accuracy KPI on average but some of its seeds do not."""
+    scores = result.get("accuracies", {}).get(best["candidate"], []) if best else []
+    low = [score for score in scores if score < kpis.min_accuracy]
+    if not low:
+        return []
+    return ["- " + t["thin"].format(name=candidate_name(best["candidate"], lang), thr=kpis.min_accuracy,
+                                    margin=100 * (best["accuracy"] - kpis.min_accuracy), low=len(low), n=len(scores),
+                                    scores=", ".join(f"{score:.3f}" for score in scores))]
+
+
 def memo(result: dict, lang: str = "en", level: int = 1) -> str:
     """The one-page decision memo as Markdown, every number taken from ``result``; its title at heading ``level``."""
     if lang not in TEXT:
@@ -162,6 +179,7 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
               "- " + t["explain"].format(att=_signed(explanation["attention"]), grad=_signed(explanation["gradient x input"]),
                                          n=result["explanation_sentences"], thr=kpis.min_explanation_agreement),
               "- " + (t["slices"] if slices else t["no_slices"]).format(**gap),
+              *_thin_margin(t, result, best, kpis, lang),
               "- " + t["licence"].format(items="; ".join(f"{p['item']} ({p['licence'].split(';')[0]})"
                                                           for p in PROVENANCE[:2])),
               "", f"{'#' * (level + 1)} {t['next']}", "", _next_stage(t, result, rows, kpis, best), ""]
@@ -202,11 +220,14 @@ def cloud_table(result: dict, lang: str = "en") -> str:
 # ---------------------------------------------------------------- the figure, in English or Japanese
 
 LABELS = {
-    "en": dict(x="dollars per million predictions (log scale)", y="test accuracy", kpi="KPI",
-               title="Candidates: accuracy against serving cost"),
-    "ja": dict(x="100 万件あたりのコスト（ドル、対数目盛）", y="テスト正解率", kpi="KPI の基準",
-               title="候補の比較：正解率と推論コスト"),
+    "en": dict(accuracy="test accuracy", cost="$ per million predictions (log)", kpi="KPI",
+               met="meets every KPI", missed="misses a KPI", missed_header="KPIs missed",
+               title="Candidates against the KPIs"),
+    "ja": dict(accuracy="テスト正解率", cost="100 万件あたりのコスト（ドル、対数）", kpi="KPI",
+               met="すべての KPI を満たす", missed="未達の KPI あり", missed_header="未達の KPI",
+               title="候補と KPI の比較"),
 }
+MET_COLOUR, MISSED_COLOUR = "tab:green", "tab:gray"
 
 
 def japanese_font():
@@ -220,27 +241,50 @@ def japanese_font():
 
 
 def plot_candidates(result: dict, lang: str = "en"):
-    """Accuracy against cost per million for every candidate row, the KPI box shaded; returns the Figure."""
+    """One row per candidate and hardware: test accuracy (with its spread over seeds) and cost per million, each
+    beside its KPI line; green where the row meets every KPI. Returns the Figure.
+
+    A dot chart rather than a scatter of named points: candidates of similar cost would print their names on top
+    of each other."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     labels, font = LABELS[lang], (japanese_font() if lang == "ja" else None)
     kpis = KPIs(**result["kpis"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    for row in result["rows"]:
-        marker = "o" if row["hardware"] == "cpu" else "s"
-        cost = max(row["cost_per_million"], 1e-4)
-        ax.scatter(cost, row["accuracy"], marker=marker, s=40)
-        ax.annotate(f"{candidate_name(row['candidate'], lang, short=True)} ({row['hardware'].upper()})", (cost, row["accuracy"]),
-                    fontsize=7, xytext=(4, 3), textcoords="offset points", fontproperties=font)
-    ax.set_xscale("log")
-    ax.axhline(kpis.min_accuracy, color="gray", linestyle=":")
-    ax.axvline(kpis.max_cost_per_million, color="gray", linestyle=":")
-    ax.text(kpis.max_cost_per_million, kpis.min_accuracy, " " + labels["kpi"], fontsize=8, va="bottom",
-            fontproperties=font, color="gray")
-    ax.set_xlabel(labels["x"], fontproperties=font)
-    ax.set_ylabel(labels["y"], fontproperties=font)
-    ax.set_title(f"{labels['title']} ({result['hardware']})", fontproperties=font, fontsize=10)
-    fig.tight_layout()
+    rows = evidence_rows(result)
+    names = [f"{candidate_name(row['candidate'], lang)} ({row['hardware'].upper()})" for row in rows]
+    colours = [MISSED_COLOUR if row["missed"] else MET_COLOUR for row in rows]
+    y = range(len(rows))
+    fig, (acc_ax, cost_ax) = plt.subplots(1, 2, sharey=True, figsize=(8.6, 1.2 + 0.3 * len(rows)))
+    acc_ax.errorbar([row["accuracy"] for row in rows], y, xerr=[row["accuracy_std"] for row in rows], fmt="none",
+                    ecolor="black", elinewidth=1, capsize=2)
+    acc_ax.scatter([row["accuracy"] for row in rows], y, c=colours, s=30, zorder=3)
+    cost_ax.scatter([max(row["cost_per_million"], 1e-4) for row in rows], y, c=colours, s=30, zorder=3)
+    cost_ax.set_xscale("log")
+    for ax, line, title in ((acc_ax, kpis.min_accuracy, labels["accuracy"]),
+                            (cost_ax, kpis.max_cost_per_million, labels["cost"])):
+        ax.axvline(line, color="black", linestyle=":", linewidth=1)
+        ax.text(line, -0.9, f"{labels['kpi']} ", fontsize=8, va="bottom", ha="right", fontproperties=font)
+        ax.set_xlabel(title, fontproperties=font)
+        ax.grid(axis="y", color="0.9")
+    acc_ax.set_yticks(list(y), names)
+    for tick in acc_ax.get_yticklabels():
+        if font:
+            tick.set_fontproperties(font)
+        tick.set_fontsize(8)
+    acc_ax.set_ylim(len(rows) - 0.5, -1.2)
+    separator, missed_name = ("、", KPI_NAMES_JA.get) if lang == "ja" else (", ", str)
+    for position, row in enumerate(rows):  # why a grey row is grey
+        cost_ax.annotate(separator.join(missed_name(m) for m in row["missed"]), (1.03, position),
+                         xycoords=("axes fraction", "data"), va="center", fontsize=8, fontproperties=font, color="0.3")
+    cost_ax.annotate(labels["missed_header"], (1.03, -1.0), xycoords=("axes fraction", "data"), va="bottom",
+                     fontsize=8, fontproperties=font, weight="bold")
+    legend = [Line2D([], [], marker="o", linestyle="", color=MET_COLOUR, label=labels["met"]),
+              Line2D([], [], marker="o", linestyle="", color=MISSED_COLOUR, label=labels["missed"])]
+    fig.suptitle(f"{labels['title']} ({result['hardware']})", fontproperties=font, fontsize=10)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.legend(handles=legend, loc="lower center", ncol=2, prop=font, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
