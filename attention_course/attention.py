@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .fused_mlp import gelu_mlp
+
 
 def _check_mask(mask: Tensor | None, scores_shape: torch.Size) -> None:
     if mask is None:
@@ -191,13 +193,18 @@ class TransformerBlock(nn.Module):
     ``pre_ln=True`` normalises each sublayer's input (GPT-2 style, stable at high learning rates);
     ``pre_ln=False`` normalises after the residual sum, as in the original paper (Post-LN).
     ``bias=False`` drops every bias (linear layers and LayerNorm), as many modern GPTs do.
+    ``fused_mlp=True`` (needs ``bias=False``) computes the feed-forward network with ``fused_mlp.gelu_mlp``: the
+    same weights and maths, GELU inside the matrix products on CUDA.
     """
 
     def __init__(
         self, d_model: int, n_heads: int, d_ff: int | None = None, dropout: float = 0.0,
-        pre_ln: bool = True, fused: bool = True, bias: bool = True,
+        pre_ln: bool = True, fused: bool = True, bias: bool = True, fused_mlp: bool = False,
     ):
         super().__init__()
+        if fused_mlp and bias:
+            raise ValueError("fused_mlp=True needs bias=False: the fused feed-forward network has no biases")
+        self.fused_mlp = fused_mlp
         d_ff = d_ff or 4 * d_model
         self.pre_ln = pre_ln
         self.attn = MultiHeadAttention(d_model, n_heads, dropout, bias=bias, fused=fused)
@@ -210,6 +217,12 @@ class TransformerBlock(nn.Module):
                 cache: KVCache | None = None) -> Tensor:
         if self.pre_ln:
             x = x + self.drop(self.attn(self.norm1(x), mask, is_causal, cache))
-            return x + self.drop(self.ff(self.norm2(x)))
+            return x + self.drop(self.feed_forward(self.norm2(x)))
         x = self.norm1(x + self.drop(self.attn(x, mask, is_causal, cache)))
-        return self.norm2(x + self.drop(self.ff(x)))
+        return self.norm2(x + self.drop(self.feed_forward(x)))
+
+    def feed_forward(self, x: Tensor) -> Tensor:
+        """``self.ff(x)``; with ``fused_mlp``, the same maths through ``gelu_mlp``."""
+        if self.fused_mlp:
+            return gelu_mlp(x, self.ff[0].weight, self.ff[2].weight)
+        return self.ff(x)

@@ -256,7 +256,8 @@ def training_step(runner: Callable, optimizer: torch.optim.Optimizer, x: torch.T
 @benchmark("gpt", "GPT training-step throughput and model FLOPs utilisation (MFU)")
 def bench_gpt(profile: str | None = None, compile_model: bool | None = None, repeats: int | None = None,
               micro_batches: int = 1, tuned: bool = False, bias: bool = False, attention_backend: str | None = None,
-              compile_mode: str | None = None, breakdown: bool = False, fused_loss: bool | None = None) -> dict:
+              compile_mode: str | None = None, breakdown: bool = False, fused_loss: bool | None = None,
+              fused_mlp: bool = False) -> dict:
     """Tokens/s and model FLOPs utilisation of full GPT training steps (forward, backward, AdamW).
 
     Steps run back to back in groups (``steps_per_timing``), as in a training loop, with the device
@@ -269,13 +270,14 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
     to ``torch.compile`` (for example "reduce-overhead" for CUDA graphs); ``breakdown`` adds the profiler's
     milliseconds per step by kernel category (``time_breakdown``); ``fused_loss`` fuses the LM head and the
     cross-entropy (``fused_loss.linear_cross_entropy``); None (the default) fuses them where the one-pass Triton
-    kernel runs, on CUDA.
+    kernel runs, on CUDA; ``fused_mlp`` computes GELU inside the feed-forward products (``fused_mlp.gelu_mlp``, off by
+    default: on an H200 it made the step slower, results/fused_mlp_H200.json).
     """
     device = pick_device()
     fused_loss = one_pass_available(device) if fused_loss is None else fused_loss
     profile = profile or pick_profile(device)
     size = sizes(GPT_BENCH, profile)
-    config, batch = GPTConfig(**size.model, bias=bias, fused_loss=fused_loss), size.batch
+    config, batch = GPTConfig(**size.model, bias=bias, fused_loss=fused_loss, fused_mlp=fused_mlp), size.batch
     compile_model = device.type == "cuda" if compile_model is None else compile_model
     repeats = repeats or size.repeats
     steps_per_timing = size.steps_per_timing
@@ -350,7 +352,8 @@ def bench_gpt_vs_nanogpt(profile: str | None = None, model_file: str | None = No
         block_size=shape["block_size"], vocab_size=shape["vocab_size"], n_layer=shape["n_layer"],
         n_head=shape["n_head"], n_embd=shape["d_model"], dropout=0.0, bias=False))}
     for name in variants:
-        builders[name] = lambda name=name: GPT(GPTConfig(**shape, bias=False, fused_loss="fused loss" in name))
+        builders[name] = lambda name=name: GPT(GPTConfig(**shape, bias=False, fused_loss="fused loss" in name,
+                                                         fused_mlp="fused MLP" in name))
     steps = {}
     compile_model = device.type == "cuda"
     for name, build in builders.items():

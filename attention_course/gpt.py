@@ -29,6 +29,7 @@ class GPTConfig:
     fused: bool = True
     bias: bool = True  # False: no biases in linear layers and LayerNorms (less memory traffic per step)
     fused_loss: bool = False  # True: LM head + cross-entropy fused (fused_loss.py); no logits returned
+    fused_mlp: bool = False  # True (with bias=False): GELU inside the feed-forward products on CUDA (fused_mlp.py)
 
     def __post_init__(self):
         if self.d_model % self.n_head:
@@ -46,7 +47,7 @@ class GPT(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
             TransformerBlock(config.d_model, config.n_head, dropout=config.dropout, pre_ln=config.pre_ln, fused=config.fused,
-                             bias=config.bias)
+                             bias=config.bias, fused_mlp=config.fused_mlp)
             for _ in range(config.n_layer)
         )
         self.final_norm = nn.LayerNorm(config.d_model, bias=config.bias) if config.pre_ln else nn.Identity()
