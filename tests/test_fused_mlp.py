@@ -1,0 +1,75 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from attention_course import fused_mlp
+from attention_course.attention import TransformerBlock
+from attention_course.gpt import GPT, GPTConfig
+
+
+def assert_fused_mlp_matches_the_plain_one(device: str, dtype=torch.float32, shapes=((70, 48, 96), (33, 40, 72))):
+    """The Triton path's output and three gradients against ``F.linear(F.gelu(F.linear(...)))`` in float32, for
+    shapes that are and are not whole numbers of tiles."""
+    tolerance = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=2e-2, rtol=2e-2)
+    for rows, width, hidden in shapes:
+        generator = torch.Generator().manual_seed(rows * width)
+        x = torch.randn(rows, width, generator=generator)
+        fc = 0.2 * torch.randn(hidden, width, generator=generator)
+        proj = 0.2 * torch.randn(width, hidden, generator=generator)
+        grad = torch.randn(rows, width, generator=generator)
+        inputs = [t.to(device, dtype).requires_grad_() for t in (x, fc, proj)]
+        exact = [t.detach().double().requires_grad_() for t in inputs]
+        expected = F.linear(F.gelu(F.linear(exact[0], exact[1])), exact[2])
+        got = fused_mlp.gelu_mlp(*inputs, fused=True)
+        torch.testing.assert_close(got.double(), expected, **tolerance)
+        for mine, reference in zip(torch.autograd.grad(got, inputs, grad.to(device, dtype)),
+                                   torch.autograd.grad(expected, exact, grad.to(device, torch.float64)), strict=True):
+            torch.testing.assert_close(mine.double(), reference, **tolerance)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the fused MLP runs on CUDA (Triton)")
+def test_fused_mlp_matches_the_plain_one_on_a_gpu():
+    assert_fused_mlp_matches_the_plain_one("cuda", torch.bfloat16, shapes=((70, 48, 96), (300, 64, 256)))
+
+
+def test_fused_mlp_in_triton_interpreter():
+    """The same check on the CPU through Triton's interpreter, in float32 (the interpreter's bfloat16 products are
+    wrong); a fresh process, since the interpreter is chosen when Triton is first imported."""
+    pytest.importorskip("triton")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    check = "import test_fused_mlp; test_fused_mlp.assert_fused_mlp_matches_the_plain_one('cpu'); print('interpreted ok')"
+    run = subprocess.run([sys.executable, "-W", "ignore", "-c", check], capture_output=True, text=True, cwd=tests,
+                         env={**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": os.pathsep.join(
+                             [str(tests), str(tests.parent), os.environ.get("PYTHONPATH", "")])}, timeout=600)
+    assert run.returncode == 0 and "interpreted ok" in run.stdout, run.stderr[-3000:]
+
+
+def test_off_cuda_the_plain_path_runs_and_forcing_the_fused_one_is_refused():
+    x, fc, proj = torch.randn(5, 8), torch.randn(32, 8), torch.randn(8, 32)
+    torch.testing.assert_close(fused_mlp.gelu_mlp(x, fc, proj), F.linear(F.gelu(F.linear(x, fc)), proj))
+    if not fused_mlp.fused_mlp_available("cpu"):
+        with pytest.raises(RuntimeError, match="needs Triton and a CUDA tensor"):
+            fused_mlp.gelu_mlp(x, fc, proj, fused=True)
+
+
+def test_bad_shapes_are_named():
+    with pytest.raises(ValueError, match=r"expected x \(..., d\), fc_weight \(hidden, d\)"):
+        fused_mlp.gelu_mlp(torch.randn(5, 8), torch.randn(32, 7), torch.randn(7, 32))
+    with pytest.raises(ValueError, match="proj_weight"):
+        fused_mlp.gelu_mlp(torch.randn(5, 8), torch.randn(32, 8), torch.randn(8, 31))
+
+
+def test_a_block_with_the_fused_mlp_needs_no_biases_and_computes_the_same():
+    with pytest.raises(ValueError, match="bias=False"):
+        TransformerBlock(16, 2, fused_mlp=True)
+    config = dict(vocab_size=31, block_size=8, n_layer=2, n_head=2, d_model=16, bias=False)
+    torch.manual_seed(0)
+    plain, fused = GPT(GPTConfig(**config)), GPT(GPTConfig(**config, fused_mlp=True))
+    fused.load_state_dict(plain.state_dict())  # the same parameters: the option changes the computation only
+    tokens = torch.randint(31, (2, 8))
+    torch.testing.assert_close(fused(tokens, tokens)[1], plain(tokens, tokens)[1])
