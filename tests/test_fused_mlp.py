@@ -8,28 +8,36 @@ from attention_course.gpt import GPT, GPTConfig
 
 
 def assert_fused_mlp_matches_the_plain_one(device: str, dtype=torch.float32, shapes=((70, 48, 96), (33, 40, 72))):
-    """The Triton path's output and three gradients against ``F.linear(F.gelu(F.linear(...)))`` in float32, for
-    shapes that are and are not whole numbers of tiles."""
-    tolerance = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=2e-2, rtol=2e-2)
+    """The Triton path's output and three gradients against the float64 composition of ``F.linear`` and ``F.gelu``,
+    for shapes that are and are not whole numbers of tiles. In float32 they must agree closely; in 16-bit floats
+    the fused path's error may be at most 1.5 times the plain 16-bit path's own (rounding, not a wrong formula)."""
     for rows, width, hidden in shapes:
         generator = torch.Generator().manual_seed(rows * width)
         x = torch.randn(rows, width, generator=generator)
         fc = 0.2 * torch.randn(hidden, width, generator=generator)
         proj = 0.2 * torch.randn(width, hidden, generator=generator)
-        grad = torch.randn(rows, width, generator=generator)
+        grad = torch.randn(rows, width, generator=generator).to(device, dtype)
         inputs = [t.to(device, dtype).requires_grad_() for t in (x, fc, proj)]
         exact = [t.detach().double().requires_grad_() for t in inputs]
         expected = F.linear(F.gelu(F.linear(exact[0], exact[1])), exact[2])
+        expected = [expected, *torch.autograd.grad(expected, exact, grad.double())]
         got = fused_mlp.gelu_mlp(*inputs, fused=True)
-        torch.testing.assert_close(got.double(), expected, **tolerance)
-        for mine, reference in zip(torch.autograd.grad(got, inputs, grad.to(device, dtype)),
-                                   torch.autograd.grad(expected, exact, grad.to(device, torch.float64)), strict=True):
-            torch.testing.assert_close(mine.double(), reference, **tolerance)
+        got = [got, *torch.autograd.grad(got, inputs, grad)]
+        if dtype == torch.float32:
+            for mine, reference in zip(got, expected, strict=True):
+                torch.testing.assert_close(mine.double(), reference, atol=1e-5, rtol=1e-4)
+            continue
+        plain = F.linear(F.gelu(F.linear(*inputs[:2])), inputs[2])
+        plain = [plain, *torch.autograd.grad(plain, inputs, grad)]
+        for name, mine, ours, reference in zip(("out", "dx", "dfc", "dproj"), got, plain, expected, strict=True):
+            fused_error = (mine.double() - reference).abs().max().item()
+            plain_error = (ours.double() - reference).abs().max().item()
+            assert fused_error <= 1.5 * plain_error + 1e-6, (name, rows, fused_error, plain_error)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the fused MLP runs on CUDA (Triton)")
 def test_fused_mlp_matches_the_plain_one_on_a_gpu():
-    assert_fused_mlp_matches_the_plain_one("cuda", torch.bfloat16, shapes=((70, 48, 96), (300, 64, 256)))
+    assert_fused_mlp_matches_the_plain_one("cuda", torch.bfloat16, shapes=((70, 48, 96), (300, 64, 256), (1024, 768, 3072)))
 
 
 def test_fused_mlp_in_triton_interpreter():
