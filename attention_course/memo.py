@@ -220,10 +220,12 @@ def cloud_table(result: dict, lang: str = "en") -> str:
 # ---------------------------------------------------------------- the figure, in English or Japanese
 
 LABELS = {
-    "en": dict(accuracy="test accuracy", cost="$ per million predictions (log)", kpi="KPI",
+    "en": dict(accuracy="test accuracy\n(dot: mean over seeds)", cost="\\$ per million predictions (log)",
+               floor=";\n\\$0 drawn at 1e-4", kpi="KPI threshold", seed="one seed",
                met="meets every KPI", missed="misses a KPI", missed_header="KPIs missed",
                title="Candidates against the KPIs"),
-    "ja": dict(accuracy="テスト正解率", cost="100 万件あたりのコスト（ドル、対数）", kpi="KPI",
+    "ja": dict(accuracy="テスト正解率\n（点：シードの平均）", cost="100 万件あたりのコスト（ドル、対数）",
+               floor="\n0 ドルは 1e-4 に表示", kpi="KPI の基準", seed="各シード",
                met="すべての KPI を満たす", missed="未達の KPI あり", missed_header="未達の KPI",
                title="候補と KPI の比較"),
 }
@@ -241,7 +243,7 @@ def japanese_font():
 
 
 def plot_candidates(result: dict, lang: str = "en"):
-    """One row per candidate and hardware: test accuracy (with its spread over seeds) and cost per million, each
+    """One row per candidate and hardware: test accuracy (each seed's and their mean) and cost per million, each
     beside its KPI line; green where the row meets every KPI. Returns the Figure.
 
     A dot chart rather than a scatter of named points: candidates of similar cost would print their names on top
@@ -255,16 +257,20 @@ def plot_candidates(result: dict, lang: str = "en"):
     names = [f"{candidate_name(row['candidate'], lang)} ({row['hardware'].upper()})" for row in rows]
     colours = [MISSED_COLOUR if row["missed"] else MET_COLOUR for row in rows]
     y = range(len(rows))
-    fig, (acc_ax, cost_ax) = plt.subplots(1, 2, sharey=True, figsize=(8.6, 1.2 + 0.3 * len(rows)))
-    acc_ax.errorbar([row["accuracy"] for row in rows], y, xerr=[row["accuracy_std"] for row in rows], fmt="none",
-                    ecolor="black", elinewidth=1, capsize=2)
-    acc_ax.scatter([row["accuracy"] for row in rows], y, c=colours, s=30, zorder=3)
-    cost_ax.scatter([max(row["cost_per_million"], 1e-4) for row in rows], y, c=colours, s=30, zorder=3)
+    fig, (acc_ax, cost_ax) = plt.subplots(1, 2, sharey=True, figsize=(8.6, 1.3 + 0.3 * len(rows)),
+                                          gridspec_kw=dict(width_ratios=(1.4, 1)))
+    seeds = result.get("accuracies", {})
+    for position, row in enumerate(rows):  # each seed's score behind the mean: the spread a thin margin hides in
+        scores = seeds.get(row["candidate"], [])
+        acc_ax.scatter(scores, [position] * len(scores), marker="|", s=90, color="black", linewidths=1, zorder=3)
+    acc_ax.scatter([row["accuracy"] for row in rows], y, c=colours, s=20, zorder=2)
+    floor = 1e-4  # a cost of 0 (the majority class) cannot sit on a log axis
+    cost_ax.scatter([max(row["cost_per_million"], floor) for row in rows], y, c=colours, s=30, zorder=3)
     cost_ax.set_xscale("log")
+    clamped = any(row["cost_per_million"] < floor for row in rows)
     for ax, line, title in ((acc_ax, kpis.min_accuracy, labels["accuracy"]),
-                            (cost_ax, kpis.max_cost_per_million, labels["cost"])):
+                            (cost_ax, kpis.max_cost_per_million, labels["cost"] + (labels["floor"] if clamped else ""))):
         ax.axvline(line, color="black", linestyle=":", linewidth=1)
-        ax.text(line, -0.9, f"{labels['kpi']} ", fontsize=8, va="bottom", ha="right", fontproperties=font)
         ax.set_xlabel(title, fontproperties=font)
         ax.grid(axis="y", color="0.9")
     acc_ax.set_yticks(list(y), names)
@@ -272,18 +278,20 @@ def plot_candidates(result: dict, lang: str = "en"):
         if font:
             tick.set_fontproperties(font)
         tick.set_fontsize(8)
-    acc_ax.set_ylim(len(rows) - 0.5, -1.2)
+    acc_ax.set_ylim(len(rows) - 0.5, -0.8)
     separator, missed_name = ("、", KPI_NAMES_JA.get) if lang == "ja" else (", ", str)
     for position, row in enumerate(rows):  # why a grey row is grey
         cost_ax.annotate(separator.join(missed_name(m) for m in row["missed"]), (1.03, position),
                          xycoords=("axes fraction", "data"), va="center", fontsize=8, fontproperties=font, color="0.3")
-    cost_ax.annotate(labels["missed_header"], (1.03, -1.0), xycoords=("axes fraction", "data"), va="bottom",
+    cost_ax.annotate(labels["missed_header"], (1.03, -0.6), xycoords=("axes fraction", "data"), va="bottom",
                      fontsize=8, fontproperties=font, weight="bold")
     legend = [Line2D([], [], marker="o", linestyle="", color=MET_COLOUR, label=labels["met"]),
-              Line2D([], [], marker="o", linestyle="", color=MISSED_COLOUR, label=labels["missed"])]
+              Line2D([], [], marker="o", linestyle="", color=MISSED_COLOUR, label=labels["missed"]),
+              Line2D([], [], marker="|", linestyle="", color="black", markersize=8, label=labels["seed"]),
+              Line2D([], [], linestyle=":", color="black", label=labels["kpi"])]
     fig.suptitle(f"{labels['title']} ({result['hardware']})", fontproperties=font, fontsize=10)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.legend(handles=legend, loc="lower center", ncol=2, prop=font, fontsize=8, frameon=False,
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles=legend, loc="lower center", ncol=4, prop=font, fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, 0.0))
     return fig
 
