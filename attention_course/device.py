@@ -106,6 +106,21 @@ def time_calls(fn: Callable[[], object], repeats: int = 10, warmup: int = 2,
     return samples
 
 
+TRITON_INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"  # Triton's CPU interpreter, chosen at its import
+
+
+def triton_runs_on(device: torch.device | str) -> bool:
+    """Whether a Triton kernel can take tensors on ``device``: CUDA, or any device under Triton's interpreter
+    (``TRITON_INTERPRET=1``, how the kernels' tests run on a CPU). Whether Triton is installed is asked apart."""
+    return torch.device(device).type == "cuda" or TRITON_INTERPRETED
+
+
+def autocast_dtype(tensor: torch.Tensor) -> torch.dtype:
+    """The dtype ``nn.Linear`` would multiply ``tensor`` in here: the autocast dtype where autocast is on, else its own."""
+    kind = tensor.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else tensor.dtype
+
+
 @contextlib.contextmanager
 def tf32(enabled: bool = True) -> Iterator[None]:
     """TensorFloat-32 matrix products (and cuDNN convolutions) on or off inside the block, then restored.

@@ -24,11 +24,11 @@ The maths is unchanged: the loss and both gradients equal those of
 
 from __future__ import annotations
 
-import os
-
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
+
+from .device import autocast_dtype, triton_runs_on
 
 try:  # Triton ships with CUDA builds of PyTorch; the CPU build has none and uses the chunked path
     import triton
@@ -121,7 +121,7 @@ class _ChunkedLinearCrossEntropy(torch.autograd.Function):
 
 def one_pass_available(device: torch.device | str) -> bool:
     """Whether ``linear_cross_entropy`` takes the one-pass Triton path for tensors on ``device``."""
-    return triton is not None and torch.device(device).type == "cuda"
+    return triton is not None and triton_runs_on(device)
 
 
 def linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, chunk_rows: int = 1024,
@@ -139,11 +139,10 @@ def linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, chunk_
     one_pass = one_pass_available(hidden.device) if one_pass is None else one_pass
     if one_pass and triton is None:
         raise RuntimeError("the one-pass path needs Triton (it ships with PyTorch's CUDA builds for Linux)")
-    if one_pass and hidden.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+    if one_pass and not triton_runs_on(hidden.device):
         raise ValueError(f"the one-pass path runs on CUDA tensors (or under TRITON_INTERPRET=1); got {hidden.device}")
-    if torch.is_autocast_enabled(hidden.device.type):
-        dtype = torch.get_autocast_dtype(hidden.device.type)
-        hidden, weight = hidden.to(dtype), weight.to(dtype)
+    dtype = autocast_dtype(hidden)
+    hidden, weight = hidden.to(dtype), weight.to(dtype)
     rows, targets = hidden.flatten(0, -2), targets.flatten()
     with torch.autocast(hidden.device.type, enabled=False):
         if one_pass:

@@ -23,11 +23,11 @@ the ones it replaces.
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .device import TRITON_INTERPRETED, autocast_dtype, triton_runs_on
 
 try:  # Triton ships with CUDA builds of PyTorch; the CPU build has none and uses the plain path
     import triton
@@ -35,7 +35,6 @@ try:  # Triton ships with CUDA builds of PyTorch; the CPU build has none and use
 except ImportError:  # pragma: no cover - depends on the PyTorch build
     triton = None
 
-INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 # Tile settings tried on first use for each shape (triton.autotune keeps the fastest); the interpreter uses the last
 TILES = [  # (BLOCK_M, BLOCK_N, BLOCK_K, stages, warps)
     (128, 256, 64, 3, 8),
@@ -101,7 +100,7 @@ def _gelu_product(a: Tensor, b: Tensor, pre: Tensor | None = None) -> tuple[Tens
         pre = torch.empty((m, n), dtype=a.dtype, device=a.device)
     out = torch.empty((m, n), dtype=a.dtype, device=a.device)
     strides = (a.stride(0), a.stride(1), b.stride(0), b.stride(1))
-    if INTERPRETED:  # no timing under the interpreter: one small tile
+    if TRITON_INTERPRETED:  # no timing under the interpreter: one small tile
         block_m, block_n, block_k, _, _ = TILES[-1]
         grid = (triton.cdiv(m, block_m) * triton.cdiv(n, block_n),)
         _gelu_product_kernel[grid](a, b, pre, out, m, n, k, *strides, BACKWARD=backward, BLOCK_M=block_m,
@@ -130,7 +129,7 @@ class _FusedGeluMLP(torch.autograd.Function):
 
 def fused_mlp_available(device: torch.device | str) -> bool:
     """Whether ``gelu_mlp`` takes the Triton path for tensors on ``device``."""
-    return triton is not None and (torch.device(device).type == "cuda" or INTERPRETED)
+    return triton is not None and triton_runs_on(device)
 
 
 def gelu_mlp(x: Tensor, fc_weight: Tensor, proj_weight: Tensor, fused: bool | None = None) -> Tensor:
@@ -150,8 +149,8 @@ def gelu_mlp(x: Tensor, fc_weight: Tensor, proj_weight: Tensor, fused: bool | No
                            f"{'' if triton else ' and no Triton'}); pass fused=None to fall back")
     if not (available if fused is None else fused):
         return F.linear(F.gelu(F.linear(x, fc_weight)), proj_weight)
-    dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else x.dtype
-    if dtype == torch.float32 and not INTERPRETED:  # tl.dot would round float32 inputs to TF32
+    dtype = autocast_dtype(x)
+    if dtype == torch.float32 and not TRITON_INTERPRETED:  # tl.dot would round float32 inputs to TF32
         if fused:
             raise ValueError("the fused MLP multiplies 16-bit floats; run it under autocast or pass bfloat16/float16")
         return F.linear(F.gelu(F.linear(x, fc_weight)), proj_weight)

@@ -112,6 +112,13 @@ def candidate_name(name: str, lang: str = "en", short: bool = False) -> str:
     return CANDIDATES_JA.get(base, base) + (f"（ラベル {labels.split()[0]} 件）" if labels else "")
 
 
+def missed_kpis(missed: list[str], lang: str = "en") -> str:
+    """The KPIs a row misses, named in ``lang`` ("accuracy, labels"; "正解率、ラベル数"); empty when it misses none."""
+    if lang == "ja":
+        return "、".join(KPI_NAMES_JA[name] for name in missed)
+    return ", ".join(missed)
+
+
 def _signed(value) -> str:
     return "n/a" if value is None else f"{value:+.2f}"
 
@@ -153,7 +160,6 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
     if lang not in TEXT:
         raise ValueError(f"lang must be one of {sorted(TEXT)}, got {lang!r}")
     t, kpis = TEXT[lang], KPIs(**result["kpis"])
-    missed_name = (lambda m: KPI_NAMES_JA[m]) if lang == "ja" else (lambda m: m)
     rows = evidence_rows(result)
     best, closest = choose(rows, kpis)
     chosen = best or closest
@@ -162,14 +168,14 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
                                  pool=result["train_pool"], cpu=result["prices"]["cpu"], gpu=result["prices"]["gpu"]), ""]
     facts = dict(name=candidate_name(chosen["candidate"], lang), hw=chosen["hardware"].upper(), acc=_fmt_accuracy(chosen),
                  p95=f"{chosen['p95_ms']:.1f}", cpm=f"{chosen['cost_per_million']:.3f}", labels=f"{chosen['labels']:,}",
-                 missed=", ".join(missed_name(m) for m in chosen["missed"]))
+                 missed=missed_kpis(chosen["missed"], lang))
     lines += [t["recommend" if best else "none"].format(**facts), "", t["kpis"].format(**result["kpis"]), "",
               f"{'#' * (level + 1)} {t['evidence']}", "", t["header"], "|" + " --- |" * 8]
     for row in rows:
         lines.append(f"| {candidate_name(row['candidate'], lang)} | {row['hardware'].upper()} | {_fmt_accuracy(row)} | "
                      f"{row['p95_ms']:.1f} | "
                      f"{row['cost_per_million']:.3f} | {row['labels']:,} | {row['train_seconds']:.1f} | "
-                     f"{', '.join(missed_name(m) for m in row['missed']) or t['met']} |")
+                     f"{missed_kpis(row['missed'], lang) or t['met']} |")
     explanation = result["explanation"]
     slices = [s for s in result["slices"][chosen["candidate"]] if s["flagged"]]
     slice_text = "; ".join(f"{s['slice']} {s['accuracy']:.3f} (n={s['n']})" for s in slices)
@@ -279,9 +285,8 @@ def plot_candidates(result: dict, lang: str = "en"):
             tick.set_fontproperties(font)
         tick.set_fontsize(8)
     acc_ax.set_ylim(len(rows) - 0.5, -0.8)
-    separator, missed_name = ("、", KPI_NAMES_JA.get) if lang == "ja" else (", ", str)
     for position, row in enumerate(rows):  # why a grey row is grey
-        cost_ax.annotate(separator.join(missed_name(m) for m in row["missed"]), (1.03, position),
+        cost_ax.annotate(missed_kpis(row["missed"], lang), (1.03, position),
                          xycoords=("axes fraction", "data"), va="center", fontsize=8, fontproperties=font, color="0.3")
     cost_ax.annotate(labels["missed_header"], (1.03, -0.6), xycoords=("axes fraction", "data"), va="bottom",
                      fontsize=8, fontproperties=font, weight="bold")
@@ -315,7 +320,7 @@ def what_if_table(rows: list[dict]) -> str:
         even = format_months(row["break_even_months"])
         body.append(f"<tr><td>{row['candidate']}</td><td>{row['hardware'].upper()}</td>"
                     f"<td>{row['cost_per_million']:.3f}</td><td>{row['machines']}</td><td>{row['monthly']:,.0f}</td>"
-                    f"<td>{row['one_off']:,.0f}</td><td>{even}</td><td>{', '.join(row['missed']) or 'none'}</td></tr>")
+                    f"<td>{row['one_off']:,.0f}</td><td>{even}</td><td>{missed_kpis(row['missed']) or 'none'}</td></tr>")
     return f"<div style='overflow-x:auto'><table>{head}{''.join(body)}</table></div>"
 
 

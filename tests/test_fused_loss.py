@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from triton_interpreter import run_under_interpreter
 
 from attention_course import bench
 from attention_course.fused_loss import linear_cross_entropy, one_pass_available
@@ -87,21 +88,8 @@ def test_one_pass_kernel_matches_cross_entropy_on_a_gpu():
 
 
 def test_one_pass_kernel_in_triton_interpreter():
-    """The same check on the CPU, through Triton's interpreter (where Triton is installed); the interpreter is
-    chosen when Triton is first imported, hence a fresh process."""
-    pytest.importorskip("triton")
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    tests = Path(__file__).parent
-    check = ("import test_fused_loss; test_fused_loss.assert_one_pass_matches_cross_entropy('cpu', (4096, 5000)); "
-             "print('interpreted kernel ok')")
-    run = subprocess.run([sys.executable, "-W", "ignore", "-c", check], capture_output=True, text=True, cwd=tests,
-                         env={**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": os.pathsep.join(
-                             [str(tests), str(tests.parent), os.environ.get("PYTHONPATH", "")])}, timeout=600)
-    assert run.returncode == 0 and "interpreted kernel ok" in run.stdout, run.stderr[-3000:]
+    """The same check on the CPU, through Triton's interpreter (where Triton is installed)."""
+    run_under_interpreter("test_fused_loss", "assert_one_pass_matches_cross_entropy('cpu', (4096, 5000))")
 
 
 def test_without_triton_the_one_pass_path_is_refused_and_never_chosen(monkeypatch):

@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from triton_interpreter import run_under_interpreter
 
 from attention_course import fused_mlp
 from attention_course.attention import TransformerBlock
@@ -42,19 +43,8 @@ def test_fused_mlp_matches_the_plain_one_on_a_gpu():
 
 def test_fused_mlp_in_triton_interpreter():
     """The same check on the CPU through Triton's interpreter, in float32 (the interpreter's bfloat16 products are
-    wrong); a fresh process, since the interpreter is chosen when Triton is first imported."""
-    pytest.importorskip("triton")
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    tests = Path(__file__).parent
-    check = "import test_fused_mlp; test_fused_mlp.assert_fused_mlp_matches_the_plain_one('cpu'); print('interpreted ok')"
-    run = subprocess.run([sys.executable, "-W", "ignore", "-c", check], capture_output=True, text=True, cwd=tests,
-                         env={**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": os.pathsep.join(
-                             [str(tests), str(tests.parent), os.environ.get("PYTHONPATH", "")])}, timeout=600)
-    assert run.returncode == 0 and "interpreted ok" in run.stdout, run.stderr[-3000:]
+    wrong)."""
+    run_under_interpreter("test_fused_mlp", "assert_fused_mlp_matches_the_plain_one('cpu')")
 
 
 def test_off_cuda_the_plain_path_runs_and_forcing_the_fused_one_is_refused():
