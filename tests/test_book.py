@@ -162,7 +162,7 @@ PAGE_FACTS = """() => {
 
 # Output figures and how much the page shrinks each one (natural / shown width): matplotlib draws at 100 dpi, so
 # a 10 pt label is 14 px; shrunk more than SHRINK_LIMIT times it is below reading size.
-FIGURES = """() => [...document.querySelectorAll('.bd-article .cell_output img')]
+FIGURES = """() => [...document.querySelectorAll('.bd-article .cell_output img, .bd-article a.full-size-figure img')]
   .filter((img) => img.naturalWidth && img.getBoundingClientRect().width)
   .map((img, i) => [i, img.naturalWidth, Math.round(img.getBoundingClientRect().width)])"""
 SHRINK_LIMIT = 1.6

@@ -165,11 +165,13 @@ def link_figures_to_full_size(app, pagename, templatename, context, doctree) -> 
 
 # The same limit as the desktop check in tests/test_book.py: matplotlib draws 10 pt labels 14 px high.
 FIGURE_SHRINK_LIMIT = 1.6
+# Figures: a notebook output's, or any image of the page linked to its file (the book's own figures too).
+FIGURES = ".bd-article div.cell_output img, .bd-article a.full-size-figure img"
 FIT_FIGURES = (  # an image wider than its box then scrolls in it; images a widget draws later are fitted as they load
-    "(() => { const fit = (img) => { if (img.naturalWidth && img.closest('.bd-article div.cell_output')) "
+    f"(() => {{ const fit = (img) => {{ if (img.naturalWidth && img.matches('{FIGURES}')) "
     f"img.style.minWidth = Math.ceil(img.naturalWidth / {FIGURE_SHRINK_LIMIT}) + 'px'; }}; "
     "document.addEventListener('load', (event) => { if (event.target.tagName === 'IMG') fit(event.target); }, true); "
-    "window.addEventListener('load', () => document.querySelectorAll('.bd-article div.cell_output img').forEach(fit)); "
+    f"window.addEventListener('load', () => document.querySelectorAll('{FIGURES}').forEach(fit)); "
     "})();")
 
 
