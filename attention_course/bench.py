@@ -327,6 +327,14 @@ def _load_nanogpt(model_file: str):
     return module
 
 
+# The course's variants in the side-by-side run: name (as the results files store it) -> GPTConfig options.
+NANOGPT_VARIANTS = {
+    "course": {},
+    "course, fused loss": {"fused_loss": True},
+    "course, fused loss + fused MLP": {"fused_loss": True, "fused_mlp": True},
+}
+
+
 @benchmark("gpt-vs-nanogpt", f"the course's GPT step against nanoGPT's model under one harness (${NANOGPT_ENV})")
 def bench_gpt_vs_nanogpt(profile: str | None = None, model_file: str | None = None, rounds: int = 3,
                          variants: tuple[str, ...] = ("course", "course, fused loss"),
@@ -338,6 +346,9 @@ def bench_gpt_vs_nanogpt(profile: str | None = None, model_file: str | None = No
     ``time_fn``; the result keeps each model's median over rounds and its speed relative to nanoGPT.
     ``compile_mode`` (e.g. "max-autotune-no-cudagraphs") is passed to ``torch.compile`` for every model alike.
     """
+    unknown = [name for name in variants if name not in NANOGPT_VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variants {unknown}; expected names from {list(NANOGPT_VARIANTS)}")
     model_file = model_file or os.environ.get(NANOGPT_ENV)
     if not model_file:
         raise FileNotFoundError(f"set {NANOGPT_ENV} to the path of nanoGPT's model.py (not shipped with the course)")
@@ -352,8 +363,7 @@ def bench_gpt_vs_nanogpt(profile: str | None = None, model_file: str | None = No
         block_size=shape["block_size"], vocab_size=shape["vocab_size"], n_layer=shape["n_layer"],
         n_head=shape["n_head"], n_embd=shape["d_model"], dropout=0.0, bias=False))}
     for name in variants:
-        builders[name] = lambda name=name: GPT(GPTConfig(**shape, bias=False, fused_loss="fused loss" in name,
-                                                         fused_mlp="fused MLP" in name))
+        builders[name] = lambda name=name: GPT(GPTConfig(**shape, bias=False, **NANOGPT_VARIANTS[name]))
     steps = {}
     compile_model = device.type == "cuda"
     for name, build in builders.items():

@@ -64,6 +64,10 @@ def test_side_by_side_harness_times_every_model(tmp_path, monkeypatch):
     monkeypatch.delenv(bench.NANOGPT_ENV, raising=False)
     with pytest.raises(FileNotFoundError, match="NANOGPT_MODEL_FILE"):
         bench.bench_gpt_vs_nanogpt("smoke")
+    # A misspelt variant is refused by name, before any model is built
+    # (reading options from words in the name once built the plain model for it).
+    with pytest.raises(ValueError, match="course, fused los.*expected names"):
+        bench.bench_gpt_vs_nanogpt("smoke", model_file=str(stand_in), variants=("course, fused los",))
 
 
 def assert_one_pass_matches_cross_entropy(device: str, vocabs=(4096, 5000, 50304), rows=37, width=16):
