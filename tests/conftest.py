@@ -4,6 +4,8 @@ import os
 import runpy
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 GUARD = Path(__file__).resolve().parent / "netguard"
 
@@ -17,3 +19,27 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # two xdist workers share two cor
 
 # Guard this process too (the interpreter started before PYTHONPATH named the guard).
 runpy.run_path(str(GUARD / "sitecustomize.py"))
+
+
+# The site and the headless browser, shared by the modules that check them (built and started once per worker).
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    from attention_course.tools import book
+
+    return book.build(tmp_path_factory.mktemp("book"), strict=True)
+
+
+@pytest.fixture(scope="session")
+def server(site):
+    from browser import serve_folder
+
+    with serve_folder(site) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from browser import chromium
+
+    with chromium() as launched:
+        yield launched

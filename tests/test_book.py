@@ -9,17 +9,12 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from browser import CHROMIUM, CHROMIUM_FLAGS, chromium, serve_folder
+from browser import CHROMIUM, CHROMIUM_FLAGS
 
 from attention_course.tools import book
 
 pytestmark = pytest.mark.slow
 RESOURCE = re.compile(r"<(?:script|img|iframe|source)[^>]*\ssrc=\"([^\"]+)\"|<link[^>]*\shref=\"([^\"]+)\"")
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    return book.build(tmp_path_factory.mktemp("book"), strict=True)
 
 
 def test_every_lesson_exercise_and_solution_has_a_page(site):
@@ -52,18 +47,6 @@ def test_offline_assets_are_served_by_the_site(site):
         assert asset in page
         assert (site / "_static" / asset).exists()
     assert "application/vnd.jupyter.widget-state+json" in page  # the saved progress-bar widget
-
-
-@pytest.fixture(scope="module")
-def server(site):
-    with serve_folder(site) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
 
 
 def open_page(browser, url):

@@ -5,18 +5,12 @@ lesson 10's what-if widget renders from its saved state."""
 import json
 
 import pytest
-from browser import chromium, serve_folder
 
 from attention_course.tools import book
 
 pytestmark = pytest.mark.slow
 PAGES = ["ja/index", "ja/lesson06", "ja/lesson10", "ja/glossary", "ja/playbook", "ja/cloud_vs_onprem",
          "decision/index", "decision/lesson10", "decision/glossary", "notebooks/10_proof_of_concept"]
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    return book.build(tmp_path_factory.mktemp("book"), strict=True)
 
 
 def test_every_track_page_is_built(site):
@@ -35,18 +29,6 @@ def test_the_search_index_holds_japanese_words(site):
     for word in ("蒸留", "量子化", "自己", "注意", "転移", "並列化"):
         assert word in terms, word
     assert "distil" in terms and "distillation" not in terms  # English words are still stemmed
-
-
-@pytest.fixture(scope="module")
-def server(site):
-    with serve_folder(site) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
 
 
 def search(browser, server, query):

@@ -3,7 +3,6 @@
 
 import pytest
 import torch
-from browser import chromium
 
 from attention_course import viz
 
@@ -11,12 +10,6 @@ pytestmark = pytest.mark.slow
 HOSTILE = ["</script><img src=x onerror=window.__xss=1>", "<b onmouseover=window.__xss=2>bold</b>", "</SCRIPT >",
            "<!--<script>", "a&amp;b", "\u2028line\u2029", "$x^$", "\"quoted\" 'single'"]
 TOKENS = ["[CLS]", *HOSTILE, "[SEP]"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as launched:
-        yield launched
 
 
 STATE = """() => ({xss: window.__xss === undefined ? null : window.__xss,
