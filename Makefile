@@ -7,6 +7,7 @@ ASSETS := book/offline/node_modules/.ready
 TRUSTED := $(VENV)/.trusted
 NOTEBOOKS = $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
 HUB_PROXY := classroom/node_modules/.ready
+TRITON_FOR_TESTS := .triton/.ready
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_WORKERS ?= 2
 
@@ -53,7 +54,12 @@ lab: setup
 browser:
 	@test -x $(CHROMIUM) || { test "$$(id -u)" = 0 && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } || echo "note: no $(CHROMIUM): the browser test will fail; install Debian's chromium"
 
-test: setup browser
+# Triton for the kernels' interpreter tests only, in its own folder: the course's environment stays without it.
+$(TRITON_FOR_TESTS): requirements-test-triton.txt $(READY)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --upgrade --target .triton -r requirements-test-triton.txt
+	touch $@
+
+test: setup browser $(TRITON_FOR_TESTS)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # Library tests only (seconds): no notebooks, no book.
