@@ -21,7 +21,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # two xdist workers share two cor
 runpy.run_path(str(GUARD / "sitecustomize.py"))
 
 
-# The site and the headless browser, shared by the modules that check them (built and started once per worker).
+# The site and the headless browser, shared by the modules that check them (the site built once per worker).
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
     from attention_course.tools import book
@@ -37,7 +37,8 @@ def server(site):
         yield url
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API allows one instance per thread, and other tests start their own Chromium.
+@pytest.fixture(scope="module")
 def browser():
     from browser import chromium
 
