@@ -147,12 +147,11 @@ def gelu_mlp(x: Tensor, fc_weight: Tensor, proj_weight: Tensor, fused: bool | No
     if fused and not available:
         raise RuntimeError(f"the fused MLP needs Triton and a CUDA tensor (got a {x.device.type} tensor"
                            f"{'' if triton else ' and no Triton'}); pass fused=None to fall back")
-    if not (available if fused is None else fused):
-        return F.linear(F.gelu(F.linear(x, fc_weight)), proj_weight)
     dtype = autocast_dtype(x)
-    if dtype == torch.float32 and not TRITON_INTERPRETED:  # tl.dot would round float32 inputs to TF32
-        if fused:
-            raise ValueError("the fused MLP multiplies 16-bit floats; run it under autocast or pass bfloat16/float16")
+    sixteen_bit = dtype != torch.float32 or TRITON_INTERPRETED  # tl.dot would round float32 inputs to TF32
+    if fused and not sixteen_bit:
+        raise ValueError("the fused MLP multiplies 16-bit floats; run it under autocast or pass bfloat16/float16")
+    if not (available if fused is None else fused) or not sixteen_bit:
         return F.linear(F.gelu(F.linear(x, fc_weight)), proj_weight)
     with torch.autocast(x.device.type, enabled=False):
         flat = x.reshape(-1, x.shape[-1]).to(dtype).contiguous()

@@ -102,11 +102,9 @@ KPI_NAMES_JA = {"accuracy": "正解率", "p95 latency": "p95 レイテンシ", "
 HARDWARE_JA = {"cpu": "CPU", "gpu": "GPU"}
 
 
-def candidate_name(name: str, lang: str = "en", short: bool = False) -> str:
+def candidate_name(name: str, lang: str = "en") -> str:
     """A candidate's name in ``lang`` ("fine-tuned MiniLM, 2,000 labels" -> "ファインチューニングした MiniLM（ラベル 2,000 件）")."""
     base, _, labels = name.partition(", ")
-    if short:
-        labels = ""
     if lang == "en":
         return base + (f", {labels}" if labels else "")
     return CANDIDATES_JA.get(base, base) + (f"（ラベル {labels.split()[0]} 件）" if labels else "")
