@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -285,8 +286,7 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
     model = GPT(config).to(device)
     optimizer = make_optimizer(model, 6e-4, 0.1, device)
     runner = torch.compile(model, mode=compile_mode) if compile_model else model
-    x = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
-    y = torch.randint(config.vocab_size, (batch, config.block_size), device=device)
+    x, y = _random_batch(config.vocab_size, batch, config.block_size, device)
 
     step = training_step(runner, optimizer, x, y, device, micro_batches)
 
@@ -327,6 +327,19 @@ def _load_nanogpt(model_file: str):
     return module
 
 
+def _nanogpt_model(nanogpt, shape: dict) -> nn.Module:
+    """nanoGPT's GPT at the course's ``shape`` (GPTConfig keywords), without biases or dropout, as its benchmark runs it."""
+    return nanogpt.GPT(nanogpt.GPTConfig(block_size=shape["block_size"], vocab_size=shape["vocab_size"],
+                                         n_layer=shape["n_layer"], n_head=shape["n_head"], n_embd=shape["d_model"],
+                                         dropout=0.0, bias=False))
+
+
+def _random_batch(vocab_size: int, batch: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random token ids and targets (batch, length): a benchmark times the step, not the data."""
+    return (torch.randint(vocab_size, (batch, length), device=device),
+            torch.randint(vocab_size, (batch, length), device=device))
+
+
 # The course's variants in the side-by-side run: name (as the results files store it) -> GPTConfig options.
 NANOGPT_VARIANTS = {
     "course": {},
@@ -357,11 +370,8 @@ def bench_gpt_vs_nanogpt(profile: str | None = None, model_file: str | None = No
     profile = profile or pick_profile(device)
     size = sizes(GPT_BENCH, profile)
     shape = size.model
-    x = torch.randint(shape["vocab_size"], (size.batch, shape["block_size"]), device=device)
-    y = torch.randint(shape["vocab_size"], (size.batch, shape["block_size"]), device=device)
-    builders = {"nanoGPT": lambda: nanogpt.GPT(nanogpt.GPTConfig(
-        block_size=shape["block_size"], vocab_size=shape["vocab_size"], n_layer=shape["n_layer"],
-        n_head=shape["n_head"], n_embd=shape["d_model"], dropout=0.0, bias=False))}
+    x, y = _random_batch(shape["vocab_size"], size.batch, shape["block_size"], device)
+    builders = {"nanoGPT": lambda: _nanogpt_model(nanogpt, shape)}
     for name in variants:
         builders[name] = lambda name=name: GPT(GPTConfig(**shape, bias=False, **NANOGPT_VARIANTS[name]))
     steps = {}
@@ -381,13 +391,148 @@ def bench_gpt_vs_nanogpt(profile: str | None = None, model_file: str | None = No
                         step()
                 timing = time_fn(group, device=device, repeats=size.repeats, warmup=size.warmup)
                 medians[name].append(timing.median / size.steps_per_timing * 1e3)
-    import statistics
-
     step_ms = {name: statistics.median(values) for name, values in medians.items()}
     return {**_environment(device, profile), "shape": shape, "batch": size.batch, "compiled": compile_model,
             "compile_mode": compile_mode, "rounds": rounds, "step_ms": step_ms, "step_ms_by_round": medians,
             "speed_vs_nanogpt": {name: step_ms["nanoGPT"] / ms for name, ms in step_ms.items()},
             "nanogpt_file": os.path.basename(model_file)}
+
+
+# Upper edges (microseconds) of the gap classes that ``kernel_gaps`` counts; the last class is open-ended.
+GAP_EDGES_US = (1, 2, 3, 5, 10, 20, 100)
+
+
+def kernel_gaps(intervals: list[tuple[float, float]], steps: int = 1) -> dict:
+    """The device's idle time between kernels: ``intervals`` are (start, duration) in microseconds of the kernels,
+    memsets and copies of ``steps`` steps, in any order (kernels on several streams may overlap).
+
+    Returns, per step: kernels, busy milliseconds (the union of the intervals), idle milliseconds between the first
+    start and the last end, the median gap in microseconds, and a histogram of the gaps by ``GAP_EDGES_US``.
+    """
+    if steps < 1 or not intervals:
+        raise ValueError(f"expected at least one (start, duration) interval and steps >= 1; got {len(intervals)} "
+                         f"intervals, steps={steps}")
+    if any(duration < 0 for _, duration in intervals):
+        raise ValueError("interval durations must be >= 0 microseconds")
+    ordered = sorted(intervals)
+    gaps, busy, end = [], 0.0, ordered[0][0]
+    for start, duration in ordered:
+        if start > end:
+            gaps.append(start - end)
+        busy += max(0.0, start + duration - max(start, end))  # only the part not already covered
+        end = max(end, start + duration)
+    lows, highs = (0, *GAP_EDGES_US), (*GAP_EDGES_US, float("inf"))
+    histogram = {(f"{low}-{high} us" if high != float("inf") else f">= {low} us"):
+                 {"gaps": sum(low <= g < high for g in gaps) / steps,
+                  "ms": sum(g for g in gaps if low <= g < high) / 1e3 / steps}
+                 for low, high in zip(lows, highs, strict=True)}
+    return {"kernels": len(intervals) / steps, "busy_ms": busy / 1e3 / steps, "idle_ms": sum(gaps) / 1e3 / steps,
+            "median_gap_us": statistics.median(gaps) if gaps else 0.0, "gap_histogram": histogram}
+
+
+def _device_intervals(step: Callable[[], object], device: torch.device, steps: int) -> list[tuple[float, float]]:
+    """(start, duration) in microseconds of every kernel, memset and copy of ``steps`` calls of ``step``,
+    from a device-only profiler trace (recording no CPU operators keeps the profiler off the CPU's path)."""
+    import tempfile
+
+    from torch.profiler import ProfilerActivity, profile
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Profiler clears events")
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(steps):
+                step()
+            synchronize(device)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "trace.json")
+        prof.export_chrome_trace(path)
+        with open(path) as trace:
+            events = json.load(trace)["traceEvents"]
+    return [(event["ts"], event["dur"]) for event in events
+            if event.get("cat") in ("kernel", "gpu_memset", "gpu_memcpy")]
+
+
+def cpu_time_per_phase(runner: Callable, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                       device: torch.device, repeats: int = 10) -> dict[str, float]:
+    """Median milliseconds the CPU spends queueing each phase of a training step (forward, backward, optimizer
+    step with zero_grad). Each phase starts with the device idle, so the time is the CPU's own work, not waiting
+    for a full launch queue; on a GPU, a step whose phases add up to less than its step time is not held back by
+    the CPU."""
+    if repeats < 1:
+        raise ValueError(f"need repeats >= 1, got {repeats}")
+    samples: dict[str, list[float]] = {"forward": [], "backward": [], "optimizer": []}
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        with autocast(device, True):
+            _, loss = runner(x, y)
+        samples["forward"].append(time.perf_counter() - start)
+        synchronize(device)
+        start = time.perf_counter()
+        loss.backward()
+        samples["backward"].append(time.perf_counter() - start)
+        synchronize(device)
+        start = time.perf_counter()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        samples["optimizer"].append(time.perf_counter() - start)
+    return {phase: statistics.median(values) * 1e3 for phase, values in samples.items()}
+
+
+def format_gpt_idle(result: dict) -> str:
+    """``bench_gpt_idle``'s result as text: step time, the CPU's share, and the gaps between kernels."""
+    phases = ", ".join(f"{phase} {ms:.2f}" for phase, ms in result["cpu_ms"].items())
+    lines = [f"{result['device_name']} | torch {result['torch']} | profile {result['profile']}",
+             f"{result['model']}, compile mode {result['compile_mode'] or 'default'}: {result['step_ms']:.2f} ms per step",
+             f"  CPU queueing the step: {result['cpu_ms_per_step']:.2f} ms ({phases})"]
+    gaps = result["kernel_gaps"]
+    if gaps is None:
+        lines.append("  gaps between kernels: measured on CUDA only")
+    else:
+        lines.append(f"  {gaps['kernels']:.0f} kernels per step, busy {gaps['busy_ms']:.2f} ms, no kernel running "
+                     f"{gaps['idle_ms']:.2f} ms (median gap {gaps['median_gap_us']:.1f} us)")
+        lines += [f"    gaps {label:>12}: {row['gaps']:6.1f} per step, {row['ms']:.3f} ms"
+                  for label, row in gaps["gap_histogram"].items()]
+    return "\n".join(lines)
+
+
+@benchmark("gpt-idle", "where the GPT step of `bench gpt` leaves the GPU idle: CPU time per phase, gaps between kernels",
+           format_gpt_idle)
+def bench_gpt_idle(profile: str | None = None, compile_model: bool | None = None, compile_mode: str | None = None,
+                   model_file: str | None = None) -> dict:
+    """The step of ``bench_gpt`` (fused loss where it runs, no biases), timed as there, plus two measurements of
+    what keeps it from being only its kernels' time: ``cpu_time_per_phase`` (is the CPU fast enough to keep the GPU
+    fed?) and, on CUDA, ``kernel_gaps`` over a device-only profile of one timing group (how much of the step no
+    kernel runs, and in gaps of what size). ``model_file`` times nanoGPT's ``model.py`` in its place (same shape
+    and harness); ``compile_mode`` "reduce-overhead" replays the compiled passes as CUDA graphs.
+    """
+    device = pick_device()
+    profile = profile or pick_profile(device)
+    size = sizes(GPT_BENCH, profile)
+    compile_model = device.type == "cuda" if compile_model is None else compile_model
+    torch.manual_seed(0)
+    if model_file:
+        model, name = _nanogpt_model(_load_nanogpt(model_file), size.model), "nanoGPT"
+    else:
+        model, name = GPT(GPTConfig(**size.model, bias=False, fused_loss=one_pass_available(device))), "course"
+    model = model.to(device)
+    optimizer = make_optimizer(model, 6e-4, 0.1, device)
+    runner = torch.compile(model, mode=compile_mode) if compile_model else model
+    x, y = _random_batch(size.model["vocab_size"], size.batch, size.model["block_size"], device)
+    step = training_step(runner, optimizer, x, y, device)
+
+    def steps():
+        for _ in range(size.steps_per_timing):
+            step()
+
+    with tf32(True):
+        timing = time_fn(steps, device=device, repeats=size.repeats, warmup=size.warmup)
+        cpu_ms = cpu_time_per_phase(runner, optimizer, x, y, device, repeats=size.repeats)
+        gaps = (kernel_gaps(_device_intervals(step, device, size.steps_per_timing), size.steps_per_timing)
+                if device.type == "cuda" else None)
+    return {**_environment(device, profile), "model": name, "shape": size.model, "batch": size.batch,
+            "compiled": compile_model, "compile_mode": compile_mode, "step_ms": timing.median / size.steps_per_timing * 1e3,
+            "cpu_ms": cpu_ms, "cpu_ms_per_step": sum(cpu_ms.values()), "kernel_gaps": gaps}
 
 
 def run_torchrun(processes: list[int], profile: str, max_steps: int, extra: list[str] = (),

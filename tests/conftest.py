@@ -44,3 +44,17 @@ def browser():
 
     with chromium() as launched:
         yield launched
+
+
+@pytest.fixture
+def nanogpt_stand_in(tmp_path):
+    """A stand-in for nanoGPT's model.py (not shipped) with its interface: GPT(GPTConfig(...)) -> (logits, loss)."""
+    stand_in = tmp_path / "model.py"
+    stand_in.write_text(
+        "from dataclasses import dataclass\n"
+        "from attention_course.gpt import GPT as CourseGPT, GPTConfig as CourseConfig\n"
+        "@dataclass\nclass GPTConfig:\n    block_size: int\n    vocab_size: int\n    n_layer: int\n    n_head: int\n"
+        "    n_embd: int\n    dropout: float = 0.0\n    bias: bool = True\n"
+        "def GPT(c):\n    return CourseGPT(CourseConfig(vocab_size=c.vocab_size, block_size=c.block_size, n_layer=c.n_layer,"
+        " n_head=c.n_head, d_model=c.n_embd, bias=c.bias))\n")
+    return stand_in

@@ -1,4 +1,6 @@
 import json
+import random
+import statistics
 
 import pytest
 import torch
@@ -75,3 +77,52 @@ def test_ddp_bench_on_cpu_runs_one_and_two_gloo_processes():
     assert result["backend"] == "gloo" and [run["world_size"] for run in result["runs"]] == [1, 2]
     assert result["runs"][0]["scaling_efficiency"] == 1.0 and result["runs"][1]["tokens_per_s"] > 0
     assert result["date"] and result["shape"] == "char" and result["runs"][0]["ms_per_step"] > 0
+
+
+def _kernels_with_gaps(gaps: list[float], rng: random.Random) -> list[tuple[float, float]]:
+    """Back-to-back kernels of random durations separated by ``gaps`` (microseconds), shuffled."""
+    intervals, clock = [], rng.uniform(0, 1e6)
+    for gap in [0.0, *gaps]:
+        clock += gap
+        duration = rng.uniform(1, 500)
+        intervals.append((clock, duration))
+        clock += duration
+    rng.shuffle(intervals)
+    return intervals
+
+
+def test_kernel_gaps_finds_every_gap_and_its_size():
+    rng = random.Random()
+    gaps = [rng.choice([0.5, 1.5, 2.5, 4.0, 7.0, 15.0, 50.0, 300.0]) for _ in range(rng.randint(20, 60))]
+    intervals = _kernels_with_gaps(gaps, rng)
+    steps = rng.randint(1, 5)
+    result = bench.kernel_gaps(intervals, steps=steps)
+    assert result["kernels"] == pytest.approx(len(intervals) / steps)
+    assert result["busy_ms"] == pytest.approx(sum(d for _, d in intervals) / 1e3 / steps)
+    assert result["idle_ms"] == pytest.approx(sum(gaps) / 1e3 / steps)
+    assert result["median_gap_us"] == pytest.approx(statistics.median(gaps))
+    histogram = result["gap_histogram"]
+    assert sum(row["gaps"] for row in histogram.values()) == pytest.approx(len(gaps) / steps)
+    assert sum(row["ms"] for row in histogram.values()) == pytest.approx(result["idle_ms"])
+    assert histogram["2-3 us"]["gaps"] == pytest.approx(gaps.count(2.5) / steps)
+    assert histogram[">= 100 us"]["ms"] == pytest.approx(0.3 * gaps.count(300.0) / steps)
+
+
+def test_kernel_gaps_counts_overlapping_kernels_once():
+    # two streams: a kernel inside another is no gap and no extra busy time; the gap is after the later end
+    result = bench.kernel_gaps([(0.0, 10.0), (2.0, 3.0), (8.0, 6.0), (20.0, 1.0)])
+    assert result["busy_ms"] == pytest.approx(15e-3) and result["idle_ms"] == pytest.approx(6e-3)
+    assert result["gap_histogram"]["5-10 us"]["gaps"] == 1
+    with pytest.raises(ValueError, match="at least one"):
+        bench.kernel_gaps([])
+    with pytest.raises(ValueError, match=">= 0"):
+        bench.kernel_gaps([(0.0, -1.0)])
+
+
+def test_gpt_idle_bench_times_the_cpu_phases(nanogpt_stand_in):
+    result = bench.bench_gpt_idle("smoke", compile_model=False)
+    assert set(result["cpu_ms"]) == {"forward", "backward", "optimizer"} and all(ms > 0 for ms in result["cpu_ms"].values())
+    assert result["cpu_ms_per_step"] == pytest.approx(sum(result["cpu_ms"].values())) and result["step_ms"] > 0
+    assert result["model"] == "course" and result["kernel_gaps"] is None  # gaps need a CUDA device's profile
+    assert "CUDA only" in bench.BENCHMARKS["gpt-idle"].render(result)
+    assert bench.bench_gpt_idle("smoke", compile_model=False, model_file=str(nanogpt_stand_in))["model"] == "nanoGPT"

@@ -47,16 +47,8 @@ def test_gpt_with_the_fused_loss_trains_the_same():
         torch.testing.assert_close(b.grad, a.grad, atol=1e-6, rtol=1e-4, msg=name)
 
 
-def test_side_by_side_harness_times_every_model(tmp_path, monkeypatch):
-    # A stand-in for nanoGPT's model.py with its interface (GPT(GPTConfig(...)) -> (logits, loss)).
-    stand_in = tmp_path / "model.py"
-    stand_in.write_text(
-        "from dataclasses import dataclass\n"
-        "from attention_course.gpt import GPT as CourseGPT, GPTConfig as CourseConfig\n"
-        "@dataclass\nclass GPTConfig:\n    block_size: int\n    vocab_size: int\n    n_layer: int\n    n_head: int\n"
-        "    n_embd: int\n    dropout: float = 0.0\n    bias: bool = True\n"
-        "def GPT(c):\n    return CourseGPT(CourseConfig(vocab_size=c.vocab_size, block_size=c.block_size, n_layer=c.n_layer,"
-        " n_head=c.n_head, d_model=c.n_embd, bias=c.bias))\n")
+def test_side_by_side_harness_times_every_model(nanogpt_stand_in, monkeypatch):
+    stand_in = nanogpt_stand_in
     result = bench.bench_gpt_vs_nanogpt("smoke", model_file=str(stand_in), rounds=1)
     assert set(result["step_ms"]) == {"nanoGPT", "course", "course, fused loss"}
     assert all(ms > 0 for ms in result["step_ms"].values()) and result["speed_vs_nanogpt"]["nanoGPT"] == 1.0
