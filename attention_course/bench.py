@@ -15,7 +15,9 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import types
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -327,7 +329,7 @@ def _load_nanogpt(model_file: str):
     return module
 
 
-def _nanogpt_model(nanogpt, shape: dict) -> nn.Module:
+def _nanogpt_model(nanogpt: types.ModuleType, shape: dict) -> nn.Module:
     """nanoGPT's GPT at the course's ``shape`` (GPTConfig keywords), without biases or dropout, as its benchmark runs it."""
     return nanogpt.GPT(nanogpt.GPTConfig(block_size=shape["block_size"], vocab_size=shape["vocab_size"],
                                          n_layer=shape["n_layer"], n_head=shape["n_head"], n_embd=shape["d_model"],
@@ -402,12 +404,13 @@ def bench_gpt_vs_nanogpt(profile: str | None = None, model_file: str | None = No
 GAP_EDGES_US = (1, 2, 3, 5, 10, 20, 100)
 
 
-def kernel_gaps(intervals: list[tuple[float, float]], steps: int = 1) -> dict:
+def kernel_gaps(intervals: list[tuple[float, float]], steps: int = 1) -> dict[str, object]:
     """The device's idle time between kernels: ``intervals`` are (start, duration) in microseconds of the kernels,
     memsets and copies of ``steps`` steps, in any order (kernels on several streams may overlap).
 
-    Returns, per step: kernels, busy milliseconds (the union of the intervals), idle milliseconds between the first
-    start and the last end, the median gap in microseconds, and a histogram of the gaps by ``GAP_EDGES_US``.
+    Returns, per step: ``device_ops`` (kernels, memsets and copies), ``busy_ms`` (the union of the intervals),
+    ``idle_ms`` (the gaps between them), ``span_ms`` (first start to last end), the median gap in microseconds, and
+    a histogram of the gaps by ``GAP_EDGES_US`` (a gap of exactly an edge counts in the class above it).
     """
     if steps < 1 or not intervals:
         raise ValueError(f"expected at least one (start, duration) interval and steps >= 1; got {len(intervals)} "
@@ -426,23 +429,27 @@ def kernel_gaps(intervals: list[tuple[float, float]], steps: int = 1) -> dict:
                  {"gaps": sum(low <= g < high for g in gaps) / steps,
                   "ms": sum(g for g in gaps if low <= g < high) / 1e3 / steps}
                  for low, high in zip(lows, highs, strict=True)}
-    return {"kernels": len(intervals) / steps, "busy_ms": busy / 1e3 / steps, "idle_ms": sum(gaps) / 1e3 / steps,
-            "median_gap_us": statistics.median(gaps) if gaps else 0.0, "gap_histogram": histogram}
+    return {"device_ops": len(intervals) / steps, "busy_ms": busy / 1e3 / steps, "idle_ms": sum(gaps) / 1e3 / steps,
+            "span_ms": (end - ordered[0][0]) / 1e3 / steps, "median_gap_us": statistics.median(gaps) if gaps else 0.0,
+            "gap_histogram": histogram}
 
 
 def _device_intervals(step: Callable[[], object], device: torch.device, steps: int) -> list[tuple[float, float]]:
     """(start, duration) in microseconds of every kernel, memset and copy of ``steps`` calls of ``step``,
-    from a device-only profiler trace (recording no CPU operators keeps the profiler off the CPU's path)."""
-    import tempfile
-
-    from torch.profiler import ProfilerActivity, profile
+    from a device-only profiler trace (recording no CPU operators keeps most of the profiler's cost off the CPU;
+    ``kernel_gaps``'s ``span_ms`` next to the unprofiled step time shows how much is left)."""
+    from torch.profiler import ProfilerActivity, profile, schedule
 
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*Profiler clears events")
-        with profile(activities=[ProfilerActivity.CUDA]) as prof:
-            for _ in range(steps):
+        # One untraced warm-up call first, so that the profiler's start-up costs land there. The device is
+        # synchronised after it (none of its kernels may run into the trace) and after the last traced call.
+        with profile(activities=[ProfilerActivity.CUDA], schedule=schedule(wait=0, warmup=1, active=steps, repeat=1)) as prof:
+            for call in range(1 + steps):
                 step()
-            synchronize(device)
+                if call in (0, steps):
+                    synchronize(device)
+                prof.step()
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "trace.json")
         prof.export_chrome_trace(path)
@@ -489,7 +496,8 @@ def format_gpt_idle(result: dict) -> str:
     if gaps is None:
         lines.append("  gaps between kernels: measured on CUDA only")
     else:
-        lines.append(f"  {gaps['kernels']:.0f} kernels per step, busy {gaps['busy_ms']:.2f} ms, no kernel running "
+        lines.append(f"  {gaps['device_ops']:.0f} kernels, memsets and copies per step; profiled step "
+                     f"{gaps['span_ms']:.2f} ms first to last: busy {gaps['busy_ms']:.2f} ms, none running "
                      f"{gaps['idle_ms']:.2f} ms (median gap {gaps['median_gap_us']:.1f} us)")
         lines += [f"    gaps {label:>12}: {row['gaps']:6.1f} per step, {row['ms']:.3f} ms"
                   for label, row in gaps["gap_histogram"].items()]
@@ -504,7 +512,8 @@ def bench_gpt_idle(profile: str | None = None, compile_model: bool | None = None
     what keeps it from being only its kernels' time: ``cpu_time_per_phase`` (is the CPU fast enough to keep the GPU
     fed?) and, on CUDA, ``kernel_gaps`` over a device-only profile of one timing group (how much of the step no
     kernel runs, and in gaps of what size). ``model_file`` times nanoGPT's ``model.py`` in its place (same shape
-    and harness); ``compile_mode`` "reduce-overhead" replays the compiled passes as CUDA graphs.
+    and harness; from Python only: the command line times the course's GPT); ``compile_mode`` "reduce-overhead"
+    replays the compiled passes as CUDA graphs.
     """
     device = pick_device()
     profile = profile or pick_profile(device)

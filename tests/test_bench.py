@@ -92,20 +92,34 @@ def _kernels_with_gaps(gaps: list[float], rng: random.Random) -> list[tuple[floa
 
 
 def test_kernel_gaps_finds_every_gap_and_its_size():
-    rng = random.Random()
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
     gaps = [rng.choice([0.5, 1.5, 2.5, 4.0, 7.0, 15.0, 50.0, 300.0]) for _ in range(rng.randint(20, 60))]
     intervals = _kernels_with_gaps(gaps, rng)
     steps = rng.randint(1, 5)
     result = bench.kernel_gaps(intervals, steps=steps)
-    assert result["kernels"] == pytest.approx(len(intervals) / steps)
-    assert result["busy_ms"] == pytest.approx(sum(d for _, d in intervals) / 1e3 / steps)
-    assert result["idle_ms"] == pytest.approx(sum(gaps) / 1e3 / steps)
-    assert result["median_gap_us"] == pytest.approx(statistics.median(gaps))
-    histogram = result["gap_histogram"]
-    assert sum(row["gaps"] for row in histogram.values()) == pytest.approx(len(gaps) / steps)
-    assert sum(row["ms"] for row in histogram.values()) == pytest.approx(result["idle_ms"])
-    assert histogram["2-3 us"]["gaps"] == pytest.approx(gaps.count(2.5) / steps)
-    assert histogram[">= 100 us"]["ms"] == pytest.approx(0.3 * gaps.count(300.0) / steps)
+    assert result["device_ops"] == pytest.approx(len(intervals) / steps), seed
+    assert result["busy_ms"] == pytest.approx(sum(d for _, d in intervals) / 1e3 / steps), seed
+    assert result["idle_ms"] == pytest.approx(sum(gaps) / 1e3 / steps), seed
+    assert result["span_ms"] == pytest.approx(result["busy_ms"] + result["idle_ms"]), seed
+    assert result["median_gap_us"] == pytest.approx(statistics.median(gaps)), seed
+    # every class holds exactly the gaps of its size (one size per class above)
+    for label, row in result["gap_histogram"].items():
+        size = next(g for g in (0.5, 1.5, 2.5, 4.0, 7.0, 15.0, 50.0, 300.0) if _in_class(g, label))
+        assert row["gaps"] == pytest.approx(gaps.count(size) / steps), (seed, label)
+        assert row["ms"] == pytest.approx(size * gaps.count(size) / 1e3 / steps), (seed, label)
+
+
+def _in_class(gap: float, label: str) -> bool:
+    low, _, high = label.removesuffix(" us").removeprefix(">= ").partition("-")
+    return float(low) <= gap < (float(high) if high else float("inf"))
+
+
+def test_kernel_gaps_puts_a_gap_on_an_edge_in_the_class_above():
+    edges = list(bench.GAP_EDGES_US)
+    result = bench.kernel_gaps(_kernels_with_gaps(edges, random.Random(0)))
+    counts = [row["gaps"] for row in result["gap_histogram"].values()]
+    assert counts == [0] + [1] * len(edges)  # nothing below 1 us, then one gap in each class from "1-2 us" up
 
 
 def test_kernel_gaps_counts_overlapping_kernels_once():
@@ -119,7 +133,8 @@ def test_kernel_gaps_counts_overlapping_kernels_once():
         bench.kernel_gaps([(0.0, -1.0)])
 
 
-def test_gpt_idle_bench_times_the_cpu_phases(nanogpt_stand_in):
+def test_gpt_idle_bench_times_the_cpu_phases(nanogpt_stand_in, monkeypatch):
+    monkeypatch.setenv("ATTENTION_COURSE_DEVICE", "cpu")  # the same result on a GPU machine
     result = bench.bench_gpt_idle("smoke", compile_model=False)
     assert set(result["cpu_ms"]) == {"forward", "backward", "optimizer"} and all(ms > 0 for ms in result["cpu_ms"].values())
     assert result["cpu_ms_per_step"] == pytest.approx(sum(result["cpu_ms"].values())) and result["step_ms"] > 0

@@ -48,8 +48,7 @@ def test_gpt_with_the_fused_loss_trains_the_same():
 
 
 def test_side_by_side_harness_times_every_model(nanogpt_stand_in, monkeypatch):
-    stand_in = nanogpt_stand_in
-    result = bench.bench_gpt_vs_nanogpt("smoke", model_file=str(stand_in), rounds=1)
+    result = bench.bench_gpt_vs_nanogpt("smoke", model_file=str(nanogpt_stand_in), rounds=1)
     assert set(result["step_ms"]) == {"nanoGPT", "course", "course, fused loss"}
     assert all(ms > 0 for ms in result["step_ms"].values()) and result["speed_vs_nanogpt"]["nanoGPT"] == 1.0
     assert "x nanoGPT's speed" in bench.format_result(result)
@@ -59,7 +58,7 @@ def test_side_by_side_harness_times_every_model(nanogpt_stand_in, monkeypatch):
     # A misspelt variant is refused by name, before any model is built
     # (reading options from words in the name once built the plain model for it).
     with pytest.raises(ValueError, match="course, fused los.*expected names"):
-        bench.bench_gpt_vs_nanogpt("smoke", model_file=str(stand_in), variants=("course, fused los",))
+        bench.bench_gpt_vs_nanogpt("smoke", model_file=str(nanogpt_stand_in), variants=("course, fused los",))
 
 
 def assert_one_pass_matches_cross_entropy(device: str, vocabs=(4096, 5000, 50304), rows=37, width=16):
