@@ -240,6 +240,17 @@ def _inside_optimizer(event) -> bool:
     return False
 
 
+def _forward_loss(runner: Callable, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> torch.Tensor:
+    with autocast(device, True):
+        _, loss = runner(x, y)
+    return loss
+
+
+def _optimizer_step(optimizer: torch.optim.Optimizer) -> None:
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def training_step(runner: Callable, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                   device: torch.device, micro_batches: int = 1) -> Callable[[], None]:
     """One optimizer step of a model called as ``runner(x, y) -> (logits, loss)``, in bf16 autocast on CUDA,
@@ -247,13 +258,30 @@ def training_step(runner: Callable, optimizer: torch.optim.Optimizer, x: torch.T
 
     def step():
         for _ in range(micro_batches):
-            with autocast(device, True):
-                _, loss = runner(x, y)
-            (loss / micro_batches).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+            (_forward_loss(runner, x, y, device) / micro_batches).backward()
+        _optimizer_step(optimizer)
 
     return step
+
+
+def _harness(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, compile_model: bool,
+             compile_mode: str | None = None, micro_batches: int = 1
+             ) -> tuple[Callable, torch.optim.Optimizer, Callable[[], None]]:
+    """(runner, optimizer, step) for timing ``model``: nanoGPT's optimizer (fused AdamW, decay on >= 2-D weights),
+    ``torch.compile`` where asked, and ``training_step``."""
+    optimizer = make_optimizer(model, 6e-4, 0.1, device)
+    runner = torch.compile(model, mode=compile_mode) if compile_model else model
+    return runner, optimizer, training_step(runner, optimizer, x, y, device, micro_batches)
+
+
+def _repeated(step: Callable[[], None], times: int) -> Callable[[], None]:
+    """``step`` run ``times`` times back to back, as a training loop runs it (one timing sample)."""
+
+    def steps():
+        for _ in range(times):
+            step()
+
+    return steps
 
 
 @benchmark("gpt", "GPT training-step throughput and model FLOPs utilisation (MFU)")
@@ -286,16 +314,9 @@ def bench_gpt(profile: str | None = None, compile_model: bool | None = None, rep
     steps_per_timing = size.steps_per_timing
     torch.manual_seed(0)
     model = GPT(config).to(device)
-    optimizer = make_optimizer(model, 6e-4, 0.1, device)
-    runner = torch.compile(model, mode=compile_mode) if compile_model else model
     x, y = _random_batch(config.vocab_size, batch, config.block_size, device)
-
-    step = training_step(runner, optimizer, x, y, device, micro_batches)
-
-    def steps():
-        for _ in range(steps_per_timing):
-            step()
-
+    _, _, step = _harness(model, x, y, device, compile_model, compile_mode, micro_batches)
+    steps = _repeated(step, steps_per_timing)
     tuning = compiler_tuning(True) if tuned else contextlib.nullcontext()
     with tf32(True), tuning, _sdpa_backend(attention_backend):
         timing = time_fn(steps, device=device, repeats=repeats, warmup=size.warmup)
@@ -376,21 +397,16 @@ def bench_gpt_vs_nanogpt(profile: str | None = None, model_file: str | None = No
     builders = {"nanoGPT": lambda: _nanogpt_model(nanogpt, shape)}
     for name in variants:
         builders[name] = lambda name=name: GPT(GPTConfig(**shape, bias=False, **NANOGPT_VARIANTS[name]))
-    steps = {}
+    groups = {}
     compile_model = device.type == "cuda"
     for name, build in builders.items():
         torch.manual_seed(0)
-        model = build().to(device)
-        optimizer = make_optimizer(model, 6e-4, 0.1, device)  # nanoGPT's own: AdamW, decay on >= 2-D, fused
-        runner = torch.compile(model, mode=compile_mode) if compile_model else model
-        steps[name] = training_step(runner, optimizer, x, y, device)
-    medians: dict[str, list[float]] = {name: [] for name in steps}
+        _, _, step = _harness(build().to(device), x, y, device, compile_model, compile_mode)
+        groups[name] = _repeated(step, size.steps_per_timing)
+    medians: dict[str, list[float]] = {name: [] for name in groups}
     with tf32(True):
         for _ in range(rounds):
-            for name, step in steps.items():
-                def group(step=step):
-                    for _ in range(size.steps_per_timing):
-                        step()
+            for name, group in groups.items():
                 timing = time_fn(group, device=device, repeats=size.repeats, warmup=size.warmup)
                 medians[name].append(timing.median / size.steps_per_timing * 1e3)
     step_ms = {name: statistics.median(values) for name, values in medians.items()}
@@ -471,8 +487,7 @@ def cpu_time_per_phase(runner: Callable, optimizer: torch.optim.Optimizer, x: to
     for _ in range(repeats):
         synchronize(device)
         start = time.perf_counter()
-        with autocast(device, True):
-            _, loss = runner(x, y)
+        loss = _forward_loss(runner, x, y, device)
         samples["forward"].append(time.perf_counter() - start)
         synchronize(device)
         start = time.perf_counter()
@@ -480,8 +495,7 @@ def cpu_time_per_phase(runner: Callable, optimizer: torch.optim.Optimizer, x: to
         samples["backward"].append(time.perf_counter() - start)
         synchronize(device)
         start = time.perf_counter()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        _optimizer_step(optimizer)
         samples["optimizer"].append(time.perf_counter() - start)
     return {phase: statistics.median(values) * 1e3 for phase, values in samples.items()}
 
@@ -524,18 +538,10 @@ def bench_gpt_idle(profile: str | None = None, compile_model: bool | None = None
         model, name = _nanogpt_model(_load_nanogpt(model_file), size.model), "nanoGPT"
     else:
         model, name = GPT(GPTConfig(**size.model, bias=False, fused_loss=one_pass_available(device))), "course"
-    model = model.to(device)
-    optimizer = make_optimizer(model, 6e-4, 0.1, device)
-    runner = torch.compile(model, mode=compile_mode) if compile_model else model
     x, y = _random_batch(size.model["vocab_size"], size.batch, size.model["block_size"], device)
-    step = training_step(runner, optimizer, x, y, device)
-
-    def steps():
-        for _ in range(size.steps_per_timing):
-            step()
-
+    runner, optimizer, step = _harness(model.to(device), x, y, device, compile_model, compile_mode)
     with tf32(True):
-        timing = time_fn(steps, device=device, repeats=size.repeats, warmup=size.warmup)
+        timing = time_fn(_repeated(step, size.steps_per_timing), device=device, repeats=size.repeats, warmup=size.warmup)
         cpu_ms = cpu_time_per_phase(runner, optimizer, x, y, device, repeats=size.repeats)
         gaps = (kernel_gaps(_device_intervals(step, device, size.steps_per_timing), size.steps_per_timing)
                 if device.type == "cuda" else None)
