@@ -1,4 +1,4 @@
-"""A time series: attention over past months, against the seasonal-naive baseline, scored by MASE.
+"""A time series: attention over past months, against three simple baselines, scored by MASE.
 
 The series is the monthly sea-surface temperature of the Nino 1+2 region (statsmodels' ``elnino``,
 1950-2010). The forecaster reads ``context`` past months and predicts the next ``horizon`` months at once:
@@ -10,6 +10,12 @@ a forecast reads.
 Values are modelled as anomalies: minus the training years' mean for that calendar month (the
 climatology), divided by the training anomalies' standard deviation. Nothing from the test years is used
 to fit anything.
+
+The baselines: **seasonal naive** (the same month one year earlier), **persistence** (the last observed value,
+held flat), **climatology** (the training mean of each calendar month) and **anomaly persistence** (the last
+month's departure from climatology, added to the climatology of every future month). Forecast windows overlap, so
+neighbouring origins share most of their truth; ``bootstrap_by_year`` resamples whole years of forecast origins
+(a block bootstrap) to give 95 % intervals for MASE and for the difference between two methods.
 """
 
 from __future__ import annotations
@@ -37,6 +43,33 @@ def seasonal_naive(history: np.ndarray, horizon: int, season: int = SEASON) -> n
     if len(history) < season:
         raise ValueError(f"need at least one season ({season}) of history, got {len(history)}")
     return np.array([history[len(history) - season + h % season] for h in range(horizon)])
+
+
+def persistence(history: np.ndarray, horizon: int) -> np.ndarray:
+    """Forecast every future step with the last observed value: y_hat[t + h] = y[t]."""
+    history = np.asarray(history, dtype=float)
+    if len(history) == 0:
+        raise ValueError("need at least one observed value to persist, got an empty history")
+    return np.full(horizon, history[-1])
+
+
+def climatology_forecast(climatology: np.ndarray, future_months: np.ndarray) -> np.ndarray:
+    """Forecast each future month with its training-years mean: y_hat = climatology[calendar month]."""
+    climatology, future_months = np.asarray(climatology, dtype=float), np.asarray(future_months)
+    if climatology.shape != (SEASON,):
+        raise ValueError(f"climatology must hold one mean per calendar month ({SEASON},), got {climatology.shape}")
+    return climatology[future_months]
+
+
+def anomaly_persistence(history: np.ndarray, history_months: np.ndarray, climatology: np.ndarray,
+                        future_months: np.ndarray) -> np.ndarray:
+    """The last month's anomaly held flat: y_hat[t + h] = climatology[m(t + h)] + (y[t] - climatology[m(t)])."""
+    history, history_months = np.asarray(history, dtype=float), np.asarray(history_months)
+    if len(history) == 0 or len(history) != len(history_months):
+        raise ValueError(f"need a non-empty history with one calendar month per value, got {len(history)} values "
+                         f"and {len(history_months)} months")
+    last_anomaly = history[-1] - climatology_forecast(climatology, history_months[-1:])[0]
+    return climatology_forecast(climatology, future_months) + last_anomaly
 
 
 def mase(y_true, y_pred, y_train, season: int = SEASON) -> float:
@@ -160,17 +193,27 @@ def predict(model: AttentionForecaster, split: SeriesSplit, windows: dict[str, T
     return anomalies * split.scale + split.climatology[future_months]
 
 
+BASELINES = ("seasonal naive", "persistence", "climatology", "anomaly persistence")
+
+
+def baseline_forecasts(split: SeriesSplit, origins: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+    """Each simple baseline's forecasts (origins, horizon), in degrees, from the history before each origin."""
+    return {
+        "seasonal naive": np.stack([seasonal_naive(split.values[:t], horizon) for t in origins]),
+        "persistence": np.stack([persistence(split.values[:t], horizon) for t in origins]),
+        "climatology": np.stack([climatology_forecast(split.climatology, split.months[t : t + horizon]) for t in origins]),
+        "anomaly persistence": np.stack([anomaly_persistence(split.values[:t], split.months[:t], split.climatology,
+                                                             split.months[t : t + horizon]) for t in origins]),
+    }
+
+
 def evaluate(split: SeriesSplit, windows: dict[str, Tensor], forecasts: np.ndarray) -> dict[str, dict]:
-    """MASE (training-scaled) of the model, seasonal naive and climatology on the same test windows,
-    overall and per horizon, and the model's MAE relative to seasonal naive's."""
+    """MASE (training-scaled) of the model and of every baseline on the same test windows, overall and per
+    horizon, and the model's MAE relative to seasonal naive's."""
     origins = windows["origin"].numpy()
     horizon = forecasts.shape[1]
     truth = np.stack([split.values[t : t + horizon] for t in origins])
-    methods = {
-        "attention forecaster": forecasts,
-        "seasonal naive": np.stack([seasonal_naive(split.values[:t], horizon) for t in origins]),
-        "climatology": np.stack([split.climatology[split.months[t : t + horizon]] for t in origins]),
-    }
+    methods = {"attention forecaster": forecasts, **baseline_forecasts(split, origins, horizon)}
     results = {}
     for name, predicted in methods.items():
         per_horizon = [mase(truth[:, h], predicted[:, h], split.train) for h in range(horizon)]
@@ -179,6 +222,39 @@ def evaluate(split: SeriesSplit, windows: dict[str, Tensor], forecasts: np.ndarr
     results["attention forecaster"]["mae_vs_seasonal_naive"] = (
         results["attention forecaster"]["mae"] / results["seasonal naive"]["mae"])
     return results
+
+
+def bootstrap_by_year(split: SeriesSplit, origins: np.ndarray, forecasts: dict[str, np.ndarray],
+                      reference: str | None = None, n_boot: int = 2000, seed: int = 0) -> dict[str, dict]:
+    """95 % block-bootstrap intervals: resample the calendar years of the forecast origins with replacement
+    (every origin of a drawn year comes along), recompute MASE overall and per horizon.
+
+    Returns, per method, ``mase`` and ``mase_by_horizon`` as (low, high), and with ``reference`` also
+    ``minus_reference``: the interval of (method's MASE - reference's MASE), paired on the same draws."""
+    origins = np.asarray(origins)
+    horizon = next(iter(forecasts.values())).shape[1]
+    truth = np.stack([split.values[t : t + horizon] for t in origins])
+    scale = np.mean(np.abs(split.train[SEASON:] - split.train[:-SEASON]))
+    errors = {name: np.abs(truth - predicted) / scale for name, predicted in forecasts.items()}
+    years = origins // 12
+    blocks = [np.flatnonzero(years == year) for year in np.unique(years)]
+    if len(blocks) < 2:
+        raise ValueError(f"the origins span {len(blocks)} year(s): a bootstrap by year needs at least 2")
+    rng = np.random.default_rng(seed)
+    draws = {name: [] for name in forecasts}
+    for _ in range(n_boot):
+        rows = np.concatenate([blocks[i] for i in rng.integers(len(blocks), size=len(blocks))])
+        for name, error in errors.items():
+            draws[name].append(error[rows].mean(0))  # (horizon,) MASE per horizon on this draw
+    interval = lambda values: tuple(float(v) for v in np.percentile(values, [2.5, 97.5], axis=0))
+    out = {}
+    for name, per_draw in draws.items():
+        per_draw = np.array(per_draw)  # (n_boot, horizon); equal weight per horizon, so the mean is overall MASE
+        out[name] = {"mase": interval(per_draw.mean(1)),
+                     "mase_by_horizon": [interval(per_draw[:, h]) for h in range(horizon)]}
+        if reference is not None:
+            out[name]["minus_reference"] = interval(per_draw.mean(1) - np.array(draws[reference]).mean(1))
+    return out
 
 
 @torch.no_grad()

@@ -1,9 +1,13 @@
 """Image and text together: a tiny CLIP-style contrastive model, and a captioner with cross-attention.
 
 Captions are short phrases about the digit ("a handwritten seven", "the digit 7"). Training uses the
-``TRAIN_TEMPLATES``; zero-shot classification uses ``HELD_OUT_TEMPLATES``, new combinations of words that
-training did use ("a handwritten 7": *handwritten* came only with spelled-out names, numerals only with
-other words).
+``TRAIN_TEMPLATES``; ``HELD_OUT_TEMPLATES`` are new combinations of words that training did use ("a handwritten
+7": *handwritten* came only with spelled-out names, numerals only with other words).
+
+Zero-shot in the proper sense holds out whole classes: ``HELD_OUT_DIGITS`` never appear in contrastive training
+(neither their images nor their captions), and ``zero_shot_report`` scores seen and held-out digits separately,
+each against every caption and against its own group's captions only (chance 1/10 and 1/len(group)), with a
+Wilson 95 % interval (``accuracy_interval``).
 
 Cross-attention is self-attention whose keys and values come from another sequence: in the captioner the
 text (queries) reads the image patches (keys, values). ``CrossAttention`` is that layer; ``DecoderBlock``
@@ -29,6 +33,7 @@ TRAIN_TEMPLATES = ("a handwritten {word}", "the digit {num}", "a photo of the nu
                    "a drawing of a {word}")
 HELD_OUT_TEMPLATES = ("a handwritten {num}", "the digit {word}", "a drawing of the number {num}", "an image of a {word}")
 SPECIALS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
+HELD_OUT_DIGITS = (2, 5, 8)  # left out of contrastive training entirely: the zero-shot test of transfer
 
 
 def caption(template: str, digit: int) -> str:
@@ -163,13 +168,54 @@ def train_contrastive(model: ContrastiveModel, tokenizer: WordTokenizer, images:
 
 
 @torch.no_grad()
-def zero_shot_predict(model: ContrastiveModel, tokenizer: WordTokenizer, images: Tensor, template: str) -> Tensor:
-    """For each image, the digit whose caption (under ``template``) lies nearest in the shared space."""
+def zero_shot_predict(model: ContrastiveModel, tokenizer: WordTokenizer, images: Tensor, template: str,
+                      digits=range(10)) -> Tensor:
+    """For each image, the digit among ``digits`` whose caption (under ``template``) lies nearest in the shared space."""
+    digits = list(digits)
     model.eval()
     device = next(model.parameters()).device
-    texts = model.encode_texts(tokenizer.encode([caption(template, d) for d in range(10)], 8).to(device))
+    texts = model.encode_texts(tokenizer.encode([caption(template, d) for d in digits], 8).to(device))
     images_emb = torch.cat([model.encode_images(chunk.to(device)) for chunk in images.split(512)])
-    return (images_emb @ texts.T).argmax(-1).cpu()
+    return torch.tensor(digits)[(images_emb @ texts.T).argmax(-1).cpu()]
+
+
+def seen_mask(labels: Tensor, held_out=HELD_OUT_DIGITS) -> Tensor:
+    """True where the label is a digit that contrastive training may see (not in ``held_out``)."""
+    return ~torch.isin(labels, torch.tensor(list(held_out), dtype=labels.dtype))
+
+
+def accuracy_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval (95 % by default) for a share of ``correct`` out of ``total``."""
+    if total <= 0:
+        raise ValueError(f"need at least one case to give an interval, got total={total}")
+    if not 0 <= correct <= total:
+        raise ValueError(f"correct must lie in [0, total={total}], got {correct}")
+    share = correct / total
+    centre = (share + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def zero_shot_report(model: ContrastiveModel, tokenizer: WordTokenizer, images: Tensor, labels: Tensor, template: str,
+                     held_out=HELD_OUT_DIGITS) -> list[dict]:
+    """Zero-shot accuracy under one template for seen and held-out digits apart, each chosen among all ten
+    captions and among its own group's captions only: one dict per (group, candidates) with the accuracy,
+    the number of images, a Wilson 95 % interval and the chance level."""
+    held = seen_mask(labels, held_out).logical_not()
+    groups = {"seen": [d for d in range(10) if d not in held_out], "held-out": sorted(held_out)}
+    rows = []
+    for group, members in groups.items():
+        index = (held if group == "held-out" else ~held).nonzero().flatten()
+        if len(index) == 0:
+            raise ValueError(f"no test image of a {group} digit ({members}): cannot score that group")
+        for candidates in ("all ten", "own group"):
+            digits = range(10) if candidates == "all ten" else members
+            predicted = zero_shot_predict(model, tokenizer, images[index], template, digits)
+            correct = int((predicted == labels[index]).sum())
+            rows.append({"template": template, "group": group, "candidates": candidates, "n": len(index),
+                         "accuracy": correct / len(index), "interval": accuracy_interval(correct, len(index)),
+                         "chance": 1 / len(list(digits))})
+    return rows
 
 
 # ---------------------------------------------------------------- cross-attention and the captioner

@@ -99,7 +99,9 @@ LESSONS: dict[str, dict[str, dict]] = {
         # (ViT keywords; CNN and MLP are matched to its parameter count), train_classifier keywords, epochs per run
         # (at least min_steps steps), pixel shift; clip/captioner: their training on mm_train images (their image
         # encoder starts from the trained ViT; the captioner keeps it frozen); forecast: the forecaster's shape and
-        # training; explorer_images: images whose every view is precomputed for the widget. The cpu profile (2 cores) cuts patches to
+        # training; forecast_seeds: the forecaster is trained once per seed; distance_seeds: seeds of the "ViT + shifts"
+        # recipe on the largest size whose heads' attention distances give the chart its band (seed 0 is Part 1's
+        # model); explorer_images: images whose every view is precomputed for the widget. The cpu profile (2 cores) cuts patches to
         # 7x7 pixels, the model to 2 blocks of width 32 and training to 600-640 steps a run: 150 s on an idle 2-core EPYC.
         "smoke": dict(test_limit=200, sizes=[200, 600], variants=["ViT + shifts", "ViT", "CNN", "MLP"],
                       vit=dict(patch=7, d_model=32, n_heads=2, n_layers=2),
@@ -107,22 +109,22 @@ LESSONS: dict[str, dict[str, dict]] = {
                       mm_train=300, clip=dict(text_layers=1, epochs=2, batch_size=100, lr=1e-3),
                       captioner=dict(n_layers=1, epochs=2, batch_size=100, lr=5e-3),
                       forecast=dict(context=24, d_model=16, n_heads=2, n_layers=1, epochs=2, batch_size=64, lr=1e-3),
-                      explorer_images=2),
+                      forecast_seeds=[0, 1], distance_seeds=[0, 1], explorer_images=2),
         "cpu": dict(test_limit=None, sizes=[500, 2000], variants=["ViT + shifts", "ViT", "CNN", "MLP"],
                     vit=dict(patch=7, d_model=32, n_heads=4, n_layers=2),
                     train=dict(batch_size=128, lr=3e-3, label_smoothing=0.1), epochs=40, min_steps=600, shift=2,
                     mm_train=2000, clip=dict(text_layers=1, epochs=40, batch_size=128, lr=2e-3),
                     captioner=dict(n_layers=1, epochs=40, batch_size=128, lr=5e-3),
                     forecast=dict(context=24, d_model=32, n_heads=2, n_layers=2, epochs=20, batch_size=32, lr=1e-3),
-                    explorer_images=3),
-        "gpu": dict(test_limit=None, sizes=[250, 500, 1000, 2000, 4000],
+                    forecast_seeds=[0, 1, 2], distance_seeds=[0, 1, 2], explorer_images=3),
+        "gpu": dict(test_limit=None, sizes=[250, 1000, 2000, 4000],
                     variants=["ViT + shifts", "ViT", "CNN + shifts", "CNN", "MLP"],
                     vit=dict(patch=4, d_model=128, n_heads=4, n_layers=6),
                     train=dict(batch_size=256, lr=1e-3, label_smoothing=0.1), epochs=150, min_steps=800, shift=2,
                     mm_train=4000, clip=dict(text_layers=2, epochs=60, batch_size=256, lr=1e-3),
                     captioner=dict(n_layers=2, epochs=60, batch_size=256, lr=3e-3),
                     forecast=dict(context=24, d_model=32, n_heads=2, n_layers=2, epochs=60, batch_size=32, lr=1e-3),
-                    explorer_images=6),
+                    forecast_seeds=[0, 1, 2], distance_seeds=[0, 1, 2], explorer_images=6),
     },
     "10": {  # the PoC: training pool, validation/test size, label budgets (None = all), seeds, serving timings;
         # lesson08: the distilled student (StudentConfig keywords), unlabelled synopsis sentences, int8 layer choice

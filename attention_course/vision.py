@@ -259,11 +259,15 @@ def attention_explorer(model: ViT, images: Tensor, captions: list[str]):
     import ipywidgets as widgets
 
     n_layers, n_heads = len(model.blocks), model.blocks[0].attn.n_heads
-    image_pick = widgets.Dropdown(options=[(c, i) for i, c in enumerate(captions)], value=0, description="Image")
+    # wide enough for the longest option (the default 300 px clips "test image 0: a 9 (model says 9)")
+    longest = max([len(c) for c in captions] + [len("rollout (all layers)")])
+    fit = lambda: widgets.Layout(width=f"calc({longest + 4}ch + 90px)", max_width="100%")
+    image_pick = widgets.Dropdown(options=[(c, i) for i, c in enumerate(captions)], value=0, description="Image",
+                                  layout=fit())
     layer_pick = widgets.Dropdown(options=[(f"layer {i}", i) for i in range(n_layers)] + [("rollout (all layers)", n_layers)],
-                                  value=n_layers - 1, description="Layer")
+                                  value=n_layers - 1, description="Layer", layout=fit())
     head_pick = widgets.Dropdown(options=[("mean over heads", 0)] + [(f"head {h}", h + 1) for h in range(n_heads)],
-                                 value=0, description="Head")
+                                 value=0, description="Head", layout=fit())
     picture = lambda heat, image: widgets.Image(value=_png(overlay(image, heat)), format="png",
                                                 layout=widgets.Layout(width="168px", height="168px"))
     per_image, links = [], []
@@ -338,6 +342,12 @@ def mean_patch_distance(weights: Tensor, grid: int) -> Tensor:
     patches = weights[..., 1:, 1:].float()
     patches = patches / patches.sum(-1, keepdim=True).clamp(min=1e-12)
     return (patches * distance).sum(-1).mean(-1)
+
+
+def head_distances(models: list[ViT], images: Tensor) -> Tensor:
+    """(models, layers, heads) mean attention distance of every head, averaged over ``images``: one row per
+    model, e.g. the same recipe trained from several seeds (heads are not matched across models)."""
+    return torch.stack([mean_patch_distance(attention_maps(model, images), model.grid).mean(1) for model in models])
 
 
 @benchmark("vision", "lesson 09: ViT, CNN and MLP test accuracy on MNIST against the number of training images")

@@ -115,3 +115,72 @@ def test_contrastive_training_lowers_the_loss_and_zero_shot_predicts_digits():
     assert np.mean(history["loss"][-4:]) < np.mean(history["loss"][:4]) - 0.05
     predicted = M.zero_shot_predict(clip, tokenizer, x_test[:20], M.HELD_OUT_TEMPLATES[0])
     assert predicted.shape == (20,) and predicted.min() >= 0 and predicted.max() <= 9
+
+
+# ---------------------------------------------------------------- zero-shot on held-out classes
+
+
+def test_held_out_digits_are_a_proper_subset_and_seen_mask_removes_them():
+    assert 0 < len(M.HELD_OUT_DIGITS) < 10 and set(M.HELD_OUT_DIGITS) <= set(range(10))
+    labels = torch.tensor([0, 2, 5, 7, 8, 9, 2])
+    mask = M.seen_mask(labels, held_out=(2, 5, 8))
+    assert mask.tolist() == [True, False, False, True, False, True, False]
+    assert M.seen_mask(labels, held_out=()).all()
+
+
+def test_wilson_interval_matches_hand_computed_values():
+    # 8 of 10 at z = 1.96: centre (0.8 + 0.19208) / 1.38416, half 1.96 * sqrt(0.016 + 0.0096040) / 1.38416
+    low, high = M.accuracy_interval(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
+    low, high = M.accuracy_interval(0, 20)
+    assert low == 0.0 and high == pytest.approx(0.1611, abs=1e-4)
+    assert M.accuracy_interval(50, 50)[1] == 1.0
+    for bad in ((3, 0), (-1, 5), (6, 5)):
+        with pytest.raises(ValueError):
+            M.accuracy_interval(*bad)
+
+
+class _Oracle(M.ContrastiveModel):
+    """Embeds an image of digit d (its pixel value) and any caption naming d onto the same axis, so zero-shot is
+    perfect for every digit it is told about; ``unknown`` digits' captions land on a shared wrong axis."""
+
+    def __init__(self, tokenizer, unknown=()):
+        super().__init__(len(tokenizer), vit=dict(patch=7, d_model=16, n_heads=2, n_layers=1))
+        self.tokenizer, self.unknown = tokenizer, set(unknown)
+
+    def encode_images(self, images):
+        digits = images.flatten(1)[:, 0].round().long()
+        return F.one_hot(digits, 11).float()
+
+    def encode_texts(self, ids):
+        digits = [M.digit_named(self.tokenizer.decode(row)) for row in ids]
+        return F.one_hot(torch.tensor([10 if d in self.unknown else d for d in digits]), 11).float()
+
+
+def test_zero_shot_predict_restricts_the_candidates():
+    tokenizer = M.WordTokenizer()
+    images = torch.arange(10.0)[:, None, None].expand(10, 28, 28)
+    predicted = M.zero_shot_predict(_Oracle(tokenizer), tokenizer, images, M.TRAIN_TEMPLATES[0], digits=[2, 5, 8])
+    assert set(predicted.tolist()) <= {2, 5, 8}
+    assert predicted[[2, 5, 8]].tolist() == [2, 5, 8]
+
+
+def test_zero_shot_report_scores_groups_apart_with_chance_and_intervals():
+    tokenizer = M.WordTokenizer()
+    labels = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 2, 5])
+    images = labels.float()[:, None, None].expand(-1, 28, 28)
+    perfect = M.zero_shot_report(_Oracle(tokenizer), tokenizer, images, labels, M.HELD_OUT_TEMPLATES[0], (2, 5, 8))
+    table = {(r["group"], r["candidates"]): r for r in perfect}
+    assert set(table) == {("seen", "all ten"), ("seen", "own group"), ("held-out", "all ten"), ("held-out", "own group")}
+    assert table[("seen", "all ten")]["n"] == 7 and table[("held-out", "own group")]["n"] == 5
+    assert table[("seen", "all ten")]["chance"] == 0.1 and table[("held-out", "own group")]["chance"] == pytest.approx(1 / 3)
+    assert table[("seen", "own group")]["chance"] == pytest.approx(1 / 7)
+    assert all(r["accuracy"] == 1.0 for r in perfect)
+    assert table[("held-out", "all ten")]["interval"] == pytest.approx(M.accuracy_interval(5, 5))
+    # a model that cannot place the held-out captions: seen digits stay perfect, held-out ones fail
+    blind = M.zero_shot_report(_Oracle(tokenizer, unknown=(2, 5, 8)), tokenizer, images, labels,
+                               M.HELD_OUT_TEMPLATES[0], (2, 5, 8))
+    table = {(r["group"], r["candidates"]): r["accuracy"] for r in blind}
+    assert table[("seen", "all ten")] == 1.0 and table[("held-out", "all ten")] < 0.5
+    with pytest.raises(ValueError, match="no test image"):
+        M.zero_shot_report(_Oracle(tokenizer), tokenizer, images[:2], labels[:2], M.HELD_OUT_TEMPLATES[0], (2, 5, 8))

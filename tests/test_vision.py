@@ -102,6 +102,29 @@ def test_explorer_precomputes_every_view_and_links_the_controls():
     assert {image_pick.model_id, layer_pick.model_id, head_pick.model_id} <= sources
 
 
+def test_explorer_menus_are_wide_enough_for_their_longest_option():
+    import re
+
+    model = V.ViT(patch=7, d_model=16, n_heads=2, n_layers=1)
+    long_name = "test image 12: a 9 (model says 4)"
+    box = V.attention_explorer(model, torch.rand(2, 28, 28), ["short", long_name])
+    for menu in box.children[:3]:
+        width = re.fullmatch(r"calc\((\d+)ch \+ 90px\)", menu.layout.width)
+        assert width, menu.layout.width  # the default 300 px would clip the image menu's options
+        assert int(width.group(1)) >= len(long_name) and menu.layout.max_width == "100%"
+
+
+def test_head_distances_stack_one_row_per_model():
+    torch.manual_seed(0)
+    models = [V.ViT(patch=7, d_model=16, n_heads=2, n_layers=3) for _ in range(2)]
+    images = torch.rand(4, 28, 28)
+    distances = V.head_distances(models, images)
+    assert distances.shape == (2, 3, 2)
+    expected = V.mean_patch_distance(V.attention_maps(models[1], images), 4).mean(1)
+    assert torch.allclose(distances[1], expected)
+    assert (distances > 0).all() and (distances < 2**0.5 * 3).all()  # within the 4 x 4 grid's largest distance
+
+
 @pytest.mark.slow
 def test_explorer_responds_from_saved_state_in_a_browser_offline(tmp_path):
     """The page the website serves: saved widget state, the book's own html-manager, no kernel, no network."""
