@@ -25,19 +25,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from .bench import _environment, benchmark
 from .gpt import GPT, GPTConfig
+from .profiles import SHARDING, pick_profile, sizes
 from .training import autocast, make_optimizer
 
 STRATEGIES = ("single", "ddp", "zero1", "zero2", "zero3", "tp")
@@ -472,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", default="tiny", choices=sorted(SHAPES))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch", type=int, default=8, help="sequences per step, all processes together")
+    parser.add_argument("--per-gpu", action="store_true",
+                        help="--batch is per process: data-parallel strategies run world x batch, tensor parallel batch")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", choices=["shakespeare", "random"], default="shakespeare",
@@ -489,13 +492,14 @@ def main(argv: list[str] | None = None) -> int:
     config = model_config(args.shape, vocab)
     for strategy in strategies:
         try:
-            result = train_steps(config, data, strategy, args.steps, args.batch, device, args.lr, args.seed, args.bf16)
+            batch = args.batch * (world if args.per_gpu and strategy not in ("single", "tp") else 1)
+            result = train_steps(config, data, strategy, args.steps, batch, device, args.lr, args.seed, args.bf16)
         except torch.OutOfMemoryError:
             result = {"strategy": strategy, "world": world, "out_of_memory": True, "held_bytes": {}, "peak_bytes": None}
-            torch.cuda.empty_cache()
+            torch.cuda.empty_cache()  # the next strategy starts from a fresh model
         result = _gather(result)
         if rank == 0:
-            print(json.dumps({**result, "shape": args.shape, "batch": args.batch, "params": param_count(config),
+            print(json.dumps({**result, "shape": args.shape, "batch": batch, "params": param_count(config), "vocab_size": config.vocab_size,
                               "device": device.type, "device_name": _device_name(device)}), flush=True)
     if dist.is_initialized():
         dist.destroy_process_group()
@@ -532,6 +536,70 @@ def run_torchrun(processes: int, strategies: list[str], shape: str = "tiny", ste
     if finished.returncode != 0:
         raise RuntimeError(f"torchrun with {processes} processes failed:\n{finished.stderr[-4000:]}")
     return [json.loads(line) for line in finished.stdout.splitlines() if line.startswith("{")]
+
+
+def _interconnect() -> str | None:
+    """``nvidia-smi topo -m``: how the GPUs are linked (NVLink, PCIe), or None where there is no such tool."""
+    try:
+        done = subprocess.run(["nvidia-smi", "topo", "-m"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def with_calculation(run: dict, precision: Precision) -> dict:
+    """A torchrun result with the calculator's bytes per GPU and bytes sent per GPU for the same model and batch."""
+    config = model_config(run["shape"], run["vocab_size"])
+    per_gpu = run["batch"] // run["world"] if run["strategy"] not in ("single", "tp") else run["batch"]
+    estimate = memory_per_gpu(config, per_gpu, run["strategy"], run["world"], precision)
+    return {**run, "calculated_gib": estimate.gib(),
+            "sent_per_gpu_mb": sent_per_gpu(config, per_gpu, run["strategy"], run["world"], precision) / 1e6}
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.2f} MiB"
+
+
+def format_sharding(result: dict) -> str:
+    """``bench_sharding``'s result as text: one line per shape, process count and strategy."""
+    lines = [f"{result['device_name']} | torch {result['torch']} | profile {result['profile']} | backend {result['backend']}"]
+    for run in result["runs"]:
+        head = f"{run['shape']:>9} {run['world']} x {run['strategy']:<6}"
+        if run.get("out_of_memory"):
+            lines.append(f"{head} out of memory (calculated {run['calculated_gib']['total']:.1f} GiB per GPU)")
+            continue
+        peak = max((rank["peak_bytes"] or 0) for rank in run["per_rank"])
+        measured = f"peak {_size(peak)}" if peak else "peak not measured (CPU)"
+        lines.append(f"{head} {run['tokens_per_s']:>10,.0f} tokens/s {run['step_ms']:8.1f} ms/step  {measured}, "
+                     f"calculated {_size(run['calculated_gib']['total'] * 2**30)}; sends {run['sent_per_gpu_mb']:.2f} MB/step")
+    return "\n".join(lines)
+
+
+@benchmark("sharding", "lesson 04b: DDP, ZeRO-1, FSDP2 (ZeRO-2/3) and tensor parallel: throughput and peak memory per "
+           "GPU on 1/2/4 GPUs (NCCL), or a tiny model on 1 and 2 CPU processes (gloo)", format_sharding)
+def bench_sharding(profile: str | None = None) -> dict:
+    """Each strategy through torchrun on 1, 2 and 4 of the visible GPUs (NCCL, bf16 autocast, each GPU running the
+    profile's sequences per step), for the GPT-2-small shape and a 3.8 B one that DDP cannot fit on one 80 GB GPU;
+    without GPUs, the tiny shape on 1 and 2 gloo processes. One process runs the single-process reference; each
+    result carries the calculator's bytes per GPU beside the measured peak (``torch.cuda.max_memory_allocated``)."""
+    from .device import pick_device
+
+    device = pick_device()
+    profile = profile or pick_profile(device)
+    size = sizes(SHARDING, profile)
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    counts = [n for n in size.processes if n <= gpus] if gpus else [n for n in size.processes if n <= 2]
+    precision = BF16_AUTOCAST if gpus else FP32
+    runs = []
+    for shape in size.shapes:
+        for count in counts:
+            strategies = ["single"] if count == 1 else list(DISTRIBUTED)
+            extra = ["--per-gpu", "--data", "random" if shape != "tiny" else "shakespeare", *(["--bf16"] if gpus else [])]
+            for run in run_torchrun(count, strategies, shape, size.steps, size.batch[shape], extra, gloo=not gpus):
+                runs.append(with_calculation(run, precision))
+    return {**_environment(device, profile), "backend": "nccl" if gpus else "gloo", "steps": size.steps,
+            "batch_per_gpu": size.batch, "precision": "bf16 autocast" if gpus else "fp32",
+            "interconnect": _interconnect() if gpus else None, "runs": runs}
 
 
 def max_loss_difference(reference: list[float], other: list[float]) -> float:
