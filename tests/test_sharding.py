@@ -130,3 +130,38 @@ def test_every_strategy_trains_like_one_process(reference, processes):
             continue
         for h in held:  # the tiny shape's sizes divide by 2 and 4: FSDP2's shards carry no padding
             assert (h["params"], h["grads"], h["optimizer"]) == (expected.params, expected.grads, expected.optimizer)
+
+
+def _stored_output(source_start: str) -> str:
+    import nbformat
+
+    from attention_course.course import find_root
+
+    notebook = nbformat.read(find_root() / "notebooks" / "04b_beyond_data_parallel.ipynb", as_version=4)
+    (cell,) = [c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(source_start)]
+    return "".join(output.get("text", "") for output in cell.outputs)
+
+
+def test_decision_pages_quote_the_calculator_and_the_stored_run():
+    from attention_course.course import find_root
+
+    big, small = S.model_config("gpt-3.8b"), S.model_config("gpt2")
+
+    def gib(config, batch, strategy, world):
+        return S.memory_per_gpu(config, batch, strategy, world).gib()["total"]
+
+    ddp, zero3 = gib(big, 2, "ddp", 4), gib(big, 2, "zero3", 4)
+    figures = [f"{S.param_count(big) * 16 / 2**30:.1f} GiB", f"{ddp:.1f} GiB", f"{gib(big, 2, 'single', 1):.1f} GiB",
+               f"{zero3:.1f} GiB", f"{round(100 * zero3 / ddp)} %", f"{gib(big, 2, 'tp', 4):.1f} GiB",
+               f"{gib(small, 8, 'ddp', 4):.1f} GiB", f"{gib(small, 8, 'zero3', 4):.1f} GiB", f"{80e9 / 2**30:.1f} GiB"]
+    figures += [f"{S.sent_per_gpu(big, 2, strategy, 4) / 1e9:.1f} GB" for strategy in ("ddp", "zero3", "tp")]
+    # from the lesson's stored CPU outputs: the largest loss gap of the gloo run, the activation check
+    gaps = [float(line.split()[-1]) for line in _stored_output("data, vocab").splitlines()[3:] if line.strip()]
+    assert len(gaps) == len(S.DISTRIBUTED)
+    ratios = [float(line.split("(")[-1].split(" x")[0]) for line in _stored_output("small = ").splitlines() if "(" in line]
+    assert len(ratios) == 2
+    figures += [f"{max(gaps):.1e}", f"{100 * (max(ratios) - 1):.1f} %"]
+    for page in ("decision/lesson04b.md", "ja/lesson04b.md"):
+        text = (find_root() / "book" / page).read_text(encoding="utf-8")
+        missing = [figure for figure in figures if figure not in text]
+        assert not missing, f"book/{page} does not quote {missing}"
