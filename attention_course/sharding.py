@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import statistics
@@ -299,7 +300,7 @@ def _interleave_qkv(linear: nn.Linear, parts: int) -> None:
     column split into ``parts`` gives each rank its own heads' q, k and v (the block's ``chunk(3)`` then works on
     the local output). The maths is unchanged: the rows only move, and AdamW treats every number alike."""
     d = linear.out_features // 3
-    order = torch.arange(3 * d).view(3, parts, d // parts).transpose(0, 1).reshape(-1)
+    order = torch.arange(3 * d, device=linear.weight.device).view(3, parts, d // parts).transpose(0, 1).reshape(-1)
     with torch.no_grad():
         linear.weight.copy_(linear.weight[order])
         if linear.bias is not None:
@@ -335,7 +336,7 @@ def prepare(model: GPT, strategy: str, device: torch.device, lr: float, weight_d
         for block in model.blocks:
             fully_shard(block, mesh=mesh, reshard_after_forward=reshard)
         fully_shard(model, mesh=mesh, reshard_after_forward=reshard)
-        return model, make_optimizer(model, lr, weight_decay, device)
+        return model, _plain_optimizer(model, lr, weight_decay, device, foreach=True)
     from torch.distributed.tensor.parallel import ColwiseParallel, RowwiseParallel, parallelize_module
 
     if model.config.n_head % world:
@@ -345,10 +346,17 @@ def prepare(model: GPT, strategy: str, device: torch.device, lr: float, weight_d
         _interleave_qkv(block.attn.qkv, world)
         parallelize_module(block, mesh, plan)
         block.attn.n_heads //= world  # each rank runs its own heads on its local slice
+    # split (DTensor) and replicated (plain) weights cannot share one foreach or fused call: one tensor at a time
+    return model, _plain_optimizer(model, lr, weight_decay, device, foreach=False)
+
+
+def _plain_optimizer(model: nn.Module, lr: float, weight_decay: float, device: torch.device, foreach: bool):
+    """``make_optimizer``'s AdamW (same groups and settings) without its fused CUDA kernel, which sharded (DTensor)
+    weights are not promised to support; ``foreach=False`` updates one tensor at a time."""
     optimizer = make_optimizer(model, lr, weight_decay, device)
-    for group in optimizer.param_groups:  # split (DTensor) and replicated (plain) weights can't share a foreach call
-        group["foreach"] = False
-    return model, optimizer
+    for group in optimizer.param_groups:
+        group["fused"], group["foreach"] = False, foreach
+    return optimizer
 
 
 def _local_bytes(tensors) -> int:
@@ -396,12 +404,13 @@ def train_steps(config: GPTConfig, data: Tensor, strategy: str, steps: int, batc
     data_parallel = strategy not in ("single", "tp")
     if data_parallel and batch % world:
         raise ValueError(f"the global batch {batch} must split evenly over {world} processes")
-    torch.manual_seed(seed)
-    model = GPT(config)
-    if device.type == "cuda":
+    torch.manual_seed(seed)  # seeds every device: each process draws the same initial weights
+    with torch.device(device):  # built where it trains: a large model's initialisation stays off the CPU
+        model = GPT(config)
+    runner, optimizer = prepare(model, strategy, device, lr)
+    if device.type == "cuda":  # the peak of training, not of the whole model existing before FSDP2 shards it
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    runner, optimizer = prepare(model, strategy, device, lr)
     share = batch // world if data_parallel else batch
     losses, times, held = [], [], {}
     for step in range(steps):
@@ -491,11 +500,13 @@ def main(argv: list[str] | None = None) -> int:
     data, vocab = _training_data(args.data, args.shape)
     config = model_config(args.shape, vocab)
     for strategy in strategies:
+        batch = args.batch * (world if args.per_gpu and strategy not in ("single", "tp") else 1)
         try:
-            batch = args.batch * (world if args.per_gpu and strategy not in ("single", "tp") else 1)
             result = train_steps(config, data, strategy, args.steps, batch, device, args.lr, args.seed, args.bf16)
         except torch.OutOfMemoryError:
             result = {"strategy": strategy, "world": world, "out_of_memory": True, "held_bytes": {}, "peak_bytes": None}
+        gc.collect()  # after the except block: the traceback no longer holds the failed model
+        if device.type == "cuda":
             torch.cuda.empty_cache()  # the next strategy starts from a fresh model
         result = _gather(result)
         if rank == 0:

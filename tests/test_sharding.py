@@ -165,3 +165,22 @@ def test_decision_pages_quote_the_calculator_and_the_stored_run():
         text = (find_root() / "book" / page).read_text(encoding="utf-8")
         missing = [figure for figure in figures if figure not in text]
         assert not missing, f"book/{page} does not quote {missing}"
+
+
+def test_bench_is_registered_and_renders_runs_and_out_of_memory(capsys):
+    from attention_course.tools.cli import registered_benchmarks
+
+    chosen = registered_benchmarks()["sharding"]
+    assert chosen.run is S.bench_sharding
+    base = {"shape": "gpt-3.8b", "vocab_size": S.GPT2_VOCAB, "world": 4, "batch": 8}
+    measured = S.with_calculation({**base, "strategy": "zero3", "tokens_per_s": 1000.0, "step_ms": 8192.0,
+                                   "per_rank": [{"peak_bytes": 40 * 2**30}, {"peak_bytes": 41 * 2**30}]}, S.BF16_AUTOCAST)
+    assert measured["calculated_gib"]["total"] == pytest.approx(S.memory_per_gpu(
+        S.model_config("gpt-3.8b"), 2, "zero3", 4).gib()["total"])  # 8 sequences over 4 GPUs: 2 each
+    failed = S.with_calculation({**base, "strategy": "ddp", "out_of_memory": True, "per_rank": []}, S.BF16_AUTOCAST)
+    text = chosen.render({"device_name": "GPU", "torch": "x", "profile": "gpu", "backend": "nccl",
+                          "runs": [measured, failed]})
+    assert "peak 41.00 GiB, calculated 30.51 GiB" in text and "ddp    out of memory (calculated 84.8 GiB" in text
+    with pytest.raises(SystemExit):
+        S.main(["--strategies", "ddp,fsdp"])
+    assert "unknown strategy 'fsdp'" in capsys.readouterr().err
