@@ -392,13 +392,15 @@ def _synchronize(device: torch.device) -> None:
 
 
 def train_steps(config: GPTConfig, data: Tensor, strategy: str, steps: int, batch: int, device: torch.device,
-                lr: float = 1e-3, seed: int = 0, bf16: bool = False, warmup: int = 2) -> dict:
+                lr: float = 1e-3, seed: int = 0, bf16: bool = False, warmup: int = 2, trace: bool = False) -> dict:
     """Train a fresh ``GPT(config)`` (seeded alike on every process) for ``steps`` steps under ``strategy``.
 
     Every step draws one global batch of ``batch`` sequences (``global_batch``): data-parallel strategies split it
     into equal shares, one per process; tensor parallelism gives all of it to every process. Returns the global mean
     loss of each step, the median step time after ``warmup`` steps, the bytes each process held after the last
-    backward pass, and on CUDA the peak memory per GPU (``torch.cuda.max_memory_allocated``).
+    backward pass, and on CUDA the peak memory per GPU (``torch.cuda.max_memory_allocated``). With ``trace`` on
+    CUDA, one more step runs under the profiler and ``overlap`` tells how much of its communication ran while
+    computation did (``communication_overlap``).
     """
     rank, world = _world()
     data_parallel = strategy not in ("single", "tp")
@@ -412,17 +414,22 @@ def train_steps(config: GPTConfig, data: Tensor, strategy: str, steps: int, batc
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     share = batch // world if data_parallel else batch
-    losses, times, held = [], [], {}
-    for step in range(steps):
+
+    def forward_backward(step: int) -> Tensor:
         x, y = global_batch(data, config.block_size, batch, step, seed)
         if data_parallel:
             x, y = x[rank * share:(rank + 1) * share], y[rank * share:(rank + 1) * share]
         x, y = x.to(device), y.to(device)
         _synchronize(device)
-        started = time.perf_counter()
         with autocast(device, bf16):
             _, loss = runner(x, y)
         loss.backward()
+        return loss
+
+    losses, times, held = [], [], {}
+    for step in range(steps):
+        started = time.perf_counter()
+        loss = forward_backward(step)
         if step == steps - 1:
             held = held_bytes(model, optimizer)
         optimizer.step()
@@ -435,10 +442,60 @@ def train_steps(config: GPTConfig, data: Tensor, strategy: str, steps: int, batc
             loss /= world
         losses.append(loss.item())
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    overlap = None
+    if trace and device.type == "cuda":
+        compute, communication = _traced_kernels(lambda: (forward_backward(steps), optimizer.step()), device)
+        overlap = communication_overlap(compute, communication)
     timed = times[warmup:] or times
     return {"strategy": strategy, "world": world, "losses": losses, "step_ms": 1e3 * statistics.median(timed),
             "tokens_per_s": batch * config.block_size / statistics.median(timed), "held_bytes": held,
-            "peak_bytes": peak}
+            "peak_bytes": peak, "overlap": overlap}
+
+
+def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """(start, end) intervals merged where they touch or overlap, in order."""
+    merged: list[list[float]] = []
+    for start, end in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def communication_overlap(compute: list[tuple[float, float]], communication: list[tuple[float, float]]) -> dict:
+    """How much of the time some communication kernel runs is also time some computation kernel runs.
+
+    Intervals are (start, end) in microseconds from a device profile. Returns ``communication_ms`` (the union of the
+    communication intervals), ``hidden_ms`` (its part under computation) and ``hidden_share`` (their ratio; None
+    without communication): the share of the traffic that costs no extra step time.
+    """
+    if any(end < start for start, end in [*compute, *communication]):
+        raise ValueError("every interval must end at or after its start")
+    busy, sending = _union(compute), _union(communication)
+    total = sum(end - start for start, end in sending)
+    hidden = sum(max(0.0, min(end, b_end) - max(start, b_start)) for start, end in sending for b_start, b_end in busy)
+    return {"communication_ms": total / 1e3, "hidden_ms": hidden / 1e3, "hidden_share": hidden / total if total else None}
+
+
+def _traced_kernels(step, device: torch.device) -> tuple[list, list]:
+    """(computation, communication) kernel intervals of one call of ``step`` on a CUDA device; NCCL's kernels
+    (names containing "nccl") are the communication."""
+    import tempfile
+
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        step()
+        _synchronize(device)
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "trace.json")
+        prof.export_chrome_trace(path)
+        with open(path) as handle:
+            events = [e for e in json.load(handle)["traceEvents"] if e.get("cat") == "kernel"]
+    compute = [(e["ts"], e["ts"] + e["dur"]) for e in events if "nccl" not in e["name"].lower()]
+    communication = [(e["ts"], e["ts"] + e["dur"]) for e in events if "nccl" in e["name"].lower()]
+    return compute, communication
 
 
 def _gather(result: dict) -> dict:
@@ -490,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="Shakespeare's characters, or random tokens of the shape's GPT-2 vocabulary")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (on CUDA)")
     parser.add_argument("--gloo", action="store_true", help="CPU processes with gloo even where GPUs are visible")
+    parser.add_argument("--trace", action="store_true",
+                        help="on CUDA, profile one extra step: how much communication overlaps computation")
     args = parser.parse_args(argv)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     for strategy in strategies:
@@ -502,7 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     for strategy in strategies:
         batch = args.batch * (world if args.per_gpu and strategy not in ("single", "tp") else 1)
         try:
-            result = train_steps(config, data, strategy, args.steps, batch, device, args.lr, args.seed, args.bf16)
+            result = train_steps(config, data, strategy, args.steps, batch, device, args.lr, args.seed, args.bf16,
+                                 trace=args.trace)
         except torch.OutOfMemoryError:
             result = {"strategy": strategy, "world": world, "out_of_memory": True, "held_bytes": {}, "peak_bytes": None}
         gc.collect()  # after the except block: the traceback no longer holds the failed model
@@ -571,6 +631,12 @@ def _size(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.2f} GiB" if n_bytes >= 2**30 else f"{n_bytes / 2**20:.2f} MiB"
 
 
+def _hidden(overlap: dict | None) -> str:
+    if not overlap or overlap["hidden_share"] is None:
+        return ""
+    return f", {100 * overlap['hidden_share']:.0f}% of {overlap['communication_ms']:.1f} ms of NCCL under computation"
+
+
 def format_sharding(result: dict) -> str:
     """``bench_sharding``'s result as text: one line per shape, process count and strategy."""
     lines = [f"{result['device_name']} | torch {result['torch']} | profile {result['profile']} | backend {result['backend']}"]
@@ -582,7 +648,8 @@ def format_sharding(result: dict) -> str:
         peak = max((rank["peak_bytes"] or 0) for rank in run["per_rank"])
         measured = f"peak {_size(peak)}" if peak else "peak not measured (CPU)"
         lines.append(f"{head} {run['tokens_per_s']:>10,.0f} tokens/s {run['step_ms']:8.1f} ms/step  {measured}, "
-                     f"calculated {_size(run['calculated_gib']['total'] * 2**30)}; sends {run['sent_per_gpu_mb']:.2f} MB/step")
+                     f"calculated {_size(run['calculated_gib']['total'] * 2**30)}; sends {run['sent_per_gpu_mb']:.2f} MB/step"
+                     + _hidden(run.get("overlap")))
     return "\n".join(lines)
 
 
@@ -592,7 +659,8 @@ def bench_sharding(profile: str | None = None) -> dict:
     """Each strategy through torchrun on 1, 2 and 4 of the visible GPUs (NCCL, bf16 autocast, each GPU running the
     profile's sequences per step), for the GPT-2-small shape and a 3.8 B one that DDP cannot fit on one 80 GB GPU;
     without GPUs, the tiny shape on 1 and 2 gloo processes. One process runs the single-process reference; each
-    result carries the calculator's bytes per GPU beside the measured peak (``torch.cuda.max_memory_allocated``)."""
+    result carries the calculator's bytes per GPU beside the measured peak (``torch.cuda.max_memory_allocated``) and,
+    on GPUs, the share of one profiled step's NCCL time that ran under computation (``communication_overlap``)."""
     from .device import pick_device
 
     device = pick_device()
@@ -605,7 +673,8 @@ def bench_sharding(profile: str | None = None) -> dict:
     for shape in size.shapes:
         for count in counts:
             strategies = ["single"] if count == 1 else list(DISTRIBUTED)
-            extra = ["--per-gpu", "--data", "random" if shape != "tiny" else "shakespeare", *(["--bf16"] if gpus else [])]
+            extra = ["--per-gpu", "--data", "random" if shape != "tiny" else "shakespeare",
+                     *(["--bf16", "--trace"] if gpus else [])]
             for run in run_torchrun(count, strategies, shape, size.steps, size.batch[shape], extra, gloo=not gpus):
                 runs.append(with_calculation(run, precision))
     return {**_environment(device, profile), "backend": "nccl" if gpus else "gloo", "steps": size.steps,

@@ -184,3 +184,13 @@ def test_bench_is_registered_and_renders_runs_and_out_of_memory(capsys):
     with pytest.raises(SystemExit):
         S.main(["--strategies", "ddp,fsdp"])
     assert "unknown strategy 'fsdp'" in capsys.readouterr().err
+
+
+def test_communication_overlap_by_hand():
+    # computation busy 0-20 us (two kernels), communication 15-35 us: 5 of its 20 us run under computation
+    found = S.communication_overlap([(0, 10), (5, 20)], [(15, 30), (25, 35)])
+    assert found == {"communication_ms": 0.02, "hidden_ms": 0.005, "hidden_share": 0.25}
+    assert S.communication_overlap([(0, 10)], [(2, 4), (6, 8)])["hidden_share"] == 1.0  # all hidden
+    assert S.communication_overlap([(0, 10)], [])["hidden_share"] is None
+    with pytest.raises(ValueError, match="end at or after"):
+        S.communication_overlap([(5, 1)], [(0, 1)])
