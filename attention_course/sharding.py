@@ -63,9 +63,11 @@ SHAPES = {
 GPT2_VOCAB = 50304  # GPT-2's 50,257 tokens padded to a multiple of 64, as nanoGPT does
 
 
-def _check(strategy: str, world: int, allowed: tuple[str, ...] = STRATEGIES) -> None:
-    if strategy not in allowed:
-        raise ValueError(f"strategy must be one of {allowed}, got {strategy!r}")
+def _check(strategy: str, world: int, batch: int = 1) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1 sequence, got {batch}")
     if world < 1 or (strategy == "single" and world != 1):
         raise ValueError(f"world size must be >= 1 (1 for 'single'), got {world} for {strategy!r}")
 
@@ -210,7 +212,7 @@ def memory_per_gpu(config: GPTConfig, batch: int, strategy: str, world: int = 1,
     and the one prefetched) are gathered at a time, plus one unit's unsharded gradients; under ``zero2`` every
     gathered weight stays from forward to backward. DDP's gradient buckets are a second copy of the gradients.
     """
-    _check(strategy, world)
+    _check(strategy, world, batch)
     n, root, block = param_count(config), embedding_params(config), block_params(config)
     p = precision
     activations = activation_bytes(config, batch, p, tp=world if strategy == "tp" else 1)
@@ -258,7 +260,7 @@ def communication_per_step(config: GPTConfig, batch: int, strategy: str, world: 
     the forward pass (after the attention output and the second feed-forward products) and two in the backward
     pass (the gradients entering the column-split products), each of ``batch x block_size x d_model`` numbers.
     """
-    _check(strategy, world)
+    _check(strategy, world, batch)
     n, p = param_count(config), precision
     grads, weights = n * p.grad, n * p.param
     if strategy == "single":

@@ -87,6 +87,10 @@ def test_bad_input_is_named():
         S.memory_per_gpu(SMALL, 1, "fsdp", 2)
     with pytest.raises(ValueError, match="1 for 'single'"):
         S.memory_per_gpu(SMALL, 1, "single", 2)
+    with pytest.raises(ValueError, match="at least 1 sequence"):
+        S.communication_per_step(SMALL, 0, "ddp", 2)
+    with pytest.raises(ValueError, match="at least 1 sequence"):
+        S.memory_per_gpu(SMALL, 0, "ddp", 2)
     with pytest.raises(ValueError, match="must divide n_head"):
         S.memory_per_gpu(SMALL, 1, "tp", 4)  # 2 heads cannot split 4 ways
     with pytest.raises(ValueError, match="shape must be one of"):
