@@ -180,24 +180,37 @@ def weight_copy_bytes(config: GPTConfig, precision: Precision = BF16_AUTOCAST, t
     return (12 * config.d_model**2 * config.n_layer / tp + config.vocab_size * config.d_model) * precision.activation
 
 
-def measured_activation_bytes(model: GPT, x: Tensor, y: Tensor, bf16: bool = False) -> int:
-    """Bytes the autograd graph saves for the backward pass of one forward of ``model`` on ``(x, y)`` (plus the
-    returned logits), measured with ``saved_tensors_hooks``: each saved tensor's storage counted once, the
-    parameters themselves left out. A check of ``activation_bytes`` that runs on a CPU."""
-    parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
+def _storage(tensor: Tensor):
+    """The storage behind ``tensor``; for a DTensor, that of this process's own shard."""
+    return getattr(tensor, "_local_tensor", tensor).untyped_storage()
+
+
+@contextlib.contextmanager
+def recording_saved_bytes(model: nn.Module):
+    """Inside the block, every tensor the autograd graph saves for the backward pass is recorded: the yielded dict
+    maps each storage to its bytes (a storage counted once however many views of it are saved), the parameters
+    themselves left out (under tensor parallelism: this process's shards)."""
+    parameters = {_storage(p).data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
 
     def pack(tensor: Tensor) -> Tensor:
-        storage = tensor.untyped_storage()
+        storage = _storage(tensor)
         if storage.data_ptr() not in parameters:
             saved[storage.data_ptr()] = storage.nbytes()
         return tensor
 
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        yield saved
+
+
+def measured_activation_bytes(model: GPT, x: Tensor, y: Tensor, bf16: bool = False) -> int:
+    """Bytes the autograd graph saves for the backward pass of one forward of ``model`` on ``(x, y)``, plus the
+    returned logits (``recording_saved_bytes``). A check of ``activation_bytes`` that runs on a CPU."""
     # bf16 autocast on any device (the course's ``autocast`` turns it on for CUDA only), so a CPU can check it
     cast = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), cast:
+    with recording_saved_bytes(model) as saved, cast:
         logits, loss = model(x, y)
-    saved.setdefault(logits.untyped_storage().data_ptr(), logits.untyped_storage().nbytes())
+    saved.setdefault(_storage(logits).data_ptr(), _storage(logits).nbytes())
     del loss
     return sum(saved.values())
 
@@ -417,14 +430,22 @@ def train_steps(config: GPTConfig, data: Tensor, strategy: str, steps: int, batc
         torch.cuda.reset_peak_memory_stats(device)
     share = batch // world if data_parallel else batch
 
+    measured: dict[str, int | None] = {"saved_bytes": None}
+
     def forward_backward(step: int) -> Tensor:
         x, y = global_batch(data, config.block_size, batch, step, seed)
         if data_parallel:
             x, y = x[rank * share:(rank + 1) * share], y[rank * share:(rank + 1) * share]
         x, y = x.to(device), y.to(device)
         _synchronize(device)
-        with autocast(device, bf16):
-            _, loss = runner(x, y)
+        # the first step records what autograd saves, where the saved weights are the parameters themselves
+        # (FSDP2 saves gathered copies of its shards, which would count as activations)
+        record = step == 0 and strategy in ("single", "ddp", "tp")
+        with recording_saved_bytes(model) if record else contextlib.nullcontext() as saved, autocast(device, bf16):
+            logits, loss = runner(x, y)
+        if record:
+            saved.setdefault(_storage(logits).data_ptr(), _storage(logits).nbytes())
+            measured["saved_bytes"] = sum(saved.values())
         loss.backward()
         return loss
 
@@ -451,7 +472,7 @@ def train_steps(config: GPTConfig, data: Tensor, strategy: str, steps: int, batc
     timed = times[warmup:] or times
     return {"strategy": strategy, "world": world, "losses": losses, "step_ms": 1e3 * statistics.median(timed),
             "tokens_per_s": batch * config.block_size / statistics.median(timed), "held_bytes": held,
-            "peak_bytes": peak, "overlap": overlap}
+            "peak_bytes": peak, "overlap": overlap, "saved_bytes": measured["saved_bytes"]}
 
 
 def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:

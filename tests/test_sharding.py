@@ -126,7 +126,12 @@ def test_every_strategy_trains_like_one_process(reference, processes):
     for run in runs:
         assert run["world"] == processes and len(run["per_rank"]) == processes
         assert S.max_loss_difference(single["losses"], run["losses"]) < 1e-3, run["strategy"]
-        expected = S.memory_per_gpu(config, 8 // processes, run["strategy"], processes, S.FP32)
+        per_process = 8 if run["strategy"] == "tp" else 8 // processes  # tensor parallel: every rank sees all 8
+        expected = S.memory_per_gpu(config, per_process, run["strategy"], processes, S.FP32)
+        if run["strategy"] in ("ddp", "tp"):  # what autograd saved on rank 0: its share, or a slice of each product
+            assert 1.0 <= run["saved_bytes"] / expected.activations < 1.04, (run["strategy"], run["saved_bytes"])
+        else:
+            assert run["saved_bytes"] is None
         held = [rank["held_bytes"] for rank in run["per_rank"]]
         if run["strategy"] == "zero1":  # whole parameters are assigned to ranks: shares differ, they add up
             assert sum(h["optimizer"] for h in held) == S.param_count(config) * 8
