@@ -204,6 +204,11 @@ GPT_BENCH = {  # GPT training steps: the model shape (GPTConfig keywords), the b
                 repeats=20, steps_per_timing=5, warmup=3),
 }
 DDP = {"smoke": dict(max_steps=20), "cpu": dict(max_steps=60), "gpu": dict(max_steps=400)}
+SHARDING = {  # lesson 04b (sharding.py): model shapes (sharding.SHAPES), sequences per GPU by shape, process counts
+    "smoke": dict(shapes=["tiny"], batch={"tiny": 4}, steps=6, processes=[1, 2]),
+    "cpu": dict(shapes=["tiny"], batch={"tiny": 4}, steps=20, processes=[1, 2]),
+    "gpu": dict(shapes=["gpt2", "gpt-3.8b"], batch={"gpt2": 8, "gpt-3.8b": 2}, steps=20, processes=[1, 2, 4]),
+}
 
 # ---------------------------------------------------------------- transfer learning (lesson 07, transfer.py)
 # 2 CPU cores embed ~40 sentences/s with MiniLM: the cpu profile uses a 2,000-sentence training pool and
