@@ -70,7 +70,8 @@ LESSONS: dict[str, dict[str, dict]] = {
     "08": {  # serving: the GPT for generation (lesson 05's shape, context 256), the distillation runs, the timings
         # gpt: GPTConfig keywords; gpt_seconds: its training budget; teacher: FitConfig keywords (lesson 07's recipe);
         # shallow/scratch: StudentConfig keywords (the shallow recipe: the best validation mean of the three explored in
-        # results/distillation_recipes_H200.json); gpt_steps: a fixed number of training steps; masked: masked copies of each training sentence for distillation;
+        # results/distillation_recipes_H200.json); gpt_steps: a fixed number of training steps;
+        # masked: masked copies of each training sentence for distillation;
         # threads: CPU threads for the CPU measurements (one on the cpu profile: steady on a shared 2-core machine,
         # where two threads measured int8 at 1.5x fp32 and one thread at 2.5x); batch: the cost table's throughput batch
         "smoke": dict(gpt=dict(block_size=64, n_layer=2, n_head=2, d_model=64), gpt_steps=10, gpt_seconds=None, gpt_batch=16,
@@ -92,7 +93,8 @@ LESSONS: dict[str, dict[str, dict]] = {
                     gpt_seconds=None, gpt_batch=32, contexts=[48, 64, 128, 256], new_tokens=32, gen_batches=[1, 32],
                     gen_repeats=5,
                     train_limit=None, test_limit=None, unlabelled=None, masked=3, teacher=dict(epochs=3, min_steps=60),
-                    shallow=dict(steps=1000, batch_size=32, temperature=2.0, alpha=0.9), scratch=dict(steps=3000, batch_size=64, lr=1e-3, alpha=0.9),
+                    shallow=dict(steps=1000, batch_size=32, temperature=2.0, alpha=0.9),
+                    scratch=dict(steps=3000, batch_size=64, lr=1e-3, alpha=0.9),
                     seeds=[0, 1, 2], shallow_layers=3, compile=True, requests=100, batch=64, throughput_batches=5,
                     threads=16),
     },
