@@ -16,8 +16,12 @@ transformers' ``GPT2LMHeadModel`` with its static cache (``bench_generation``).
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -215,9 +219,10 @@ def prompt_forward_tokens_per_s(model: GPT, prompt: Tensor, repeats: int, device
     return prompt.numel() / seconds
 
 
-def decode_kernel_ms(generator: StaticGenerator, batch: int, steps: int = 32) -> float | None:
-    """Milliseconds of GPU kernel time per decode step (profiled over ``steps`` replays); None without CUDA or
-    when the profiler records no kernel. The floor compares the measured time a token with this."""
+def decode_kernel_profile(generator: StaticGenerator, batch: int, steps: int = 32) -> dict | None:
+    """GPU kernel time per decode step (profiled over ``steps`` replays): milliseconds, kernels per step and the
+    costliest kernels; None without CUDA or when the profiler records no kernel. The floor compares the measured
+    time a token with it."""
     if generator.device.type != "cuda":
         return None
     from torch.profiler import ProfilerActivity, profile
@@ -228,9 +233,17 @@ def decode_kernel_ms(generator: StaticGenerator, batch: int, steps: int = 32) ->
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         generator.generate(prompt, steps + 1)
         synchronize(generator.device)
-    kernel_us = sum(event.device_time for event in prof.events() if event.device_type.name == "CUDA")
+    kernels = [event for event in prof.events() if event.device_type.name == "CUDA"]
+    kernel_us = sum(event.device_time for event in kernels)
+    if not kernel_us:
+        return None
+    by_name: dict[str, float] = {}
+    for event in kernels:
+        by_name[event.name] = by_name.get(event.name, 0.0) + event.device_time
+    top = sorted(by_name.items(), key=lambda item: -item[1])[:12]
     # steps + 1 tokens: one prefill (a 4-token forward) and ``steps`` decode steps; count the prefill as a step
-    return kernel_us / 1000 / (steps + 1) if kernel_us else None
+    return {"ms_per_step": kernel_us / 1000 / (steps + 1), "kernels_per_step": len(kernels) / (steps + 1),
+            "top_kernels_ms_per_step": {name[:90]: us / 1000 / (steps + 1) for name, us in top}}
 
 
 def hf_model(config: GPTConfig, device, dtype):
@@ -279,7 +292,7 @@ GENERATION = {
     "cpu": dict(models={"lesson 05 (cpu shape)": (LESSON05_CPU, [128], 64)}, batches=[1, 8], repeats=2, hf=[1],
                 compile=False),
     "gpu": dict(models={"GPT-2 small": (GPT2_SMALL, [512, 128], 256), "lesson 05": (LESSON05, [128], 128)},
-                batches=[1, 8, 32], repeats=3, hf=[1, 8], compile=True),
+                batches={"GPT-2 small": [1, 8, 32], "lesson 05": [1, 32]}, repeats=2, hf=[1, 8], compile=True),
 }
 
 
@@ -329,9 +342,11 @@ def _model_rows(label: str, config: GPTConfig, prompts: list[int], new_tokens: i
                 these.append(hf_row)
             for row in these:
                 row.update(model=label, kv_bytes_formula=formula)
+                print(f"{label} batch {batch} prompt {prompt_len} {row['method']}: {row['tokens_per_s']:,.0f} tokens/s",
+                      file=sys.stderr, flush=True)  # progress: a run cut short still shows its rows
             rows += these
         if compile and batch == 1:
-            info["decode_kernel_ms_batch1"] = decode_kernel_ms(generator, 1)
+            info["decode_kernel_profile_batch1"] = decode_kernel_profile(generator, 1)
         del generator
     return rows, info
 
@@ -346,7 +361,7 @@ def floors(rows: list[dict], info: dict, gpu: bool) -> dict:
     if not gpu or static1 is None:
         return {}
     naive8, hf1, hf8 = find("naive", 8), find("transformers", 1), find("transformers", 8)
-    kernel_ms = info["GPT-2 small"].get("decode_kernel_ms_batch1")
+    kernel_ms = (info["GPT-2 small"].get("decode_kernel_profile_batch1") or {}).get("ms_per_step")
     ms_per_token = 1000 / static1["decode_tokens_per_s"]
     result = {"batch 1 warm tokens/s >= 2000": static1["tokens_per_s"] >= 2000,
               "batch 1 decode ms per token": ms_per_token, "batch 1 kernel ms per decode step (profiled)": kernel_ms,
@@ -361,6 +376,37 @@ def floors(rows: list[dict], info: dict, gpu: bool) -> dict:
         result[f"at least as fast as transformers at batch {batch}"] = bool(hf) and static["tokens_per_s"] >= \
             hf["tokens_per_s"]
     return result
+
+
+def _all_models(s: dict, compile: bool, device, dtype) -> tuple[list[dict], dict]:
+    rows, info = [], {}
+    for label, (shape, prompts, new_tokens) in s["models"].items():
+        batches = s["batches"][label] if isinstance(s["batches"], dict) else s["batches"]
+        model_rows, info[label] = _model_rows(label, GPTConfig(**shape), prompts, new_tokens, batches,
+                                              s["repeats"], s["hf"] if label == next(iter(s["models"])) else [],
+                                              compile, device, dtype)
+        rows += model_rows
+    return rows, info
+
+
+def cudnn_attention_stall(config: GPTConfig, device, dtype, new_tokens: int = 32) -> dict:
+    """The naive loop's first and second call for ``new_tokens`` tokens at batch 1, with cuDNN attention on and
+    off (each setting on a prompt length not seen before): the first call pays any per-shape set-up."""
+    torch.manual_seed(0)
+    model = GPT(config).to(device=device, dtype=dtype).eval()
+    before, out = torch.backends.cuda.cudnn_sdp_enabled(), {}
+    try:
+        for offset, enabled in enumerate((True, False)):
+            torch.backends.cuda.enable_cudnn_sdp(enabled)
+            prompt = torch.randint(0, config.vocab_size, (1, 301 + 97 * offset), device=device)
+            run = lambda p=prompt: model.generate(p, new_tokens, temperature=0)  # noqa: E731
+            first, _ = _timed(run, device)
+            again, _ = _timed(run, device)
+            out["on" if enabled else "off"] = {"prompt": prompt.shape[1], "new_tokens": new_tokens, "first_s": first,
+                                                "second_s": again}
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
+    return out
 
 
 def _format(result: dict) -> str:
@@ -390,16 +436,35 @@ def bench_generation(profile: str | None = None) -> dict:
     compile = s["compile"] and gpu
     started = time.perf_counter()
     rows, info = [], {}
-    for label, (shape, prompts, new_tokens) in s["models"].items():
-        model_rows, info[label] = _model_rows(label, GPTConfig(**shape), prompts, new_tokens, s["batches"],
-                                              s["repeats"], s["hf"] if label == next(iter(s["models"])) else [],
-                                              compile, device, dtype)
-        rows += model_rows
-    first_shape = GPTConfig(**next(iter(s["models"].values()))[0])
-    equal = same_tokens_fp32(first_shape, device, compile=compile)
+    probe = cudnn_attention_stall(GPTConfig(**next(iter(s["models"].values()))[0]), device, dtype) if gpu else None
+    cudnn_before = torch.backends.cuda.cudnn_sdp_enabled()
+    torch.backends.cuda.enable_cudnn_sdp(False)  # its per-shape set-up stalls every new length (see the probe)
+    try:
+        rows, info = _all_models(s, compile, device, dtype)
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(cudnn_before)
+    last_shape = GPTConfig(**list(s["models"].values())[-1][0])  # the smallest: one more compilation, in float32
+    equal = same_tokens_fp32(last_shape, device, compile=compile)
     name = device_name(device)
-    return {"device": device.type, "device_name": name, "torch": torch.__version__,
-            "transformers": transformers.__version__, "profile": profile, "dtype": str(dtype).removeprefix("torch."),
-            "weights": "random (only time matters)", "models": info, "rows": rows,
-            "greedy_fp32_same_tokens": equal, "floors": floors(rows, info, gpu),
-            "seconds": time.perf_counter() - started}
+    result = {"device": device.type, "device_name": name, "torch": torch.__version__,
+              "transformers": transformers.__version__, "profile": profile, "dtype": str(dtype).removeprefix("torch."),
+              "weights": "random (only time matters)", "models": info, "rows": rows,
+              "greedy_fp32_same_tokens": equal, "floors": floors(rows, info, gpu),
+              "cudnn_attention_probe": probe,
+              "note": "cuDNN attention is switched off for every method (naive, cached, static, transformers): its "
+                      "per-shape set-up would stall each new sequence length (cudnn_attention_probe)",
+              "seconds": time.perf_counter() - started}
+    _save(result)
+    return result
+
+
+def _save(result: dict) -> None:
+    """With ``ATTENTION_COURSE_RESULTS_DIR`` set (the maintainers' GPU runs), also write the result there as JSON,
+    so that a lesson executed on a GPU leaves the benchmark's file beside its outputs without a second run."""
+    folder = os.environ.get("ATTENTION_COURSE_RESULTS_DIR")
+    if not folder:
+        return
+    tag = result["device_name"].replace("NVIDIA ", "").split()[0] if result["device"] == "cuda" else "cpu"
+    path = Path(folder) / f"generation_{result['profile']}_{tag}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")

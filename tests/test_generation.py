@@ -115,3 +115,12 @@ def test_bench_generation_json_on_the_smoke_profile(capsys):
             assert row["kv_bytes_allocated"] == row["kv_bytes_allocated_formula"]
     assert result["greedy_fp32_same_tokens"]["same_tokens"] is True
     assert result["device_name"] and result["floors"] == {}  # floors are judged on a GPU only
+
+
+def test_load_note_names_the_run_and_the_load(monkeypatch):
+    from attention_course import serving
+
+    monkeypatch.setattr(serving.os, "getloadavg", lambda: (5.0, 0.0, 0.0))
+    monkeypatch.setattr(serving.os, "cpu_count", lambda: 2)
+    note = serving.load_note()
+    assert "this run" in note and "5.0 on 2 cores" in note and "busier" in note
