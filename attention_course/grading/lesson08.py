@@ -346,6 +346,10 @@ def _check_tokens(task_id: str, fn, g) -> None:
     case = "a 2-layer GPT generating 24 tokens greedily after a 6-token prompt, batch 2"
     torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
     model = GPT(GPTConfig(vocab_size=50, block_size=64, n_layer=2, n_head=2, d_model=32)).eval()
+    with torch.no_grad():  # larger weights than GPT-2's init, so that attention (and a wrong mask) moves the tokens
+        for parameter in model.parameters():
+            if parameter.dim() == 2:
+                parameter.normal_(0.0, 0.3, generator=g)
     prompt = torch.randint(0, 50, (2, 6), generator=g)
     naive = model.generate(prompt, 24, temperature=0)
     generator = StaticGenerator(model, max_batch=3, max_len=40)
