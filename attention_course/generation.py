@@ -297,7 +297,7 @@ GENERATION = {
 
 
 def _model_rows(label: str, config: GPTConfig, prompts: list[int], new_tokens: int, batches: list[int], repeats: int,
-                hf_batches: list[int], compile: bool, device, dtype) -> tuple[list[dict], dict]:
+                hf_batches: list[int], compile: bool, device, dtype, progress: bool = False) -> tuple[list[dict], dict]:
     torch.manual_seed(0)
     model = GPT(config).to(device=device, dtype=dtype).eval()
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -342,8 +342,9 @@ def _model_rows(label: str, config: GPTConfig, prompts: list[int], new_tokens: i
                 these.append(hf_row)
             for row in these:
                 row.update(model=label, kv_bytes_formula=formula)
-                print(f"{label} batch {batch} prompt {prompt_len} {row['method']}: {row['tokens_per_s']:,.0f} tokens/s",
-                      file=sys.stderr, flush=True)  # progress: a run cut short still shows its rows
+                if progress:  # a run cut short still shows its rows
+                    print(f"{label} batch {batch} prompt {prompt_len} {row['method']}: {row['tokens_per_s']:,.0f} "
+                          "tokens/s", file=sys.stderr, flush=True)
             rows += these
         if compile and batch == 1:
             info["decode_kernel_profile_batch1"] = decode_kernel_profile(generator, 1)
@@ -378,13 +379,13 @@ def floors(rows: list[dict], info: dict, gpu: bool) -> dict:
     return result
 
 
-def _all_models(s: dict, compile: bool, device, dtype) -> tuple[list[dict], dict]:
+def _all_models(s: dict, compile: bool, device, dtype, progress: bool) -> tuple[list[dict], dict]:
     rows, info = [], {}
     for label, (shape, prompts, new_tokens) in s["models"].items():
         batches = s["batches"][label] if isinstance(s["batches"], dict) else s["batches"]
         model_rows, info[label] = _model_rows(label, GPTConfig(**shape), prompts, new_tokens, batches,
                                               s["repeats"], s["hf"] if label == next(iter(s["models"])) else [],
-                                              compile, device, dtype)
+                                              compile, device, dtype, progress)
         rows += model_rows
     return rows, info
 
@@ -423,7 +424,9 @@ def _format(result: dict) -> str:
 
 @benchmark("generation", "lesson 08: naive loop, growing cache, static cache + compiled decode step, transformers",
            formatter=_format)
-def bench_generation(profile: str | None = None) -> dict:
+def bench_generation(profile: str | None = None, progress: bool = False) -> dict:
+    """Every method of ``GENERATION[profile]`` timed on this machine, with issue 24's floors judged on a GPU;
+    ``progress`` prints each row to stderr as it is measured."""
     device = pick_device()
     profile = profile or pick_profile(device)
     if profile not in GENERATION:
@@ -440,7 +443,7 @@ def bench_generation(profile: str | None = None) -> dict:
     cudnn_before = torch.backends.cuda.cudnn_sdp_enabled()
     torch.backends.cuda.enable_cudnn_sdp(False)  # its per-shape set-up stalls every new length (see the probe)
     try:
-        rows, info = _all_models(s, compile, device, dtype)
+        rows, info = _all_models(s, compile, device, dtype, progress)
     finally:
         torch.backends.cuda.enable_cudnn_sdp(cudnn_before)
     last_shape = GPTConfig(**list(s["models"].values())[-1][0])  # the smallest: one more compilation, in float32
