@@ -138,6 +138,56 @@ class KVCache:
         return self.keys, self.values
 
 
+class StaticKVCache:
+    """One layer's preallocated key/value cache for serving: ``max_batch x max_len`` positions, written in place.
+
+    The growing ``KVCache`` concatenates (a new tensor, of a new shape, every token); this one keeps its shapes
+    fixed from the first token to the last, so a decode step can be compiled and captured in a CUDA graph once
+    and replayed for every token. Positions not yet written hold zeros and are hidden by ``visible``.
+    """
+
+    def __init__(self, max_batch: int, max_len: int, n_heads: int, d_head: int, dtype: torch.dtype = torch.float32,
+                 device: torch.device | str | None = None):
+        if min(max_batch, max_len, n_heads, d_head) < 1:
+            raise ValueError(f"max_batch, max_len, n_heads and d_head must be positive, got "
+                             f"{max_batch}, {max_len}, {n_heads}, {d_head}")
+        shape = (max_batch, n_heads, max_len, d_head)
+        self.keys = torch.zeros(shape, dtype=dtype, device=device)
+        self.values = torch.zeros(shape, dtype=dtype, device=device)
+        # Row p: the keys a query at position p may see (0..p). Indexed by position, so no shape depends on p.
+        self.causal = torch.ones(max_len, max_len, dtype=torch.bool, device=device).tril()
+
+    @property
+    def max_batch(self) -> int:
+        return self.keys.shape[0]
+
+    @property
+    def max_len(self) -> int:
+        return self.keys.shape[2]
+
+    def nbytes(self) -> int:
+        """Bytes held by the keys and values: 2 x max_batch x heads x max_len x d_head x bytes per number."""
+        return self.keys.numel() * self.keys.element_size() * 2
+
+    def update(self, positions: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Write the new keys and values (B, H, T_new, d_head) at ``positions`` (T_new,); return the batch's buffers
+        (B, H, max_len, d_head), written and unwritten positions alike (``visible`` masks the latter)."""
+        batch = k.shape[0]
+        if batch > self.max_batch:
+            raise ValueError(f"batch {batch} exceeds the cache's max_batch {self.max_batch}")
+        if k.dtype != self.keys.dtype or k.device != self.keys.device:
+            raise ValueError(f"keys of dtype {k.dtype} on {k.device} do not match the cache's {self.keys.dtype} on "
+                             f"{self.keys.device}: build the cache with the model's dtype and device")
+        keys, values = self.keys[:batch], self.values[:batch]
+        keys.index_copy_(2, positions, k)  # in place: the buffers' addresses never change (CUDA graphs need that)
+        values.index_copy_(2, positions, v)
+        return keys, values
+
+    def visible(self, positions: Tensor) -> Tensor:
+        """(T_new, max_len) bool mask: the query at position p sees the cached keys 0..p, nothing later."""
+        return self.causal.index_select(0, positions)
+
+
 def cached_causal_mask(n_new: int, n_total: int, device=None) -> Tensor:
     """(n_new, n_total) bool mask for new queries at the last ``n_new`` of ``n_total`` positions.
 
@@ -165,12 +215,20 @@ class MultiHeadAttention(nn.Module):
         self.last_weights: Tensor | None = None
 
     def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False,
-                cache: KVCache | None = None) -> Tensor:
+                cache: KVCache | StaticKVCache | None = None, positions: Tensor | None = None) -> Tensor:
         """Attend over ``x`` (B, T, d_model); with a ``cache``, x holds only the new positions, whose keys and
-        values are appended to the cache, and the queries attend over every cached position."""
+        values are appended to the cache, and the queries attend over every cached position. A
+        ``StaticKVCache`` also needs ``positions`` (T,), the new tokens' positions, where their keys are written."""
         q, k, v = (split_heads(part, self.n_heads) for part in self.qkv(x).chunk(3, dim=-1))
         mask = _head_mask(mask)
-        if cache is not None:
+        if isinstance(cache, StaticKVCache):
+            if positions is None:
+                raise ValueError("a StaticKVCache needs the new tokens' positions")
+            k, v = cache.update(positions, k, v)
+            visible = cache.visible(positions)  # causal over the filled prefix; the unwritten tail stays hidden
+            mask = visible if mask is None else mask & visible
+            is_causal = False
+        elif cache is not None:
             k, v = cache.update(k, v)
             if is_causal and q.shape[-2] > 1:  # SDPA's is_causal aligns top-left: wrong once keys outnumber queries
                 causal = cached_causal_mask(q.shape[-2], k.shape[-2], x.device)
@@ -214,11 +272,11 @@ class TransformerBlock(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor | None = None, is_causal: bool = False,
-                cache: KVCache | None = None) -> Tensor:
+                cache: KVCache | StaticKVCache | None = None, positions: Tensor | None = None) -> Tensor:
         if self.pre_ln:
-            x = x + self.drop(self.attn(self.norm1(x), mask, is_causal, cache))
+            x = x + self.drop(self.attn(self.norm1(x), mask, is_causal, cache, positions))
             return x + self.drop(self.feed_forward(self.norm2(x)))
-        x = self.norm1(x + self.drop(self.attn(x, mask, is_causal, cache)))
+        x = self.norm1(x + self.drop(self.attn(x, mask, is_causal, cache, positions)))
         return self.norm2(x + self.drop(self.feed_forward(x)))
 
     def feed_forward(self, x: Tensor) -> Tensor:

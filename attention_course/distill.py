@@ -124,7 +124,7 @@ class DistillSetup:
 
     encoded: dict[str, dict[str, Tensor]]
     labels: dict[str, Tensor]
-    transfer: dict[str, Tensor]  # the labelled training sentences first, then the unlabelled ones
+    transfer: dict[str, Tensor]  # the labelled sentences first (training, then masked copies), then the unlabelled
     transfer_labels: Tensor  # -1 for unlabelled sentences
     teacher_logits: Tensor
     teacher: SentimentClassifier
@@ -132,6 +132,12 @@ class DistillSetup:
     device: torch.device
     sources: dict[str, int]  # how many transfer sentences came from where
     teacher_seconds: float
+    labelled_extra: int = 0  # labelled rows right after the training sentences in the transfer set (masked copies)
+
+    @property
+    def n_labelled(self) -> int:
+        """The labelled pool both modes draw batches from: the first rows of the transfer set."""
+        return len(self.labels["train"]) + self.labelled_extra
 
 
 def encode_splits(tokenizer, device, train_limit: int | None = None, test_limit: int | None = None):
@@ -166,7 +172,13 @@ def _pad_cat(parts: list[dict[str, Tensor]]) -> dict[str, Tensor]:
 
 def prepare(device, train_limit=None, test_limit=None, unlabelled_limit=None, masked=0, teacher_fit=None,
             model_dir=None, seed: int = 0) -> DistillSetup:
-    """Fine-tune the teacher (lesson 07's recipe, selected on validation) and label the transfer set with it."""
+    """Fine-tune the teacher (lesson 07's recipe, selected on validation) and label the transfer set with it.
+
+    The transfer set: the labelled training sentences, then ``masked`` masked copies of each, which keep their
+    sentence's label (an assumption: masking a tenth of the words rarely flips a review's sentiment), then the
+    film-synopsis sentences, which have no label. The labels-only students see the masked copies too, with their
+    labels, so that the distilled students differ from them by the teacher's soft targets and the synopses.
+    """
     encoder, tokenizer = load_minilm(model_dir, device=device, dtype=torch.float32, attention="sdpa")
     splits, encoded, labels = encode_splits(tokenizer, device, train_limit, test_limit)
     seed_everything(seed)
@@ -178,13 +190,15 @@ def prepare(device, train_limit=None, test_limit=None, unlabelled_limit=None, ma
     plots = plot_sentences()
     if unlabelled_limit is not None:
         plots = plots[:unlabelled_limit]
-    extra = plots + masked_copies(splits["train"].texts, masked, seed=seed)
+    copies = masked_copies(splits["train"].texts, masked, seed=seed)
+    extra = copies + plots
     transfer = _pad_cat([encoded["train"], tokenize(tokenizer, extra, device)]) if extra else encoded["train"]
-    unlabelled = torch.full((len(extra),), -1, dtype=torch.long, device=device)
-    return DistillSetup(encoded, labels, transfer, torch.cat([labels["train"], unlabelled]),
+    copy_labels = labels["train"].repeat(masked) if masked else labels["train"][:0]  # copy j of sentence i: i's label
+    unlabelled = torch.full((len(plots),), -1, dtype=torch.long, device=device)
+    return DistillSetup(encoded, labels, transfer, torch.cat([labels["train"], copy_labels, unlabelled]),
                         predict_logits(teacher, transfer), teacher.eval(), tokenizer, torch.device(device),
                         {"labelled training sentences": len(splits["train"]), "film-synopsis sentences": len(plots),
-                         "masked copies of training sentences": len(extra) - len(plots)}, teacher_seconds)
+                         "masked copies of training sentences": len(copies)}, teacher_seconds, len(copies))
 
 
 @dataclass
@@ -229,20 +243,22 @@ def fit_student(student: nn.Module, setup: DistillSetup, mode: str, config: Stud
     """Train ``student`` on the labels alone (``mode="labels"``: cross-entropy on the labelled sentences) or with
     the teacher (``"distilled"``: ``distillation_loss``); the same number of steps either way.
 
-    Distilled with ``config.paired`` (the default), each step sees exactly the labelled batch the labels-only run
-    of the same seed sees (cross-entropy and the teacher's soft targets) plus ``batch_size`` extra sentences the
-    teacher labelled (soft targets only): distillation adds information and takes none away. Without it, batches
+    Both modes draw labelled batches from the same pool: the training sentences and their masked copies
+    (``prepare``). Distilled with ``config.paired`` (the default), each step sees exactly the labelled batch the
+    labels-only run of the same seed sees (cross-entropy and the teacher's soft targets) plus ``batch_size``
+    unlabelled sentences the teacher labelled (soft targets only): distillation adds information and takes none
+    away. Without it, batches
     are drawn from the whole transfer set, labelled and unlabelled alike (fewer labelled sentences per step).
     Keeps the weights of the best validation accuracy; returns (student, that accuracy).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     device = setup.device
-    if mode == "labels":
-        inputs, targets = setup.encoded["train"], setup.labels["train"]
+    if mode == "labels" and setup.n_labelled == len(setup.labels["train"]):
+        inputs, targets = setup.encoded["train"], setup.labels["train"]  # no labelled extras: the unpadded split
     else:
-        inputs, targets = setup.transfer, setup.transfer_labels  # the labelled sentences come first in both
-    indices = _step_indices(len(setup.labels["train"]), len(setup.transfer_labels), mode, config, seed)
+        inputs, targets = setup.transfer, setup.transfer_labels  # the labelled rows come first
+    indices = _step_indices(setup.n_labelled, len(setup.transfer_labels), mode, config, seed)
     student.to(device)
     optimizer = make_optimizer(student, config.lr, config.weight_decay, device, betas=(0.9, 0.999))
     warmup = max(1, int(config.warmup_fraction * config.steps))

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import KVCache, TransformerBlock
+from .attention import KVCache, StaticKVCache, TransformerBlock
 from .fused_loss import linear_cross_entropy
 
 
@@ -71,22 +71,26 @@ class GPT(nn.Module):
         return total - self.position_embedding.weight.numel() if non_embedding else total
 
     def forward(self, tokens: Tensor, targets: Tensor | None = None,
-                caches: list[KVCache] | None = None) -> tuple[Tensor, Tensor | None]:
+                caches: list[KVCache] | list[StaticKVCache] | None = None,
+                positions: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Logits (B, T, vocab) and, given targets (B, T), the mean next-token cross-entropy.
 
         With targets, gradients flow through the loss only: the logits come back detached; with
         ``config.fused_loss`` (the head and loss fused, ``fused_loss.py``) None comes back in their place.
         With ``caches`` (one ``KVCache`` per block, see ``new_caches``), ``tokens`` are the positions after
         those already cached: only they are computed, attending over the cached keys and values too.
+        With ``StaticKVCache`` caches (``generation.py``), ``positions`` (T,) says where ``tokens`` sit: a tensor,
+        so that a compiled decode step never sees a Python number change from one token to the next.
         """
         batch, length = tokens.shape
-        start = len(caches[0]) if caches else 0
-        if start + length > self.config.block_size:
-            raise ValueError(f"sequence length {start + length} exceeds the context of {self.config.block_size} tokens")
-        positions = torch.arange(start, start + length, device=tokens.device)
+        if positions is None:
+            start = len(caches[0]) if caches else 0
+            if start + length > self.config.block_size:
+                raise ValueError(f"sequence length {start + length} exceeds the context of {self.config.block_size} tokens")
+            positions = torch.arange(start, start + length, device=tokens.device)
         x = self.drop(self.token_embedding(tokens) + self.position_embedding(positions))
         for i, block in enumerate(self.blocks):
-            x = block(x, is_causal=True, cache=caches[i] if caches else None)
+            x = block(x, is_causal=True, cache=caches[i] if caches else None, positions=positions)
         x = self.final_norm(x)
         if targets is not None and self.config.fused_loss:
             return None, linear_cross_entropy(x, self.lm_head.weight, targets)

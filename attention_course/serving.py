@@ -72,6 +72,18 @@ def cost_per_million(predictions_per_s: float, hourly_price: float) -> float:
 # ---------------------------------------------------------------- measuring
 
 
+def load_note() -> str:
+    """Where timing-based verdicts come from: this run, at this machine's load (1-minute load average vs cores)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return f"from this run ({cores} cores, load unknown): another run or load can rank close variants otherwise"
+    busy = " (busier than its cores: timings are slower and noisier)" if load > cores else ""
+    return (f"from this run at a load average of {load:.1f} on {cores} cores{busy}: another run or load can rank "
+            f"close variants otherwise")
+
+
 @contextlib.contextmanager
 def cpu_threads(count: int):
     """Run the block with ``count`` CPU threads for PyTorch's operators, then restore the previous number.

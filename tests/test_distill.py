@@ -222,3 +222,52 @@ def test_paired_distillation_sees_the_labels_only_batches_plus_extra_sentences(s
                                                                            paired=False), seed)
     assert all(len(batch) == 8 for batch in student.seen)
     assert any(token > 40 for batch in student.seen for token in batch)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_labels_only_students_see_the_labelled_masked_copies_too(seed):
+    """Rows 1..40 are training sentences, 41..56 their labelled (masked) copies, 57..64 unlabelled synopses."""
+    setup = _setup_with_extra(n_labelled=40, n_extra=24)
+    setup.labelled_extra = 16
+    setup.transfer_labels[40:56] = setup.labels["train"][:16]
+    assert setup.n_labelled == 56
+    config = distill.StudentConfig(steps=14, batch_size=8, evaluations=1)
+    runs = {}
+    for mode in distill.MODES:
+        student = _RowRecorder()
+        distill.fit_student(student, setup, mode, config, seed)
+        runs[mode] = student.seen
+    labels_rows = {token for batch in runs["labels"] for token in batch}
+    assert labels_rows <= set(range(1, 57)) and labels_rows & set(range(41, 57))  # copies seen, synopses never
+    for labels_batch, distilled_batch in zip(runs["labels"], runs["distilled"], strict=True):
+        assert distilled_batch[:8] == labels_batch
+        assert all(token > 56 for token in distilled_batch[8:])  # the extra rows are the unlabelled ones only
+
+
+def test_prepare_gives_masked_copies_their_sentences_labels(monkeypatch):
+    """``prepare`` orders the transfer set: training sentences, their labelled masked copies, unlabelled synopses."""
+    texts, labels = ["good film", "bad film", "fine"], [1, 0, 1]
+
+    class Split:
+        def __init__(self):
+            self.texts, self.labels = texts, labels
+
+        def __len__(self):
+            return len(self.texts)
+
+    def tokenize(tokenizer, batch, device):
+        ids = torch.arange(len(batch))[:, None] + 1
+        return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+
+    monkeypatch.setattr(distill, "load_minilm", lambda *a, **k: (torch.nn.Linear(1, 1), None))
+    monkeypatch.setattr(distill, "encode_splits", lambda *a: ({"train": Split()},
+                        {name: tokenize(None, texts, None) for name in ("train", "validation", "test")},
+                        {name: torch.tensor(labels) for name in ("train", "validation", "test")}))
+    monkeypatch.setattr(distill, "SentimentClassifier", lambda encoder: torch.nn.Linear(1, 1))
+    monkeypatch.setattr(distill, "fit_with_validation", lambda model, *a: (model, None, None))
+    monkeypatch.setattr(distill, "plot_sentences", lambda: ["a synopsis", "another one"])
+    monkeypatch.setattr(distill, "tokenize", tokenize)
+    monkeypatch.setattr(distill, "predict_logits", lambda model, inputs: torch.zeros(len(inputs["input_ids"]), 2))
+    setup = distill.prepare("cpu", masked=2)
+    assert setup.transfer_labels.tolist() == [1, 0, 1, 1, 0, 1, 1, 0, 1, -1, -1]
+    assert setup.n_labelled == 9 and setup.sources["masked copies of training sentences"] == 6

@@ -217,6 +217,13 @@ HINTS: dict[str, tuple[str, ...]] = {
         "A row meets the targets when row['accuracy'] >= min_accuracy and row['p95_ms'] <= max_p95_ms.",
         "min(meeting, key=lambda row: row['cost_per_million'])['variant'], or None when meeting is empty.",
     ),
+    "08.static_cache_update": (
+        "Nothing grows in a static cache: the buffers keep their shape, and the new keys land at their positions.",
+        "cache.keys[:B, :, start:start + T_new] = k (the same for values) writes in place; return cache.keys[:B] and "
+        "cache.values[:B].",
+        "visible = torch.arange(max_len)[None, :] <= (start + torch.arange(T_new))[:, None]: query i (at position "
+        "start + i) sees keys 0 .. start + i.",
+    ),
     # ---------------------------------------------------------------- 10
     "10.cost_per_million": (
         "How many hours does the machine need for one million predictions?",

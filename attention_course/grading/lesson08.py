@@ -261,3 +261,104 @@ def check_cheapest_variant(fn) -> int:
         fail(task_id, case, expected, got, "filter the rows meeting both targets, then take the cheapest's name")
     return checked
 
+
+
+# ---------------------------------------------------------------- 08.static_cache_update
+
+
+def _fresh_cache(rng, g, max_batch: int, heads: int, max_len: int, d: int):
+    from ..attention import StaticKVCache
+
+    cache = StaticKVCache(max_batch, max_len, heads, d)
+    cache.keys.copy_(torch.randn(cache.keys.shape, generator=g))  # stale values from an earlier request
+    cache.values.copy_(torch.randn(cache.values.shape, generator=g))
+    return cache
+
+
+def _expected_write(buffer, new, start):
+    out = buffer.clone()
+    out[: new.shape[0], :, start : start + new.shape[2]] = new
+    return out[: new.shape[0]]
+
+
+@task("08.static_cache_update")
+def check_static_cache_update(fn) -> int:
+    """The learner's ``fn(cache, k, v, start) -> (keys, values, visible)`` on random caches, then inside a GPT: its
+    greedy tokens must be exactly the naive loop's."""
+    task_id = "08.static_cache_update"
+    g, rng = fresh_generator(), fresh_rng()
+    cases = [(3, 2, 12, 2, rng.randint(2, 6), 4),  # a chunk after a filled prefix, in a cache larger than the batch
+             (2, 2, 10, 1, rng.randint(1, 8), 8),  # one decoding step
+             (2, 1, 8, rng.randint(3, 6), 0, 4)]  # the prompt (prefill), at position 0
+    for max_batch, batch, max_len, new, start, d in cases:
+        heads = rng.randint(1, 3)
+        cache = _fresh_cache(rng, g, max_batch, heads, max_len, d)
+        before_k, before_v = cache.keys.clone(), cache.values.clone()
+        buffers = (cache.keys, cache.values)
+        k, v = (torch.randn(batch, heads, new, d, generator=g) for _ in range(2))
+        case = f"cache of {max_batch} x {max_len} positions, batch {batch}, {new} new at position {start}"
+        got = expect_tuple(task_id, case, call(task_id, case, fn, cache, k, v, start), ("keys", "values", "visible"))
+        if cache.keys is not buffers[0] or cache.values is not buffers[1]:
+            fail(task_id, case, "the same cache.keys and cache.values tensors, written in place", "new tensors",
+                 "write into the preallocated buffers (cache.keys[:B, :, start:start + T_new] = k); never replace "
+                 "them: a captured CUDA graph keeps reading the old memory")
+        expected_k = _expected_write(before_k, k, start)
+        expect_tensor(task_id, case + ": keys", got[0], expected_k,
+                      "return cache.keys[:B] after writing k at positions start .. start + T_new - 1",
+                      [(torch.cat([before_k[:batch], k], -2), "a static cache never grows: write into positions "
+                        "start .. start + T_new - 1 instead of concatenating"),
+                       (_expected_write(before_k, k, 0), "write at the given start position, not at 0"),
+                       (before_k[:batch], "write the new keys into the buffer before returning it")], atol=0)
+        expect_tensor(task_id, case + ": values", got[1], _expected_write(before_v, v, start),
+                      "return cache.values[:B] after writing v at the same positions",
+                      [(expected_k, "values go into cache.values, keys into cache.keys")], atol=0)
+        if not torch.equal(cache.keys[:batch], expected_k):
+            fail(task_id, case, "cache.keys itself written", "cache.keys unchanged",
+                 "write into cache.keys in place (slice assignment or index_copy_), not into a copy")
+        positions = torch.arange(max_len)
+        expected_mask = positions[None, :] <= (start + torch.arange(new))[:, None]
+        expect_tensor(task_id, case + ": visible", got[2], expected_mask,
+                      "visible[i, j] is True when key j <= start + i: the filled prefix, causally",
+                      [(torch.ones(new, max_len, dtype=torch.bool), "hide the positions after each query: they hold "
+                        "stale keys of an earlier request, or none yet"),
+                       (positions[None, :] < (start + torch.arange(new))[:, None], "a query sees its own key too: "
+                        "use <=, not <"),
+                       (torch.ones(new, max_len, dtype=torch.bool).tril(), "query i sits at position start + i: shift "
+                        "the causal mask by start")])
+    _check_tokens(task_id, fn, g)
+    return len(cases) + 1
+
+
+def _check_tokens(task_id: str, fn, g) -> None:
+    """Greedy tokens of a small GPT whose static caches use the learner's update, against the naive loop's."""
+    from ..attention import StaticKVCache
+    from ..generation import StaticGenerator
+    from ..gpt import GPT, GPTConfig
+
+    class LearnerCache(StaticKVCache):
+        def update(self, positions, k, v):
+            keys, values, self._visible = call(task_id, case, fn, self, k, v, int(positions[0]))
+            return keys, values
+
+        def visible(self, positions):
+            return torch.as_tensor(self._visible, dtype=torch.bool)
+
+    case = "a 2-layer GPT generating 24 tokens greedily after a 6-token prompt, batch 2"
+    torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=g)))
+    model = GPT(GPTConfig(vocab_size=50, block_size=64, n_layer=2, n_head=2, d_model=32)).eval()
+    with torch.no_grad():  # larger weights than GPT-2's init, so that attention (and a wrong mask) moves the tokens
+        for parameter in model.parameters():
+            if parameter.dim() == 2:
+                parameter.normal_(0.0, 0.3, generator=g)
+    prompt = torch.randint(0, 50, (2, 6), generator=g)
+    naive = model.generate(prompt, 24, temperature=0)
+    generator = StaticGenerator(model, max_batch=3, max_len=40)
+    generator.caches = [LearnerCache(3, 40, 2, 16) for _ in model.blocks]
+    for cache in generator.caches:  # stale values of an earlier request must stay hidden
+        cache.keys.normal_(generator=g)
+        cache.values.normal_(generator=g)
+    got = generator.generate(prompt, 24)
+    if not torch.equal(got, naive):
+        fail(task_id, case, naive[:, 6:].tolist(), got[:, 6:].tolist(),
+             "the cases above passed, yet generation drifts: check that every position start .. start + T_new - 1 "
+             "is written and visible, and nothing after it")

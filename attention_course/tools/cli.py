@@ -51,7 +51,7 @@ def run_exercises(root: Path | None, check_only: bool, force: bool) -> int:
 
 def registered_benchmarks() -> dict:
     """Every benchmark the lessons' modules register (importing them registers them)."""
-    from .. import bench, serving_bench, sharding, transfer, vision  # noqa: F401  (each module registers its benchmarks on import)
+    from .. import bench, generation, serving_bench, sharding, transfer, vision  # noqa: F401  (each module registers its benchmarks on import)
 
     return bench.BENCHMARKS
 

@@ -1,0 +1,484 @@
+"""Generation as a server runs it: a static KV cache, prefill and a compiled decode step, sampled on the device.
+
+Lesson 08 teaches generation with ``GPT.generate`` (the naive loop, and a growing ``KVCache``): clear, but every
+token brings tensors of a new shape, so nothing can be captured once and replayed. Serving stacks (PyTorch's
+gpt-fast, Hugging Face transformers' static cache) do three things instead, and ``StaticGenerator`` does them:
+- a **static cache** (``attention.StaticKVCache``): keys and values preallocated for ``max_batch x max_len`` and
+  written in place, attention over the filled prefix through a mask, so no shape changes between tokens;
+- **prefill** (the prompt in one forward pass) apart from **decode** (one token through the model), the decode
+  step compiled with ``torch.compile(mode="reduce-overhead")``, which captures it in a CUDA graph: one launch
+  replays every kernel of the step;
+- **sampling on the device** (greedy, temperature, top-k) with no copy to the host per token.
+
+``attention-course bench generation --json`` measures all of it against the naive loop, the growing cache and
+transformers' ``GPT2LMHeadModel`` with its static cache (``bench_generation``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .attention import StaticKVCache
+from .bench import benchmark
+from .device import device_name, pick_device, synchronize
+from .gpt import GPT, GPTConfig
+from .profiles import pick_profile
+
+
+def sample_on_device(logits: Tensor, temperature: float = 0.0, top_k: int | None = None) -> Tensor:
+    """One token id per row of ``logits`` (B, vocab) as a (B, 1) tensor, without waiting for the device.
+
+    temperature 0 is greedy (argmax). Otherwise the scaled (and top-k filtered) softmax is sampled by the
+    exponential race: ``argmax(p / E)`` with E ~ Exp(1) picks token i with probability p_i, in a few kernels
+    and no host synchronisation (``torch.multinomial`` with a CPU generator copies the probabilities to the host).
+    """
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if temperature == 0:
+        return logits.argmax(-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k is not None:
+        kth_best = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth_best, float("-inf"))
+    probabilities = torch.softmax(logits, dim=-1)
+    race = torch.empty_like(probabilities).exponential_(1)
+    return (probabilities / race).argmax(-1, keepdim=True)
+
+
+def kv_cache_bytes(config: GPTConfig, batch: int, length: int, bytes_per_number: int) -> int:
+    """Bytes of a KV cache: keys and values (2) x layers x batch x positions x width x bytes per number."""
+    return 2 * config.n_layer * batch * length * config.d_model * bytes_per_number
+
+
+class StaticGenerator:
+    """Greedy or sampled generation for one ``GPT`` with a static KV cache and a compiled decode step.
+
+    ``max_batch`` and ``max_len`` (prompt plus new tokens; default the model's context) fix the cache's shape.
+    ``compile=True`` compiles the decode step with ``torch.compile(mode="reduce-overhead", fullgraph=True)``:
+    one compilation per batch size (on first use, or ``warm_up``), then, on a GPU, a CUDA graph replayed per
+    token. The model keeps its dtype (cast it to bfloat16 for serving: a cast, not a quantisation).
+    """
+
+    def __init__(self, model: GPT, max_batch: int, max_len: int | None = None, temperature: float = 0.0,
+                 top_k: int | None = None, compile: bool = False):
+        if not isinstance(model, GPT):
+            raise TypeError(f"StaticGenerator serves the course's GPT, got {type(model).__name__}")
+        max_len = max_len or model.config.block_size
+        if not 0 < max_len <= model.config.block_size:
+            raise ValueError(f"max_len must lie in 1..{model.config.block_size} (the model's context), got {max_len}")
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be positive, got {max_batch}")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        self.model = model.eval()
+        weight = model.token_embedding.weight
+        self.dtype, self.device = weight.dtype, weight.device
+        config = model.config
+        self.caches = [StaticKVCache(max_batch, max_len, config.n_head, config.d_model // config.n_head, self.dtype,
+                                     self.device) for _ in model.blocks]
+        self.temperature, self.top_k = temperature, top_k
+        self.compiled = compile
+        if compile:
+            for cache in self.caches:  # static addresses: the CUDA graph may write into them in place
+                for tensor in (cache.keys, cache.values, cache.causal):
+                    torch._dynamo.mark_static_address(tensor)
+            self._decode = torch.compile(self.decode_step, mode="reduce-overhead", fullgraph=True)
+        else:
+            self._decode = self.decode_step
+
+    @property
+    def max_batch(self) -> int:
+        return self.caches[0].max_batch
+
+    @property
+    def max_len(self) -> int:
+        return self.caches[0].max_len
+
+    def cache_bytes(self) -> int:
+        """Bytes the static caches hold (all layers, keys and values, ``max_batch x max_len``)."""
+        return sum(cache.nbytes() for cache in self.caches)
+
+    @torch.no_grad()
+    def prefill(self, tokens: Tensor) -> Tensor:
+        """Run the prompt (B, T) through the model in one pass, writing positions 0..T-1 of the caches; return
+        the first new token (B, 1). Positions past T keep stale values, hidden by the mask until overwritten."""
+        positions = torch.arange(tokens.shape[1], device=tokens.device)
+        logits, _ = self.model(tokens, caches=self.caches, positions=positions)
+        return sample_on_device(logits[:, -1], self.temperature, self.top_k)
+
+    @torch.no_grad()
+    def decode_step(self, token: Tensor, position: Tensor) -> Tensor:
+        """One new token (B, 1) at ``position`` (a 1-element tensor) through the model; return the next (B, 1)."""
+        logits, _ = self.model(token, caches=self.caches, positions=position)
+        return sample_on_device(logits[:, -1], self.temperature, self.top_k)
+
+    def _check(self, tokens: Tensor, max_new_tokens: int) -> None:
+        if not isinstance(tokens, Tensor) or tokens.dim() != 2:
+            raise ValueError(f"tokens must be a (batch, length) tensor of token ids, got "
+                             f"{getattr(tokens, 'shape', type(tokens).__name__)}")
+        if tokens.dtype != torch.long:
+            raise TypeError(f"tokens must be int64 token ids, got dtype {tokens.dtype}")
+        if tokens.device != self.device:
+            raise ValueError(f"tokens are on {tokens.device}, the model and its cache on {self.device}: move them")
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
+        if tokens.shape[0] > self.max_batch:
+            raise ValueError(f"batch {tokens.shape[0]} exceeds max_batch {self.max_batch}: build a larger generator")
+        if tokens.shape[1] + max_new_tokens > self.max_len:
+            raise ValueError(f"prompt ({tokens.shape[1]}) + new tokens ({max_new_tokens}) exceed max_len "
+                             f"{self.max_len}")
+
+    @torch.no_grad()
+    def generate(self, tokens: Tensor, max_new_tokens: int) -> Tensor:
+        """Continue ``tokens`` (B, T) by ``max_new_tokens``: prefill, then one decode step per token. Returns
+        (B, T + max_new_tokens); the host never waits for the device inside the loop."""
+        self._check(tokens, max_new_tokens)
+        batch, length = tokens.shape
+        out = torch.empty(batch, length + max_new_tokens, dtype=torch.long, device=self.device)
+        out[:, :length] = tokens
+        token = self.prefill(tokens)
+        out[:, length] = token[:, 0]
+        position = torch.tensor([length], device=self.device)
+        graphs = self.compiled and self.device.type == "cuda"
+        for i in range(1, max_new_tokens):
+            if graphs:
+                torch.compiler.cudagraph_mark_step_begin()  # the previous replay's outputs may be overwritten now
+            token = self._decode(token, position).clone()  # clone: the graph's output buffer is reused next replay
+            out[:, length + i] = token[:, 0]
+            position += 1
+        return out
+
+    def warm_up(self, batch: int, steps: int = 3) -> float:
+        """Compile (and capture) the decode step for ``batch`` rows on a short dummy prompt; return the seconds."""
+        started = time.perf_counter()
+        prompt = torch.zeros(batch, 4, dtype=torch.long, device=self.device)
+        self.generate(prompt, steps + 1)
+        synchronize(self.device)
+        return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def _timed(fn, device) -> tuple[float, object]:
+    synchronize(device)
+    started = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return time.perf_counter() - started, result
+
+
+def _peak_reset(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak_mib(device) -> float | None:
+    return torch.cuda.max_memory_allocated(device) / 2**20 if torch.device(device).type == "cuda" else None
+
+
+def measure(name: str, generate, prompt: Tensor, new_tokens: int, repeats: int, device,
+            first_call: bool = True) -> tuple[dict, Tensor]:
+    """Times of ``generate(prompt, n)``: the first call (``first_call``), the median of ``repeats`` warm calls,
+    and time to first token (a call for one token, warm); tokens/s over all new tokens and after the first."""
+    batch = prompt.shape[0]
+    first = None
+    if first_call:
+        first, _ = _timed(lambda: generate(prompt, new_tokens), device)
+    ttft = float(np.median([_timed(lambda: generate(prompt, 1), device)[0] for _ in range(max(1, repeats))]))
+    _peak_reset(device)
+    warm, tokens = [], None
+    for _ in range(repeats):
+        seconds, tokens = _timed(lambda: generate(prompt, new_tokens), device)
+        warm.append(seconds)
+    warm_s = float(np.median(warm))
+    row = {"method": name, "batch": batch, "prompt": prompt.shape[1], "new_tokens": new_tokens,
+           "first_s": first, "warm_s": warm_s, "ttft_s": ttft,
+           "tokens_per_s_first": batch * new_tokens / first if first else None,
+           "tokens_per_s": batch * new_tokens / warm_s,
+           "decode_tokens_per_s": batch * (new_tokens - 1) / max(warm_s - ttft, 1e-9),
+           "peak_mib": _peak_mib(device)}
+    return row, tokens
+
+
+def prompt_forward_tokens_per_s(model: GPT, prompt: Tensor, repeats: int, device) -> float:
+    """Tokens per second of one forward pass over the whole prompt (what prefill and training do: all positions
+    at once), the rate a generation loop's tokens/s should be read against."""
+    with torch.no_grad():
+        model(prompt)
+        seconds = float(np.median([_timed(lambda: model(prompt), device)[0] for _ in range(repeats)]))
+    return prompt.numel() / seconds
+
+
+def decode_kernel_profile(generator: StaticGenerator, batch: int, steps: int = 32) -> dict | None:
+    """GPU kernel time per decode step (profiled over ``steps`` replays): milliseconds, kernels per step and the
+    costliest kernels; None without CUDA or when the profiler records no kernel. The floor compares the measured
+    time a token with it."""
+    if generator.device.type != "cuda":
+        return None
+    from torch.profiler import ProfilerActivity, profile
+
+    prompt = torch.zeros(batch, 4, dtype=torch.long, device=generator.device)
+    generator.generate(prompt, steps + 1)
+    synchronize(generator.device)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        generator.generate(prompt, steps + 1)
+        synchronize(generator.device)
+    kernels = [event for event in prof.events() if event.device_type.name == "CUDA"]
+    kernel_us = sum(event.device_time for event in kernels)
+    if not kernel_us:
+        return None
+    by_name: dict[str, float] = {}
+    for event in kernels:
+        by_name[event.name] = by_name.get(event.name, 0.0) + event.device_time
+    top = sorted(by_name.items(), key=lambda item: -item[1])[:12]
+    # steps + 1 tokens: one prefill (a 4-token forward) and ``steps`` decode steps; count the prefill as a step
+    return {"ms_per_step": kernel_us / 1000 / (steps + 1), "kernels_per_step": len(kernels) / (steps + 1),
+            "top_kernels_ms_per_step": {name[:90]: us / 1000 / (steps + 1) for name, us in top}}
+
+
+def hf_model(config: GPTConfig, device, dtype):
+    """transformers' ``GPT2LMHeadModel`` of the same shape, randomly initialised (offline; only time matters)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    hf_config = GPT2Config(vocab_size=config.vocab_size, n_positions=config.block_size, n_embd=config.d_model,
+                           n_layer=config.n_layer, n_head=config.n_head, resid_pdrop=0.0, embd_pdrop=0.0,
+                           attn_pdrop=0.0, bos_token_id=None, eos_token_id=None)  # no end token: every run is full length
+    torch.manual_seed(0)
+    return GPT2LMHeadModel(hf_config).to(device=device, dtype=dtype).eval()
+
+
+def hf_generate(model, prompt: Tensor, new_tokens: int) -> Tensor:
+    """Greedy generation with transformers' static cache (compiled automatically on CUDA by recent versions)."""
+    return model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new_tokens,
+                          do_sample=False, cache_implementation="static", pad_token_id=0)
+
+
+def same_tokens_fp32(config: GPTConfig, device, batch: int = 2, prompt: int = 32, new_tokens: int = 32,
+                     compile: bool = False) -> dict:
+    """Greedy float32 tokens of the naive loop against the static generator's (same random model)."""
+    torch.manual_seed(0)
+    model = GPT(config).to(device).float().eval()
+    tokens = torch.randint(0, config.vocab_size, (batch, prompt), device=device)
+    naive = model.generate(tokens, new_tokens, temperature=0)
+    generator = StaticGenerator(model, batch, prompt + new_tokens, compile=compile)
+    static = generator.generate(tokens, new_tokens)
+    agree = (naive[:, prompt:] == static[:, prompt:]).float().mean().item()
+    return {"batch": batch, "prompt": prompt, "new_tokens": new_tokens, "compiled": compile,
+            "same_tokens": bool(torch.equal(naive, static)), "fraction_equal": agree}
+
+
+# ---------------------------------------------------------------- the benchmark
+
+GPT2_SMALL = dict(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, d_model=768)
+# lesson 05's character GPT (the gpu profile's shape) and its cpu-profile shape; vocab of tiny Shakespeare
+LESSON05 = dict(vocab_size=65, block_size=256, n_layer=6, n_head=6, d_model=384)
+LESSON05_CPU = dict(vocab_size=65, block_size=256, n_layer=4, n_head=4, d_model=128)
+
+# models: name -> (GPTConfig keywords, prompts, new tokens); batches; repeats of warm calls; hf: batches for the
+# transformers anchor (its first prompt only); compile: the decode step (CUDA only: the CPU runs it eager)
+GENERATION = {
+    "smoke": dict(models={"tiny": (dict(vocab_size=65, block_size=64, n_layer=2, n_head=2, d_model=64), [8], 8)},
+                  batches=[1, 2], repeats=1, hf=[1], compile=False),
+    # cpu: 32 new tokens, one warm call each: the whole benchmark used about 130 s of CPU time at 64 new tokens and
+    # two warm calls (measured on a loaded 2-core machine, so only the CPU time, not the wall time, is telling)
+    "cpu": dict(models={"lesson 05 (cpu shape)": (LESSON05_CPU, [128], 32)}, batches=[1, 8], repeats=1, hf=[1],
+                compile=False),
+    "gpu": dict(models={"GPT-2 small": (GPT2_SMALL, [512, 128], 256), "lesson 05": (LESSON05, [128], 128)},
+                batches={"GPT-2 small": [1, 8, 32], "lesson 05": [1, 32]}, repeats=2, hf=[1, 8], compile=True),
+}
+
+
+def _model_rows(label: str, config: GPTConfig, prompts: list[int], new_tokens: int, batches: list[int], repeats: int,
+                hf_batches: list[int], compile: bool, device, dtype, progress: bool = False) -> tuple[list[dict], dict]:
+    torch.manual_seed(0)
+    model = GPT(config).to(device=device, dtype=dtype).eval()
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    info = {"config": asdict(config), "params": sum(p.numel() for p in model.parameters()),
+            "weight_bytes": weight_bytes, "compile_s": {}, "prompt_forward_tokens_per_s": {}}
+    rows = []
+    bytes_per = torch.finfo(dtype).bits // 8
+    max_len = max(prompts) + new_tokens
+    hf = hf_model(config, device, dtype) if hf_batches else None
+    for batch in batches:
+        generator = StaticGenerator(model, batch, max_len, compile=compile)
+        info["compile_s"][batch] = generator.warm_up(batch)
+        for prompt_len in prompts:
+            prompt = torch.randint(0, config.vocab_size, (batch, prompt_len), device=device,
+                                   generator=torch.Generator(device).manual_seed(batch * 1000 + prompt_len))
+            info["prompt_forward_tokens_per_s"][f"{batch}x{prompt_len}"] = prompt_forward_tokens_per_s(
+                model, prompt, repeats, device)
+            # at the end the cache holds prompt + new - 1 positions: the last new token is never read back
+            formula = kv_cache_bytes(config, batch, prompt_len + new_tokens - 1, bytes_per)
+            with _no_cudnn_attention():  # new shapes every token: no per-shape set-up stalls for the eager loops
+                naive_row, naive_tokens = measure("naive loop", lambda p, n: model.generate(p, n, temperature=0),
+                                                  prompt, new_tokens, max(1, repeats - 1), device)
+                grow_row, grow_tokens = measure("growing cache, eager",
+                                                lambda p, n: model.generate(p, n, temperature=0, use_cache=True),
+                                                prompt, new_tokens, max(1, repeats - 1), device)
+            caches = model.new_caches()
+            with torch.no_grad():
+                model(prompt, caches=caches)
+                for _ in range(new_tokens - 1):
+                    model(prompt[:, -1:], caches=caches)
+            grow_row["kv_bytes_measured"] = sum(c.keys.numel() * c.keys.element_size() * 2 for c in caches)
+            method = "static cache, compiled" if compile else "static cache, eager"
+            static_row, static_tokens = measure(method, generator.generate, prompt, new_tokens, repeats, device)
+            static_row["kv_bytes_allocated"] = generator.cache_bytes()  # max_batch x max_len, preallocated
+            static_row["kv_bytes_allocated_formula"] = kv_cache_bytes(config, batch, max_len, bytes_per)
+            for row, tokens in ((naive_row, naive_tokens), (grow_row, grow_tokens), (static_row, static_tokens)):
+                row["tokens_equal_to_naive"] = float((tokens == naive_tokens).float().mean())
+            these = [naive_row, grow_row, static_row]
+            if hf is not None and batch in hf_batches and prompt_len == prompts[0]:
+                hf_row, _ = measure("transformers GPT2LMHeadModel, static cache",
+                                    lambda p, n: hf_generate(hf, p, n), prompt, new_tokens, repeats, device)
+                hf_row["tokens_equal_to_naive"] = None  # another model's random weights: other tokens
+                these.append(hf_row)
+            for row in these:
+                row.update(model=label, kv_bytes_formula=formula)
+                if progress:  # a run cut short still shows its rows
+                    print(f"{label} batch {batch} prompt {prompt_len} {row['method']}: {row['tokens_per_s']:,.0f} "
+                          "tokens/s", file=sys.stderr, flush=True)
+            rows += these
+        if compile and batch == 1:
+            info["decode_kernel_profile_batch1"] = decode_kernel_profile(generator, 1)
+        del generator
+    return rows, info
+
+
+def floors(rows: list[dict], info: dict, gpu: bool) -> dict:
+    """Issue 24's floors, judged on GPT-2 small at prompt 512 (None where the run has no such row)."""
+    def find(method_start, batch, prompt=512):
+        return next((r for r in rows if r["model"] == "GPT-2 small" and r["method"].startswith(method_start)
+                     and r["batch"] == batch and r["prompt"] == prompt), None)
+
+    static1, static8 = find("static", 1), find("static", 8)
+    if not gpu or static1 is None:
+        return {}
+    naive8, hf1, hf8 = find("naive", 8), find("transformers", 1), find("transformers", 8)
+    kernel_ms = (info["GPT-2 small"].get("decode_kernel_profile_batch1") or {}).get("ms_per_step")
+    ms_per_token = 1000 / static1["decode_tokens_per_s"]
+    result = {"batch 1 warm tokens/s >= 2000": static1["tokens_per_s"] >= 2000,
+              "batch 1 decode ms per token": ms_per_token, "batch 1 kernel ms per decode step (profiled)": kernel_ms,
+              "first call within 2x of warm (batch 1)": static1["first_s"] <= 2 * static1["warm_s"],
+              "static / naive at batch 8": static8["tokens_per_s"] / naive8["tokens_per_s"] if naive8 else None}
+    if kernel_ms is not None and kernel_ms > 0.5:
+        result["within 1.3x of the kernels' time (batch 1)"] = ms_per_token <= 1.3 * kernel_ms
+    result["static >= 5x naive at batch 8"] = bool(naive8) and result["static / naive at batch 8"] >= 5
+    for batch, hf in ((1, hf1), (8, hf8)):
+        static = static1 if batch == 1 else static8
+        result[f"static / transformers at batch {batch}"] = static["tokens_per_s"] / hf["tokens_per_s"] if hf else None
+        result[f"at least as fast as transformers at batch {batch}"] = bool(hf) and static["tokens_per_s"] >= \
+            hf["tokens_per_s"]
+    return result
+
+
+@contextlib.contextmanager
+def _no_cudnn_attention():
+    """cuDNN's attention off inside the block (its per-shape set-up stalls loops whose shapes change every token)."""
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    torch.backends.cuda.enable_cudnn_sdp(False)
+    try:
+        yield
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
+
+
+def _all_models(s: dict, compile: bool, device, dtype, progress: bool) -> tuple[list[dict], dict]:
+    rows, info = [], {}
+    for label, (shape, prompts, new_tokens) in s["models"].items():
+        batches = s["batches"][label] if isinstance(s["batches"], dict) else s["batches"]
+        model_rows, info[label] = _model_rows(label, GPTConfig(**shape), prompts, new_tokens, batches,
+                                              s["repeats"], s["hf"] if label == next(iter(s["models"])) else [],
+                                              compile, device, dtype, progress)
+        rows += model_rows
+    return rows, info
+
+
+def cudnn_attention_stall(config: GPTConfig, device, dtype, new_tokens: int = 32) -> dict:
+    """The naive loop's first and second call for ``new_tokens`` tokens at batch 1, with cuDNN attention on and
+    off (each setting on a prompt length not seen before): the first call pays any per-shape set-up."""
+    torch.manual_seed(0)
+    model = GPT(config).to(device=device, dtype=dtype).eval()
+    before, out = torch.backends.cuda.cudnn_sdp_enabled(), {}
+    try:
+        for offset, enabled in enumerate((True, False)):
+            torch.backends.cuda.enable_cudnn_sdp(enabled)
+            prompt = torch.randint(0, config.vocab_size, (1, 301 + 97 * offset), device=device)
+            run = lambda p=prompt: model.generate(p, new_tokens, temperature=0)  # noqa: E731
+            first, _ = _timed(run, device)
+            again, _ = _timed(run, device)
+            out["on" if enabled else "off"] = {"prompt": prompt.shape[1], "new_tokens": new_tokens, "first_s": first,
+                                                "second_s": again}
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
+    return out
+
+
+def _format(result: dict) -> str:
+    lines = [f"{result['device_name']} | torch {result['torch']} | transformers {result['transformers']} | "
+             f"{result['dtype']} | profile {result['profile']} | {result['seconds']:.0f} s"]
+    for row in result["rows"]:
+        first = f", first call {row['tokens_per_s_first']:,.0f}/s" if row["tokens_per_s_first"] else ""
+        lines.append(f"{row['model']:>22} batch {row['batch']:>2} prompt {row['prompt']:>3}: {row['method']:<42} "
+                     f"{row['tokens_per_s']:>9,.0f} tokens/s{first}, first token {1000 * row['ttft_s']:.1f} ms")
+    for name, value in result["floors"].items():
+        lines.append(f"floor: {name}: {value}")
+    return "\n".join(lines)
+
+
+@benchmark("generation", "lesson 08: naive loop, growing cache, static cache + compiled decode step, transformers",
+           formatter=_format)
+def bench_generation(profile: str | None = None, progress: bool = False) -> dict:
+    """Every method of ``GENERATION[profile]`` timed on this machine, with issue 24's floors judged on a GPU;
+    ``progress`` prints each row to stderr as it is measured."""
+    device = pick_device()
+    profile = profile or pick_profile(device)
+    if profile not in GENERATION:
+        raise ValueError(f"profile must be one of {sorted(GENERATION)}, got {profile!r}")
+    s = GENERATION[profile]
+    import transformers
+
+    gpu = device.type == "cuda"
+    dtype = torch.bfloat16 if gpu else torch.float32
+    compile = s["compile"] and gpu
+    started = time.perf_counter()
+    rows, info = [], {}
+    probe = cudnn_attention_stall(GPTConfig(**next(iter(s["models"].values()))[0]), device, dtype) if gpu else None
+    rows, info = _all_models(s, compile, device, dtype, progress)
+    last_shape = GPTConfig(**list(s["models"].values())[-1][0])  # the smallest: one more compilation, in float32
+    equal = same_tokens_fp32(last_shape, device, compile=compile)
+    name = device_name(device)
+    result = {"device": device.type, "device_name": name, "torch": torch.__version__,
+              "transformers": transformers.__version__, "profile": profile, "dtype": str(dtype).removeprefix("torch."),
+              "weights": "random (only time matters)", "models": info, "rows": rows,
+              "greedy_fp32_same_tokens": equal, "floors": floors(rows, info, gpu),
+              "cudnn_attention_probe": probe,
+              "note": "cuDNN attention is switched off for the eager loops (naive, growing cache), whose shapes change "
+                      "every token: its per-shape set-up would stall each new length (cudnn_attention_probe); the "
+                      "static cache and transformers keep PyTorch's default",
+              "seconds": time.perf_counter() - started}
+    _save(result)
+    return result
+
+
+def _save(result: dict) -> None:
+    """With ``ATTENTION_COURSE_RESULTS_DIR`` set (the maintainers' GPU runs), also write the result there as JSON,
+    so that a lesson executed on a GPU leaves the benchmark's file beside its outputs without a second run."""
+    folder = os.environ.get("ATTENTION_COURSE_RESULTS_DIR")
+    if not folder:
+        return
+    tag = result["device_name"].replace("NVIDIA ", "").split()[0] if result["device"] == "cuda" else "cpu"
+    path = Path(folder) / f"generation_{result['profile']}_{tag}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")

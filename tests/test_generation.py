@@ -1,0 +1,126 @@
+"""The static KV cache, the static generator (greedy equality with the naive loop, errors) and the benchmark."""
+
+import json
+
+import pytest
+import torch
+
+from attention_course.attention import StaticKVCache
+from attention_course.generation import StaticGenerator, kv_cache_bytes, sample_on_device
+from attention_course.gpt import GPT, GPTConfig
+
+CONFIG = GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=2, d_model=32)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return GPT(CONFIG).eval()
+
+
+def test_static_cache_writes_in_place_and_masks_the_unwritten_tail():
+    cache = StaticKVCache(max_batch=2, max_len=6, n_heads=1, d_head=2)
+    keys_before = cache.keys.data_ptr()
+    k = torch.arange(8.0).view(2, 1, 2, 2)
+    keys, values = cache.update(torch.tensor([0, 1]), k, -k)
+    assert keys.data_ptr() == keys_before  # no new buffer: what a CUDA graph needs
+    assert torch.equal(keys[:, :, :2], k) and torch.equal(values[:, :, :2], -k)
+    assert keys[:, :, 2:].abs().sum() == 0
+    later = cache.update(torch.tensor([2]), torch.ones(1, 1, 1, 2), torch.ones(1, 1, 1, 2))[0]
+    assert later.shape == (1, 1, 6, 2) and torch.equal(later[0, 0, 2], torch.ones(2))
+    assert cache.visible(torch.tensor([2])).tolist() == [[True, True, True, False, False, False]]
+    assert cache.nbytes() == 2 * 2 * 1 * 6 * 2 * 4
+
+
+def test_static_cache_rejects_too_large_a_batch_and_another_dtype():
+    cache = StaticKVCache(max_batch=1, max_len=4, n_heads=1, d_head=2)
+    with pytest.raises(ValueError, match="max_batch 1"):
+        cache.update(torch.tensor([0]), torch.zeros(2, 1, 1, 2), torch.zeros(2, 1, 1, 2))
+    with pytest.raises(ValueError, match="dtype"):
+        cache.update(torch.tensor([0]), torch.zeros(1, 1, 1, 2, dtype=torch.float64), torch.zeros(1, 1, 1, 2))
+    with pytest.raises(ValueError, match="positive"):
+        StaticKVCache(0, 4, 1, 2)
+
+
+@pytest.mark.parametrize("batch, prompt, new", [(1, 5, 30), (3, 12, 20), (2, 1, 40)])
+def test_greedy_float32_gives_exactly_the_naive_loops_tokens(model, batch, prompt, new):
+    tokens = torch.randint(0, CONFIG.vocab_size, (batch, prompt), generator=torch.Generator().manual_seed(batch))
+    naive = model.generate(tokens, new, temperature=0)
+    generator = StaticGenerator(model, max_batch=4, max_len=prompt + new)
+    static = generator.generate(tokens, new)
+    assert static.shape == (batch, prompt + new)
+    assert torch.equal(static, naive)
+    assert torch.equal(static, model.generate(tokens, new, temperature=0, use_cache=True))
+
+
+def test_a_generator_is_reused_across_prompts_and_smaller_batches(model):
+    generator = StaticGenerator(model, max_batch=4)
+    long = torch.randint(0, CONFIG.vocab_size, (4, 30), generator=torch.Generator().manual_seed(1))
+    generator.generate(long, 20)  # leaves stale keys beyond the next, shorter prompt: they must stay hidden
+    short = long[:2, :7]
+    assert torch.equal(generator.generate(short, 25), model.generate(short, 25, temperature=0))
+
+
+def test_generator_errors_say_what_was_expected(model):
+    generator = StaticGenerator(model, max_batch=2, max_len=16)
+    with pytest.raises(ValueError, match="exceed max_len 16"):
+        generator.generate(torch.zeros(1, 10, dtype=torch.long), 7)
+    with pytest.raises(ValueError, match="exceeds max_batch 2"):
+        generator.generate(torch.zeros(3, 4, dtype=torch.long), 2)
+    with pytest.raises(TypeError, match="int64"):
+        generator.generate(torch.zeros(1, 4), 2)
+    with pytest.raises(ValueError, match="on meta"):
+        generator.generate(torch.zeros(1, 4, dtype=torch.long, device="meta"), 2)
+    with pytest.raises(ValueError, match="must be positive"):
+        generator.generate(torch.zeros(1, 4, dtype=torch.long), 0)
+    with pytest.raises(ValueError, match="1..64"):
+        StaticGenerator(model, max_batch=1, max_len=65)
+    with pytest.raises(TypeError, match="course's GPT"):
+        StaticGenerator(torch.nn.Linear(2, 2), max_batch=1)
+
+
+def test_sampling_on_the_device_follows_the_distribution_and_top_k():
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([[0.7, 0.2, 0.1, 1e-9]])).repeat(20_000, 1)
+    counts = torch.bincount(sample_on_device(logits, temperature=1.0)[:, 0], minlength=4) / 20_000
+    assert torch.allclose(counts, torch.tensor([0.7, 0.2, 0.1, 0.0]), atol=0.02)
+    top1 = sample_on_device(logits[:100], temperature=1.0, top_k=1)
+    assert (top1 == 0).all()
+    assert torch.equal(sample_on_device(logits[:3], 0.0), torch.zeros(3, 1, dtype=torch.long))
+    with pytest.raises(ValueError, match=">= 0"):
+        sample_on_device(logits, -1.0)
+
+
+def test_kv_cache_bytes_formula():
+    assert kv_cache_bytes(GPTConfig(vocab_size=10, n_layer=12, d_model=768, n_head=12), 1, 768, 2) == \
+        2 * 12 * 768 * 768 * 2
+
+
+def test_bench_generation_json_on_the_smoke_profile(capsys):
+    from attention_course.tools.cli import main
+
+    assert main(["bench", "generation", "--profile", "smoke", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    methods = {row["method"] for row in result["rows"]}
+    assert {"naive loop", "growing cache, eager", "static cache, eager"} <= methods
+    assert any(method.startswith("transformers") for method in methods)
+    assert {row["batch"] for row in result["rows"]} == {1, 2}
+    for row in result["rows"]:
+        assert row["tokens_per_s"] > 0 and row["ttft_s"] > 0 and row["first_s"] > 0
+        if row["method"] != "naive loop" and not row["method"].startswith("transformers"):
+            assert row["tokens_equal_to_naive"] == 1.0
+        if row["method"].startswith("growing"):
+            assert row["kv_bytes_measured"] == row["kv_bytes_formula"]
+        if row["method"].startswith("static"):
+            assert row["kv_bytes_allocated"] == row["kv_bytes_allocated_formula"]
+    assert result["greedy_fp32_same_tokens"]["same_tokens"] is True
+    assert result["device_name"] and result["floors"] == {}  # floors are judged on a GPU only
+
+
+def test_load_note_names_the_run_and_the_load(monkeypatch):
+    from attention_course import serving
+
+    monkeypatch.setattr(serving.os, "getloadavg", lambda: (5.0, 0.0, 0.0))
+    monkeypatch.setattr(serving.os, "cpu_count", lambda: 2)
+    note = serving.load_note()
+    assert "this run" in note and "5.0 on 2 cores" in note and "busier" in note
