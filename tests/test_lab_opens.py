@@ -51,7 +51,8 @@ def _installed_kernel() -> dict:
 
 
 @pytest.mark.parametrize("notebook", sorted(ROOT.glob("notebooks/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb"))
-                         + sorted(ROOT.glob("exercises/*.ipynb")), ids=lambda p: f"{p.parent.name}/{p.stem}")
+                         + sorted(ROOT.glob("exercises/*.ipynb")) + sorted(ROOT.glob("classroom/**/*.ipynb")),
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_notebooks_name_the_kernel_setup_installs(notebook):
     """JupyterLab writes the running kernel's name into a notebook it opens: a different name there marks the
     learner's untouched notebook as modified (and asks to save it on closing)."""
