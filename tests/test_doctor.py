@@ -189,3 +189,51 @@ def test_outside_a_course_checkout_the_notebook_check_says_so(monkeypatch, tmp_p
     monkeypatch.setattr(course, "PACKAGE_ROOT", tmp_path)  # as if the library were installed from elsewhere
     check = doctor._trusted_notebooks()
     assert check.ok and "no course checkout" in check.check
+
+
+def test_the_gpu_profile_forced_on_a_cpu_is_a_fix_not_two_oks(monkeypatch, fast_heavy_checks):
+    import attention_course.device as device_module
+
+    monkeypatch.setattr(device_module, "pick_device", lambda prefer=None: torch.device("cpu"))
+    monkeypatch.setenv("ATTENTION_COURSE_PROFILE", "gpu")
+    checks = {check.check: check for check in doctor._device()}
+    assert not checks["size profile 'gpu'"].ok and "ATTENTION_COURSE_PROFILE" in checks["size profile 'gpu'"].fix
+    monkeypatch.setenv("ATTENTION_COURSE_PROFILE", "smoke")
+    assert all(check.ok for check in doctor._device())
+
+
+@pytest.fixture
+def lab_dirs(monkeypatch, tmp_path):
+    """This test's own JupyterLab app folder and user settings (what `make setup` writes into the venv)."""
+    monkeypatch.setenv("JUPYTERLAB_DIR", str(tmp_path / "lab"))
+    monkeypatch.setenv("JUPYTERLAB_SETTINGS_DIR", str(tmp_path / "user-settings"))
+    return tmp_path
+
+
+def _lab_check():
+    [check] = [c for c in doctor.doctor_checks(("open",)) if c.check.startswith("JupyterLab settings")]
+    return check
+
+
+def test_jupyterlab_not_saving_widget_state_is_a_fix_and_setup_fixes_it(lab_dirs, monkeypatch):
+    from attention_course.tools import lab_settings
+
+    monkeypatch.setattr(doctor, "_trusted_notebooks", lambda: doctor.Check("notebooks: stand-in", True, "", "", "open"))
+    missing = _lab_check()
+    assert not missing.ok and "model not found" in missing.detail and "make setup" in missing.fix
+    written = lab_settings.install()  # what `make setup` runs
+    assert written == lab_dirs / "lab" / "settings" / "overrides.d" / "attention-course.json"
+    assert json.loads(written.read_text())["@jupyter-widgets/jupyterlab-manager:plugin"] == {"saveState": True}
+    assert _lab_check().ok
+    overrides = lab_dirs / "lab" / "settings" / "overrides.json"  # a learner's own overrides win: say so
+    overrides.write_text(json.dumps({"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": False}}))
+    assert not _lab_check().ok
+    overrides.unlink()
+    mine = lab_dirs / "user-settings" / "@jupyter-widgets" / "jupyterlab-manager" / "plugin.jupyterlab-settings"
+    mine.parent.mkdir(parents=True)
+    mine.write_text('{\n  // set in the Settings Editor\n  "saveState": false\n}\n')
+    check = _lab_check()
+    assert not check.ok and "your own JupyterLab settings" in check.detail
+    mine.write_text('{"saveState": true}')
+    assert _lab_check().ok
+    assert lab_settings.main(["--check"]) == 0

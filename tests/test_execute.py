@@ -1,7 +1,12 @@
+import json
+import re
+
 import nbformat
 import pytest
 
-from attention_course.tools.execute import main
+from attention_course.tools.execute import WIDGET_STATE as STATE
+from attention_course.tools.execute import WIDGET_VIEW as VIEW
+from attention_course.tools.execute import main, prune_widget_state
 
 
 def _notebook(path, *sources):
@@ -56,3 +61,38 @@ def test_widget_state_is_stored_for_every_widget_shown(tmp_path):
     children = [ref.removeprefix("IPY_MODEL_") for ref in state[view["model_id"]]["state"]["children"]]
     assert all(child in state for child in children)
     assert executed.cells[1].outputs[0].text == "True\n"  # the doctor knows it runs in a kernel
+
+
+def test_stale_widget_state_is_pruned_when_executing(tmp_path):
+    """Widgets made but never shown (or replaced) leave no state behind; what is shown keeps all it refers to."""
+    source = _notebook(tmp_path / "s.ipynb",
+                       "import ipywidgets as w\nhidden = [w.IntSlider(value=i) for i in range(5)]",
+                       "shown = w.HBox([w.Label('kept'), w.FloatProgress(value=3)])\nshown")
+    assert main([str(source), "--output", str(tmp_path / "out")]) == 0
+    executed = nbformat.read(tmp_path / "out" / "s.ipynb", as_version=4)
+    state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    names = sorted(model["model_name"] for model in state.values())
+    assert "IntSliderModel" not in names and {"HBoxModel", "LabelModel", "FloatProgressModel"} <= set(names), names
+    referenced = {ref for model in state.values() for ref in re.findall(r"IPY_MODEL_([0-9a-f]{32})", json.dumps(model))}
+    assert referenced <= state.keys()
+
+
+def _model(name, **state):
+    return {"model_name": name, "model_module": "@jupyter-widgets/controls", "model_module_version": "2.0.0", "state": state}
+
+
+def test_prune_keeps_what_outputs_show_and_what_that_refers_to():
+    ids = {name: f"{index:032x}" for index, name in enumerate(["box", "label", "layout", "out", "inner", "stale", "bar"], 1)}
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("x", outputs=[nbformat.v4.new_output(
+        "display_data", data={VIEW: {"version_major": 2, "version_minor": 0, "model_id": model}}) for model in
+        (ids["box"], ids["out"])])]
+    notebook.metadata["widgets"] = {STATE: {"version_major": 2, "version_minor": 0, "state": {
+        ids["box"]: _model("VBoxModel", children=[f"IPY_MODEL_{ids['label']}"], layout=f"IPY_MODEL_{ids['layout']}"),
+        ids["label"]: _model("LabelModel"), ids["layout"]: _model("LayoutModel"),
+        ids["out"]: _model("OutputModel", outputs=[{"output_type": "display_data", "data": {VIEW: {"model_id": ids["inner"]}}}]),
+        ids["inner"]: _model("ButtonModel"), ids["stale"]: _model("IntSliderModel"), ids["bar"]: _model("FloatProgressModel")}}}
+    assert prune_widget_state(notebook) == 2
+    assert set(notebook.metadata["widgets"][STATE]["state"]) == {ids[n] for n in ("box", "label", "layout", "out", "inner")}
+    notebook.cells[0].outputs = []  # nothing shown any more: no state at all
+    assert prune_widget_state(notebook) == 5 and "widgets" not in notebook.metadata

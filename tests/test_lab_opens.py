@@ -43,6 +43,23 @@ def test_saved_widget_state_holds_every_model_the_outputs_show(lesson):
                        ("@jupyter-widgets/output", "1.0.0")}, modules  # what ipywidgets 8's JupyterLab manager loads
 
 
+def _installed_kernel() -> dict:
+    """The kernel `make setup` installs (its `ipykernel install` line), as a notebook's kernelspec names it."""
+    line = next(line for line in (ROOT / "Makefile").read_text().splitlines() if "ipykernel install" in line)
+    name, display = re.search(r'--name (\S+) --display-name "([^"]+)"', line).groups()
+    return {"display_name": display, "language": "python", "name": name}
+
+
+@pytest.mark.parametrize("notebook", sorted(ROOT.glob("notebooks/*.ipynb")) + sorted(ROOT.glob("solutions/*.ipynb"))
+                         + sorted(ROOT.glob("exercises/*.ipynb")) + sorted(ROOT.glob("classroom/**/*.ipynb")),
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_notebooks_name_the_kernel_setup_installs(notebook):
+    """JupyterLab writes the running kernel's name into a notebook it opens: a different name there marks the
+    learner's untouched notebook as modified (and asks to save it on closing)."""
+    spec = json.loads(notebook.read_text(encoding="utf-8"))["metadata"].get("kernelspec")
+    assert spec == _installed_kernel(), f"{notebook.name}: kernelspec {spec}, setup installs {_installed_kernel()}"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

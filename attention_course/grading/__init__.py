@@ -1,4 +1,4 @@
-"""Self-grading checks for the exercise notebooks: ``check(task_id, answer)``.
+"""Self-grading checks for the exercise notebooks: ``check(task_id, answer)``, and ``hint(task_id, stage)`` for hints.
 
 Every lesson's tasks register themselves in ``TASKS`` when its module is imported below.
 """
@@ -17,5 +17,6 @@ from . import (  # noqa: F401  (each module registers its tasks on import; build
     lesson10,
 )
 from ._core import TASKS, check, known_tasks
+from .hints import hint
 
-__all__ = ["TASKS", "check", "known_tasks"]
+__all__ = ["TASKS", "check", "hint", "known_tasks"]

@@ -224,6 +224,40 @@ HINTS: dict[str, tuple[str, ...]] = {
         "visible = torch.arange(max_len)[None, :] <= (start + torch.arange(T_new))[:, None]: query i (at position "
         "start + i) sees keys 0 .. start + i.",
     ),
+    # ---------------------------------------------------------------- 09
+    "09.patchify": (
+        "A plain reshape cuts the image into strips: split each image axis into (grid, patch) first, and bring the "
+        "two grid axes together before flattening.",
+        "Give grey images a channel axis (images[:, None]); reshape (B, C, H, W) to (B, C, H/p, p, W/p, p).",
+        "permute(0, 2, 4, 1, 3, 5) gives (B, H/p, W/p, C, p, p); reshape that to (B, (H/p) * (W/p), C * p * p).",
+    ),
+    "09.info_nce": (
+        "Compare every image with every caption by cosine similarity, sharpened by the temperature; the matching pairs "
+        "sit on the diagonal.",
+        "F.normalize(x, dim=-1) makes rows unit length; logits = image @ text.T / temperature is (B, B), and the right "
+        "'class' of row i is i.",
+        "targets = torch.arange(B); return the mean of F.cross_entropy(logits, targets) and "
+        "F.cross_entropy(logits.T, targets).",
+    ),
+    "09.decoder_masks": (
+        "self_mask combines two rules (no looking ahead, no looking at padding); cross_mask has no rule at all.",
+        "Causal: torch.ones(T, T, dtype=torch.bool).tril(). Padding is a property of the KEY s, so "
+        "(tokens != pad_id) goes on the last axis.",
+        "self_mask = causal[None] & (tokens != pad_id)[:, None, :]; "
+        "cross_mask = torch.ones(B, T, n_patches, dtype=torch.bool).",
+    ),
+    "09.seasonal_naive": (
+        "The forecast repeats the last full season of the history, over and over.",
+        "last = history[-season:] holds one season; step h of the forecast takes last[h % season].",
+        "np.asarray(history, dtype=float)[-season:][np.arange(horizon) % season]",
+    ),
+    "09.mase": (
+        "Two mean absolute errors, divided: the forecast's on the test values, and seasonal naive's inside the "
+        "training series.",
+        "Seasonal naive inside the training series compares each value with the one a season earlier: "
+        "y_train[season:] against y_train[:-season].",
+        "float(np.mean(np.abs(y_true - y_pred)) / np.mean(np.abs(y_train[season:] - y_train[:-season])))",
+    ),
     # ---------------------------------------------------------------- 10
     "10.cost_per_million": (
         "How many hours does the machine need for one million predictions?",
@@ -259,18 +293,19 @@ HINTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def hint(task_id: str, stage: int = 1) -> str:
-    """Print (and return) stage ``stage`` of the hints for ``task_id``: 1 is a nudge, the last is nearly the answer."""
-    from . import TASKS  # every registered task, for a helpful message
+def hint(task_id: str, stage: int = 1) -> None:
+    """Print stage ``stage`` of the hints for ``task_id`` (1 is a nudge, the last is nearly the answer).
+
+    It prints once and returns nothing, so a notebook cell that ends with ``hint(...)`` does not show the text
+    a second time as the cell's value.
+    """
+    from ._core import TASKS  # every registered task, for a helpful message
 
     stages = HINTS.get(task_id)
     if not stages:
         known = sorted(HINTS) if task_id not in TASKS else []
-        message = f"no hints for {task_id!r}" + (f"; tasks with hints: {', '.join(known)}" if known else "")
-        print(message)
-        return message
+        print(f"no hints for {task_id!r}" + (f"; tasks with hints: {', '.join(known)}" if known else ""))
+        return
     stage = max(1, min(int(stage), len(stages)))
     more = f"  (more: hint({task_id!r}, {stage + 1}))" if stage < len(stages) else "  (that was the last hint)"
-    text = f"Hint {stage}/{len(stages)} for {task_id}: {stages[stage - 1]}{more}"
-    print(text)
-    return text
+    print(f"Hint {stage}/{len(stages)} for {task_id}: {stages[stage - 1]}{more}")

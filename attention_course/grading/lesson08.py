@@ -155,10 +155,14 @@ def check_latency_percentile(fn) -> int:
         case = f"{n} timings (unsorted), q={q}"
         expected = _percentile(timings, q)
         ordered = sorted(timings)
+        nearest_rank, rank_n = ordered[max(0, math.ceil(q / 100 * n) - 1)], _percentile_rank_n(ordered, q)
+        # near the top (q/100 * n > n - 1) the two mistakes give the same value: name both, not the wrong one
+        both = abs(nearest_rank - rank_n) <= 1e-12
         wrongs = [(sum(timings) / n, "that is the mean: the percentile is a value of the sorted timings (interpolated)"),
-                  (ordered[max(0, math.ceil(q / 100 * n) - 1)], "that is the nearest-rank percentile: use linear "
-                   "interpolation at rank q/100 * (n - 1)"),
-                  (_percentile_rank_n(ordered, q), "the rank is q/100 * (n - 1) (0-based), not q/100 * n"),
+                  (nearest_rank, "that is what a rank of q/100 * n gives, and also the nearest-rank percentile: the "
+                   "rank is q/100 * (n - 1) (0-based), with linear interpolation" if both else "that is the "
+                   "nearest-rank percentile: use linear interpolation at rank q/100 * (n - 1)"),
+                  (rank_n, "the rank is q/100 * (n - 1) (0-based), not q/100 * n"),
                   (timings[min(n - 1, round(q / 100 * (n - 1)))], "sort the timings first")]
         expect_number(task_id, case, call(task_id, case, fn, list(timings), q), expected,
                       "sort, take rank r = q/100 * (n - 1), interpolate between the values at floor(r) and ceil(r)",

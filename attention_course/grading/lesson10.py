@@ -54,14 +54,14 @@ def check_monthly_cost(fn) -> int:
             continue
         exact = volume / (86400 * rate) * price * 730
         diagnoses = [(math.ceil(volume / (86400 * rate)) * price * 730, "even a tiny volume keeps one machine running"),
-                     (exact, "machines come whole and one is always on: max(1, ceil(volume / (86400 * rate)))"),
+                     (exact, "machines come whole and one is always on: round the count up, never below one"),
                      (machines * price * 720, "use 730 hours a month (365 * 24 / 12)"),
                      (machines * price * 24 * 30.4, "use 730 hours a month (365 * 24 / 12)")]
         for wrong, hint in diagnoses:
             if _close(got, wrong):
                 fail("10.monthly_cost", case, expected, got, hint)
-        fail("10.monthly_cost", case, expected, got, "machines = max(1, ceil(volume / (86400 * rate))); "
-             "monthly = machines * hourly price * 730")
+        fail("10.monthly_cost", case, expected, got, "count the machines first (whole ones, at least one, each "
+             "doing predictions_per_s * 86400 a day), then price them for a 730-hour month; hint(\"10.monthly_cost\") says more")
     return len(cases)
 
 
@@ -215,9 +215,11 @@ def check_invalid(fn) -> int:
         elif expected - got:
             first = sorted(expected - got)[0]
             hint = {"tuned on test": "a run whose settings were chosen on the test split overstates its accuracy",
-                    "different test set": "scores on different test sets are not comparable: compare test_sha with "
-                                          "the reference",
-                    "test data in training": "the test set's fingerprint appears in train_includes: it leaked"}[first]
+                    "different test set": f"this run was scored on the test set {run['test_sha']!r} (its test_sha), "
+                                          f"not on the agreed one (reference {reference!r}): scores on different "
+                                          "test sets are not comparable",
+                    "test data in training": "the test set this run was scored on (its test_sha) appears in "
+                                             "train_includes: it leaked into training"}[first]
             hint = f"missed {first!r}: {hint}"
         else:
             hint = f"{sorted(got - expected)} is not a problem of this run: flag only what the fields show"

@@ -3,7 +3,7 @@
 The checks fall in three groups, by what needs them:
 
 - ``open``: opening the lessons in JupyterLab (JupyterLab, its widget extension, notebooks trusted so their
-  stored outputs show);
+  stored outputs show, JupyterLab set to save widget state so widgets survive a restart);
 - ``run``: running the lessons in a kernel (Python, the libraries, every data file non-empty and parsing, the
   model folder loading and tokenising a plain sentence into known tokens, the scripts the attention views
   inline, the device and the size profile);
@@ -92,7 +92,7 @@ def _device() -> list[Check]:
     checks, device = [], None
     try:
         device = pick_device()
-        hint = "GPU lessons run their full size" if device.type == "cuda" else "no GPU: lessons use the smaller cpu profile"
+        hint = "GPU lessons run their full size" if device.type == "cuda" else "no GPU: the cpu profile suits this machine"
         checks.append(Check(f"device {device.type}: {device_name(device)}", True, hint))
     except Exception as error:
         wanted = os.environ.get("ATTENTION_COURSE_DEVICE")
@@ -102,7 +102,13 @@ def _device() -> list[Check]:
         import torch
 
         profile = pick_profile(device if device is not None else torch.device("cpu"))
-        checks.append(Check(f"size profile {profile!r}", True, f"torch {torch.__version__}"))
+        if profile == "gpu" and (device is None or device.type != "cuda"):  # forced: the GPU sizes on a CPU take hours
+            checks.append(Check(f"size profile {profile!r}", False,
+                                f"{PROFILE_ENV}=gpu asks for the GPU sizes, but this machine has no CUDA GPU: "
+                                "the lessons would run for hours",
+                                f"unset {PROFILE_ENV} (this machine gets the cpu profile), or run on a GPU"))
+        else:
+            checks.append(Check(f"size profile {profile!r}", True, f"torch {torch.__version__}"))
     except Exception as error:
         checks.append(Check(f"size profile {os.environ.get(PROFILE_ENV)!r}", False, str(error),
                             f"unset {PROFILE_ENV}, or set it to one of: {', '.join(PROFILES)}"))
@@ -222,6 +228,21 @@ def run_trust(root=None) -> int:
     return 0
 
 
+def _lab_settings() -> Check:
+    def probe():
+        from . import lab_settings
+
+        found = lab_settings.problems()
+        if found:
+            raise RuntimeError("JupyterLab will not save widget state in notebooks, so after a restart the widgets "
+                               "say 'model not found': " + "; ".join(found))
+        return "widget state saved with notebooks", "widgets survive a kernel restart"
+
+    return _guarded("open", "JupyterLab settings", probe,
+                    "run `make setup` (or `python -m attention_course.tools.lab_settings`); undo saveState: false "
+                    "in your own settings")
+
+
 def _chromium() -> Check:
     found = shutil.which("chromium") or (os.path.exists("/usr/bin/chromium") and "/usr/bin/chromium")
     return Check(f"Chromium {found}" if found else "Chromium", bool(found), "the browser tests of the site and views",
@@ -254,6 +275,7 @@ def doctor_checks(groups: tuple[str, ...] = ("open", "run", "test")) -> list[Che
         checks.extend(_package(dist, why, g) for dist, why, g in PACKAGES if g == group)
         if group == "open":
             checks += _safe(group, "the course's notebooks", _trusted_notebooks)
+            checks += _safe(group, "JupyterLab settings", _lab_settings)
         elif group == "run":
             checks += _safe(group, "data sets", _data_checks)
             checks += _safe(group, "pretrained MiniLM", _model)

@@ -5,11 +5,17 @@ modified; each executed copy is written to ``--output`` even when a cell fails (
 its traceback), and the exit status says whether all succeeded. ``--bundle FILE.tar.gz`` also packs every
 notebook finished so far into one archive after each one, so a run cut short still leaves its results
 in a single file (remote runners often return only a few files).
+
+The widget state stored with each executed copy holds only the widgets its outputs still show (and the models
+those refer to): a kernel session also leaves closed progress bars, replaced explorers and their layouts, which
+would otherwise pile up in the file with every run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import tarfile
 import time
@@ -19,6 +25,43 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_MODEL_REFERENCE = re.compile(r'IPY_MODEL_([0-9a-f]{32})|"model_id":\s*"([0-9a-f]{32})"')
+
+
+def shown_widgets(notebook: nbformat.NotebookNode) -> set[str]:
+    """The ids of the widget models the notebook's outputs display."""
+    return {output["data"][WIDGET_VIEW]["model_id"] for cell in notebook.cells for output in cell.get("outputs", [])
+            if WIDGET_VIEW in output.get("data", {}) and output["data"][WIDGET_VIEW].get("model_id")}
+
+
+def prune_widget_state(notebook: nbformat.NotebookNode) -> int:
+    """Keep only the saved widget state the outputs need (the shown models and every model they refer to, e.g. a
+    box's children, a layout, an Output widget's nested views); drop the rest. Returns how many models went."""
+    saved = notebook.metadata.get("widgets", {}).get(WIDGET_STATE)
+    if not saved:
+        return 0
+    state = saved.get("state", {})
+    keep, todo = set(), [m for m in shown_widgets(notebook) if m in state]
+    while todo:
+        model = todo.pop()
+        if model in keep:
+            continue
+        keep.add(model)
+        for match in _MODEL_REFERENCE.finditer(json.dumps(state[model])):
+            referred = match.group(1) or match.group(2)
+            if referred in state and referred not in keep:
+                todo.append(referred)
+    dropped = len(state) - len(keep)
+    if keep:
+        saved["state"] = {model: value for model, value in state.items() if model in keep}
+    else:  # no widget is shown: no state to store
+        del notebook.metadata["widgets"][WIDGET_STATE]
+        if not notebook.metadata["widgets"]:
+            del notebook.metadata["widgets"]
+    return dropped
+
 
 def execute(source: Path, output: Path, timeout: int = 1800) -> tuple[bool, float]:
     """Run ``source`` with its own folder as working directory; write the result to ``output``."""
@@ -26,13 +69,17 @@ def execute(source: Path, output: Path, timeout: int = 1800) -> tuple[bool, floa
     started = time.perf_counter()
     ok = True
     try:
-        # store_widget_state: the state of every widget model the outputs show goes into the notebook's
-        # metadata ("widgets", application/vnd.jupyter.widget-state+json), so a reopened lesson draws its widgets.
+        # store_widget_state: the state of every widget model of the session goes into the notebook's metadata
+        # ("widgets", application/vnd.jupyter.widget-state+json), so a reopened lesson draws its widgets; what no
+        # output shows is pruned below.
         NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=True,
                        resources={"metadata": {"path": str(source.resolve().parent)}}).execute()
-    except (CellExecutionError, DeadKernelError, TimeoutError) as error:  # keep what ran, with the failure, and go on
+    # keep what ran, with the failure, and go on; after a dead kernel nbclient's own clean-up can fail too (an
+    # AssertionError was seen when a kernel died on a busy machine): that is this notebook's failure, not the run's
+    except (CellExecutionError, DeadKernelError, TimeoutError, AssertionError, RuntimeError) as error:
         ok = False
         print(f"{source.name}: a cell failed:\n{str(error)[-2000:]}", file=sys.stderr)
+    prune_widget_state(notebook)
     output.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, output)
     return ok, time.perf_counter() - started
