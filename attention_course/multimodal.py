@@ -153,7 +153,7 @@ def train_contrastive(model: ContrastiveModel, tokenizer: WordTokenizer, images:
     total = epochs * math.ceil(len(images) / batch_size)
     losses, step, start = [], 0, time.perf_counter()
     model.train()
-    for _ in tqdm(range(epochs), desc="contrastive", disable=not progress, leave=False):
+    for _ in tqdm(range(epochs), desc="contrastive", disable=not progress):
         order = torch.randperm(len(images), generator=generator)
         for index in order.split(batch_size):
             ids = tokenizer.encode(sample_captions(labels[index], TRAIN_TEMPLATES, generator), 8).to(device)
@@ -332,7 +332,7 @@ def train_captioner(model: Captioner, tokenizer: WordTokenizer, images: Tensor, 
     total = epochs * math.ceil(len(images) / batch_size)
     losses, step, start = [], 0, time.perf_counter()
     model.train()
-    for _ in tqdm(range(epochs), desc="captioner", disable=not progress, leave=False):
+    for _ in tqdm(range(epochs), desc="captioner", disable=not progress):
         for index in torch.randperm(len(images), generator=generator).split(batch_size):
             ids = tokenizer.encode(sample_captions(labels[index], TRAIN_TEMPLATES, generator), 9, bos=True, eos=True)
             ids = ids.to(device)

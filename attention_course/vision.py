@@ -195,7 +195,7 @@ def train_classifier(model: nn.Module, images: Tensor, labels: Tensor, epochs: i
     generator = torch.Generator().manual_seed(seed)
     losses, step, start = [], 0, time.perf_counter()
     model.train()
-    for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+    for epoch in tqdm(range(epochs), desc=desc, disable=not progress):
         order = torch.randperm(len(images), generator=generator).to(device)
         for index in order.split(batch_size):
             set_lr(optimizer, warmup_cosine_lr(step, max(1, int(warmup_fraction * total)), total, lr, 0.0))
