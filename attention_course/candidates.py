@@ -111,14 +111,12 @@ def run_poc(device: torch.device, profile: str, kpis: KPIs | None = None, sizes=
                 return model(**tokenize(tokenizer, texts, dev)).argmax(-1).cpu().numpy()
         return predict
 
-    def classifier_probability(model, dev, texts, batch=256):
-        """Positive-class probabilities of ``texts`` (the test split: the operating curve)."""
-        out = []
-        for start in range(0, len(texts), batch):
-            with torch.no_grad(), autocast(dev):
-                logits = model(**tokenize(tokenizer, texts[start:start + batch], dev)).float()
-            out.append(torch.softmax(logits, -1)[:, 1].cpu().numpy())
-        return np.concatenate(out)
+    def classifier_probability(model, dev, texts):
+        """Positive-class probabilities of ``texts`` (the test split: the operating curve), in one call like
+        ``predict`` (one input shape: a compiled int8 model does not recompile)."""
+        with torch.no_grad(), autocast(dev):
+            logits = model(**tokenize(tokenizer, texts, dev)).float()
+        return torch.softmax(logits, -1)[:, 1].cpu().numpy()
 
     def serve_both(model):
         """Predictors on the CPU box (a float32 copy) and, where there is one, on the GPU (bf16 autocast)."""
