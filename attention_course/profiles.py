@@ -141,7 +141,7 @@ LESSONS: dict[str, dict[str, dict]] = {
         # 3,500 and 5,000 labels: the budgets between 2,000 and the label KPI that can decide it (the 5,000-label
         # fine-tuned model is lesson 08's teacher); 100 latency calls a row keep the run near 400 s on an H200
         "gpu": dict(train_limit=None, eval_limit=None, label_budgets=[2000, 3500, 5000, None], seeds=[0, 1, 2],
-                    cpu_threads=2, latency_repeats=100, throughput_repeats=5, batch=64, explain_sentences=200,
+                    cpu_threads=2, latency_repeats=100, throughput_repeats=5, batch=64, explain_sentences=120,
                     fit=dict(epochs=3, min_steps=60),
                     lesson08=dict(student_layers=3, student=dict(steps=1000, batch_size=32), unlabelled=None,
                                   int8_validation=None, int8_compile=True)),
