@@ -42,6 +42,8 @@ DERIVED = {
     ("book/decision/lesson00.md", "8,192"): "the matrix size lesson 00 multiplies (its code: n = 8192)",
     ("book/ja/lesson00.md", "8,192"): "the matrix size lesson 00 multiplies (its code: n = 8192)",
     ("book/decision/lesson04.md", "1,024"): "the sequence length of lesson 04's sweep (its code)",
+    ("book/decision/lesson00.md", "14.6"): "743.69 / 50.76 TFLOP/s, the two 8,192 rows of lesson 00's table",
+    ("book/ja/lesson00.md", "14.6"): "743.69 / 50.76 TFLOP/s, the two 8,192 rows of lesson 00's table",
     ("book/decision/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
     ("book/ja/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
 }
@@ -99,6 +101,10 @@ def page_numbers(markdown: str) -> list[tuple[str, float, int, str, bool, bool]]
             decimals -= round(math.log10(multiplier))
         found.append((whole + fraction + (unit if unit in ("k", "M") else ""), value, decimals,
                       text[start:match.end() + 25].replace("\n", " "), ratio, percent))
+    for match in re.finditer(r"(\d+)\s*分の\s*1", text):  # "10 分の 1": a ratio in Japanese
+        start = max(0, match.start() - 40)
+        found.append((match.group(1), float(match.group(1)), 0, text[start:match.end() + 25].replace("\n", " "),
+                      True, False))
     for match in re.finditer(r"\b(" + "|".join(NUMBER_WORDS) + r")\b(?=\s+times)", text, re.IGNORECASE):
         start = max(0, match.start() - 40)
         found.append((match.group(1), float(NUMBER_WORDS[match.group(1).lower()]), 0,
