@@ -44,6 +44,16 @@ DERIVED = {
     ("book/decision/lesson04.md", "1,024"): "the sequence length of lesson 04's sweep (its code)",
     ("book/decision/lesson00.md", "14.6"): "743.69 / 50.76 TFLOP/s, the two 8,192 rows of lesson 00's table",
     ("book/ja/lesson00.md", "14.6"): "743.69 / 50.76 TFLOP/s, the two 8,192 rows of lesson 00's table",
+    # cloud_vs_onprem's lesson-08 paragraph: from the stored throughputs it quotes (2,571/s CPU int8 student,
+    # 17,676/s GPU fp16 teacher) and lesson 08's prices (CPU $0.80/h, GPU $4.00/h), 730 hours a month
+    ("book/decision/cloud_vs_onprem.md", "222"): "2,571/s x 86,400 s = 222 million a day (one CPU box)",
+    ("book/decision/cloud_vs_onprem.md", "584"): "one 16-thread CPU box: $0.80/h x 730 h",
+    ("book/decision/cloud_vs_onprem.md", "1.53"): "17,676/s x 86,400 s = 1.53 billion a day (one GPU)",
+    ("book/decision/cloud_vs_onprem.md", "1.11"): "five CPU boxes: 5 x 222 million = 1.11 billion a day",
+    ("book/ja/cloud_vs_onprem.md", "222000000"): "2,571/s x 86,400 s (2 億 2,200 万件)",
+    ("book/ja/cloud_vs_onprem.md", "584"): "one 16-thread CPU box: 0.80 ドル/h x 730 h",
+    ("book/ja/cloud_vs_onprem.md", "1530000000"): "17,676/s x 86,400 s (15 億 3,000 万件)",
+    ("book/ja/cloud_vs_onprem.md", "1110000000"): "5 x 2 億 2,200 万件 (11 億 1,000 万件)",
     ("book/decision/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
     ("book/ja/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
 }
