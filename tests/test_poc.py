@@ -393,3 +393,32 @@ def test_the_run_record_names_the_commit_it_is_given_or_none_it_cannot_know(monk
     monkeypatch.delenv(poc.COMMIT_ENV)
     monkeypatch.chdir(tmp_path)  # not a git checkout: no commit to name
     assert poc.run_record("smoke", torch.device("cpu"), [0], {})["commit"] == "unknown"
+
+
+def test_what_if_widget_has_error_cost_and_threshold_controls_that_move_the_table():
+    widget = memo.what_if_widget(synthetic_result())
+    rows = widget.children[:-1]
+    controls = {row.children[0].description: row.children[0] for row in rows}
+    for name in ("missed negative $", "false alarm $", "confidence threshold", "peak / average"):
+        assert name in controls, sorted(controls)
+    assert all(row.children[1].value for row in rows)  # each value shown in a label of its own, never clipped
+    table = widget.children[-1]
+    before = table.value
+    controls["confidence threshold"].value = 0.99
+    assert table.value != before
+    controls["missed negative $"].value = 15.0
+    assert "never" in table.value
+
+
+@pytest.mark.parametrize("lang", ["en", "ja"])
+def test_coverage_plot_draws_one_line_per_candidate(lang):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    result = synthetic_result()
+    fig = memo.plot_coverage(result, lang)
+    drawn = [line for line in fig.axes[0].get_lines() if line.get_label() and not line.get_label().startswith("_")]
+    assert len(drawn) == 1 + sum(1 for r in result["rows"] if r["hardware"] == "cpu" and r["labels"] > 0)
+    if lang == "ja":
+        missing, checked = japanese_glyphs_missing(fig)
+        assert checked >= 3 and not missing, missing
