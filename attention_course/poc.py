@@ -1,13 +1,18 @@
 """Lesson 10: a proof of concept you can defend. KPIs first, baselines first, every candidate measured the same way.
 
 The case: triage of customer review sentences (Rotten Tomatoes stands in). This module holds
-- ``KPIs``: the targets, written down before any model runs;
-- how a candidate is measured, the same way for all: test accuracy, training seconds, p50/p95 latency at
-  batch 1 and throughput at batch 64 on a CPU box (a fixed number of threads) and, where there is one,
-  on the GPU, and cost per million predictions at an assumed hourly price;
-- the what-if arithmetic: monthly cost, one-off cost and break-even against triage by hand;
-- the slice analysis (accuracy by length, negation, word subgroups, with a stated threshold);
-- the reproducibility record (versions, data fingerprint, seeds, hardware).
+- ``KPIs``: the targets, written down in ``poc_kpis.json`` (hashed into the run record before anything trains),
+  each one judging every candidate;
+- how a candidate is measured, the same way for all: test accuracy (bootstrap interval), training seconds,
+  p50/p95 latency one sentence at a time and the throughput of that same serving configuration (the cost per
+  million follows from it; batch-64 throughput is kept as a named bulk figure) on a CPU box (a fixed number of
+  threads) and, where there is one, on the GPU;
+- the what-if arithmetic with errors priced: a confidence threshold routes unsure cases to people, each wrong
+  automated decision costs what its kind costs, machines are sized for a stated peak, and break-even is
+  counted against the cheaper way to work without a model;
+- uncertainty: sample standard deviation over seeds, bootstrap intervals, Holm's correction for slices;
+- the slice analysis (accuracy by length, negation, word subgroups, flagged only beyond chance);
+- the reproducibility record (versions, data fingerprint, seeds, hardware, the KPI file's hash).
 ``candidates.run_poc`` trains and measures the candidates with these pieces; the memo (``memo.py``) is generated
 from the dict it returns, so its numbers are the measured ones.
 """
