@@ -51,7 +51,7 @@ NAMES = {"tfidf": "TF-IDF + logistic regression", "probe": "linear probe on Mini
          "student": "distilled 3-layer MiniLM", "int8": "int8 fine-tuned MiniLM"}
 
 
-EXPLAINED = ("attention", "rollout", "gradient x input")  # what a product could show; "random" is the control
+EXPLAINED = ("attention", "rollout", "gradient x input", "word weights")  # what could be shown; "random": control
 
 
 def _index_of(train, size: int | None, seed: int) -> np.ndarray:
@@ -76,7 +76,7 @@ def run_poc(device: torch.device, profile: str, kpis: KPIs | None = None, sizes=
     from tqdm.auto import tqdm
 
     from . import distill, quantize, transfer
-    from .explain import ClassifierExplainer, agreement_with_erasure
+    from .explain import ClassifierExplainer, agreement_with_erasure, tfidf_agreement
     from .pretrained import SentimentClassifier, embed, freeze_encoder, tokenize
     from .training import autocast
 
@@ -96,6 +96,11 @@ def run_poc(device: torch.device, profile: str, kpis: KPIs | None = None, sizes=
         """Each explanation method against erasure, on the candidate's own predictions (validation sentences)."""
         if explainer is None:
             explanation[name] = None
+            return
+        if isinstance(explainer, tuple):  # TF-IDF: its word weights, the explanation a linear model can show
+            scores = tfidf_agreement(*explainer, explain_texts)
+            explanation[name] = {method: float(np.mean(v)) if v else None for method, v in scores.items()}
+            explanation[name]["sentences"] = len(scores["word weights"])
             return
         scores = agreement_with_erasure(explainer, explain_texts, batched=True)
         explanation[name] = {method: float(np.mean(v)) if v else None for method, v in scores.items()}
@@ -136,7 +141,7 @@ def run_poc(device: torch.device, profile: str, kpis: KPIs | None = None, sizes=
         low, high = bootstrap_interval(np.mean([p == truth for p in per_seed], axis=0))
         intervals[name] = [low, high]
         agreement = explanation.get(name)
-        best = max(EXPLAINED, key=lambda m: agreement[m] if agreement and agreement[m] is not None else -2)
+        best = max(EXPLAINED, key=lambda m: agreement[m] if agreement and agreement.get(m) is not None else -2)
         shown = agreement[best] if agreement else None
         rows.extend({**row, "accuracy_low": low, "accuracy_high": high, "explanation_agreement": shown,
                      "explanation_method": best if agreement else None}
@@ -176,7 +181,7 @@ def run_poc(device: torch.device, profile: str, kpis: KPIs | None = None, sizes=
                 per_seed.append(predict(test.texts))
                 if not predictors:
                     predictors = {"cpu": (predict, None)}
-                    first = (model.predict_proba(vectorizer.transform(test.texts))[:, 1], None)
+                    first = (model.predict_proba(vectorizer.transform(test.texts))[:, 1], (vectorizer, model))
             elif method == "probe":
                 _, model = transfer.select_logistic(setup.features["train"][index], labels,
                                                     setup.features["validation"], splits["validation"].labels)

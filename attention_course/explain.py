@@ -136,3 +136,33 @@ def agreement_with_erasure(probe: SentimentProbe, texts: list[str], batched: boo
         for method in scores:
             scores[method].append(float(spearmanr(importances[method], importances["erasure"]).statistic))
     return scores
+
+
+def tfidf_agreement(vectorizer, model, texts: list[str]) -> dict[str, list[float]]:
+    """The explanation a TF-IDF + logistic-regression model can show (each word's weight: the sum of
+    coefficient x TF-IDF value over the features that contain it) against erasure (the change of the positive
+    probability when every occurrence of the word is removed), Spearman per sentence (>= 3 distinct words)."""
+    from scipy.stats import spearmanr
+
+    analyze = vectorizer.build_analyzer()
+    tokenize_words = vectorizer.build_tokenizer()
+    vocabulary, coef = vectorizer.vocabulary_, model.coef_[0]
+    scores: dict[str, list[float]] = {"word weights": [], "random": []}
+    rng = np.random.default_rng(0)
+    for text in texts:
+        words = list(dict.fromkeys(w.lower() for w in tokenize_words(text)))
+        if len(words) < 3:
+            continue
+        row = vectorizer.transform([text])
+        weight = {index: coef[index] * value for index, value in zip(row.indices, row.data, strict=True)}
+        features = [f for f in analyze(text) if f in vocabulary]
+        shown = np.array([abs(sum(weight.get(vocabulary[f], 0.0) for f in set(features) if w in f.split()))
+                          for w in words])
+        full = model.predict_proba(row)[0, 1]
+        erased_texts = [" ".join(t for t in tokenize_words(text) if t.lower() != w) for w in words]
+        erased = np.abs(model.predict_proba(vectorizer.transform(erased_texts))[:, 1] - full)
+        if np.ptp(erased) == 0 or np.ptp(shown) == 0:
+            continue
+        scores["word weights"].append(float(spearmanr(shown, erased).statistic))
+        scores["random"].append(float(spearmanr(rng.random(len(words)), erased).statistic))
+    return scores

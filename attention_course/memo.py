@@ -137,7 +137,7 @@ CANDIDATES_JA = {"majority class": "多数派クラス", "TF-IDF + logistic regr
 KPI_NAMES_JA = {"accuracy": "正解率", "p95 latency": "p95 レイテンシ", "cost per million": "100 万件あたりコスト",
                 "labels": "ラベル数", "explanation agreement": "説明の一致度"}
 METHODS_JA = {"attention": "注意（最終層）", "rollout": "注意のロールアウト", "gradient x input": "勾配×入力",
-              "random": "ランダム"}
+              "word weights": "単語の重み", "random": "ランダム"}
 SLICES_JA = {"short (<= 10 words)": "短い文（10 語以下）", "medium (11-25 words)": "中くらいの文（11〜25 語）",
              "long (> 25 words)": "長い文（26 語以上）", "has a negation": "否定語を含む", "no negation": "否定語を含まない",
              "mentions a man (he/his/him/man/actor)": "男性に言及する文",
@@ -214,7 +214,7 @@ def _explanation_line(t: dict, result: dict, row: dict, kpis: KPIs, lang: str) -
     measured = result["explanation"].get(row["candidate"]) if isinstance(result["explanation"], dict) else None
     if not measured:
         return t["explain_none"].format(name=name)
-    methods = [m for m in ("attention", "rollout", "gradient x input", "random") if measured.get(m) is not None]
+    methods = [m for m in METHODS_JA if measured.get(m) is not None]
     method_name = (lambda m: METHODS_JA[m]) if lang == "ja" else (lambda m: m)
     listing = ("、" if lang == "ja" else ", ").join(f"{method_name(m)} {_signed(measured[m])}" for m in methods)
     ok = row.get("explanation_agreement") is not None and row["explanation_agreement"] >= kpis.min_explanation_agreement

@@ -422,3 +422,25 @@ def test_coverage_plot_draws_one_line_per_candidate(lang):
     if lang == "ja":
         missing, checked = japanese_glyphs_missing(fig)
         assert checked >= 3 and not missing, missing
+
+
+def test_tfidf_word_weights_are_measured_against_erasure():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from attention_course.explain import tfidf_agreement
+
+    rng = np.random.default_rng(0)
+    good, bad, neutral = ["great", "wonderful", "moving"], ["dull", "boring", "mess"], ["film", "plot", "the", "a"]
+    texts, labels = [], []
+    for _ in range(300):
+        label = int(rng.random() < 0.5)
+        words = list(rng.choice(good if label else bad, 2)) + list(rng.choice(neutral, 3))
+        rng.shuffle(words)
+        texts.append(" ".join(words))
+        labels.append(label)
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    model = LogisticRegression().fit(vectorizer.fit_transform(texts), labels)
+    scores = tfidf_agreement(vectorizer, model, texts[:60] + ["too short"])
+    assert 50 <= len(scores["word weights"]) <= 60  # the two-word sentence is skipped
+    assert np.mean(scores["word weights"]) > 0.5 > abs(np.mean(scores["random"]))
