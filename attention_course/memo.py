@@ -72,9 +72,10 @@ TEXT = {
                    "distilled and quantised candidates of lesson 08, and more labels where the accuracy curve still "
                    "rises. Re-decide against the same KPIs.",
         "next_full": "Before a pilot (this run covers label budgets up to {budget:,}, {seeds} seeds and lesson 08's "
-                     "cheaper variants): agree with the business whether the product must show explanations (no "
-                     "candidate's explanation reaches the KPI), or measure an explanation that does; repeat the "
-                     "latency measurements on the machine that would serve. Re-decide against the same KPIs.",
+                     "cheaper variants): {name} on {hw} misses {missed}; agree with the business whether that KPI "
+                     "can be relaxed (for the explanation KPI: whether the product must show explanations at all), "
+                     "or improve the candidate where it falls short, and repeat the latency measurements on the "
+                     "machine that would serve. Re-decide against the same KPIs.",
         "record": "Reproducibility: commit {commit}, torch {torch}, transformers {transformers}, scikit-learn "
                   "{sklearn}, seeds {seeds}, test data sha256 {sha}, KPI file sha256 {kpi_sha}.",
         "never": "never", "days": "{:.1f} days", "months": "{:.1f} months",
@@ -124,8 +125,9 @@ TEXT = {
         "next_no": "パイロットの前に PoC を拡張します。フル実行（GPU プロファイル：全ラベル、3 シード）、第 08 回の蒸留・量子化モデル、"
                    "正解率がまだ伸びている範囲でのラベル追加を行い、同じ KPI で再判断します。",
         "next_full": "パイロットの前に（今回の実行はラベル {budget:,} 件までの予算、{seeds} シード、第 08 回の軽量化モデルを含みます）、"
-                     "製品で説明を表示する必要があるかを事業側と合意するか（どの候補の説明も KPI に届きません）、"
-                     "基準に届く説明を計測します。実際に推論するマシンでレイテンシも測り直し、同じ KPI で再判断します。",
+                     "{name}（{hw}）が満たしていない{missed}について、その KPI を緩められるか（説明の KPI なら、製品で説明を"
+                     "表示する必要がそもそもあるか）を事業側と合意するか、足りない点を改善します。実際に推論するマシンで"
+                     "レイテンシも測り直し、同じ KPI で再判断します。",
         "record": "再現性：コミット {commit}、torch {torch}、transformers {transformers}、scikit-learn {sklearn}、"
                   "シード {seeds}、テストデータ sha256 {sha}、KPI ファイル sha256 {kpi_sha}。",
         "never": "ありません（回収できません）", "days": " {:.1f} 日", "months": " {:.1f} か月",
@@ -186,7 +188,7 @@ def evidence_rows(result: dict) -> list[dict]:
     return [{**row, "missed": kpis.failures(row)} for row in result["rows"]]
 
 
-def _next_stage(t: dict, result: dict, rows: list[dict], kpis: KPIs, best: dict | None) -> str:
+def _next_stage(t: dict, result: dict, rows: list[dict], kpis: KPIs, best: dict | None, lang: str = "en") -> str:
     """The next step: a pilot when a candidate meets every KPI; else, after a full (gpu-profile) run, what the full
     run did not settle; else the full run itself."""
     if best:
@@ -194,7 +196,10 @@ def _next_stage(t: dict, result: dict, rows: list[dict], kpis: KPIs, best: dict 
     budgets = [row["labels"] for row in rows if 0 < row["labels"] <= kpis.max_labels]
     if result["profile"] != "gpu" or not budgets:
         return t["next_no"]
-    return t["next_full"].format(seeds=len(result["record"]["seeds"]), budget=max(budgets), max_labels=kpis.max_labels)
+    subject = decision_subject(result)
+    return t["next_full"].format(seeds=len(result["record"]["seeds"]), budget=max(budgets), max_labels=kpis.max_labels,
+                                 name=candidate_name(subject["candidate"], lang), hw=subject["hardware"].upper(),
+                                 missed=missed_kpis(kpis.failures(subject), lang))
 
 
 def _thin_margin(t: dict, result: dict, best: dict | None, kpis: KPIs, lang: str) -> list[str]:
@@ -303,7 +308,7 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
               *_thin_margin(t, result, subject if subject["accuracy"] >= kpis.min_accuracy else None, kpis, lang),
               *(["- " + _money_line(t, result, subject, lang)] if result.get("operating") else []),
               "- " + t["licence"].format(items=("、" if lang == "ja" else "; ").join(provenance)),
-              "", f"{'#' * (level + 1)} {t['next']}", "", _next_stage(t, result, rows, kpis, best), ""]
+              "", f"{'#' * (level + 1)} {t['next']}", "", _next_stage(t, result, rows, kpis, best, lang), ""]
     lines.append("<small>" + t["record"].format(commit=record["commit"], torch=record["torch"],
                                                  transformers=record["transformers"], sklearn=record["scikit-learn"],
                                                  seeds=record["seeds"], sha=record["data"]["test"]["sha256"],
