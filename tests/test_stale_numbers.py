@@ -1,0 +1,270 @@
+"""No stale number anywhere: every figure of the decision pages (EN and JA) and of README's measured tables is
+found in the stored notebook outputs or the results/ file that the page cites, or is a reviewed derived number.
+
+How a number is found: the page's number, as written (with its decimals), must be what some number of the
+sources rounds to (a page's "50.8" matches a stored 50.79; "85 %" also matches a stored 0.849). A number with
+"k" or "M" after it is scaled first. Small counts (integers up to 12, "three seeds", "two GPUs") are not
+checked unless they are a ratio ("16 times", "10 倍", "1.9x"), where a stale figure hides most often; lesson
+numbers, years, dates and names with digits (H200, fp16, GPT-2) are not figures.
+
+Sources of a page: the outputs stored in the notebooks it cites (a link to notebooks/NN_..., "lesson NN",
+"第 NN 回", the page's own lesson number) and every results/ file it names; a page that cites neither is looked
+up in every notebook. README's rows: the notebooks and results files named in the row; the run-time table's
+figures come from each lesson's own run-time line (the lesson's first cell: ``Run time (measured)``) and the
+last cell's "ran top to bottom in N s". A re-execution that changes a figure fails here until the page follows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import cache
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = {path.name[:2]: path for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))}
+PAGES = sorted([*(ROOT / "book" / "decision").glob("*.md"), *(ROOT / "book" / "ja").glob("*.md")])
+GENERATED = {"memo.md", "cloud_table.md"}  # written from lesson 10's stored result; tests/test_poc.py checks them equal
+# pages that other engineers rewrite against their new GPU runs this session; the lead removes an entry at merge
+PENDING_REWRITE = {"book/decision/lesson08.md", "book/ja/lesson08.md", "book/decision/lesson09.md",
+                   "book/ja/lesson09.md", "README.md row 08", "README.md row 09", "README.md: Serving MiniLM (lesson 08)",
+                   "README.md: Beyond text (lesson 09)"}
+
+# Definitions, not measurements: valid on any page.
+CONSTANTS = {"86,400": "seconds in a day", "3,600": "seconds in an hour",
+             "730": "hours in a month, 365 x 24 / 12 (poc.HOURS_PER_MONTH)", "30.4": "days in a month, 365 / 12"}
+# Reviewed numbers that no output prints, each with how it is derived. Key: (page, number as written).
+DERIVED = {
+    ("book/decision/lesson00.md", "8,192"): "the matrix size lesson 00 multiplies (its code: n = 8192)",
+    ("book/ja/lesson00.md", "8,192"): "the matrix size lesson 00 multiplies (its code: n = 8192)",
+    ("book/decision/lesson04.md", "1,024"): "the sequence length of lesson 04's sweep (its code)",
+    ("book/decision/lesson00.md", "14.6"): "743.69 / 50.76 TFLOP/s, the two 8,192 rows of lesson 00's table",
+    ("book/ja/lesson00.md", "14.6"): "743.69 / 50.76 TFLOP/s, the two 8,192 rows of lesson 00's table",
+    # cloud_vs_onprem's lesson-08 paragraph: from the stored throughputs it quotes (2,571/s CPU int8 student,
+    # 17,676/s GPU fp16 teacher) and lesson 08's prices (CPU $0.80/h, GPU $4.00/h), 730 hours a month
+    ("book/decision/cloud_vs_onprem.md", "222"): "2,571/s x 86,400 s = 222 million a day (one CPU box)",
+    ("book/decision/cloud_vs_onprem.md", "584"): "one 16-thread CPU box: $0.80/h x 730 h",
+    ("book/decision/cloud_vs_onprem.md", "1.53"): "17,676/s x 86,400 s = 1.53 billion a day (one GPU)",
+    ("book/decision/cloud_vs_onprem.md", "1.11"): "five CPU boxes: 5 x 222 million = 1.11 billion a day",
+    ("book/ja/cloud_vs_onprem.md", "222000000"): "2,571/s x 86,400 s (2 億 2,200 万件)",
+    ("book/ja/cloud_vs_onprem.md", "584"): "one 16-thread CPU box: 0.80 ドル/h x 730 h",
+    ("book/ja/cloud_vs_onprem.md", "1530000000"): "17,676/s x 86,400 s (15 億 3,000 万件)",
+    ("book/ja/cloud_vs_onprem.md", "1110000000"): "5 x 2 億 2,200 万件 (11 億 1,000 万件)",
+    ("book/decision/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
+    ("book/ja/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
+}
+
+UNITS = {"", "x", "ms", "s", "k", "M", "B", "GB", "GiB", "MiB", "MB", "KB", "h", "TFLOP", "µs", "min", "nats"}
+RATIO_AFTER = re.compile(r"\s*(x\b|×|times\b|倍|-fold)")
+NUMBER_WORDS = {"ten": 10, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100}
+PAGE_NUMBER = re.compile(r"(?<![A-Za-z0-9_.\-/])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:\s?([A-Za-zµ]+))?")
+SOURCE_NUMBER = re.compile(r"(?<![A-Za-z_\d.])-?\d+(?:,\d{3})*(?:\.(\d+))?(?:[eE][-+]?\d+)?(\s*(?:x\b|×|times\b|倍))?(\s?[kM]\b)?")
+
+
+def _strip(markdown: str) -> str:
+    """The prose of a page: no link targets, inline code, HTML tags, dates, times or names with digits."""
+    text = re.sub(r"\]\([^)]*\)", "]", markdown)
+    text = re.sub(r"`[^`]*`", " ", text)
+    text = re.sub(r"<[^>]+>", " ", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d(T[\d:.+]+)?|\d{1,2}:\d\d(:\d\d)?", " ", text)
+    text = re.sub(r"\b(19|20)\d\d\b", " ", text)  # years
+    text = re.sub(r"[A-Za-z]+-\d+[A-Za-z0-9\-]*", " ", text)  # GPT-2, MiniLM-L6-v2
+    text = re.sub(r"\b(lessons?|Lesson|Lessons|第)\s*\d\d(\s*(–|-|and|to|,)\s*\d\d)*", " ", text)
+    text = re.sub(r"\b0\d\b", " ", text)  # lesson numbers such as 07
+    text = re.sub(r"\d+[- ]?(bit\b|ビット)", " ", text)  # number formats: 32-bit, 16 ビット
+    text = re.sub(r"10⁶|100\s*万件", " ", text)  # "per million" is a unit
+
+    def japanese(match):  # 1 億 2,360 万 -> 123600000; 31 万 -> 310000
+        oku = float(match.group(1).replace(",", "")) * 1e8 if match.group(1) else 0.0
+        man = float(match.group(2).replace(",", "")) * 1e4 if match.group(2) else 0.0
+        return f" {oku + man:.0f} "
+    text = re.sub(r"(?:([\d,.]+)\s*億\s*)?(?:([\d,.]+)\s*万)", japanese, text)
+    text = re.sub(r"([\d,.]+)\s*億", lambda m: f" {float(m.group(1).replace(',', '')) * 1e8:.0f} ", text)
+    return text
+
+
+def page_numbers(markdown: str) -> list[tuple[str, float, int, str, bool, bool]]:
+    """(as written, value, decimals, context, is a ratio, is a percentage) for each figure of ``markdown``."""
+    text, found = _strip(markdown), []
+    for match in PAGE_NUMBER.finditer(text):
+        whole, fraction, unit = match.group(1), match.group(2) or "", match.group(3) or ""
+        if unit not in UNITS and not unit.startswith(("TFLOP", "GFLOP", "token", "nat", "label", "sentence")):
+            if re.fullmatch(r"[A-Za-z]+", unit):  # a word after the number: keep the number, drop the word
+                unit = ""
+            else:
+                continue
+        value = float((whole + fraction).replace(",", ""))
+        multiplier = {"k": 1e3, "M": 1e6}.get(unit, 1.0)
+        value *= multiplier
+        ratio = bool(RATIO_AFTER.match(text, match.end(2) if fraction else match.end(1)))
+        after = text[match.end():match.end() + 3]
+        percent = after.lstrip().startswith("%")
+        if not fraction and value <= 12 and not ratio and not percent:
+            continue
+        start = max(0, match.start() - 40)
+        decimals = len(fraction) - 1 if fraction else 0
+        if multiplier > 1:  # 1.17 M: two decimals of millions are a tolerance of 5,000
+            decimals -= round(math.log10(multiplier))
+        found.append((whole + fraction + (unit if unit in ("k", "M") else ""), value, decimals,
+                      text[start:match.end() + 25].replace("\n", " "), ratio, percent))
+    for match in re.finditer(r"(\d+)\s*分の\s*1", text):  # "10 分の 1": a ratio in Japanese
+        start = max(0, match.start() - 40)
+        found.append((match.group(1), float(match.group(1)), 0, text[start:match.end() + 25].replace("\n", " "),
+                      True, False))
+    for match in re.finditer(r"\b(" + "|".join(NUMBER_WORDS) + r")\b(?=\s+times)", text, re.IGNORECASE):
+        start = max(0, match.start() - 40)
+        found.append((match.group(1), float(NUMBER_WORDS[match.group(1).lower()]), 0,
+                      text[start:match.end() + 25].replace("\n", " "), True, False))
+    return found
+
+
+def _outputs_text(path: Path, with_first_cell: bool = False) -> str:
+    notebook = nbformat.read(path, as_version=4)
+    parts = [notebook.cells[0].source] if with_first_cell else []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                parts.append(output["text"])
+            for mime, data in output.get("data", {}).items():
+                if mime in ("text/plain", "text/markdown", "text/html"):
+                    parts.append(data if isinstance(data, str) else "".join(data))
+                elif mime == "application/json":
+                    parts.append(json.dumps(data))
+    return "\n".join(parts)
+
+
+@cache
+def source_values(name: str) -> tuple[tuple[float, int, bool], ...]:
+    """(value, decimals as printed, printed as a ratio) of every number in a source: "nb:NN" (the stored outputs
+    of lesson NN), "run:NN" (the lesson's run-time line and outputs) or a results/ path. Digits glued to letters
+    (float16, H200) are names, not numbers."""
+    if name.startswith(("nb:", "run:")):
+        text = _outputs_text(NOTEBOOKS[name[-2:]], with_first_cell=name.startswith("run:"))
+    else:
+        text = (ROOT / name).read_text(encoding="utf-8", errors="replace")
+    values = []
+    for match in SOURCE_NUMBER.finditer(text):
+        number = match.group(0)[: len(match.group(0)) - len(match.group(2) or "") - len(match.group(3) or "")]
+        try:
+            value = float(number.replace(",", "")) * {"k": 1e3, "M": 1e6}.get((match.group(3) or "").strip(), 1.0)
+        except ValueError:
+            continue
+        exponent = "e" in number.lower()
+        values.append((value, 6 if exponent else len(match.group(1) or ""), bool(match.group(2))))
+    return tuple(values)
+
+
+def is_found(value: float, decimals: int, sources: list[str], ratio: bool = False, percent: bool = False) -> bool:
+    """Whether a stored number rounds to the page's ``value`` at its ``decimals``.
+
+    Any stored precision rounds (a page's "744" is a stored 743.69), so a stale figure that happens to equal
+    another stored figure passes: the price of checking by value. A ratio is not matched by a bare stored integer
+    (a count, not a ratio)
+    unless it was printed as one ("20x"); a percentage may be a stored share (85 % for 0.849)."""
+    tolerance = 0.5 * 10.0 ** -decimals + 1e-9
+    scaled = value >= 1e3 and decimals <= 0  # "1.17 M", "477k", "10,201": three significant figures at least
+    if scaled:
+        tolerance = max(tolerance, value * 5e-3)
+    for name in sources:
+        for stored, stored_decimals, printed_ratio in source_values(name):
+            if ratio and stored_decimals == 0 and not printed_ratio:
+                continue
+            close = abs(abs(stored) - value) <= tolerance
+            if close:
+                return True
+            if percent and abs(100 * abs(stored) - value) <= tolerance and stored_decimals <= decimals + 3:
+                return True
+    return False
+
+
+def cited_sources(text: str, own: str | None = None) -> list[str]:
+    lessons = set(re.findall(r"notebooks/(\d\d)_", text)) | set(re.findall(r"[Ll]essons? (\d\d)", text))
+    lessons |= set(re.findall(r"第\s*(\d\d)\s*回", text))
+    if own:
+        lessons.add(own)
+    results = {match.rstrip(".,)") for match in re.findall(r"results/[\w./-]+", text)}
+    sources = [f"nb:{n}" for n in sorted(lessons) if n in NOTEBOOKS]
+    sources += [r for r in sorted(results) if (ROOT / r).is_file()]
+    return sources or [f"nb:{n}" for n in NOTEBOOKS]
+
+
+def _check(label: str, text: str, sources: list[str], derived_key: str) -> list[str]:
+    problems = []
+    for written, value, decimals, context, ratio, percent in page_numbers(text):
+        if (derived_key, written) in DERIVED or written in CONSTANTS:
+            continue
+        if not is_found(value, decimals, sources, ratio, percent):
+            problems.append(f"{label}: {written!r} not found (…{context}…); looked in {', '.join(sources)}")
+    return problems
+
+
+def _pending(key: str):
+    return pytest.mark.xfail(reason=f"{key} is rewritten against a new GPU run by another engineer this session; "
+                                    "the lead removes it from PENDING_REWRITE at merge", strict=False)
+
+
+def _page_params():
+    for path in PAGES:
+        if path.name in GENERATED:
+            continue
+        key = str(path.relative_to(ROOT))
+        yield pytest.param(path, id=key, marks=[_pending(key)] if key in PENDING_REWRITE else [])
+
+
+@pytest.mark.parametrize("path", _page_params())
+def test_every_number_of_a_decision_page_is_in_what_it_cites(path):
+    key = str(path.relative_to(ROOT))
+    text = path.read_text(encoding="utf-8")
+    own = re.match(r"lesson(\d\d)\.md", path.name)
+    problems = _check(key, text, cited_sources(text, own.group(1) if own else None), key)
+    assert not problems, "\n".join(problems)
+
+
+def _readme_tables() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(run-time rows, measured-result rows) of README.md as (key, row text)."""
+    runtime, measured = [], []
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if re.fullmatch(r"\d\d", cells[0]) and len(cells) == 5 and "notebooks/" in line:
+            runtime.append((f"README.md row {cells[0]}", line))
+        elif len(cells) == 3 and re.search(r"lesson \d\d|results/", cells[2]) and re.search(r"\d", cells[1]):
+            measured.append((f"README.md: {cells[0]}", line))
+    return runtime, measured
+
+
+def _readme_params(which: int):
+    rows = _readme_tables()[which]
+    assert rows, "README.md's measured tables were not found: the test would check nothing"
+    for key, line in rows:
+        yield pytest.param(key, line, id=key, marks=[_pending(key)] if key in PENDING_REWRITE else [])
+
+
+@pytest.mark.parametrize("key, line", _readme_params(0))
+def test_readme_run_times_are_the_lessons_own(key, line):
+    lesson = key[-2:]
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    times = " | ".join(cells[3:])  # the what-you-see column is a description, not a measurement
+    assert not (problems := _check(key, times, [f"run:{lesson}"], key)), "\n".join(problems)
+
+
+@pytest.mark.parametrize("key, line", _readme_params(1))
+def test_readme_measured_results_are_in_what_they_cite(key, line):
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    sources = cited_sources(cells[1] + " " + cells[2])
+    assert not (problems := _check(key, cells[1], sources, key)), "\n".join(problems)
+
+
+def test_the_check_finds_a_stale_number_and_accepts_a_rounded_one():
+    sources = ["nb:00"]
+    stored = source_values("nb:00")
+    assert stored, "lesson 00 stores no outputs"
+    real = next(v for v, decimals, _ in stored if 20 < abs(v) < 1000 and decimals == 2)
+    assert is_found(round(real, 1), 1, sources)
+    assert not is_found(123456.7, 1, sources)
+    figures = page_numbers("It runs at 46 TFLOP/s, about 16 times faster, with ten times the labels in lesson 07.")
+    assert [f[0] for f in figures] == ["46", "16", "ten"] and figures[1][4] and figures[2][4]
+    assert page_numbers("On an H200 with GPT-2 and fp16 in 2026, three seeds of lesson 07.") == []
