@@ -52,30 +52,30 @@ DERIVED = {
     ("book/ja/cloud_vs_onprem.md", "584"): "one 16-thread CPU box: 0.80 ドル/h x 730 h",
     ("book/ja/cloud_vs_onprem.md", "1530000000"): "17,676/s x 86,400 s (15 億 3,000 万件)",
     ("book/ja/cloud_vs_onprem.md", "1110000000"): "5 x 2 億 2,200 万件 (11 億 1,000 万件)",
-    ("book/decision/lesson04b.md", "56.4"): "sharding calculator: 3.8 B parameters x 16 bytes (weights, gradients, AdamW's two moments) in GiB (tests/test_sharding.py recomputes it)",
-    ("book/decision/lesson04b.md", "74.5"): "an 80 GB card in GiB: 80e9 / 2**30 (tests/test_sharding.py recomputes it)",
-    ("book/decision/lesson04b.md", "36"): "sharding calculator: ZeRO-3 over DDP per GPU, 30.5 / 84.8 GiB (tests/test_sharding.py recomputes it)",
-    ("book/decision/lesson04b.md", "1.5"): "sharding calculator: bytes sent per GPU a step, FSDP2 over DDP (34.0 / 22.7 GB) (tests/test_sharding.py recomputes it)",
-    ("book/decision/lesson04b.md", "9.5"): "the largest loss gap of lesson 04b's stored gloo run (9.5e-07), printed in its exponent form (tests/test_sharding.py recomputes it)",
-    ("book/ja/lesson04b.md", "56.4"): "sharding calculator: 3.8 B parameters x 16 bytes (weights, gradients, AdamW's two moments) in GiB (tests/test_sharding.py recomputes it)",
-    ("book/ja/lesson04b.md", "74.5"): "an 80 GB card in GiB: 80e9 / 2**30 (tests/test_sharding.py recomputes it)",
-    ("book/ja/lesson04b.md", "36"): "sharding calculator: ZeRO-3 over DDP per GPU, 30.5 / 84.8 GiB (tests/test_sharding.py recomputes it)",
-    ("book/ja/lesson04b.md", "1.5"): "sharding calculator: bytes sent per GPU a step, FSDP2 over DDP (34.0 / 22.7 GB) (tests/test_sharding.py recomputes it)",
-    ("book/ja/lesson04b.md", "9.5"): "the largest loss gap of lesson 04b's stored gloo run (9.5e-07), printed in its exponent form (tests/test_sharding.py recomputes it)",
-    ("book/decision/lesson08.md", "3.6"): "lesson 08's stored run: 0.777 - 0.741 = 3.6 points (distillation); 64 / 17,676 sentences/s = 3.6 ms (a batch of 64, fp16 teacher)",
-    ("book/decision/lesson08.md", "6.6"): "64 / 9,700 sentences/s = 6.6 ms (a batch of 64, fp32 teacher on the GPU, lesson 08's stored table)",
-    ("book/decision/lesson08.md", "1.82"): "17,676 / 9,700 sentences/s at batch 64 (lesson 08's stored table)",
-    ("book/decision/lesson08.md", "19"): "the p95's definition: 19 requests in 20 are faster",
-    ("book/ja/lesson08.md", "3.6"): "lesson 08's stored run: 0.777 - 0.741 = 3.6 points (distillation); 64 / 17,676 sentences/s = 3.6 ms (a batch of 64, fp16 teacher)",
-    ("book/ja/lesson08.md", "6.6"): "64 / 9,700 sentences/s = 6.6 ms (a batch of 64, fp32 teacher on the GPU, lesson 08's stored table)",
-    ("book/ja/lesson08.md", "1.82"): "17,676 / 9,700 sentences/s at batch 64 (lesson 08's stored table)",
-    ("book/ja/lesson08.md", "19"): "the p95's definition: 19 requests in 20 are faster",
-    ("book/ja/lesson08.md", "1000000"): "'100 万' (a million) in 'per million', a unit, not a measurement",
-    ("README.md: Serving MiniLM (lesson 08)", "3.6"): "lesson 08's stored run: 0.777 - 0.741 = 3.6 points (distillation); 64 / 17,676 sentences/s = 3.6 ms (a batch of 64, fp16 teacher)",
-    ("README.md: Serving MiniLM (lesson 08)", "1.82"): "17,676 / 9,700 sentences/s at batch 64 (lesson 08's stored table)",
     ("book/decision/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
     ("book/ja/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
 }
+
+# Lesson 04b's pages quote its memory calculator; tests/test_sharding.py recomputes each of these.
+SHARDING_DERIVED = {
+    "56.4": "3.8 B parameters x 16 bytes (weights, gradients, AdamW's two moments) in GiB",
+    "74.5": "an 80 GB card in GiB: 80e9 / 2**30",
+    "36": "ZeRO-3 over DDP per GPU: 30.5 / 84.8 GiB",
+    "1.5": "bytes sent per GPU a step, FSDP2 over DDP: 34.0 / 22.7 GB",
+    "9.5": "the largest loss gap of lesson 04b's stored gloo run (9.5e-07), in its exponent form",
+}
+# Lesson 08's pages: figures computed from its stored table (fp16 teacher 17,676/s, fp32 teacher 9,700/s at batch 64).
+SERVING_DERIVED = {
+    "3.6": "0.777 - 0.741 = 3.6 points of distillation; 64 / 17,676 sentences/s = 3.6 ms for a batch of 64",
+    "6.6": "64 / 9,700 sentences/s = 6.6 ms for a batch of 64 (fp32 teacher on the GPU)",
+    "1.82": "17,676 / 9,700 sentences/s at batch 64",
+    "19": "the p95's definition: 19 requests in 20 are faster",
+}
+for _page in ("book/decision/lesson04b.md", "book/ja/lesson04b.md"):
+    DERIVED.update({(_page, number): why for number, why in SHARDING_DERIVED.items()})
+for _page in ("book/decision/lesson08.md", "book/ja/lesson08.md", "README.md: Serving MiniLM (lesson 08)"):
+    DERIVED.update({(_page, number): why for number, why in SERVING_DERIVED.items()})
+DERIVED[("book/ja/lesson08.md", "1000000")] = "'100 万' (a million) in 'per million': a unit, not a measurement"
 
 UNITS = {"", "x", "ms", "s", "k", "M", "B", "GB", "GiB", "MiB", "MB", "KB", "h", "TFLOP", "µs", "min", "nats"}
 RATIO_AFTER = re.compile(r"\s*(x\b|×|times\b|倍|-fold)")
