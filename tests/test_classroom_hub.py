@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from attention_course.tools import handout
 from attention_course.tools import hub as room
 from attention_course.tools.classroom import init_course
 
@@ -36,7 +37,6 @@ CONFIG = ROOT / "classroom" / "jupyterhub_config.py"
 PROXY = ROOT / "classroom" / "node_modules" / ".bin" / "configurable-http-proxy"
 LESSON = "02_self_attention.ipynb"
 
-pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:
@@ -194,6 +194,7 @@ def login(hub: Hub, name: str, password: str) -> bool:
     return reply.status_code == 302 and "jupyterhub-hub-login" in session.cookies
 
 
+@pytest.mark.slow
 def test_two_learners_on_a_pam_hub_cannot_read_each_other_or_the_instructors_files(room_dirs, learners):
     if os.geteuid() != 0:
         pytest.skip("needs root: creates two Unix users and runs the hub as root, as a room's hub runs")
@@ -224,10 +225,12 @@ def test_two_learners_on_a_pam_hub_cannot_read_each_other_or_the_instructors_fil
         # PAM: each learner logs in with their own password; a wrong one is refused.
         assert [login(hub, name, password) for name, password in learners.items()] == [True, True]
         assert not login(hub, a, learners[b])
-        for name in learners:
+        for name in learners:  # homes as Debian's adduser makes them (0755): the hub closes them before spawning
+            Path(f"/home/{name}").chmod(0o755)
             hub.spawn(name)
         servers = {name: hub.ready(name) for name in learners}
         pids += [server["state"]["pid"] for server in servers.values()]
+        assert {oct(Path(f"/home/{name}").stat().st_mode & 0o777) for name in learners} == {"0o700"}
         for name, server in servers.items():  # each server runs as its learner, never as root
             uid = re.search(r"^Uid:\s+(\d+)", Path(f"/proc/{server['state']['pid']}/status").read_text(), re.M)[1]
             assert int(uid) == room.pwd.getpwnam(name).pw_uid != 0
@@ -290,6 +293,7 @@ def test_two_learners_on_a_pam_hub_cannot_read_each_other_or_the_instructors_fil
     print(f"room test: {time.monotonic() - started:.0f} s")
 
 
+@pytest.mark.slow
 def test_shared_password_and_dummy_hubs_refuse_to_run_as_root(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("the refusal is for a hub running as root")
@@ -310,3 +314,98 @@ def test_pam_hub_refuses_to_start_where_learners_could_read_the_solutions(tmp_pa
     private = tmp_path / "state"
     private.mkdir(mode=0o700)
     assert room.exposed_secrets(tmp_path, private) == []
+
+
+# --- the hand-out: what learners receive ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def handed_out(tmp_path_factory):
+    dest = tmp_path_factory.mktemp("handout") / "course"
+    written = handout.make_handout(ROOT, dest)
+    return dest, written
+
+
+def test_the_handout_has_the_lessons_and_exercises_and_no_solution_text(handed_out):
+    dest, written = handed_out
+    lessons = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    exercises = sorted(p.name for p in (ROOT / "exercises").glob("*.ipynb"))
+    assert sorted(p.name for p in (dest / "notebooks").glob("*.ipynb")) == lessons
+    assert sorted(p.name for p in (dest / "exercises").glob("*.ipynb")) == exercises and exercises
+    assert not any("solutions" in Path(name).parts for name in written)
+    text = "\n".join((dest / name).read_text(encoding="utf-8", errors="replace") for name in written)
+    assert "solutions/" not in text and "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    blocks, taught = handout.solution_fingerprints(ROOT)
+    assert len(blocks) >= 30  # the scan knows the worked answers it looks for
+    flat = " ".join(text.split())
+    assert [b[:50] for b in blocks if b in flat] == []
+    assert handout.find_leaks(dest, ROOT) == []
+    # nbgitpuller pulls it: a git repository with one commit, readable by every user, written only by its owner
+    log = subprocess.run(["git", "-C", str(dest), "log", "--oneline"], capture_output=True, text=True, check=True)
+    assert len(log.stdout.splitlines()) == 1
+    assert {oct(p.stat().st_mode & 0o777) for p in dest.rglob("*") if p.is_file()} == {"0o644"}
+
+
+def test_a_second_handout_commits_only_what_changed_and_refuses_strange_folders(handed_out, tmp_path):
+    dest, _ = handed_out
+    handout.make_handout(ROOT, dest)  # nothing changed: no new commit for nbgitpuller to merge
+    log = subprocess.run(["git", "-C", str(dest), "log", "--oneline"], capture_output=True, text=True, check=True)
+    assert len(log.stdout.splitlines()) == 1
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("a learner's notes")
+    with pytest.raises(ValueError, match="not an earlier hand-out"):
+        handout.make_handout(ROOT, tmp_path / "mine")
+    assert (tmp_path / "mine" / "notes.txt").exists()
+    with pytest.raises(ValueError, match="inside the course checkout"):
+        handout.make_handout(ROOT, ROOT / "handout-here")
+
+
+def test_the_leak_scan_finds_every_kind_of_planted_leak(handed_out, tmp_path):
+    dest = tmp_path / "course"
+    shutil.copytree(handed_out[0], dest, ignore=shutil.ignore_patterns(".git"))
+    assert handout.find_leaks(dest, ROOT) == []
+    shutil.copy(ROOT / "solutions" / "05_training_a_gpt.ipynb", dest / "exercises" / "copy.ipynb")
+    (dest / "notes.md").write_text("Stuck? Read `solutions/02_self_attention.ipynb`.\n")
+    (dest / "solutions").mkdir()
+    source = json.loads((ROOT / "exercises" / LESSON).read_text())
+    source["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                            "source": "### BEGIN HIDDEN TESTS\nassert True\n### END HIDDEN TESTS"})
+    (dest / "exercises" / "hidden.ipynb").write_text(json.dumps(source))
+    leaks = handout.find_leaks(dest, ROOT)
+    for expected in ("copy.ipynb: holds a worked solution of 05_training_a_gpt", "notes.md: names solutions/",
+                     "solutions: a solutions folder", "hidden.ipynb: holds a hidden test"):
+        assert any(expected in leak for leak in leaks), (expected, leaks)
+    (tmp_path / "empty").mkdir()
+    assert [leak.endswith("no file to hand out") for leak in handout.find_leaks(tmp_path / "empty", ROOT)] == [True]
+    with pytest.raises(ValueError, match="cannot tell what a leak would look like"):
+        handout.find_leaks(dest, tmp_path)  # no solutions to compare with: a scan that proves nothing is refused
+
+
+def test_a_handout_that_would_leak_is_refused_and_not_committed(tmp_path, monkeypatch):
+    monkeypatch.setattr(handout, "LEARNER_PARTS", (*handout.LEARNER_PARTS, "solutions"))
+    with pytest.raises(ValueError, match="would give away solutions"):
+        handout.make_handout(ROOT, tmp_path / "course")
+    assert not (tmp_path / "course" / ".git").exists()
+
+
+def test_release_notebooks_lose_the_sentences_that_name_solutions():
+    exercise = json.loads((ROOT / "exercises" / LESSON).read_text())
+    assert "solutions/" in json.dumps(exercise)  # the course's own exercises name them (self-study)
+    assert "solutions/" not in json.dumps(handout.scrub_notebook(exercise))
+
+
+def test_the_learner_environment_is_a_copy_of_the_course_not_a_link_to_the_checkout(room_dirs):
+    tmp_path = room_dirs  # under /tmp, open to other users (pytest's own temporary root is not)
+    commands = room.learner_env_commands(ROOT, tmp_path / "opt", Path("/usr/bin/python3"))
+    assert commands[0][:3] == ["/usr/bin/python3", "-m", "venv"]
+    assert not any("-e" in command or "--editable" in command for command in commands)
+    assert any(command[-1] == str(ROOT) for command in commands)  # `pip install CHECKOUT`: a built copy
+    private = tmp_path / "private"
+    (private / "bin").mkdir(parents=True)
+    (private / "bin" / "python").write_text("")
+    private.chmod(0o700)
+    assert room.closed_to_others(private / "bin" / "python", execute=True) == private
+    private.chmod(0o755)
+    assert room.closed_to_others(private / "bin" / "python", execute=True) == private / "bin" / "python"  # no o+x
+    (private / "bin" / "python").chmod(0o755)
+    assert room.closed_to_others(private / "bin" / "python", execute=True) is None
+    assert "no learner environment" in room.learner_env_problems(tmp_path / "nowhere")[0]
