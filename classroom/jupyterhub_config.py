@@ -35,6 +35,9 @@ DATA.chmod(0o700)  # the database and cookie secret: nobody but the hub's user
 
 if AUTH not in ("pam", "shared-password", "dummy"):
     raise SystemExit(f"ATTENTION_HUB_AUTH={AUTH!r}: use pam, shared-password or dummy")
+if AUTH == "pam" and os.geteuid() != 0:
+    raise SystemExit("ATTENTION_HUB_AUTH=pam starts each learner's server as that learner's Unix user, which needs "
+                     "root: run `sudo make hub` (or shared-password as an ordinary user, for people who may share files).")
 if AUTH != "pam" and os.geteuid() == 0:
     raise SystemExit(f"ATTENTION_HUB_AUTH={AUTH} runs every learner's code as the hub's user, here root: refused. "
                      "Use pam (one Unix user per learner), or run a shared-password hub as an ordinary user.")

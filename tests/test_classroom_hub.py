@@ -71,7 +71,8 @@ class Hub:
 
     def __init__(self, config: Path, workdir: Path, settings: dict[str, str]):
         self.token, self.port = secrets.token_hex(16), free_port()
-        env = {**os.environ, **settings, "ATTENTION_HUB_IP": "127.0.0.1", "ATTENTION_HUB_PORT": str(self.port),
+        env = {key: value for key, value in os.environ.items() if key != "ATTENTION_HUB_IP"}  # the default address
+        env = {**env, **settings, "ATTENTION_HUB_PORT": str(self.port),
                "ATTENTION_HUB_INTERNAL_PORT": str(free_port()), "ATTENTION_HUB_PROXY_API_PORT": str(free_port()),
                "ATTENTION_HUB_API_TOKEN": self.token, "PYTHONPATH": str(ROOT)}
         bin_dir = Path(sys.executable).parent
@@ -137,6 +138,20 @@ for label, path in json.loads(sys.argv[1]).items():
         found[label] = None
 print(json.dumps(found))
 """
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp and tcp6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                words = [raw[i:i + 4][::-1] for i in range(0, len(raw), 4)]  # each 32-bit word in host order
+                found.add(socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, b"".join(words)))
+    return found
 
 
 def learner_env(prefix: Path) -> None:
@@ -222,6 +237,7 @@ def test_two_learners_on_a_pam_hub_cannot_read_each_other_or_the_instructors_fil
     hub = Hub(checkout / "classroom" / CONFIG.name, checkout, {"ATTENTION_HUB_AUTH": "pam", "ATTENTION_HUB_PREFIX": str(prefix)})
     pids: list[int] = [int((checkout / "classroom" / ".hub" / "jupyterhub-proxy.pid").read_text())]
     try:
+        assert listening_addresses(hub.port) == {"127.0.0.1"}  # by default the hub serves this machine only
         # PAM: each learner logs in with their own password; a wrong one is refused.
         assert [login(hub, name, password) for name, password in learners.items()] == [True, True]
         assert not login(hub, a, learners[b])
