@@ -425,3 +425,6 @@ def test_the_learner_environment_is_a_copy_of_the_course_not_a_link_to_the_check
     (private / "bin" / "python").chmod(0o755)
     assert room.closed_to_others(private / "bin" / "python", execute=True) is None
     assert "no learner environment" in room.learner_env_problems(tmp_path / "nowhere")[0]
+    (tmp_path / "my-class").mkdir(mode=0o755)  # an nbgrader course every user can read: its hidden tests too
+    with pytest.raises(ValueError, match="chmod 700"):
+        room.release(tmp_path / "my-class", "lesson02", tmp_path / "exchange", root=ROOT)

@@ -119,9 +119,8 @@ def _venv_home(env: Path) -> Path | None:
         lines = (env / "pyvenv.cfg").read_text().splitlines()
     except OSError:
         return None
-    values = dict(line.split("=", 1) for line in lines if "=" in line)
-    home = values.get("home ", values.get("home"))
-    return Path(home.strip()) if home else None
+    values = {key.strip(): value.strip() for key, value in (line.split("=", 1) for line in lines if "=" in line)}
+    return Path(values["home"]) if values.get("home") else None
 
 
 def exposed_secrets(checkout: Path, state: Path) -> list[str]:
@@ -275,6 +274,8 @@ def release(course: Path, assignment: str, exchange: Path, root: Path | None = N
     from .handout import find_leaks, scrub_notebook
 
     folder = Path(course) / "release" / assignment
+    if closed_to_others(course) is None:  # its source/ holds the hidden tests, gradebook.db every grade
+        raise ValueError(f"learners could read {course} (its hidden tests and gradebook): `chmod 700 {course}` first")
     if not folder.is_dir():
         raise FileNotFoundError(f"no {folder}: run `attention-course classroom init {course}` first")
     for path in sorted(folder.rglob("*.ipynb")):
