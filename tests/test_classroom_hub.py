@@ -218,8 +218,9 @@ def test_two_learners_on_a_pam_hub_cannot_read_each_other_or_the_instructors_fil
     started = time.monotonic()
     a, b = learners
     # The learner side: environment, hand-out (no solutions), exchange; readable by everyone, written by root.
-    prefix = room_dirs / "opt"
-    learner_env(prefix)
+    prefix = Path(os.environ.get("ATTENTION_HUB_TEST_PREFIX") or room_dirs / "opt")  # a prefix `hub env` built, if given
+    if not (room.env_dir(prefix) / "bin" / "python").exists():
+        learner_env(prefix)
     room.install_course_files(ROOT, prefix, progress=lambda _: None)
     # (the hub's configuration refuses to start unless `nobody` can start this environment's Python and import
     # what a learner's server needs: room.learner_env_problems)
@@ -407,6 +408,16 @@ def test_release_notebooks_lose_the_sentences_that_name_solutions():
     exercise = json.loads((ROOT / "exercises" / LESSON).read_text())
     assert "solutions/" in json.dumps(exercise)  # the course's own exercises name them (self-study)
     assert "solutions/" not in json.dumps(handout.scrub_notebook(exercise))
+
+
+def test_the_learner_copy_of_the_library_loses_the_grading_kit_and_its_bytecode(tmp_path):
+    package = tmp_path / "attention_course"
+    (package / "tools" / "__pycache__").mkdir(parents=True)
+    for name in ("tools/classroom.py", "tools/__pycache__/classroom.cpython-311.pyc", "tools/hub.py",
+                 "tools/__pycache__/hub.cpython-311.pyc", "attention.py"):
+        (package / name).write_text("")
+    assert sorted(str(p.relative_to(package)) for p in room.instructor_only_files(package)) == [
+        "tools/__pycache__/classroom.cpython-311.pyc", "tools/classroom.py"]
 
 
 def test_the_learner_environment_is_a_copy_of_the_course_not_a_link_to_the_checkout(room_dirs):

@@ -210,14 +210,28 @@ def build_learner_env(root: Path, prefix: Path, python: Path, progress=print) ->
         raise ValueError(f"{python} cannot be run by other users ({blocked} is closed): pass --python with one "
                          "they can run, e.g. /usr/bin/python3")
     prefix.mkdir(parents=True, exist_ok=True)
+    had_build = (root / "build").exists()
     for command in learner_env_commands(root, prefix, python):
         progress("$ " + " ".join(command))
         subprocess.run(command, check=True)
-    for relative in INSTRUCTOR_ONLY:  # the installed copy is the learners': no hidden tests in it
-        for found in env_dir(prefix).glob(f"lib/python3*/site-packages/attention_course/{relative}"):
+    if not had_build:  # setuptools leaves its build folder in the checkout
+        shutil.rmtree(root / "build", ignore_errors=True)
+    for package in env_dir(prefix).glob("lib/python3*/site-packages/attention_course"):
+        for found in instructor_only_files(package):  # the installed copy is the learners': no hidden tests in it
             found.unlink()
     install_course_files(root, prefix, progress)
     return learner_env_problems(prefix)
+
+
+def instructor_only_files(package: Path) -> list[Path]:
+    """The files of an installed copy of the course that hold the hidden tests: the modules of INSTRUCTOR_ONLY
+    and the bytecode pip compiled from them (which holds the same strings)."""
+    found = []
+    for relative in INSTRUCTOR_ONLY:
+        module = package / relative
+        found += [module] if module.exists() else []
+        found += sorted(module.parent.glob(f"__pycache__/{module.stem}.*.pyc"))
+    return found
 
 
 def install_course_files(root: Path, prefix: Path, progress=print) -> None:
