@@ -105,11 +105,12 @@ def test_wheelhouse_install_path_is_plain_pip():
 
 def solution_tasks() -> dict[str, list[str]]:
     """lesson number -> the graded tasks of its solution notebook (one per check cell), in order."""
-    check = re.compile(r"""^\s*check\(\s*["'](?P<task>\d\d\.\w+)["']\s*,""", re.MULTILINE)
+    from attention_course.tools.classroom import CHECK_CALL
+
     tasks = {}
     for path in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")):
         cells = json.loads(path.read_text())["cells"]
-        found = [m["task"] for c in cells if c["cell_type"] == "code" for m in check.finditer("".join(c["source"]))]
+        found = [m["task"] for c in cells if c["cell_type"] == "code" for m in CHECK_CALL.finditer("".join(c["source"]))]
         tasks[path.name[:2]] = list(dict.fromkeys(found))
     return tasks
 

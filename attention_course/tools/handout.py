@@ -62,6 +62,13 @@ def _source(cell: dict) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
+def scrub_file(source: Path, target: Path | None = None) -> None:
+    """Write ``source`` scrubbed (``scrub_notebook``) to ``target`` (default: in place), in Jupyter's own layout."""
+    notebook = scrub_notebook(json.loads(Path(source).read_text(encoding="utf-8")))
+    Path(target or source).write_text(json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
+                                      encoding="utf-8")
+
+
 def _normalise(text: str) -> str:
     return " ".join(text.split())
 
@@ -162,9 +169,7 @@ def _copy_part(source: Path, target: Path) -> None:
             destination.mkdir(parents=True, exist_ok=True)
         elif path.suffix == ".ipynb":
             destination.parent.mkdir(parents=True, exist_ok=True)
-            notebook = scrub_notebook(json.loads(path.read_text(encoding="utf-8")))
-            destination.write_text(json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+            scrub_file(path, destination)
         else:
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, destination)

@@ -282,10 +282,8 @@ def nbgrader(course: Path, exchange: Path, *args: str) -> int:
 def release(course: Path, assignment: str, exchange: Path, root: Path | None = None) -> int:
     """Release an assignment to the hub's exchange, after taking out sentences that name solutions/ and
     refusing if the release still holds solution text (nbgrader's release/ is generated: rewriting it is safe)."""
-    import json
-
     from ..course import find_root
-    from .handout import find_leaks, scrub_notebook
+    from .handout import find_leaks, scrub_file
 
     folder = Path(course) / "release" / assignment
     if closed_to_others(course) is None:  # its source/ holds the hidden tests, gradebook.db every grade
@@ -293,9 +291,7 @@ def release(course: Path, assignment: str, exchange: Path, root: Path | None = N
     if not folder.is_dir():
         raise FileNotFoundError(f"no {folder}: run `attention-course classroom init {course}` first")
     for path in sorted(folder.rglob("*.ipynb")):
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-        path.write_text(json.dumps(scrub_notebook(notebook), indent=1, sort_keys=True, ensure_ascii=False) + "\n",
-                        encoding="utf-8")
+        scrub_file(path)
     leaks = find_leaks(folder, root or find_root())
     if leaks:
         raise ValueError(f"{folder} would give learners solutions; not released:\n  " + "\n  ".join(leaks))
