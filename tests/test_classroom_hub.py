@@ -191,6 +191,8 @@ def room_dirs():
 @pytest.fixture
 def learners():
     """Two real Unix learners (useradd, private homes, PAM passwords); removed with their homes afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: creates two Unix users and runs the hub as root, as a room's hub runs")
     group_existed = subprocess.run(["getent", "group", room.LEARNERS_GROUP], capture_output=True).returncode == 0
     names = [f"acl{secrets.token_hex(3)}{tag}" for tag in "ab"]
     passwords = room.add_learners(names)
@@ -211,8 +213,6 @@ def login(hub: Hub, name: str, password: str) -> bool:
 
 @pytest.mark.slow
 def test_two_learners_on_a_pam_hub_cannot_read_each_other_or_the_instructors_files(room_dirs, learners):
-    if os.geteuid() != 0:
-        pytest.skip("needs root: creates two Unix users and runs the hub as root, as a room's hub runs")
     if not PROXY.exists():
         pytest.skip("configurable-http-proxy is not installed: run `make setup`")
     started = time.monotonic()
