@@ -12,7 +12,7 @@ TRITON_FOR_TESTS := .triton/.ready
 CHROMIUM ?= /usr/bin/chromium
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup trust browser lab test test-fast book exercises lint doctor clean hub wheelhouse
+.PHONY: setup trust browser lab test test-fast book exercises lint doctor clean hub hub-env wheelhouse
 
 setup: $(READY) $(ASSETS) $(TRUSTED) $(HUB_PROXY) $(LAB_SETTINGS)
 
@@ -53,9 +53,12 @@ trust: $(READY)
 	$(BIN)/attention-course trust
 	touch $(TRUSTED)
 
+# JupyterLab for yourself, on this machine only (127.0.0.1). As root (a container, a cloud box) Jupyter needs
+# --allow-root; that is allowed here only because nobody else can reach the server. A room uses `make hub`.
 lab: setup
 	$(BIN)/attention-course doctor || true
-	$(BIN)/jupyter lab --notebook-dir=. --allow-root notebooks/00_setup_and_first_look.ipynb
+	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.ip=127.0.0.1 $$(test "$$(id -u)" = 0 && echo --allow-root) \
+	  notebooks/00_setup_and_first_look.ipynb
 
 # Headless Chromium for the site test (Debian's package; needs root the first time).
 browser:
@@ -89,9 +92,15 @@ doctor: setup
 lint: setup
 	$(BIN)/ruff check attention_course tests notebooks solutions exercises
 
-# A room on one machine: JupyterHub on port 8000 (book/instructors/hub.md; settings: classroom/jupyterhub_config.py).
+# A room on one machine: JupyterHub on 127.0.0.1:8000, one Unix user per learner (book/instructors/hub.md;
+# settings: classroom/jupyterhub_config.py). Run `make hub-env` first, as root: the learners' environment and
+# hand-out under /opt/attention-course (HUB_PREFIX), outside this checkout, which learners must not read.
+HUB_PREFIX ?= /opt/attention-course
 hub: setup
-	$(BIN)/jupyterhub -f classroom/jupyterhub_config.py
+	ATTENTION_HUB_PREFIX=$(HUB_PREFIX) $(BIN)/jupyterhub -f classroom/jupyterhub_config.py
+
+hub-env: setup
+	$(BIN)/attention-course hub env --prefix $(HUB_PREFIX)
 
 # Every Python package the course installs, for rooms with no internet: then
 # PIP_NO_INDEX=1 PIP_FIND_LINKS=$$PWD/wheelhouse make lab

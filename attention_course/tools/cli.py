@@ -1,4 +1,8 @@
-"""The ``attention-course`` command: doctor, trust, exercises, bench, classroom."""
+"""The ``attention-course`` command: doctor, trust, exercises, bench, classroom, hub, handout.
+
+Tools that need the Jupyter stack (nbformat, nbgrader, JupyterHub) are imported only when their command runs:
+a GPU image without it still runs ``bench`` and ``doctor``.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,15 @@ import sys
 from pathlib import Path
 
 from ..course import find_root
-from . import classroom
-from . import exercises as exercise_sync
 from .doctor import run_doctor, run_trust
+
+JUPYTER_STACK_FIX = "the Jupyter stack is not installed here; `make setup` (or `pip install -r requirements.txt`) installs it"
 
 
 def run_exercises(root: Path | None, check_only: bool, force: bool) -> int:
     """Regenerate (or check) exercises/; exit 1 only for a stale or missing course copy or a broken solution."""
+    from . import exercises as exercise_sync
+
     root = root or find_root()
     report = exercise_sync.sync_exercises(root / "solutions", root / "exercises", check_only, force)
     for name, why in report.bad_solutions.items():
@@ -88,8 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", choices=sorted(benchmarks) or None)
     bench.add_argument("--profile", choices=PROFILES, help="size (default: from the device)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
-    classroom.add_parser(commands)
+    _add_classroom_parser(commands)
+    from . import handout, hub  # standard library only: their Jupyter imports wait until a command runs
+
+    hub.add_parser(commands)
+    handout.add_parser(commands)
     return parser
+
+
+def _add_classroom_parser(commands) -> None:
+    """The classroom commands, or a stand-in that says what is missing where nbformat/nbgrader are absent."""
+    try:
+        from . import classroom
+    except ImportError as error:
+        room = commands.add_parser("classroom", help=f"grading a room (unavailable: {error})")
+        room.add_argument("rest", nargs=argparse.REMAINDER)
+        room.set_defaults(missing=f"`attention-course classroom` needs {error.name or 'nbformat'}: {JUPYTER_STACK_FIX}")
+        return
+    classroom.add_parser(commands)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,8 +123,21 @@ def main(argv: list[str] | None = None) -> int:
             return run_trust(args.root)
         if args.command == "exercises":
             return run_exercises(args.root, args.check, args.force)
+        if getattr(args, "missing", None):
+            print(f"attention-course: error: {args.missing}", file=sys.stderr)
+            return 2
         if args.command == "classroom":
+            from . import classroom
+
             return classroom.run(args)
+        if args.command == "hub":
+            from . import hub
+
+            return hub.run(args)
+        if args.command == "handout":
+            from . import handout
+
+            return handout.run(args)
         return run_bench(args.name, args.profile, args.json)
     except (FileNotFoundError, ValueError, ImportError) as error:
         print(f"attention-course: error: {error}", file=sys.stderr)
