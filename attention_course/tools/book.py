@@ -113,7 +113,8 @@ def progress_html(state: dict, model_id: str) -> str | None:
         values = part["state"]
         if part["model_name"] == "HTMLModel":
             pieces.append(f'<span class="course-progress__text">{values.get("value", "")}</span>')
-            label = label or html.unescape(re.sub(r"<[^>]+>", "", values.get("value", ""))).strip(" \u2007:")
+            text = html.unescape(re.sub(r"<[^>]+>", "", values.get("value", ""))).replace("\u2007", " ")
+            label = label or text.split(":")[0].strip()  # tqdm writes "description: 42%"
         else:
             value, top = float(values.get("value", 0)), float(values.get("max", 100)) or 1.0
             style = values.get("bar_style") or "info"

@@ -6,14 +6,17 @@ What it fixes in Jupyter Book 1's output (loaded through ``local_extensions`` in
   words on other pages sit in ``<span lang="ja">`` so a screen reader switches voice;
 - the theme's chrome: every sidebar expander is named after the section it opens, the search button's name holds
   its visible text, the colour-mode button's icons add no hidden words to its name;
-- weight: the theme's 1.5 MB fontawesome.js (it blocked drawing every page) is not loaded; the theme's stylesheet
-  already draws the same icons from its web fonts;
+- weight: the theme's 1.5 MB fontawesome.js (it blocked drawing every page) is not loaded: the 16 icons the pages
+  use are drawn inline as SVG at build (their shapes read from that same file), so neither the script nor the
+  270 KB of icon fonts is downloaded; scripts in the head are deferred (they no longer hold back the first paint);
+  the site's root is the home page itself rather than a redirect to it (one round trip less on a slow phone);
 - every table scrolls in its own box, named for a screen reader and reachable by keyboard (static/course-a11y.js
   does the same for tables and scroll boxes that widgets draw later, and names the widgets' controls and images).
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from pathlib import Path
@@ -112,19 +115,22 @@ def boxed_tables(body: str, japanese: bool) -> str:
     return TABLE.sub(box, body)
 
 
-def mark_japanese(page: str) -> str:
-    """Wrap each run of Japanese text outside tags (and outside scripts and text-only elements) in a lang span."""
-    def in_text(segment: str) -> str:
-        parts = re.split(r"(<[^>]*>)", segment)
-        return "".join(part if part.startswith("<") else CJK_RUN.sub(lambda m: f'<span lang="ja">{m.group(0)}</span>', part)
-                       for part in parts)
-
+def outside_raw_elements(page: str, change) -> str:
+    """Apply ``change`` to the page outside scripts, styles and text-only elements (widget state and bertviz's
+    scripts hold HTML as data: changing it there breaks them)."""
     out, last = [], 0
     for raw in RAW_ELEMENTS.finditer(page):
-        out += [in_text(page[last:raw.start()]), raw.group(0)]
+        out += [change(page[last:raw.start()]), raw.group(0)]
         last = raw.end()
-    out.append(in_text(page[last:]))
+    out.append(change(page[last:]))
     return "".join(out)
+
+
+def mark_japanese(segment: str) -> str:
+    """Wrap each run of Japanese text outside tags in a lang span."""
+    parts = re.split(r"(<[^>]*>)", segment)
+    return "".join(part if part.startswith("<") else CJK_RUN.sub(lambda m: f'<span lang="ja">{m.group(0)}</span>', part)
+                   for part in parts)
 
 
 def name_sidebar_expanders(page: str, japanese: bool) -> str:
@@ -136,18 +142,87 @@ def name_sidebar_expanders(page: str, japanese: bool) -> str:
     return SIDEBAR_EXPANDER.sub(named, page)
 
 
+# --- icons: Font Awesome's shapes, inline -------------------------------------------------------------------------
+ICON_ELEMENT = re.compile(r'<(i|span) class="([^"]*)"([^>]*)>\s*</\1>')
+ICON_PACKS = {"fa-solid": "fas", "fas": "fas", "fa-regular": "far", "far": "far", "fa-brands": "fab", "fab": "fab"}
+ICON_MODIFIERS = {"fa-lg", "fa-fw", "fa-xs", "fa-sm", "fa-xl", "fa-2x", "fa-3x"}
+
+
+@functools.lru_cache(maxsize=1)
+def _fontawesome_source() -> str:
+    import pydata_sphinx_theme
+
+    script = Path(pydata_sphinx_theme.__file__).parent / "theme" / "pydata_sphinx_theme" / "static" / "scripts" / "fontawesome.js"
+    return script.read_text(encoding="utf-8")
+
+
+@functools.cache
+def icon_shape(pack: str, name: str) -> tuple[int, int, str] | None:
+    """(width, height, SVG path) of a Font Awesome icon, from the theme's bundled fontawesome.js; None if absent.
+
+    The bundle defines each pack as an object of ``name: [width, height, aliases, unicode, path]`` followed by the
+    call that registers it under its prefix ("fab", "far", "fas")."""
+    source = _fontawesome_source()
+    calls = sorted((m.start(), m.group(1)) for m in re.finditer(r'\("(fa[brs])",', source))
+    start = 0
+    for position, prefix in calls:
+        if prefix == pack:
+            pattern = r'(?<![\w-])"?' + re.escape(name) + r'"?:\[(\d+),(\d+),\[[^\]]*\],"[0-9a-f]+","([^"]+)"\]'
+            found = re.search(pattern, source[start:position])
+            if found:
+                return int(found.group(1)), int(found.group(2)), found.group(3)
+        start = position
+    return None
+
+
+def inline_icons(segment: str) -> str:
+    """Draw each Font Awesome ``<i class="fa-solid fa-bars">`` as an inline SVG of that icon (hidden from screen
+    readers, as the icons are decoration beside a named control); an unknown icon is left to the web font."""
+    def svg(match: re.Match) -> str:
+        classes = match.group(2).split()
+        pack = next((ICON_PACKS[c] for c in classes if c in ICON_PACKS), None)
+        names = [c[3:] for c in classes if c.startswith("fa-") and c not in ICON_PACKS and c not in ICON_MODIFIERS]
+        shape = next((shape for name in names if pack and (shape := icon_shape(pack, name))), None)
+        if shape is None:
+            return match.group(0)
+        width, height, path = shape
+        kept = " ".join(["svg-inline--fa", *(c for c in classes if c not in ICON_PACKS)])
+        attributes = re.sub(r'\s*aria-hidden="[^"]*"', "", match.group(3))
+        return (f'<svg class="{kept}"{attributes} aria-hidden="true" focusable="false" '
+                f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"><path fill="currentColor" d="{path}"></path></svg>')
+
+    return ICON_ELEMENT.sub(svg, segment)
+
+
+# Scripts in the head that may wait until the page is parsed (order among them is kept); documentation_options.js
+# stays (an inline script right after the head uses it). require.js and the widget manager are deferred too: UMD
+# scripts (clipboard.js) must still run before require.js defines `define`, so the order must stay as written.
+KEEP_BLOCKING = r"documentation_options"
+BLOCKING_SCRIPT = re.compile(r'<script (?![^>]*\b(?:defer|async)\b)([^>]*\bsrc="(?![^"]*(?:' + KEEP_BLOCKING + r'))[^"]*"[^>]*)></script>')
+
+
+def defer_scripts(page: str) -> str:
+    head_end = page.find("</head>")
+    return BLOCKING_SCRIPT.sub(r'<script defer="defer" \1></script>', page[:head_end]) + page[head_end:]
+
+
 def finish_page(page: str, japanese: bool) -> str:
     """Everything this extension changes in one written page (idempotent: a second pass changes nothing)."""
     if 'class="course-table-scroll"' in page:
         return page
-    page = FONTAWESOME_JS.sub("", page)
-    page = SEARCH_FIELD.sub(r"\1", page)
-    page = MODE_ICON_TITLE.sub(r'\1 aria-hidden="true"', page)
-    page = name_sidebar_expanders(page, japanese)
-    page = boxed_tables(page, japanese)
+    page = defer_scripts(FONTAWESOME_JS.sub("", page))
     if japanese:
-        return HTML_LANG.sub('<html lang="ja"', page, count=1)
-    return mark_japanese(page)
+        page = HTML_LANG.sub('<html lang="ja"', page, count=1)
+
+    def change(segment: str) -> str:
+        segment = SEARCH_FIELD.sub(r"\1", segment)
+        segment = MODE_ICON_TITLE.sub(r'\1 aria-hidden="true"', segment)
+        segment = name_sidebar_expanders(segment, japanese)
+        segment = boxed_tables(segment, japanese)
+        segment = inline_icons(segment)
+        return segment if japanese else mark_japanese(segment)
+
+    return outside_raw_elements(page, change)
 
 
 def finish_pages(app, exception) -> None:
@@ -155,6 +230,13 @@ def finish_pages(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
     out = Path(app.outdir)
+    root = out / "index.html"
+    redirect = re.fullmatch(r'<meta http-equiv="Refresh" content="0; url=([\w-]+\.html)" />\s*',
+                            root.read_text(encoding="utf-8")) if root.exists() else None
+    if redirect and (out / redirect.group(1)).exists():  # the root shows the home page (same folder, same links)
+        home = (out / redirect.group(1)).read_text(encoding="utf-8")
+        root.write_text(home.replace("<head>", f'<head>\n  <link rel="canonical" href="{redirect.group(1)}" />', 1),
+                        encoding="utf-8")
     for path in out.rglob("*.html"):
         relative = path.relative_to(out).as_posix()
         if relative.startswith(("_static/", "_sources/", "_images/")):
