@@ -652,3 +652,17 @@ def test_line_breaks_inside_japanese_sentences_are_not_spaces(site):
             paragraphs += bool(re.search(f"[{CJK}]", text))
             breaks += [f"{name}: ...{m.group(0)}..." for m in re.finditer(f".{{0,8}}[{CJK}][ \\t]*\\n[ \\t]*[{CJK}].{{0,8}}", text)]
     assert paragraphs > 100 and not breaks
+
+
+def test_header_controls_show_keyboard_focus(browser, server):
+    # each control of the page header draws a visible outline when the keyboard brings the focus to it
+    page = browser.new_page(viewport={"width": DESKTOP, "height": 800})
+    page.goto(f"{server}/intro.html", wait_until="networkidle")
+    page.keyboard.press("Tab")  # keyboard modality: focus from here on is :focus-visible
+    seen = page.evaluate("""() => [...document.querySelectorAll('.bd-header-article .btn, .bd-header-article button, '
+        + '.search-button-field, .theme-switch-button')].filter((el) => el.offsetParent !== null).map((el) => {
+          el.focus(); const style = getComputedStyle(el);
+          return [el.className, el.matches(':focus-visible'), style.outlineStyle, parseFloat(style.outlineWidth)]; })""")
+    page.close()
+    assert len(seen) >= 4, seen
+    assert not [f for f in seen if not f[1] or f[2] == "none" or f[3] < 2], seen
