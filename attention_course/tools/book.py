@@ -8,6 +8,9 @@ ipywidgets HTML manager), taken from the npm packages that ``make setup`` instal
 from __future__ import annotations
 
 import argparse
+import html
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -51,10 +54,131 @@ def stage(source: Path) -> Path:
     for folder in CONTENT_FOLDERS:
         (source / folder).mkdir(exist_ok=True)
         for notebook in sorted((ROOT / folder).glob("*.ipynb")):
-            shutil.copy2(notebook, source / folder / notebook.name)
+            stage_notebook(notebook, source / folder / notebook.name)
     stage_offline_assets(source / "_offline")
     stage_course_archive(source / COURSE_ARCHIVE)
     return source
+
+
+# --- Saved widgets on a static page -----------------------------------------------------------------------------
+# A page with saved widgets loads the 3.6 MB widget manager. Progress bars need none of it: they become plain HTML
+# (a <progress> element; a bar tqdm hid when it finished is dropped). Widgets whose controls only Python can
+# answer say so on the page and are shown disabled; widgets wired in the browser (jslink) stay live.
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+PROGRESS_PARTS = {"HTMLModel", "FloatProgressModel", "IntProgressModel"}
+CONTROLS = re.compile(r"(Dropdown|Textarea|Text|Slider|LogSlider|RangeSlider|Checkbox|Button|ToggleButtons?|RadioButtons|"
+                      r"Select|SelectMultiple|SelectionSlider|Play|Combobox|ColorPicker|DatePicker|BoundedFloatText|"
+                      r"BoundedIntText|FloatText|IntText)Model$")
+MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]+)")
+NEEDS_KERNEL_NOTE = ("This widget needs a running Python kernel: here it shows the state saved when the page was built, "
+                     "and its controls are switched off. Open the notebook in JupyterLab (<code>make lab</code>) to use it.")
+
+
+def _children(state: dict, model_id: str) -> list[str]:
+    """The model ids a model refers to (children, layout, style, links)."""
+    return MODEL_REF.findall(json.dumps(state.get(model_id, {}).get("state", {})))
+
+
+def _tree(state: dict, model_id: str) -> set[str]:
+    """A model and every model it refers to, transitively."""
+    seen, todo = set(), [model_id]
+    while todo:
+        current = todo.pop()
+        if current not in seen and current in state:
+            seen.add(current)
+            todo.extend(_children(state, current))
+    return seen
+
+
+def _hidden(state: dict, model: dict) -> bool:
+    layout = state.get(MODEL_REF.sub(r"\1", model["state"].get("layout", "")), {}).get("state", {})
+    return layout.get("visibility") == "hidden" or layout.get("display") == "none"
+
+
+def progress_html(state: dict, model_id: str) -> str | None:
+    """Static HTML for a saved progress bar (an HBox of labels and one progress bar): "" if it was hidden, None if
+    the widget is something else."""
+    box = state.get(model_id, {})
+    children = [MODEL_REF.sub(r"\1", child) for child in box.get("state", {}).get("children", [])]
+    parts = [state.get(child, {}) for child in children]
+    kinds = [part.get("model_name") for part in parts]
+    if box.get("model_name") != "HBoxModel" or not set(kinds) <= PROGRESS_PARTS or \
+            sum(kind.endswith("ProgressModel") for kind in kinds) != 1:
+        return None
+    if _hidden(state, box):
+        return ""
+    pieces, label = [], ""
+    for part in parts:
+        values = part["state"]
+        if part["model_name"] == "HTMLModel":
+            pieces.append(f'<span class="course-progress__text">{values.get("value", "")}</span>')
+            text = html.unescape(re.sub(r"<[^>]+>", "", values.get("value", ""))).replace("\u2007", " ")
+            label = label or text.split(":")[0].strip()  # tqdm writes "description: 42%"
+        else:
+            value, top = float(values.get("value", 0)), float(values.get("max", 100)) or 1.0
+            style = values.get("bar_style") or "info"
+            pieces.append(f'<progress class="course-progress__bar course-progress--{html.escape(style)}" '
+                          f'value="{value:g}" max="{top:g}" aria-label="{html.escape(label or "progress", quote=True)}">'
+                          f'{100 * value / top:.0f}%</progress>')
+    return f'<div class="course-progress">{"".join(pieces)}</div>'
+
+
+def _kernel_bound_controls(state: dict, tree: set[str]) -> list[str]:
+    """Controls in a widget tree whose changes no browser-side link (jslink) answers: they need Python."""
+    linked = {MODEL_REF.sub(r"\1", model["state"]["source"][0]) for model in state.values()
+              if model.get("model_name") in ("LinkModel", "DirectionalLinkModel")}
+    return [model_id for model_id in tree if CONTROLS.search(state[model_id].get("model_name", "")) and model_id not in linked]
+
+
+def prepare_widgets(notebook: dict) -> dict:
+    """Freeze progress bars into HTML, mark and switch off kernel-bound widgets, and drop the saved widget state
+    when no widget is left (then the page loads no widget manager). Returns the notebook, changed in place."""
+    state = notebook.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    kept = set()
+    for cell in notebook.get("cells", []):
+        outputs = []
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is None:
+                outputs.append(output)
+                continue
+            static = progress_html(state, view["model_id"])
+            if static is not None:
+                if static:
+                    outputs.append({"output_type": "display_data", "metadata": {},
+                                    "data": {"text/html": static, "text/plain": output["data"].get("text/plain", "")}})
+                continue
+            tree = _tree(state, view["model_id"])
+            if (controls := _kernel_bound_controls(state, tree)):
+                for control in controls:
+                    state[control]["state"]["disabled"] = True
+                outputs.append({"output_type": "display_data", "metadata": {},
+                                "data": {"text/html": f'<p class="widget-needs-kernel" role="note">{NEEDS_KERNEL_NOTE}</p>'}})
+            alt = cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt")
+            if alt:  # the site's script names the widget's images with it (a widget's <img> has no alt of its own)
+                outputs.append({"output_type": "display_data", "metadata": {},
+                                "data": {"text/html": f'<div class="widget-alt" hidden data-alt="{html.escape(alt, quote=True)}"></div>'}})
+            kept |= tree
+            outputs.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+    if state:
+        links = {model_id for model_id, model in state.items() if model.get("model_name") in ("LinkModel", "DirectionalLinkModel")
+                 and MODEL_REF.sub(r"\1", model["state"]["source"][0]) in kept}
+        for link in links:
+            kept |= _tree(state, link)
+        if kept:
+            notebook["metadata"]["widgets"][WIDGET_STATE]["state"] = {key: state[key] for key in state if key in kept}
+        else:
+            del notebook["metadata"]["widgets"]
+    return notebook
+
+
+def stage_notebook(notebook: Path, target: Path) -> None:
+    """Copy a notebook into the book's source, its saved widgets prepared for a static page."""
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    target.write_text(json.dumps(prepare_widgets(content), ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def stage_course_archive(target: Path) -> Path:
