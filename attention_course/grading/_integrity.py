@@ -1,0 +1,81 @@
+"""The checker's seal: what PyTorch, NumPy, Python's builtins and the course's modules were when the grading
+package was imported, so that ``check`` can tell (and undo) a notebook that patched them before a check.
+
+``seal()`` runs once, at the end of ``attention_course.grading``'s import; ``verify()`` runs at the start and the
+end of every ``check``. It compares each sealed module's entries (and every course function's ``__code__``,
+defaults and the entries of its classes) by identity, puts back what changed and returns the names.
+A notebook that patched them *before* importing the grading package is not seen here: the class grade comes
+from ``grading.isolated``, which imports the checker before any learner code.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import random
+import sys
+import types
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+_MISSING = object()
+_FUNCTION_PARTS = ("__code__", "__defaults__", "__kwdefaults__")
+_SEAL: list[tuple[str, object, dict]] = []
+_CODES: list[tuple[str, types.FunctionType, tuple]] = []
+
+
+def _owners() -> list[tuple[str, object]]:
+    owners = [("torch", torch), ("torch.nn.functional", F), ("torch.Tensor", torch.Tensor),
+              ("torch.nn.Module", torch.nn.Module), ("numpy", np), ("builtins", builtins), ("math", math),
+              ("random", random)]
+    for name, module in sorted(sys.modules.items()):
+        if (name == "attention_course" or name.startswith("attention_course.")) and module is not None:
+            owners.append((name, module))
+            for attribute, value in list(vars(module).items()):
+                if isinstance(value, type) and value.__module__ == name:
+                    owners.append((f"{name}.{attribute}", value))
+    return owners
+
+
+# Builtins the checks rely on (Jupyter swaps `input` and others at every cell: those are not sealed).
+_BUILTINS = ("isinstance", "issubclass", "type", "abs", "float", "int", "len", "max", "min", "bool", "round", "sorted",
+             "sum", "range", "list", "tuple", "dict", "set", "getattr", "hasattr", "setattr", "iter", "next", "all",
+             "any", "zip", "map", "enumerate", "str", "repr", "callable", "id", "object", "super", "print", "vars")
+
+
+def seal() -> None:
+    """Remember the current state (called once, when the grading package has been imported)."""
+    _SEAL.clear()
+    _CODES.clear()
+    for label, owner in _owners():
+        entries = dict(vars(owner))
+        if owner is builtins:
+            entries = {name: entries[name] for name in _BUILTINS}
+        _SEAL.append((label, owner, entries))
+        if label.startswith("attention_course"):
+            for name, value in entries.items():
+                function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+                if isinstance(function, types.FunctionType):
+                    _CODES.append((f"{label}.{name}", function, tuple(getattr(function, p) for p in _FUNCTION_PARTS)))
+
+
+def verify() -> list[str]:
+    """Put back every sealed entry and function part that changed since ``seal``; return their names."""
+    changed = []
+    for label, owner, entries in _SEAL:
+        own = vars(owner)
+        for name, value in entries.items():
+            if own.get(name, _MISSING) is not value:
+                changed.append(f"{label}.{name}")
+                try:
+                    setattr(owner, name, value)
+                except (AttributeError, TypeError):  # a read-only mapping: nothing could have changed it either
+                    pass
+    for label, function, parts in _CODES:
+        for part, value in zip(_FUNCTION_PARTS, parts, strict=True):
+            if getattr(function, part) is not value:
+                changed.append(f"{label}.{part}")
+                setattr(function, part, value)
+    return changed
