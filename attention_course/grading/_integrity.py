@@ -24,6 +24,7 @@ _MISSING = object()
 _FUNCTION_PARTS = ("__code__", "__defaults__", "__kwdefaults__")
 _SEAL: list[tuple[str, object, dict]] = []
 _CODES: list[tuple[str, types.FunctionType, tuple]] = []
+_REGISTRIES: list[tuple[str, dict, dict]] = []  # the task registry's contents (a dict changed in place)
 
 
 def _owners() -> list[tuple[str, object]]:
@@ -49,6 +50,10 @@ def seal() -> None:
     """Remember the current state (called once, when the grading package has been imported)."""
     _SEAL.clear()
     _CODES.clear()
+    _REGISTRIES.clear()
+    core = sys.modules.get("attention_course.grading._core")
+    if core is not None:
+        _REGISTRIES.extend([("TASKS", core.TASKS, dict(core.TASKS)), ("_OPTIONS", core._OPTIONS, dict(core._OPTIONS))])
     for label, owner in _owners():
         entries = dict(vars(owner))
         if owner is builtins:
@@ -73,6 +78,11 @@ def verify() -> list[str]:
                     setattr(owner, name, value)
                 except (AttributeError, TypeError):  # a read-only mapping: nothing could have changed it either
                     pass
+    for label, registry, entries in _REGISTRIES:
+        if registry != entries or any(registry[k] is not v for k, v in entries.items()):
+            changed.append(f"attention_course.grading.{label}")
+            registry.clear()
+            registry.update(entries)
     for label, function, parts in _CODES:
         for part, value in zip(_FUNCTION_PARTS, parts, strict=True):
             if getattr(function, part) is not value:

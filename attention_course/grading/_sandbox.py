@@ -110,7 +110,7 @@ def _audit(event: str, args: tuple) -> None:
         if f"{os.sep}solutions{os.sep}" in path or path.startswith(f"solutions{os.sep}"):
             _note_solutions_read(path)
     guard = state.guard
-    if guard is None or guard.violation is not None and event != "open":
+    if guard is None:
         return
     what = _refused(event, args)
     if what is None:
@@ -248,17 +248,19 @@ class _Guard:
 
 @contextlib.contextmanager
 def answer_guard(allowed: tuple[str, ...] = (), direct_callers: tuple = (),
-                 forbidden: tuple[str, ...] = ()) -> Iterator[_Guard]:
+                 forbidden: tuple[str, ...] = (), library: bool = True) -> Iterator[_Guard]:
     """Run an answer under the audit hook and the library watch; ``guard.violation`` says what it tried.
 
     ``allowed``: course-library functions the answer may call ("attention_course.pretrained.*" for a module);
     ``forbidden``: other functions it may not ("numpy.percentile"); ``direct_callers``: the checker's code
-    objects that call the answer (an answer that *is* a library function is refused too)."""
+    objects that call the answer (an answer that *is* a library function is refused too); ``library=False``:
+    the audit hook only (a notebook's top-level cells import and set up freely)."""
     install()
     guard = _Guard(tuple(allowed), tuple(direct_callers), tuple(forbidden))
     previous_guard, previous_profile = _STATE.guard, sys.getprofile()
     _STATE.guard = guard
-    sys.setprofile(guard.profile)
+    if library:
+        sys.setprofile(guard.profile)
     try:
         yield guard
     finally:

@@ -35,7 +35,12 @@ MARKDOWN_SOLUTION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->
 STUB = 'raise NotImplementedError("your code here")'
 COURSE_ID = "attention-course"
 TASK_CSV = "grades_by_task.csv"
-DEFAULT_TIMEOUT = 60  # seconds per cell; lesson checks take a second or two on a laptop seat
+DEFAULT_TIMEOUT = 60  # seconds per task; lesson checks take a second or two; build tasks get their own limit
+AUTOGRADE_PREPROCESSORS = [
+    "attention_course.tools.grade_sandbox.IsolatedVerdicts", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades", "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata"]
 
 # Tasks worth more than one point: those that assemble several earlier pieces.
 POINTS = {
@@ -92,6 +97,10 @@ def nbgrader_settings(root: Path, timeout: int = DEFAULT_TIMEOUT) -> dict[str, d
         "CourseDirectory": {"root": str(Path(root).resolve()), "course_id": COURSE_ID},
         "ClearSolutions": {"code_stub": {"python": STUB}},
         "Execute": {"timeout": int(timeout), "interrupt_on_timeout": True},
+        # The learner's code never runs in nbgrader's kernel: each test cell's verdict comes from
+        # grading.isolated, as a throwaway user (tools/grade_sandbox.py); nbgrader scores the outputs as usual.
+        "Autograde": {"autograde_preprocessors": AUTOGRADE_PREPROCESSORS},
+        "IsolatedVerdicts": {"timeout": int(timeout), "hide": str(Path(root).resolve())},
     }
 
 
@@ -218,7 +227,7 @@ class TaskGrade:
     message: str
 
 
-def _one_line(text: str, limit: int = 600) -> str:
+def _one_line(text: str, limit: int = 2000) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # ANSI colours in tracebacks
     text = " | ".join(line.strip() for line in text.strip().splitlines() if line.strip())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -261,7 +270,14 @@ def copy_submissions(submissions: Path, folder: Path) -> list[str]:
             if path.name in known and ".ipynb_checkpoints" not in path.parts:
                 target = Path(folder) / "submitted" / student_dir.name / known[path.name] / path.name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, target)
+                release = Path(folder) / "release" / known[path.name] / path.name
+                if _unreadable(path) is None and release.exists():  # answers into the release's cells and metadata
+                    from .grade_sandbox import adopt
+
+                    adopted = adopt(nbformat.read(path, as_version=4), nbformat.read(release, as_version=4))
+                    nbformat.write(adopted, target)
+                else:
+                    shutil.copyfile(path, target)
         students.append(student_dir.name)
     return students
 
