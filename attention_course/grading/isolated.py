@@ -34,9 +34,10 @@ import time
 import attention_course.grading as grading  # first, before any learner code: the checker is sealed on import
 from attention_course.grading._compare import CheckFailed
 from attention_course.grading._core import check
-from attention_course.grading._guard import time_limit
+from attention_course.grading._guard import TimeUp, time_limit
 from attention_course.grading._integrity import verify
 from attention_course.grading._sandbox import SandboxViolation, answer_guard
+from attention_course.tools.challenges import CHALLENGE_CHECKS, challenge_message
 
 _write, _exit, _dumps = os.write, os._exit, json.dumps  # bound before learner code runs
 MESSAGE_LIMIT = 2000
@@ -47,7 +48,7 @@ def _short(text: str) -> str:
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
 
 
-def _run_cells(cells: list[dict], until: int, namespace: dict, deadline: float) -> list[str]:
+def _run_cells(cells: list[dict], until: int, namespace: dict, deadline: float, cell_limit: float) -> list[str]:
     """Run the learner's cells before position ``until``; return the errors they raised (one line each)."""
     errors = []
     for cell in cells:
@@ -59,10 +60,12 @@ def _run_cells(cells: list[dict], until: int, namespace: dict, deadline: float) 
             errors.append(f"cell {cell['index'] + 1}: SyntaxError: {error.msg} (line {error.lineno})")
             continue
         try:
-            with time_limit(max(deadline - time.monotonic(), 0.1)), answer_guard(library=False):
+            with time_limit(max(min(cell_limit, deadline - time.monotonic()), 0.1)), answer_guard(library=False):
                 exec(code, namespace)  # noqa: S102  (the learner's own cell, in a throwaway process)
         except SandboxViolation as error:
             errors.append(f"cell {cell['index'] + 1}: refused: your code {error.what}")
+        except TimeUp:
+            errors.append(f"cell {cell['index'] + 1} was stopped at the time limit (an endless loop?)")
         except BaseException as error:  # noqa: BLE001  (a learner's cell may raise anything; the next cells still run)
             errors.append(f"cell {cell['index'] + 1}: {type(error).__name__}: {error}")
     return errors
@@ -81,11 +84,11 @@ def _hidden(task: dict, namespace: dict) -> str | None:
     return None
 
 
-def verdict(task: dict, cells: list[dict], seed: int | None, limit: float) -> dict:
+def verdict(task: dict, cells: list[dict], seed: int | None, limit: float, cell_limit: float) -> dict:
     """Run the cells and grade one task, in this (child) process; returns {"passed", "message"}."""
     deadline = time.monotonic() + limit
     namespace = {"__name__": "__learner__", "__builtins__": __builtins__}
-    errors = _run_cells(cells, task["cell"], namespace, deadline)
+    errors = _run_cells(cells, task["cell"], namespace, deadline, cell_limit)
     changed = verify()
     if changed:
         return {"passed": False, "message": f"{task['task']}: refused: your notebook changed {', '.join(changed[:4])}. "
@@ -95,6 +98,8 @@ def verdict(task: dict, cells: list[dict], seed: int | None, limit: float) -> di
         why = f" (the notebook's cells raised: {'; '.join(errors[:3])})" if errors else ""
         return {"passed": False, "message": f"{task['task']}: `{name}` is not defined when this check runs{why}"}
     printed = io.StringIO()
+    if task["task"] in CHALLENGE_CHECKS:
+        return _challenge(task["task"], namespace[name])
     try:
         with contextlib.redirect_stdout(printed):
             check(task["task"], namespace[name], seed=seed)
@@ -108,13 +113,26 @@ def verdict(task: dict, cells: list[dict], seed: int | None, limit: float) -> di
     return {"passed": True, "message": printed.getvalue().strip() or f"{task['task']}: passed"}
 
 
+def _challenge(task_id: str, answer: object) -> dict:
+    """A team challenge: the score is what the checker measured, written here (not what the team printed)."""
+    if not isinstance(answer, dict):
+        return {"passed": False, "message": f"{task_id}: pass a dict (see the notebook's last cell)"}
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), answer_guard(library=False):
+            score, detail = CHALLENGE_CHECKS[task_id](answer)
+    except BaseException as error:  # noqa: BLE001  (ChallengeFailed, or the team's code raising)
+        return {"passed": False, "message": f"{task_id}: {type(error).__name__}: {error}"}
+    return {"passed": True, "message": challenge_message(task_id, score, detail)}
+
+
 def _child(task: dict, job: dict, write_end: int) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
     try:
-        result = verdict(task, job["cells"], job.get("seed"), task_limit(task["task"], float(job.get("timeout", 60))))
+        timeout = float(job.get("timeout", 60))
+        result = verdict(task, job["cells"], job.get("seed"), task_limit(task["task"], timeout), timeout)
     except BaseException as error:  # noqa: BLE001
         result = {"passed": False, "message": f"{task['task']}: the grader stopped: {type(error).__name__}: {error}"}
     for number in range(1, signal.NSIG):  # no handler the learner left may run during the write

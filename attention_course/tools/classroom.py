@@ -390,7 +390,7 @@ def leaderboard(rows: list[dict[str, str]]) -> dict[str, list[dict[str, object]]
         task = row["task"]
         if not task.startswith("challenge."):
             continue
-        match = SCORE.search(row.get("message", ""))
+        match = SCORE.match(row.get("message", "").removeprefix("\N{WHITE HEAVY CHECK MARK} ").removeprefix(task + ": "))
         passed = float(row.get("points") or 0) > 0 and match is not None
         boards.setdefault(task, []).append({"team": row["student"], "score": float(match["value"]) if passed else None,
                                             "message": row.get("message", "")})
