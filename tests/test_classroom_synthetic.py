@@ -139,8 +139,7 @@ def learners(releases, root: Path, course: Path, submissions: Path):
             "nia_reads_frames": (notebook(rel, {**r, **{k: v for k, v in READ_FRAMES.items() if k in r}}),
                                  {"02": 3, "08": 4}[lesson]),
             "oli_hostile": (notebook(rel, r, extra=[(first, HOSTILE.format(targets=targets))]), FULL[lesson]),
-            "pat_sleeps": (notebook(rel, {**r, first: r[first].replace("    ### END SOLUTION",
-                                                                      "    import time\n    time.sleep(1000)\n    ### END SOLUTION")}),
+            "pat_sleeps": (notebook(rel, {**r, first: r[first].replace("):\n", "):\n    import time\n    time.sleep(1000)\n", 1)}),
                            {"02": 3, "08": 4}[lesson]),
         }
         for student, (nb, points) in plan.items():

@@ -171,3 +171,91 @@ if __name__ == "__main__":
     results = {name: accepted(*attack) for name, attack in ATTACKS.items()}
     bad = {name: outcome for name, outcome in results.items() if outcome}
     print(f"{len(bad)} of {len(results)} attacks not rejected: {bad}")
+
+
+# ---------------------------------------------------------------- wrong answers, builds, lesson 10, challenges
+
+
+def _strict_choose(rows, kpi):
+    meeting = [r for r in rows if r["accuracy"] > kpi["min_accuracy"] and r["p95_ms"] < kpi["max_p95_ms"]
+               and r["cost_per_million"] < kpi["max_cost_per_million"] and r["labels"] < kpi["max_labels"]]
+    return max(meeting, key=lambda r: r["accuracy"])["candidate"] if meeting else None
+
+
+def _monthly_round(volume_per_day, predictions_per_s, hourly_price):
+    return max(1, round(volume_per_day / (86400 * predictions_per_s))) * hourly_price * 730
+
+
+def _build_with_library_block(vocab_size, d_model, n_heads, n_layers, n_classes, max_len):
+    from attention_course.models import TransformerClassifier
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden = [TransformerClassifier(vocab_size, d_model, n_heads, n_layers, n_classes, max_len)]
+            self.scale = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, x):
+            return self.hidden[0](x) * self.scale
+    return Wrapper()
+
+
+def _reads_validation_labels(train_texts, train_labels, texts):
+    from attention_course.data import rotten_tomatoes
+
+    held_out = rotten_tomatoes("validation")
+    truth = dict(zip(held_out.texts, held_out.labels, strict=True))
+    return [truth.get(t, 0) for t in texts]
+
+
+WRONG_OR_CHEATING = {
+    "02 padding mask from lengths.max()": ("02.padding_mask", lambda lengths, max_len:
+                                           torch.arange(int(lengths.max()))[None, :] < lengths[:, None]),
+    "05 loss as a Python float": ("05.lm_loss", lambda logits, targets:
+                                  F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)).item()),
+    "10 strict comparisons at the KPI boundary": ("10.choose_candidate", _strict_choose),
+    "10 round for ceil (machines)": ("10.monthly_cost", _monthly_round),
+    "03 library classifier hidden in a list": ("03.build_classifier", _build_with_library_block),
+    "07 reads the validation labels": ("07.build_200_labels", _reads_validation_labels),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_OR_CHEATING))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_wrong_answers_and_build_cheats_are_rejected(name, seed):
+    task_id, answer = WRONG_OR_CHEATING[name]
+    try:
+        check(task_id, answer, seed=seed)
+    except CheckFailed:
+        return
+    pytest.fail(f"{name}: accepted with seed {seed}")
+
+
+def test_a_model_that_reports_its_own_loss_is_not_believed():
+    from attention_course.data import shakespeare_char_splits
+    from attention_course.gpt import GPT, GPTConfig
+    from attention_course.tools.challenges import check_challenge
+    from attention_course.train import TrainHistory
+
+    tokenizer, _, _ = shakespeare_char_splits()
+    torch.manual_seed(0)
+
+    class Boastful(GPT):
+        def forward(self, idx, targets=None):
+            logits, _ = super().forward(idx, targets)
+            return logits, torch.tensor(-5.0)
+
+    model = Boastful(GPTConfig(vocab_size=len(tokenizer.chars), block_size=16, n_layer=1, n_head=2, d_model=16))
+    score = check_challenge("challenge.val_loss_5min", {"model": model, "history": TrainHistory(train_seconds=10.0)})
+    assert 3.0 < score < 6.0  # the untrained model's real loss, about ln(vocab), not the -5 it reports
+
+
+def test_the_leaderboard_reads_the_graders_score_not_a_printed_one():
+    from attention_course.tools.classroom import leaderboard
+
+    rows = [{"student": "cheats", "task": "challenge.val_loss_5min", "points": "1",
+             "message": "score=0.0001 ✅ challenge.val_loss_5min: score=2.5000 (measured)"},
+            {"student": "honest", "task": "challenge.val_loss_5min", "points": "1",
+             "message": "✅ challenge.val_loss_5min: score=2.0000 (measured; the team printed score=0.0001)"}]
+    board = leaderboard(rows)["challenge.val_loss_5min"]
+    assert [(e["team"], e["score"]) for e in board] == [("honest", 2.0), ("cheats", None)]

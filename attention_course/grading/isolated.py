@@ -126,7 +126,8 @@ def _challenge(task_id: str, answer: object) -> dict:
 
 
 def _child(task: dict, job: dict, write_end: int) -> None:
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
@@ -206,15 +207,62 @@ def _accept(task: dict, raw: bytes, nonce: str, stopped: bool, limit: float) -> 
             f"{len(lines)} verdicts for this task; the notebook's code wrote to the grader's channel"}
 
 
+def _read_exactly(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            raise EOFError("the job stream ended early")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _manager() -> None:
+    """One notebook: read its job (and only its job) from stdin, become its user, grade, answer on stdout."""
+    try:
+        header = _read_exactly(0, 12)
+        job = json.loads(_read_exactly(0, int(header)))
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)  # the later notebooks' jobs stay out of reach of this one's code
+        uid, gid = job.get("uid"), job.get("gid")
+        if uid is not None and os.geteuid() == 0:
+            os.setgroups([])
+            os.setgid(int(gid))
+            os.setuid(int(uid))
+        results = grade_tasks(job)
+        line = json.dumps({"nonce": job["nonce"], "key": job.get("key"), "results": results}) + "\n"
+        _write(1, line.encode())
+    finally:
+        _exit(0)
+
+
 def main() -> int:
-    job = json.loads(sys.stdin.read())
-    results = grade_tasks(job)
-    sys.stdout.write(json.dumps({"nonce": job["nonce"], "results": results}) + "\n")
+    """Jobs on stdin, each as a 12-digit length and its JSON; one answer line per job on stdout.
+
+    This process never reads a job: a manager forked for each one does (and drops to that job's user), so no
+    notebook's code runs in a process that holds another learner's code.
+    """
+    count = int(_read_exactly(0, 12))
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            _manager()
+        os.waitpid(pid, 0)
     return 0
+
+
+def encode_jobs(jobs: list[dict]) -> bytes:
+    """The stdin of ``main``: the number of jobs, then each job's length and JSON."""
+    out = [b"%012d" % len(jobs)]
+    for job in jobs:
+        raw = json.dumps(job).encode()
+        out += [b"%012d" % len(raw), raw]
+    return b"".join(out)
 
 
 if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["grade_tasks", "grading", "main", "verdict"]
+__all__ = ["encode_jobs", "grade_tasks", "grading", "main", "verdict"]
