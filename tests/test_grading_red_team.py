@@ -141,6 +141,16 @@ ATTACKS = {  # name: (task, answer)
 }
 
 
+def _accepted_seed(task_id, answer, seed) -> str | None:
+    try:
+        check(task_id, answer, seed=seed)
+    except CheckFailed:
+        return None
+    except BaseException as error:  # noqa: BLE001
+        return f"raw {type(error).__name__}"
+    return "passed"
+
+
 def accepted(task_id, answer) -> str | None:
     """None when the check rejected the attack with a CheckFailed; else what happened."""
     try:
@@ -165,12 +175,6 @@ def test_the_self_check_rejects(name, capsys):
 def test_a_right_answer_in_float32_passes(capsys):
     check("08.latency_percentile", lambda t, q: float(np.float32(_right_percentile(t, q))), seed=3)
     assert "passed" in capsys.readouterr().out
-
-
-if __name__ == "__main__":
-    results = {name: accepted(*attack) for name, attack in ATTACKS.items()}
-    bad = {name: outcome for name, outcome in results.items() if outcome}
-    print(f"{len(bad)} of {len(results)} attacks not rejected: {bad}")
 
 
 # ---------------------------------------------------------------- wrong answers, builds, lesson 10, challenges
@@ -259,3 +263,18 @@ def test_the_leaderboard_reads_the_graders_score_not_a_printed_one():
              "message": "✅ challenge.val_loss_5min: score=2.0000 (measured; the team printed score=0.0001)"}]
     board = leaderboard(rows)["challenge.val_loss_5min"]
     assert [(e["team"], e["score"]) for e in board] == [("honest", 2.0), ("cheats", None)]
+
+
+if __name__ == "__main__":  # the counts for a report: how many attacks the library in PYTHONPATH accepts
+    results = {name: accepted(*attack) for name, attack in ATTACKS.items()}
+    for name, (task_id, answer) in WRONG_OR_CHEATING.items():
+        results[name] = next((o for seed in (0, 1, 2) if (o := _accepted_seed(task_id, answer, seed))), None)
+    for name, test in (("challenge: self-reported loss", test_a_model_that_reports_its_own_loss_is_not_believed),
+                       ("challenge: printed score=", test_the_leaderboard_reads_the_graders_score_not_a_printed_one)):
+        try:
+            test()
+            results[name] = None
+        except BaseException as error:  # noqa: BLE001
+            results[name] = f"accepted ({type(error).__name__})"
+    bad = {name: outcome for name, outcome in results.items() if outcome}
+    print(f"{len(bad)} of {len(results)} attacks not rejected: {sorted(bad)}")

@@ -126,8 +126,8 @@ def _audit(event: str, args: tuple) -> None:
             return  # PyTorch or Python setting up a class it just made (a lazy import); verify() sees the rest
     finally:
         state.in_hook = False
-    guard.violation = what
-    raise SandboxViolation(what)
+    guard.violation = guard.violation or what  # the first one (unsetting a profile that raised is an event too)
+    raise SandboxViolation(guard.violation)
 
 
 def _note_solutions_read(path: str) -> None:
