@@ -83,7 +83,7 @@ def notebook(release: nbformat.NotebookNode, answers: dict[str, str], extra: lis
              drop_tests=(), copy_test=None, relabel=False, plain=False) -> nbformat.NotebookNode:
     """A learner's notebook: answers in the release's cells, extra cells after the named answer ("" = first)."""
     nb = nbformat.from_dict(json.loads(json.dumps(release)))
-    cells = []
+    cells, first = [], True
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
@@ -91,7 +91,8 @@ def notebook(release: nbformat.NotebookNode, answers: dict[str, str], extra: lis
             name = next((n for n in answers if f"def {n}(" in cell.source), name)
             if name in answers:
                 cell.source = answers[name]
-            cells += [nbformat.v4.new_code_cell(s) for after, s in extra if after == "" and not cells]
+            cells += [nbformat.v4.new_code_cell(s) for after, s in extra if after == "" and first]
+            first = False
             cells.append(cell)
             cells += [nbformat.v4.new_code_cell(s) for after, s in extra if after == name]
             continue
@@ -207,6 +208,8 @@ def test_messages_say_why(graded):
     assert rows[("fay_exits", "02.attention_scores")].startswith("✅")
     assert "sqrt" in rows[("dan_mistakes", "02.attention_scores")].lower()
     assert "refused" in rows[("max_patches_checker", "02.softmax")]
+    assert "`attention_scores` is not defined" not in rows[("lou_solutions", "02.attention_scores")]
+    assert "not done yet" in rows[("lou_solutions", "02.attention_scores")]  # the solutions were out of reach
     assert "passed" in rows[("jon_stderr", "02.softmax")]
     assert all(len(message) > 0 and "Traceback" not in message for message in rows.values())
 

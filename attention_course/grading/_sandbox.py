@@ -43,9 +43,8 @@ _TRUSTED_ROOTS = tuple({form + os.sep for p in _ROOTS if p for form in (os.path.
 # Library modules an answer may use in every task (no task asks the learner to write these).
 HARMLESS = ("attention_course/__init__.py", "attention_course/profiles.py", "attention_course/device.py",
             "attention_course/course.py", "attention_course/viz.py", "attention_course/lesson.py")
-# Standard-library modules that read the caller's frame for their own bookkeeping (a namedtuple's module name).
-_FRAME_USERS = ("collections/__init__.py", "typing.py", "enum.py", "dataclasses.py", "abc.py", "functools.py",
-                "logging/__init__.py", "warnings.py", "importlib/", "<frozen importlib")
+# Modules whose job is to hand frames to their caller: an answer may not use them (others use frames themselves).
+_FRAME_GIVERS = ("/inspect.py", "/traceback.py", "/pdb.py", "/bdb.py", "/trace.py", "/_pytest/_code/code.py")
 _GUARDED_CLASSES = {"torch", "numpy", "builtins", "attention_course", "math", "random"}  # no answer patches these
 _FRAME_ATTRIBUTES = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "gi_yieldfrom"}
 _PROCESS_EVENTS = {"_thread.start_new_thread", "os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn",
@@ -120,8 +119,10 @@ def _audit(event: str, args: tuple) -> None:
         caller = sys._getframe(1)  # the Python code that caused the event (C functions have no frame)
         if not _learner_initiated(caller):
             return
-        if event == "sys._getframe" and caller.f_code.co_filename.endswith(_FRAME_USERS):
-            return
+        filename = caller.f_code.co_filename
+        if (event == "sys._getframe" or event == "object.__getattr__") and trusted_file(filename) \
+                and not filename.endswith(_FRAME_GIVERS):
+            return  # PyTorch, NumPy or Python reading frames for their own bookkeeping, not handing them out
         if event.startswith("object.") and trusted_file(caller.f_code.co_filename):
             return  # PyTorch or Python setting up a class it just made (a lazy import); verify() sees the rest
     finally:
