@@ -258,7 +258,8 @@ def call(task_id: str, case: str, fn: Callable, *args, **kwargs):
         if guard.violation:  # the answer caught the signal and carried on
             raise SandboxViolation(guard.violation)
     except SandboxViolation as error:
-        _raise(task_id, case, f"refused: your function {guard.violation if guard and guard.violation else error.what}. An answer computes its result from its inputs "
+        what = guard.violation if guard is not None and guard.violation else error.what
+        _raise(task_id, case, f"refused: your function {what}. An answer computes its result from its inputs "
                "with your own code; the check does not grade the course's implementation, the solutions or tricks "
                "played on the checker.")
     except NotImplementedError as error:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import os
 import random
 import sys
 import types
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 _MISSING = object()
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
 _FUNCTION_PARTS = ("__code__", "__defaults__", "__kwdefaults__")
 _SEAL: list[tuple[str, object, dict]] = []
 _CODES: list[tuple[str, types.FunctionType, tuple]] = []
@@ -66,13 +68,24 @@ def seal() -> None:
                     _CODES.append((f"{label}.{name}", function, tuple(getattr(function, p) for p in _FUNCTION_PARTS)))
 
 
+def _wraps(new: object, old: object) -> bool:
+    """``new`` is PyTorch's own wrapper of ``old`` (functools.wraps), defined inside torch."""
+    code = getattr(new, "__code__", None)
+    filename = code.co_filename if code is not None else ""
+    return (getattr(new, "__wrapped__", None) is old and f"{os.sep}torch{os.sep}" in filename
+            and filename.startswith(_TORCH_DIR))
+
+
 def verify() -> list[str]:
     """Put back every sealed entry and function part that changed since ``seal``; return their names."""
     changed = []
     for label, owner, entries in _SEAL:
         own = vars(owner)
         for name, value in entries.items():
-            if own.get(name, _MISSING) is not value:
+            now = own.get(name, _MISSING)
+            if now is not value and _wraps(now, value):
+                entries[name] = now  # PyTorch wrapping its own function on a lazy import (torch._dynamo)
+            elif now is not value:
                 changed.append(f"{label}.{name}")
                 try:
                     setattr(owner, name, value)

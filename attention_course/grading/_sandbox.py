@@ -222,6 +222,9 @@ class _Guard:
             entry, caller = frame, frame.f_back
             while caller is not None and _library_file(caller.f_code.co_filename):
                 entry, caller = caller, caller.f_back
+            while caller is not None and trusted_file(caller.f_code.co_filename) \
+                    and not caller.f_code.co_filename.startswith(_GRADING):
+                caller = caller.f_back  # through PyTorch's wrappers (no_grad, Module.__call__) to who called
             if caller is not None and caller.f_code.co_filename.startswith(_GRADING) \
                     and caller.f_code not in self.direct_callers:
                 return  # the checker itself uses the library (e.g. trains the learner's model)
