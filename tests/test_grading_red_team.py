@@ -98,6 +98,13 @@ def _gc_reader(timings, q):
     return next((o for o in gc.get_objects() if isinstance(o, float)), 0.0)
 
 
+def _ctypes_reader(timings, q):
+    import ctypes
+
+    ctypes.string_at(id(timings), 16)
+    return _right_percentile(timings, q)
+
+
 def _solutions_reader(timings, q):
     open("/work/main/solutions/08_serving.ipynb").read()
     return _right_percentile(timings, q)
@@ -128,6 +135,7 @@ ATTACKS = {  # name: (task, answer)
     "percentile: patches TASKS": ("08.latency_percentile", _tasks_patcher),
     "percentile: gc.get_objects": ("08.latency_percentile", _gc_reader),
     "percentile: reads solutions/": ("08.latency_percentile", _solutions_reader),
+    "percentile: reads memory with ctypes": ("08.latency_percentile", _ctypes_reader),
     "cost: the course's own": ("08.cost_per_million", __import__("attention_course.serving",
                                                                 fromlist=["x"]).cost_per_million),
     "cost: reads the checker's frame": ("08.cost_per_million", _frame_reader),

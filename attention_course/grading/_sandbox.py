@@ -119,10 +119,13 @@ def _audit(event: str, args: tuple) -> None:
         caller = sys._getframe(1)  # the Python code that caused the event (C functions have no frame)
         if not _learner_initiated(caller):
             return
-        filename = caller.f_code.co_filename
-        if (event == "sys._getframe" or event == "object.__getattr__") and trusted_file(filename) \
-                and not filename.endswith(_FRAME_GIVERS):
-            return  # PyTorch, NumPy or Python reading frames for their own bookkeeping, not handing them out
+        if event in ("sys._getframe", "object.__getattr__") or event.startswith("ctypes."):
+            user = caller  # who gets the frame or the memory: past inspect/traceback/ctypes, the code that called them
+            while user is not None and (user.f_code.co_filename.endswith(_FRAME_GIVERS)
+                                        or f"{os.sep}ctypes{os.sep}" in user.f_code.co_filename):
+                user = user.f_back
+            if user is not None and trusted_file(user.f_code.co_filename):
+                return  # PyTorch, transformers or Python for their own bookkeeping (a frame, a shared library)
         if event.startswith("object.") and trusted_file(caller.f_code.co_filename):
             return  # PyTorch or Python setting up a class it just made (a lazy import); verify() sees the rest
     finally:
