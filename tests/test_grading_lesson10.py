@@ -6,6 +6,7 @@ import pytest
 
 from attention_course import poc
 from attention_course.grading import check
+from attention_course.grading._core import LIBRARY_ALLOWED
 from attention_course.serving import cost_per_million
 
 
@@ -43,7 +44,9 @@ CORRECT = {
 
 
 @pytest.mark.parametrize("task_id", sorted(CORRECT))
-def test_right_answers_pass(task_id, capsys):
+def test_right_answers_pass(task_id, capsys, monkeypatch):
+    # some right answers here are the library's own (poc); an answer in a notebook may not call them
+    monkeypatch.setitem(LIBRARY_ALLOWED, "10.", ("attention_course.*",))
     for _ in range(3):  # fresh random cases each time
         check(task_id, CORRECT[task_id])
     assert "passed" in capsys.readouterr().out

@@ -72,6 +72,27 @@ from ._guard import (
     undo_replacements,
 )
 from ._guard import time_limit as _time_limit
+from ._sandbox import SOLUTIONS_READ, SandboxViolation, answer_guard
+from ._sandbox import install as _install_sandbox
+
+_install_sandbox()  # from the first import on, a notebook cell that opens solutions/ is noted
+
+# Course-library code an answer may call (everything else of the library is "the course's own implementation").
+LIBRARY_ALLOWED: dict[str, tuple[str, ...]] = {
+    "03.": ("attention_course.attention.scaled_dot_product_attention",),  # lesson 03 builds on lesson 02's
+    "07.build_200_labels": ("attention_course.pretrained.*",),  # start from the pretrained encoder (lesson 07)
+}
+
+
+# Functions (outside torch: see _guard.LIBRARY_FUNCTIONS for those) that a "write it yourself" task forbids.
+FORBIDDEN_CALLS: dict[str, tuple[str, ...]] = {
+    "08.latency_percentile": ("numpy.percentile", "numpy.quantile", "numpy.nanpercentile", "numpy.nanquantile",
+                              "statistics.quantiles", "statistics.median", "torch.quantile", "torch.nanquantile"),
+}
+
+
+def _library_allowed(task_id: str) -> tuple[str, ...]:
+    return tuple(name for prefix, names in LIBRARY_ALLOWED.items() if task_id.startswith(prefix) for name in names)
 
 TASKS: dict[str, Callable[[object], int]] = {}
 _OPTIONS: dict[str, dict] = {}
@@ -156,6 +177,10 @@ def check(task_id: str, answer: object, *, seed: int | None = None, time_limit: 
     if not callable(answer):
         raise CheckFailed(f"{task_id}: got {preview(answer)}, which is not a function. Pass the function itself, "
                           f"without calling it: check({task_id!r}, my_fn), not check({task_id!r}, my_fn(...))")
+    _verify_untouched(task_id)
+    if SOLUTIONS_READ:
+        raise CheckFailed(f"{task_id}: this notebook opened the worked solutions ({SOLUTIONS_READ[0]}). The check "
+                          "does not grade answers taken from them: restart the kernel and write your own.")
     run = _new_run(task_id, seed, time_limit)
     token = _RUN.set(run)
     try:
@@ -173,8 +198,19 @@ def check(task_id: str, answer: object, *, seed: int | None = None, time_limit: 
                      "(a tensor, a number or a tuple, with the shape it names)", None) from None
     finally:
         _RUN.reset(token)
+    _verify_untouched(task_id)
     noted = "".join(f"\n   note: {text}" for text in run.notes)
     print(f"\N{WHITE HEAVY CHECK MARK} {task_id}: passed ({cases} case{'s' if cases != 1 else ''} checked).{noted}")
+
+
+def _verify_untouched(task_id: str) -> None:
+    from ._integrity import verify
+
+    changed = verify()
+    if changed:
+        raise CheckFailed(f"{task_id}: refused: this notebook changed {', '.join(changed[:4])}"
+                          f"{' and more' if len(changed) > 4 else ''}. The check put them back; it does not grade "
+                          "answers next to a patched PyTorch, NumPy or checker. Remove that code and run again.")
 
 
 def _final(run: _Run, message: str, learner_error: BaseException | None) -> CheckFailed:
@@ -210,13 +246,22 @@ def call(task_id: str, case: str, fn: Callable, *args, **kwargs):
     watch = LibraryWatch(run.forbid, run.require) if (run.forbid or run.require) else None
     taken = snapshot()
     started = time.monotonic()
+    guard = None
     try:
-        with _time_limit(run.time_left):
+        with _time_limit(run.time_left), answer_guard(_library_allowed(task_id), (call.__code__,),
+                                                     FORBIDDEN_CALLS.get(task_id, ())) as guard:
             if watch is None:
                 result = fn(*given_args, **given_kwargs)
             else:
                 with watch:
                     result = fn(*given_args, **given_kwargs)
+        if guard.violation:  # the answer caught the signal and carried on
+            raise SandboxViolation(guard.violation)
+    except SandboxViolation as error:
+        what = guard.violation if guard is not None and guard.violation else error.what
+        _raise(task_id, case, f"refused: your function {what}. An answer computes its result from its inputs "
+               "with your own code; the check does not grade the course's implementation, the solutions or tricks "
+               "played on the checker.")
     except NotImplementedError as error:
         _raise(task_id, case, "not done yet: the function still raises NotImplementedError. "
                "Replace the `raise NotImplementedError` line with your code.", error)

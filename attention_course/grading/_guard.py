@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -144,6 +145,8 @@ def copy_inputs(value):
         return type(value)(copy_inputs(v) for v in value)
     if type(value) is dict:
         return {k: copy_inputs(v) for k, v in value.items()}
+    if type(value) is np.ndarray:
+        return value.copy()
     return value
 
 
@@ -154,6 +157,9 @@ def same_inputs(original, given) -> bool:
             return False
         both_nan = torch.isnan(original) & torch.isnan(given) if original.is_floating_point() else False
         return bool(((given == original) | both_nan).all()) if original.numel() else True
+    if isinstance(original, np.ndarray):
+        return (isinstance(given, np.ndarray) and given.shape == original.shape and given.dtype == original.dtype
+                and bool(np.array_equal(given, original, equal_nan=original.dtype.kind in "fc")))
     if isinstance(original, (list, tuple)):
         return (type(given) is type(original) and len(given) == len(original)
                 and all(same_inputs(a, b) for a, b in zip(original, given, strict=True)))

@@ -110,6 +110,7 @@ def check_padding_mask(fn) -> int:
         cases.append((lengths, max_len))
     cases.append((torch.tensor([3, 1, 5, 0]), 5))  # a full row and an empty one
     cases.append((torch.tensor([2]), 2))
+    cases.append((torch.tensor([2, 1, 3]), 6))  # every sequence shorter than max_len: the mask is (3, 6), not (3, 3)
     for lengths, max_len in cases:
         case = f"lengths {lengths.tolist()}, max_len {max_len}"
         expected = torch.arange(max_len)[None] < lengths[:, None]

@@ -40,10 +40,10 @@ def check_lm_loss(fn) -> int:
         logits = torch.randn(batch, length, vocab, generator=g) * 2
         targets = torch.randint(vocab, (batch, length), generator=g)
         case = f"logits {tuple(logits.shape)}, targets {tuple(targets.shape)}"
-        flat, flat_targets = logits.reshape(-1, vocab), targets.reshape(-1)
+        flat, flat_targets = logits.reshape(-1, vocab).detach(), targets.reshape(-1)
         expected = F.cross_entropy(flat, flat_targets).item()
-        got = call("05.lm_loss", case, fn, logits, targets)
-        expect_number("05.lm_loss", case, got, expected,
+        got = call("05.lm_loss", case, fn, logits.requires_grad_(), targets)
+        expect_number("05.lm_loss", case, got.detach() if isinstance(got, torch.Tensor) else got, expected,
                       "flatten to (B*T, vocab) and (B*T,), then F.cross_entropy (a mean over all predictions)",
                       [(F.cross_entropy(flat, flat_targets, reduction="sum").item(),
                         "use the mean over predictions, not the sum"),
@@ -53,6 +53,10 @@ def check_lm_loss(fn) -> int:
                         "F.cross_entropy, which applies log_softmax to the logits itself"),
                        (F.cross_entropy(flat.softmax(-1), flat_targets).item(), "F.cross_entropy takes the raw "
                         "logits: don't apply softmax first")], tol=1e-4)
+        if not (isinstance(got, torch.Tensor) and got.requires_grad):
+            fail("05.lm_loss", case, "a loss tensor connected to the logits", got,
+                 "the value is right, but return the loss as a tensor computed from the logits (no .item(), no "
+                 "float(), no torch.no_grad()): the model trains through it")
     return len(shapes)
 
 

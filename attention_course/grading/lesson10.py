@@ -42,7 +42,7 @@ def check_cost_per_million(fn) -> int:
 @task("10.monthly_cost")
 def check_monthly_cost(fn) -> int:
     rng = fresh_rng()
-    cases = [(1_000.0, 30.0, 0.10), (10_000_000.0, 30.0, 0.10)]
+    cases = [(1_000.0, 30.0, 0.10), (10_000_000.0, 30.0, 0.10), (5_961_600.0, 30.0, 0.10), (5_184_000.0, 30.0, 0.10)]
     cases += [(10 ** rng.uniform(3, 8), rng.uniform(10, 3000), rng.uniform(0.05, 6)) for _ in range(5)]
     cases.append((0.0, 30.0, 0.10))  # a quiet day still pays for the machine that waits
     for volume, rate, price in cases:
