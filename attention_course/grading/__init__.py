@@ -17,8 +17,8 @@ from . import (  # noqa: F401  (each module registers its tasks on import; build
     lesson10,
 )
 from ._core import TASKS, check, known_tasks
-from .hints import hint
 from ._integrity import seal as _seal
+from .hints import hint
 
 _seal()  # what check() compares PyTorch, NumPy and the course's modules with
 
