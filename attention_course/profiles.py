@@ -161,7 +161,8 @@ _BUILD_CPU = dict(
     classifier=dict(vocab=8, distance=50, d_model=64, heads=4, layers=2, steps=300, n_train=4096, n_test=1024, lr=3e-3,
                     target=0.95),
     gpt=dict(block_size=64, layers=4, heads=4, d_model=128, steps=500, batch=16, lr=3e-3, warmup=30, eval_batches=10,
-             target=2.3, attention_gain=0.05),  # the worked solution measured 2.075 (2 shared cores, 163 s)
+             target=2.3, attention_gain=0.2),  # the worked solution measured 2.075 (2 shared cores, 163 s); a
+    # test model of the same shape 2.085, and 2.786 with uniform attention (grading/builds.py: UniformAttention)
     labels=dict(n_labels=200, n_eval=500, target=0.65),
 )
 BUILD_TASKS = {
