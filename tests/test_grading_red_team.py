@@ -272,6 +272,9 @@ WRONG_OR_CHEATING = {
                                   F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)).item()),
     "10 strict comparisons at the KPI boundary": ("10.choose_candidate", _strict_choose),
     "10 round for ceil (machines)": ("10.monthly_cost", _monthly_round),
+    "09 pad id hard-coded to 0": ("09.decoder_masks", lambda tokens, pad_id, n_patches: (
+        torch.ones(tokens.shape[1], tokens.shape[1], dtype=torch.bool).tril()[None] & (tokens != 0)[:, None, :],
+        torch.ones(*tokens.shape, n_patches, dtype=torch.bool))),
     "03 library classifier hidden in a list": ("03.build_classifier", _build_with_library_block),
     "07 reads the validation labels": ("07.build_200_labels", _reads_validation_labels),
 }
