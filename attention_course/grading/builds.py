@@ -116,7 +116,7 @@ class UniformAttention(TorchFunctionMode):
         kwargs = kwargs or {}
         if func in self._SOFTMAX:
             scores, dim = args[0], kwargs.get("dim", args[1] if len(args) > 1 else -1)
-            allowed = (scores > torch.finfo(scores.dtype).min / 2).to(scores.dtype)  # -inf and -1e9-style masks
+            allowed = (scores > -1e3).to(scores.dtype)  # -inf, -1e9 or finfo.min masks (real scores are far above)
             return allowed / allowed.sum(-1 if dim is None else dim, keepdim=True).clamp_min(1)
         if func is nn.functional.scaled_dot_product_attention:
             return self._uniform_sdpa(*args, **kwargs)
@@ -128,7 +128,7 @@ class UniformAttention(TorchFunctionMode):
         if is_causal:
             allowed = allowed.tril()
         if attn_mask is not None:
-            allowed = allowed & (attn_mask if attn_mask.dtype == torch.bool else attn_mask > -1e4)
+            allowed = allowed & (attn_mask if attn_mask.dtype == torch.bool else attn_mask > -1e3)
         weights = allowed.to(value.dtype)
         return weights / weights.sum(-1, keepdim=True).clamp_min(1) @ value
 
