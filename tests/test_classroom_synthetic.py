@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(not __import__("attention_course.tools.grade_sandbox", fromlist=["x"])
                                 .sandbox_available(), reason="needs root, unshare and useradd (the sandboxed grader)")
 NAMES = {"02": "02_self_attention.ipynb", "08": "08_serving.ipynb"}
-FULL = {"02": 6, "08": 5}
+FULL = {"02": 6, "08": 6}
 
 
 def _solution_answers(lesson: str) -> dict[str, str]:
@@ -129,7 +129,7 @@ def learners(releases, root: Path, course: Path, submissions: Path):
             "alice_right": (notebook(rel, r), FULL[lesson]),
             "bob_stubs": (notebook(rel, {}), 0),
             "carol_partial": (notebook(rel, {first: r[first]}), 1),
-            "dan_mistakes": (notebook(rel, {**r, **wrong}), {"02": 1, "08": 2}[lesson]),
+            "dan_mistakes": (notebook(rel, {**r, **wrong}), {"02": 1, "08": 3}[lesson]),
             "erin_exercises": (_from_exercises(lesson, r), FULL[lesson]),
             "fay_exits": (notebook(rel, r, extra=[(list(r)[1], "import os\nos._exit(0)")]), 1),
             "gus_deleted_test": (notebook(rel, r, drop_tests={f"{lesson}.{list(r)[1]}"}), FULL[lesson]),
@@ -137,15 +137,15 @@ def learners(releases, root: Path, course: Path, submissions: Path):
             "ida_relabelled": (notebook(rel, r, relabel=True), FULL[lesson]),
             "jon_stderr": (notebook(rel, r, extra=[(first, stderr)]), FULL[lesson]),
             "kim_library": (notebook(rel, {**r, **{k: v for k, v in LIBRARY.items() if k in r}}),
-                            {"02": 2, "08": 2}[lesson]),
+                            {"02": 2, "08": 3}[lesson]),
             "lou_solutions": (notebook(rel, {}, extra=[("", FROM_SOLUTIONS.format(root=str(ROOT / "solutions"),
                                                                                  name=NAMES[lesson]))]), 0),
             "max_patches_checker": (notebook(rel, wrong, extra=[("", PATCH_CHECKER)]), 0),
             "nia_reads_frames": (notebook(rel, {**r, **{k: v for k, v in READ_FRAMES.items() if k in r}}),
-                                 {"02": 3, "08": 4}[lesson]),
+                                 {"02": 3, "08": 5}[lesson]),
             "oli_hostile": (notebook(rel, r, extra=[(first, HOSTILE.format(targets=targets))]), FULL[lesson]),
             "pat_sleeps": (notebook(rel, {**r, first: r[first].replace("):\n", "):\n    import time\n    time.sleep(1000)\n", 1)}),
-                           {"02": 3, "08": 4}[lesson]),
+                           {"02": 3, "08": 5}[lesson]),
         }
         for student, (nb, points) in plan.items():
             cls.setdefault(student, {})[lesson] = (nb, points)
