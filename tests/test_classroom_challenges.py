@@ -41,6 +41,41 @@ def test_val_loss_rules(history, words):
         check_challenge("challenge.val_loss_5min", {"model": tiny_gpt(), "history": history})
 
 
+def _trained_on(split: str):
+    from attention_course.train import random_batch
+
+    tokenizer, train_data, val_data = shakespeare_char_splits()
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=len(tokenizer.chars), block_size=32, n_layer=2, n_head=2, d_model=64))
+    optimizer, g = torch.optim.AdamW(model.parameters(), lr=3e-3), torch.Generator().manual_seed(0)
+    for _ in range(300):
+        x, y = random_batch(val_data if split == "validation" else train_data, 32, 32, g, "cpu")
+        _, loss = model(x, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+def test_a_model_trained_on_the_validation_split_is_refused():
+    """Measured by the checker, not reported: the validation text scores clearly better than the training text
+    (0.15 nats/char below it here); the same model trained on the training split is scored."""
+    history = TrainHistory(train_seconds=10.0)
+    with pytest.raises(ChallengeFailed, match="looks trained on the validation split"):
+        check_challenge("challenge.val_loss_5min", {"model": _trained_on("validation"), "history": history})
+    assert 2.0 < check_challenge("challenge.val_loss_5min", {"model": _trained_on("train"), "history": history}) < 2.6
+
+
+def test_the_grader_times_the_teams_cells_itself():
+    """A history that reports 10 s does not help a notebook whose cells ran past the budget in the grader."""
+    from attention_course.grading.isolated import _challenge
+
+    answer = {"model": tiny_gpt(), "history": TrainHistory(train_seconds=10.0)}
+    late = _challenge("challenge.val_loss_5min", answer, 600.0)
+    assert late["passed"] is False and "ran 600 s in the grader" in late["message"]
+    assert _challenge("challenge.val_loss_5min", answer, 200.0)["passed"] is True
+
+
 def test_accuracy_is_measured_on_the_test_split():
     train = rotten_tomatoes("train").texts[:200]
     test = rotten_tomatoes("test")

@@ -30,7 +30,11 @@ class _Block(nn.Module):
     def attend(self, x):
         batch, length, d_model = x.shape
         q, k, v = (t.view(batch, length, self.n_heads, -1).transpose(1, 2) for t in self.qkv(x).chunk(3, dim=-1))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        if getattr(self, "manual", False):  # a learner's own attention: masked_fill(-1e9), then Tensor.softmax
+            scores = (q @ k.transpose(-2, -1)) / (q.shape[-1] ** 0.5)
+            y = scores.masked_fill(~torch.ones(length, length, dtype=torch.bool).tril(), -1e9).softmax(dim=-1) @ v
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         return self.out(y.transpose(1, 2).reshape(batch, length, d_model))
 
     def forward(self, x):
@@ -61,7 +65,7 @@ def make_classifier(with_positions=True):
     return build
 
 
-def make_gpt(causal=True):
+def make_gpt(causal=True, manual=False):
     def build(vocab_size, block_size, n_layer, n_head, d_model):
         class GPT(nn.Module):
             def __init__(self):
@@ -69,7 +73,7 @@ def make_gpt(causal=True):
                 self.tokens, self.positions = nn.Embedding(vocab_size, d_model), nn.Embedding(block_size, d_model)
                 self.blocks = nn.ModuleList(_Block(d_model, n_head) for _ in range(n_layer))
                 for block in self.blocks:
-                    block.causal = causal
+                    block.causal, block.manual = causal, manual
                 self.norm, self.head = nn.LayerNorm(d_model), nn.Linear(d_model, vocab_size)
 
             def forward(self, ids):
@@ -123,3 +127,27 @@ def test_200_labels_needs_one_label_per_text():
         check("07.build_200_labels", lambda train_texts, train_labels, texts: [1] * (len(texts) - 1), seed=1)
     with pytest.raises(CheckFailed, match="the target"):  # always 'rotten' scores the minority share
         check("07.build_200_labels", lambda train_texts, train_labels, texts: [0] * len(texts), seed=1)
+
+
+def test_uniform_attention_reaches_every_softmax_and_sdpa_and_keeps_masks():
+    from attention_course.grading.builds import UniformAttention
+
+    scores = torch.randn(2, 4, 4)
+    future = ~torch.ones(4, 4, dtype=torch.bool).tril()
+    expected = torch.ones(4, 4).tril() / torch.arange(1, 5)[:, None]
+    for fill in (float("-inf"), -1e9, torch.finfo(torch.float32).min):
+        masked = scores.masked_fill(future, fill)
+        for softmax in (lambda t: t.softmax(-1), lambda t: torch.softmax(t, dim=-1), lambda t: F.softmax(t, -1),
+                        nn.Softmax(dim=-1)):
+            with UniformAttention():
+                assert torch.allclose(softmax(masked)[1], expected)
+    q, v = torch.randn(1, 2, 4, 8), torch.randn(1, 2, 4, 8)
+    with UniformAttention():
+        got = F.scaled_dot_product_attention(q, q, v, is_causal=True)
+    assert torch.allclose(got, v.cumsum(-2) / torch.arange(1, 5)[:, None])
+    assert not torch.allclose(F.scaled_dot_product_attention(q, q, v, is_causal=True), got)  # the mode is gone
+
+
+def test_a_gpt_with_its_own_softmax_attention_passes(capsys):
+    check("05.build_gpt", make_gpt(manual=True), seed=1)
+    assert "with uniform attention" in capsys.readouterr().out

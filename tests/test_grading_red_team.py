@@ -220,6 +220,51 @@ def _reads_validation_labels(train_texts, train_labels, texts):
     return [truth.get(t, 0) for t in texts]
 
 
+def _four_gram_gpt(grow_from_zero: bool):
+    """A 4-gram table of character counts from the training text, dressed as a causal model: no attention, and
+    (with ``grow_from_zero``) a single gain that starts at 0, so the untrained model guesses uniformly."""
+
+    from attention_course.data import shakespeare_char_splits  # counted in an earlier cell, out of the check's sight
+
+    tokenizer, train_ids, _ = shakespeare_char_splits()
+    ids, vocab_size = torch.as_tensor(train_ids).long(), tokenizer.vocab_size
+
+    def build(vocab_size_again, block_size, n_layer, n_head, d_model):
+        context = (ids[:-3] * vocab_size + ids[1:-2]) * vocab_size + ids[2:-1]
+        rows, row_of = torch.unique(context, return_inverse=True)
+        counts = torch.full((len(rows) + 1, vocab_size), 0.1)
+        counts.index_put_((row_of, ids[3:]), torch.ones(len(row_of)), accumulate=True)
+        counts[-1] = 1.0  # an unseen context: uniform
+        lookup = torch.full((vocab_size**3,), len(rows), dtype=torch.long)
+        lookup[rows] = torch.arange(len(rows))
+
+        class FourGram(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("table", (counts / counts.sum(-1, keepdim=True)).log())
+                self.register_buffer("lookup", lookup)
+                self.gain = torch.nn.Parameter(torch.zeros(()) if grow_from_zero else torch.ones(()))
+
+            def forward(self, x):
+                pad = torch.zeros_like(x[:, :1])
+                two, one = torch.cat([pad, pad, x[:, :-2]], 1), torch.cat([pad, x[:, :-1]], 1)
+                scale = self.gain * 50 if grow_from_zero else self.gain
+                return scale * self.table[self.lookup[(two * vocab_size + one) * vocab_size + x]]
+
+        return FourGram()
+
+    return build
+
+
+def test_a_four_gram_count_table_is_not_a_gpt():
+    """Both beat 05.build_gpt's target on loss alone: the table is refused before training (it arrives knowing
+    the text); the table that grows from zero is refused when switching attention off changes nothing."""
+    with pytest.raises(CheckFailed, match="before training"):
+        check("05.build_gpt", _four_gram_gpt(grow_from_zero=False), seed=0)
+    with pytest.raises(CheckFailed, match="attention switched off"):
+        check("05.build_gpt", _four_gram_gpt(grow_from_zero=True), seed=0)
+
+
 WRONG_OR_CHEATING = {
     "02 padding mask from lengths.max()": ("02.padding_mask", lambda lengths, max_len:
                                            torch.arange(int(lengths.max()))[None, :] < lengths[:, None]),
@@ -227,6 +272,9 @@ WRONG_OR_CHEATING = {
                                   F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)).item()),
     "10 strict comparisons at the KPI boundary": ("10.choose_candidate", _strict_choose),
     "10 round for ceil (machines)": ("10.monthly_cost", _monthly_round),
+    "09 pad id hard-coded to 0": ("09.decoder_masks", lambda tokens, pad_id, n_patches: (
+        torch.ones(tokens.shape[1], tokens.shape[1], dtype=torch.bool).tril()[None] & (tokens != 0)[:, None, :],
+        torch.ones(*tokens.shape, n_patches, dtype=torch.bool))),
     "03 library classifier hidden in a list": ("03.build_classifier", _build_with_library_block),
     "07 reads the validation labels": ("07.build_200_labels", _reads_validation_labels),
 }
@@ -277,7 +325,8 @@ if __name__ == "__main__":  # the counts for a report: how many attacks the libr
     results = {name: accepted(*attack) for name, attack in ATTACKS.items()}
     for name, (task_id, answer) in WRONG_OR_CHEATING.items():
         results[name] = next((o for seed in (0, 1, 2) if (o := _accepted_seed(task_id, answer, seed))), None)
-    for name, test in (("challenge: self-reported loss", test_a_model_that_reports_its_own_loss_is_not_believed),
+    for name, test in (("05 4-gram count table", test_a_four_gram_count_table_is_not_a_gpt),
+                       ("challenge: self-reported loss", test_a_model_that_reports_its_own_loss_is_not_believed),
                        ("challenge: printed score=", test_the_leaderboard_reads_the_graders_score_not_a_printed_one)):
         try:
             test()

@@ -20,6 +20,7 @@ import math
 import numpy as np
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..profiles import BUILD_TASKS, pick_profile, sizes
 from ._core import call, fail, fresh_generator, note, task
@@ -101,9 +102,45 @@ def _lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
+class UniformAttention(TorchFunctionMode):
+    """Inside this mode every softmax and ``F.scaled_dot_product_attention`` spreads its weight evenly over the
+    positions its mask allows: the model's attention is switched off, whatever its code calls it.
+
+    A mode (not a patched attribute) reaches ``torch.softmax``, ``F.softmax``, ``Tensor.softmax`` and SDPA however
+    the learner's code names them (``from torch.nn.functional import softmax`` included).
+    """
+
+    _SOFTMAX = (torch.softmax, nn.functional.softmax, torch.Tensor.softmax, torch.special.softmax)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self._SOFTMAX:
+            scores, dim = args[0], kwargs.get("dim", args[1] if len(args) > 1 else -1)
+            allowed = (scores > -1e3).to(scores.dtype)  # -inf, -1e9 or finfo.min masks (real scores are far above)
+            return allowed / allowed.sum(-1 if dim is None else dim, keepdim=True).clamp_min(1)
+        if func is nn.functional.scaled_dot_product_attention:
+            return self._uniform_sdpa(*args, **kwargs)
+        return func(*args, **kwargs)
+
+    @staticmethod
+    def _uniform_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, **_):
+        allowed = torch.ones(query.shape[-2], key.shape[-2], dtype=torch.bool, device=query.device)
+        if is_causal:
+            allowed = allowed.tril()
+        if attn_mask is not None:
+            allowed = allowed & (attn_mask if attn_mask.dtype == torch.bool else attn_mask > -1e3)
+        weights = allowed.to(value.dtype)
+        return weights / weights.sum(-1, keepdim=True).clamp_min(1) @ value
+
+
 @task("05.build_gpt", time_limit=1200, forbid=())
 def check_build_gpt(build) -> int:
-    """``build(vocab_size, block_size, n_layer, n_head, d_model)`` -> module mapping (B, T) ids to (B, T, vocab) logits."""
+    """``build(vocab_size, block_size, n_layer, n_head, d_model)`` -> module mapping (B, T) ids to (B, T, vocab) logits.
+
+    Beyond the target, the check measures that the number comes from a trained attention model: before training the
+    model guesses about uniformly (it does not arrive knowing the text, e.g. as a table of character counts), its
+    parameters move in training, and its validation loss gets clearly worse when its attention is made uniform.
+    """
     from ..data import shakespeare_char_splits
     from ..train import random_batch
     from ..training import make_optimizer, warmup_cosine_lr
@@ -132,6 +169,29 @@ def check_build_gpt(build) -> int:
              "logits that change when later tokens change",
              "the model peeks at the future: attention needs the causal mask (position t may attend to 0..t only)")
     device = torch.device("cpu")
+
+    def validation_loss(attention: TorchFunctionMode | None = None) -> float:
+        model.eval()
+        val_g = torch.Generator().manual_seed(1234)  # the same held-out windows for every measurement
+        with torch.no_grad():
+            losses = []
+            for _ in range(s["eval_batches"]):
+                xb, yb = random_batch(val_ids, block, s["batch"], val_g, device)
+                if attention is None:
+                    losses.append(_lm_loss(model, xb, yb).item())
+                    continue
+                with attention:
+                    out = model(xb)
+                losses.append(nn.functional.cross_entropy(out.reshape(-1, vocab), yb.reshape(-1)).item())
+        model.train()
+        return float(np.mean(losses))
+
+    untrained = call(task_id, "before training", validation_loss)
+    if not untrained >= 0.75 * math.log(vocab):
+        fail(task_id, "before training", f"a validation loss near a uniform guess ({math.log(vocab):.2f}) before "
+             "any training", f"{untrained:.3f}", "the check trains your model itself: build it from fresh layers "
+             "(nothing learnt from the text in advance, such as a table of character counts)")
+    initial = [p.detach().clone() for p in model.parameters()]
     optimizer = make_optimizer(model, s["lr"], 0.1, device)
 
     def train_and_measure() -> float:
@@ -146,12 +206,7 @@ def check_build_gpt(build) -> int:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-        model.eval()
-        val_g = torch.Generator().manual_seed(1234)
-        with torch.no_grad():
-            losses = [_lm_loss(model, *random_batch(val_ids, block, s["batch"], val_g, device)).item()
-                      for _ in range(s["eval_batches"])]
-        return float(np.mean(losses))
+        return validation_loss()
 
     measured = call(task_id, "training", train_and_measure)
     what = (f"{s['steps']} steps of batch {s['batch']} x {block} characters (profile {profile}): validation loss "
@@ -160,6 +215,18 @@ def check_build_gpt(build) -> int:
         fail(task_id, "the target", f"validation loss <= {s['target']:.2f}", f"{measured:.3f}",
              f"{what}. Check the Pre-LN order (normalise, sublayer, add), the residual additions, the causal mask, "
              "and that the position embedding is added to the token embedding")
+    moved = sum(int(not torch.equal(p.detach(), p0)) for p, p0 in zip(model.parameters(), initial, strict=True))
+    if moved < len(initial) / 2:
+        fail(task_id, "training", "most parameter tensors changed by training", f"{moved} of {len(initial)}",
+             "every layer of the model should take part in predicting the next character")
+    ablated = call(task_id, "attention switched off", validation_loss, UniformAttention())
+    what += f"; with uniform attention {ablated:.3f}"
+    if not ablated - measured >= s["attention_gain"]:
+        fail(task_id, "attention switched off", f"a validation loss at least {s['attention_gain']:.3f} worse than "
+             f"{measured:.3f} when every softmax and F.scaled_dot_product_attention weighs positions uniformly",
+             f"{ablated:.3f}", "the model must predict through its attention: compute the attention weights with "
+             "torch.softmax / F.softmax / Tensor.softmax or F.scaled_dot_product_attention (the check switches "
+             "those off to measure what attention contributes)")
     note(what)
     return 2
 

@@ -37,7 +37,7 @@ from attention_course.grading._core import check
 from attention_course.grading._guard import TimeUp, time_limit
 from attention_course.grading._integrity import verify
 from attention_course.grading._sandbox import SandboxViolation, answer_guard
-from attention_course.tools.challenges import CHALLENGE_CHECKS, challenge_message
+from attention_course.tools.challenges import CHALLENGE_CHECKS, challenge_message, run_time_rule
 
 _write, _exit, _dumps = os.write, os._exit, json.dumps  # bound before learner code runs
 MESSAGE_LIMIT = 2000
@@ -86,9 +86,11 @@ def _hidden(task: dict, namespace: dict) -> str | None:
 
 def verdict(task: dict, cells: list[dict], seed: int | None, limit: float, cell_limit: float) -> dict:
     """Run the cells and grade one task, in this (child) process; returns {"passed", "message"}."""
-    deadline = time.monotonic() + limit
+    started = time.monotonic()
+    deadline = started + limit
     namespace = {"__name__": "__learner__", "__builtins__": __builtins__}
     errors = _run_cells(cells, task["cell"], namespace, deadline, cell_limit)
+    ran = time.monotonic() - started  # measured here: a challenge's training time is not taken on the team's word
     changed = verify()
     if changed:
         return {"passed": False, "message": f"{task['task']}: refused: your notebook changed {', '.join(changed[:4])}. "
@@ -99,7 +101,7 @@ def verdict(task: dict, cells: list[dict], seed: int | None, limit: float, cell_
         return {"passed": False, "message": f"{task['task']}: `{name}` is not defined when this check runs{why}"}
     printed = io.StringIO()
     if task["task"] in CHALLENGE_CHECKS:
-        return _challenge(task["task"], namespace[name])
+        return _challenge(task["task"], namespace[name], ran)
     try:
         with contextlib.redirect_stdout(printed):
             check(task["task"], namespace[name], seed=seed)
@@ -113,8 +115,12 @@ def verdict(task: dict, cells: list[dict], seed: int | None, limit: float, cell_
     return {"passed": True, "message": printed.getvalue().strip() or f"{task['task']}: passed"}
 
 
-def _challenge(task_id: str, answer: object) -> dict:
-    """A team challenge: the score is what the checker measured, written here (not what the team printed)."""
+def _challenge(task_id: str, answer: object, ran: float) -> dict:
+    """A team challenge: the score is what the checker measured, written here (not what the team printed);
+    ``ran``: the seconds the team's cells took here."""
+    too_long = run_time_rule(task_id, ran)
+    if too_long:
+        return {"passed": False, "message": too_long}
     if not isinstance(answer, dict):
         return {"passed": False, "message": f"{task_id}: pass a dict (see the notebook's last cell)"}
     try:

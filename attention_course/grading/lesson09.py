@@ -118,7 +118,8 @@ def _tokens(g, rng, batch: int, length: int, pad_id: int) -> torch.Tensor:
 @task("09.decoder_masks")
 def check_decoder_masks(fn) -> int:
     g, rng = fresh_generator(), fresh_rng()
-    cases = [(rng.randint(2, 4), rng.randint(3, 7), rng.randint(2, 9), rng.choice([0, 1])) for _ in range(3)]
+    # both pad ids every time: an answer that hard-codes either one fails on every run, whatever the seed
+    cases = [(rng.randint(2, 4), rng.randint(3, 7), rng.randint(2, 9), pad_id) for pad_id in (0, 1, rng.choice([0, 1]))]
     for batch, length, n_patches, pad_id in cases:
         tokens = _tokens(g, rng, batch, length, pad_id)
         case = f"tokens {tuple(tokens.shape)} (pad id {pad_id}), {n_patches} patches"

@@ -112,7 +112,10 @@ def check_choose(fn) -> int:
              {"candidate": "good", "accuracy": 0.82, "p95_ms": 30.0, "cost_per_million": 0.7, "labels": 2000},
              {"candidate": "good, pricier", "accuracy": 0.84, "p95_ms": 20.0, "cost_per_million": 0.9, "labels": 2000},
              {"candidate": "too many labels", "accuracy": 0.85, "p95_ms": 10.0, "cost_per_million": 0.1, "labels": 10000}]
-    cases = [("five rows, three traps", fixed, dict(KPI)), ("nothing meets the KPIs", fixed[:2], dict(KPI))]
+    on_the_limits = {"candidate": "exactly on every limit", "accuracy": KPI["min_accuracy"], "p95_ms": KPI["max_p95_ms"],
+                     "cost_per_million": KPI["max_cost_per_million"], "labels": KPI["max_labels"]}
+    cases = [("five rows, three traps", fixed, dict(KPI)), ("nothing meets the KPIs", fixed[:2], dict(KPI)),
+             ("a row exactly on every KPI limit meets them", [fixed[1], on_the_limits], dict(KPI))]
     while len(cases) < 8:
         kpi = {**KPI, "min_accuracy": rng.choice([0.7, 0.75, 0.8])}
         cases.append((f"random rows #{len(cases) - 1}", _random_rows(rng, 6), kpi))

@@ -15,6 +15,13 @@ import torch
 VAL_LOSS_BUDGET_S = 300.0  # five minutes of training on the cpu profile
 VAL_LOSS_SLACK = 1.05  # the time budget stops training at the first step past it
 LABEL_BUDGET = 200
+# What the checker measures beside the score (the rest a team reports: see book/instructors/grading.md):
+# the seconds the team's cells took when the grader ran them (training budget plus time for imports, data and
+# evaluation), and whether the validation text scores clearly better than the training text, the mark of a model
+# that trained on it (a small GPT trained 300 steps on the training split: validation 0.02 nats/char below
+# training; the same on the validation split: 0.15 below).
+RUN_LIMITS_S = {"challenge.val_loss_5min": VAL_LOSS_BUDGET_S * VAL_LOSS_SLACK + 120.0}
+VAL_SPLIT_MARGIN = 0.08
 
 
 class ChallengeFailed(AssertionError):
@@ -32,12 +39,27 @@ def _val_loss_5min(answer: dict) -> tuple[float, str]:
     if history.train_seconds > VAL_LOSS_BUDGET_S * VAL_LOSS_SLACK:
         raise ChallengeFailed(f"challenge.val_loss_5min: trained {history.train_seconds:.0f} s; the budget is "
                               f"{VAL_LOSS_BUDGET_S:.0f} s (set time_budget_s={VAL_LOSS_BUDGET_S:.0f} in TrainConfig)")
-    tokenizer, _, val_data = shakespeare_char_splits()
+    tokenizer, train_data, val_data = shakespeare_char_splits()
     if model.config.vocab_size != len(tokenizer.chars):
         raise ChallengeFailed(f"challenge.val_loss_5min: the model's vocab_size is {model.config.vocab_size}; "
                               f"the Shakespeare characters number {len(tokenizer.chars)}")
     loss = _loss_from_logits(model, val_data, int(model.config.block_size))
-    return loss, f"validation loss {loss:.4f} nats/char measured by the checker; trained {history.train_seconds:.0f} s"
+    train_loss = _loss_from_logits(model, train_data, int(model.config.block_size))
+    if loss < train_loss - VAL_SPLIT_MARGIN:
+        raise ChallengeFailed(f"challenge.val_loss_5min: the validation text scores {loss:.3f} nats/char, clearly below "
+                              f"the training text's {train_loss:.3f}: the model looks trained on the validation split "
+                              "(train on the training split only)")
+    return loss, (f"validation loss {loss:.4f} nats/char measured by the checker (training text {train_loss:.4f}); "
+                  f"trained {history.train_seconds:.0f} s by the team's report")
+
+
+def run_time_rule(task_id: str, seconds: float) -> str | None:
+    """Why a challenge notebook that took ``seconds`` to run in the grader breaks its time budget; None if not."""
+    limit = RUN_LIMITS_S.get(task_id)
+    if limit is None or seconds <= limit:
+        return None
+    return (f"{task_id}: the team's cells ran {seconds:.0f} s in the grader, more than the {limit:.0f} s that the "
+            f"{VAL_LOSS_BUDGET_S:.0f} s training budget allows with imports, data and evaluation")
 
 
 def _loss_from_logits(model, data: torch.Tensor, block_size: int, batch_size: int = 32, batches: int = 40) -> float:
