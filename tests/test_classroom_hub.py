@@ -13,6 +13,7 @@ Stopping the hub must stop the proxy and both servers, checked by their process 
 
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -426,6 +427,7 @@ def test_the_learner_environment_is_a_copy_of_the_course_not_a_link_to_the_check
     assert commands[0][:3] == ["/usr/bin/python3", "-m", "venv"]
     assert not any("-e" in command or "--editable" in command for command in commands)
     assert any(command[-1] == str(ROOT) for command in commands)  # `pip install CHECKOUT`: a built copy
+    assert commands[-1][-2:] == ["-m", "attention_course.tools.lab_settings"]  # widgets survive a restart (issue 29)
     private = tmp_path / "private"
     (private / "bin").mkdir(parents=True)
     (private / "bin" / "python").write_text("")
@@ -439,3 +441,23 @@ def test_the_learner_environment_is_a_copy_of_the_course_not_a_link_to_the_check
     (tmp_path / "my-class").mkdir(mode=0o755)  # an nbgrader course every user can read: its hidden tests too
     with pytest.raises(ValueError, match="chmod 700"):
         room.release(tmp_path / "my-class", "lesson02", tmp_path / "exchange", root=ROOT)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a submission another owner")
+def test_a_submission_in_a_classmates_name_is_refused_before_collect(tmp_path):
+    """The inbound folder is writable by all: a learner who writes 'victim+lesson02+...' must not be collected as
+    the victim (nbgrader itself only warns)."""
+    from attention_course.tools import hub
+
+    hub.prepare_exchange(tmp_path)
+    inbound = tmp_path / hub.COURSE_ID / "inbound"
+    forged, honest = inbound / "root+lesson02+2099-01-01 00:00:00.000000 UTC+abc", inbound / "nobody+lesson02+x+y"
+    forged.mkdir()
+    honest.mkdir()
+    nobody = pwd.getpwnam("nobody")
+    os.chown(forged, nobody.pw_uid, nobody.pw_gid)  # written by nobody, claiming to be root
+    os.chown(honest, nobody.pw_uid, nobody.pw_gid)
+    refused = hub.refuse_forged_submissions(tmp_path)
+    assert len(refused) == 1 and "written by nobody, not root" in refused[0]
+    assert honest.exists() and not forged.exists()
+    assert oct((tmp_path / hub.COURSE_ID / "refused").stat().st_mode & 0o777) == "0o700"

@@ -157,3 +157,30 @@ def test_the_isolated_grader_rejects_the_red_team_on_lessons_09_and_10():
     for i, name in enumerate(RED_TEAM_ISOLATED):
         message = results[f"attack{i}"][0]["message"]
         assert message and "Traceback" not in message, (name, message)
+
+
+def test_hidden_cases_see_only_the_answer_not_the_learners_other_names():
+    """A wrong answer beside a rebound ``abs`` (or a fake ``torch``) must not pass a hidden case (a reviewer's attack)."""
+    from attention_course.grading import isolated
+    from attention_course.tools.classroom import HIDDEN_CASES
+
+    task = {"task": "05.warmup_cosine_lr", "answer": "warmup_cosine_lr", "hidden": HIDDEN_CASES["05.warmup_cosine_lr"]}
+    cheat = {"abs": lambda x: 0, "torch": None, "warmup_cosine_lr": lambda *args: 5.0}
+    assert isolated._hidden(task, cheat) is not None
+    right = {"warmup_cosine_lr": lambda step, warmup, total, max_lr, min_lr: max_lr if step <= warmup else min_lr}
+    assert isolated._hidden(task, right) is None
+
+
+def test_the_graders_library_copy_holds_no_hidden_tests_and_is_closed_to_other_users():
+    import shutil
+    import stat
+
+    from attention_course.tools import grade_sandbox
+
+    library = grade_sandbox._library_copy()
+    try:
+        assert (library / "attention_course" / "grading" / "isolated.py").is_file()
+        assert not list(library.rglob("classroom.py")) and not list(library.rglob("classroom.*.pyc"))
+        assert stat.S_IMODE(library.parent.stat().st_mode) == 0o700, "other users could read the copy while grading"
+    finally:
+        shutil.rmtree(library.parent)

@@ -22,6 +22,7 @@ for the learner's *own* tasks. They cannot reach another learner's grade or file
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import json
@@ -30,6 +31,8 @@ import select
 import signal
 import sys
 import time
+
+import torch
 
 import attention_course.grading as grading  # first, before any learner code: the checker is sealed on import
 from attention_course.grading._compare import CheckFailed
@@ -72,11 +75,13 @@ def _run_cells(cells: list[dict], until: int, namespace: dict, deadline: float, 
 
 
 def _hidden(task: dict, namespace: dict) -> str | None:
-    """The first hidden case that fails, as a message; None when all hold."""
+    """The first hidden case that fails, as a message; None when all hold. A case sees only the learner's answer,
+    the real builtins and PyTorch: a notebook that rebinds ``abs`` or ``torch`` cannot bend the case itself."""
+    names = {"__builtins__": builtins, "torch": torch, task["answer"]: namespace[task["answer"]]}
     for expression, why in task.get("hidden", []):
         try:
             with time_limit(10.0), answer_guard(library=False):
-                holds = eval(expression, namespace)  # noqa: S307  (the course's own hidden case)
+                holds = eval(expression, dict(names))  # noqa: S307  (the course's own hidden case)
         except BaseException as error:  # noqa: BLE001
             return f"{task['task']} (hidden case): {why}; evaluating it raised {type(error).__name__}: {error}"
         if holds is not True:

@@ -132,12 +132,18 @@ def job_from_notebook(notebook: nbformat.NotebookNode, timeout: int) -> dict:
 
 
 def _library_copy() -> Path:
-    """A plain, read-only copy of the installed library (no editable finder points into the repository)."""
+    """A plain, read-only copy of the installed library (no editable finder points into the repository), without
+    the hidden tests (hub.instructor_only_files). It sits in a 0700 folder of its own, so no other user of the host
+    reads it while a class is graded; the namespace mounts only the inner folder for the throwaway users."""
     import attention_course
 
-    target = Path(tempfile.mkdtemp(prefix="attention-course-lib-"))
+    from .hub import instructor_only_files
+
+    target = Path(tempfile.mkdtemp(prefix="attention-course-lib-")) / "lib"
     shutil.copytree(Path(attention_course.__file__).parent, target / "attention_course",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for path in instructor_only_files(target / "attention_course"):
+        path.unlink()
     for path in [target, *target.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return target
@@ -208,7 +214,7 @@ def run_jobs(jobs: list[dict], hide: list[Path] = ()) -> tuple[dict[str, list[di
     finally:
         for user in users:
             subprocess.run(["userdel", "--force", user], capture_output=True)
-        shutil.rmtree(library, ignore_errors=True)
+        shutil.rmtree(library.parent, ignore_errors=True)  # the 0700 folder around the copy
 
 
 def _namespace_script(python: str, bootstrap: str, library: Path, hidden: list[str]) -> str:

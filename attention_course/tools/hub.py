@@ -125,13 +125,16 @@ def _venv_home(env: Path) -> Path | None:
 
 def exposed_secrets(checkout: Path, state: Path) -> list[str]:
     """What a learner (any other user) could read of the instructor's side: solutions/, the checkout's git
-    history, the hub's private state. Empty: nothing."""
-    private = [Path(checkout) / "solutions", Path(checkout) / ".git", Path(state)]
+    history, the hidden tests (INSTRUCTOR_ONLY, bytecode too), the hub's private state. Empty: nothing."""
+    private = [Path(checkout) / "solutions", Path(checkout) / ".git", Path(state),
+               *instructor_only_files(Path(checkout) / "attention_course")]
     return [f"{path} is readable by every user of this machine (it should be closed: `chmod 700 {_closable(path)}`)"
             for path in private if path.exists() and closed_to_others(path) is None]
 
 
 def _closable(path: Path) -> Path:
+    if path.suffix in (".py", ".pyc"):  # a hidden-test module inside the checkout: close the checkout itself
+        return next(parent for parent in path.parents if parent.name == "attention_course").parent
     return path.parent if path.name in ("solutions", ".git") else path
 
 
@@ -198,6 +201,7 @@ def learner_env_commands(root: Path, prefix: Path, python: Path) -> list[list[st
         [*pip, "--no-deps", "-r", str(root / "requirements-nodeps.txt")],
         [*pip, "--no-deps", "--no-build-isolation", str(root)],  # a copy of the library, not a link to the checkout
         [env_python, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3", "--display-name", KERNEL_NAME],
+        [env_python, "-m", "attention_course.tools.lab_settings"],  # widget state saved with each notebook (make setup)
     ]
 
 
@@ -279,6 +283,26 @@ def nbgrader(course: Path, exchange: Path, *args: str) -> int:
     return subprocess.run(command, cwd=course).returncode
 
 
+def refuse_forged_submissions(exchange: Path) -> list[str]:
+    """Move aside every inbound submission whose owner is not the learner its name claims, before nbgrader collects.
+
+    The inbound folder is writable by every learner, and nbgrader only warns about a wrong owner: without this, a
+    learner could submit in a classmate's name. The refused folder is the instructor's alone (0700)."""
+    inbound, refused_dir = exchange / COURSE_ID / "inbound", exchange / COURSE_ID / "refused"
+    refused = []
+    for entry in sorted(inbound.iterdir()) if inbound.is_dir() else []:
+        claimed, uid = entry.name.split("+", 1)[0], entry.lstat().st_uid
+        try:
+            owner = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            owner = f"uid {uid}"
+        if owner != claimed:
+            refused_dir.mkdir(mode=0o700, exist_ok=True)
+            shutil.move(str(entry), str(refused_dir / entry.name))
+            refused.append(f"{entry.name} was written by {owner}, not {claimed}: moved to {refused_dir}")
+    return refused
+
+
 def release(course: Path, assignment: str, exchange: Path, root: Path | None = None) -> int:
     """Release an assignment to the hub's exchange, after taking out sentences that name solutions/ and
     refusing if the release still holds solution text (nbgrader's release/ is generated: rewriting it is safe)."""
@@ -349,4 +373,6 @@ def run(args) -> int:
     exchange = args.exchange or default_exchange()
     if args.hub_command == "release":
         return release(args.course, args.assignment, exchange)
+    for refusal in refuse_forged_submissions(exchange):
+        print(f"refused: {refusal}")
     return nbgrader(args.course, exchange, "collect", args.assignment)
