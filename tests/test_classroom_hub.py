@@ -403,6 +403,8 @@ def test_a_handout_that_would_leak_is_refused_and_not_committed(tmp_path, monkey
     with pytest.raises(ValueError, match="would give away solutions"):
         handout.make_handout(ROOT, tmp_path / "course")
     assert not (tmp_path / "course" / ".git").exists()
+    assert not (tmp_path / "course").exists(), "a refused hand-out left its files where learners could read them"
+    assert [p.name for p in tmp_path.iterdir()] == [], "the staging folder was not removed"
 
 
 def test_release_notebooks_lose_the_sentences_that_name_solutions():

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 # What a learner needs beside the installed library: the lessons, the exercises, the stored measurements the
@@ -194,18 +195,26 @@ def make_handout(root: Path, dest: Path, commit: bool = True) -> list[str]:
         raise ValueError(f"{dest} is inside the course checkout {root}: learners would be handed the checkout")
     if dest.exists() and any(dest.iterdir()) and not (dest / MARKER).exists():
         raise ValueError(f"{dest} is not empty and is not an earlier hand-out (no {MARKER}): choose a new folder")
-    dest.mkdir(parents=True, exist_ok=True)
-    for entry in dest.iterdir():
-        if entry.name != ".git":
-            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-    for part in LEARNER_PARTS:
-        if (root / part).exists():
-            _copy_part(root / part, dest / part)
-    (dest / "README.md").write_text(README, encoding="utf-8")
-    (dest / MARKER).write_text("written by `attention-course handout`; the next hand-out replaces this folder\n")
-    leaks = find_leaks(dest, root)
-    if leaks:
-        raise ValueError("the hand-out would give away solutions; nothing was committed:\n  " + "\n  ".join(leaks))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".handout-", dir=dest.parent))  # 0700: scanned before anyone sees it
+    try:
+        for part in LEARNER_PARTS:
+            if (root / part).exists():
+                _copy_part(root / part, staging / part)
+        (staging / "README.md").write_text(README, encoding="utf-8")
+        (staging / MARKER).write_text("written by `attention-course handout`; the next hand-out replaces this folder\n")
+        leaks = find_leaks(staging, root)
+        if leaks:
+            raise ValueError("the hand-out would give away solutions; nothing was written or committed:\n  "
+                             + "\n  ".join(leaks))
+        dest.mkdir(exist_ok=True)
+        for entry in dest.iterdir():
+            if entry.name != ".git":
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        for entry in staging.iterdir():
+            shutil.move(str(entry), str(dest / entry.name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     _readable_by_all(dest)
     if commit:
         _commit(dest)
