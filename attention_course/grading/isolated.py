@@ -28,8 +28,10 @@ import io
 import json
 import os
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 import torch
@@ -231,12 +233,19 @@ def _read_exactly(fd: int, size: int) -> bytes:
 
 def _manager() -> None:
     """One notebook: read its job (and only its job) from stdin, become its user, grade, answer on stdout."""
+    work = None
     try:
         header = _read_exactly(0, 12)
         job = json.loads(_read_exactly(0, int(header)))
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)  # the later notebooks' jobs stay out of reach of this one's code
         uid, gid = job.get("uid"), job.get("gid")
+        work = tempfile.mkdtemp(prefix="job-")  # 0700: this notebook's own home and scratch, not the class run's
+        if uid is not None and os.geteuid() == 0:
+            os.chown(work, int(uid), int(gid))
+        os.chdir(work)
+        os.environ.update(HOME=work, TMPDIR=work)
+        tempfile.tempdir = work  # the learner's temporary files too (tempfile caches its folder)
         if uid is not None and os.geteuid() == 0:
             os.setgroups([])
             os.setgid(int(gid))
@@ -245,6 +254,8 @@ def _manager() -> None:
         line = json.dumps({"nonce": job["nonce"], "key": job.get("key"), "results": results}) + "\n"
         _write(1, line.encode())
     finally:
+        if work:
+            shutil.rmtree(work, ignore_errors=True)
         _exit(0)
 
 

@@ -200,7 +200,7 @@ def run_jobs(jobs: list[dict], hide: list[Path] = ()) -> tuple[dict[str, list[di
                                 "/usr/sbin/nologin", "--user-group", users[-1]], check=True, capture_output=True)
                 entry = __import__("pwd").getpwnam(users[-1])
                 job["uid"], job["gid"] = entry.pw_uid, entry.pw_gid
-            command = ["unshare", "--mount", "--pid", "--fork", "--net", "--propagation", "private", "sh", "-ec",
+            command = ["unshare", "--mount", "--pid", "--fork", "--net", "--ipc", "--propagation", "private", "sh", "-ec",
                        _namespace_script(python, bootstrap, library, _hidden_trees(list(hide)))]
         else:
             command = [python, "-I", "-c", bootstrap, str(library)]
@@ -230,6 +230,7 @@ def _namespace_script(python: str, bootstrap: str, library: Path, hidden: list[s
     for tree in hidden:
         lines.append(f"mount -t tmpfs -o mode=755,size=1m tmpfs {quote(tree)}")
     lines.append("mount -t tmpfs -o mode=1777 tmpfs /tmp")
+    lines += [f"mount -t tmpfs -o mode=1777 tmpfs {shared} 2>/dev/null || true" for shared in ("/dev/shm", "/var/tmp")]
     lines.append("mount -t proc proc /proc")
     for number, path in enumerate(keep):
         lines += [f"mkdir -p {quote(path)} 2>/dev/null || true", f"mount --bind -o ro \"$stage/{number}\" {quote(path)}",
