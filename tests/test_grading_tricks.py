@@ -323,7 +323,10 @@ def test_an_endless_loop_is_stopped(task_id):
 @pytest.mark.parametrize("answer", [sleeps, swallows_everything])
 def test_sleeping_or_swallowing_exceptions_does_not_escape_the_limit(answer):
     started = time.monotonic()
-    rejected("02.softmax", answer, "stopped", time_limit=0.3)
+    message = rejected("02.softmax", answer, time_limit=0.3)
+    # Stopped at the limit; on a loaded machine the answer may first be caught unsetting the checker's profile
+    # (the limit's exception passes through it), which is refused: either way no points, within the limit.
+    assert "stopped" in message or "refused: your function calls sys.setprofile" in message, message
     assert time.monotonic() - started < 5
 
 

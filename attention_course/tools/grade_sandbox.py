@@ -149,11 +149,19 @@ def _library_copy() -> Path:
     return target
 
 
+SYSTEM_FOLDERS = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/dev", "/sys",
+                  "/tmp", "/run", "/var", "/boot", "/nonexistent"}
+
+
 def _hidden_trees(extra: list[Path]) -> list[str]:
     """Folders the learner's code must not see: homes, the repository, the course folder, submissions."""
     from ..course import find_root
 
     trees = {"/root", "/home", "/srv", "/mnt", "/media", "/var/lib", "/opt"}
+    # every other top-level folder too (another checkout of the course, e.g. /work/...): only the system's own
+    # folders stay; the Python environment is mounted back read-only (_namespace_script's `keep`)
+    trees |= {os.path.join("/", name) for name in os.listdir("/") if os.path.join("/", name) not in SYSTEM_FOLDERS
+              and os.path.isdir(os.path.join("/", name)) and not os.path.islink(os.path.join("/", name))}
     with contextlib.suppress(Exception):
         trees.add(str(find_root()))
     venv_home = os.path.dirname(os.path.realpath(sys.prefix))  # a virtual environment inside a repository
