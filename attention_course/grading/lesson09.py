@@ -112,6 +112,7 @@ def _tokens(g, rng, batch: int, length: int, pad_id: int) -> torch.Tensor:
         real = rng.randint(1, length)  # right padding: the first `real` tokens are words
         tokens[row, real:] = pad_id
     tokens[0, :] = tokens[0, :].clamp(min=pad_id + 1)  # one sequence without padding
+    tokens[-1, rng.randint(1, length - 1):] = pad_id  # and one with: a case with no padding cannot tell pad ids apart
     return tokens
 
 
