@@ -77,7 +77,7 @@ def load_note() -> str:
     cores = os.cpu_count() or 1
     try:
         load = os.getloadavg()[0]
-    except OSError:  # not available on this platform
+    except (OSError, AttributeError):  # no load average here (Windows has no os.getloadavg)
         return f"from this run ({cores} cores, load unknown): another run or load can rank close variants otherwise"
     busy = " (busier than its cores: timings are slower and noisier)" if load > cores else ""
     return (f"from this run at a load average of {load:.1f} on {cores} cores{busy}: another run or load can rank "
