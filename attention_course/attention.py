@@ -146,11 +146,19 @@ class StaticKVCache:
     and replayed for every token. Positions not yet written hold zeros and are hidden by ``visible``.
     """
 
+    DECODE_ATTENTION = ("matmul", "fused")
+
     def __init__(self, max_batch: int, max_len: int, n_heads: int, d_head: int, dtype: torch.dtype = torch.float32,
-                 device: torch.device | str | None = None):
+                 device: torch.device | str | None = None, decode_attention: str = "matmul"):
         if min(max_batch, max_len, n_heads, d_head) < 1:
             raise ValueError(f"max_batch, max_len, n_heads and d_head must be positive, got "
                              f"{max_batch}, {max_len}, {n_heads}, {d_head}")
+        if decode_attention not in self.DECODE_ATTENTION:
+            raise ValueError(f"decode_attention must be one of {self.DECODE_ATTENTION}, got {decode_attention!r}")
+        # How one new query attends over the cache: "matmul" (the plain maths, which torch.compile fuses into a few
+        # small kernels) or "fused" (PyTorch's scaled_dot_product_attention, whose kernels tile 64+ queries at a
+        # time and leave most of a tile idle for one query; the generation benchmark measures both).
+        self.decode_attention = decode_attention
         shape = (max_batch, n_heads, max_len, d_head)
         self.keys = torch.zeros(shape, dtype=dtype, device=device)
         self.values = torch.zeros(shape, dtype=dtype, device=device)
@@ -228,6 +236,9 @@ class MultiHeadAttention(nn.Module):
             visible = cache.visible(positions)  # causal over the filled prefix; the unwritten tail stays hidden
             mask = visible if mask is None else mask & visible
             is_causal = False
+            if q.shape[-2] == 1 and cache.decode_attention == "matmul":
+                heads, _ = scaled_dot_product_attention(q, k, v, mask)
+                return self.out(merge_heads(heads))
         elif cache is not None:
             k, v = cache.update(k, v)
             if is_causal and q.shape[-2] > 1:  # SDPA's is_causal aligns top-left: wrong once keys outnumber queries

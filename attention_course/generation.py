@@ -66,11 +66,12 @@ class StaticGenerator:
     ``max_batch`` and ``max_len`` (prompt plus new tokens; default the model's context) fix the cache's shape.
     ``compile=True`` compiles the decode step with ``torch.compile(mode="reduce-overhead", fullgraph=True)``:
     one compilation per batch size (on first use, or ``warm_up``), then, on a GPU, a CUDA graph replayed per
-    token. The model keeps its dtype (cast it to bfloat16 for serving: a cast, not a quantisation).
+    token. ``decode_attention`` picks how the one new query attends over the cache (``StaticKVCache``): "matmul"
+    (default) or "fused". The model keeps its dtype (cast it to bfloat16 for serving: a cast, not a quantisation).
     """
 
     def __init__(self, model: GPT, max_batch: int, max_len: int | None = None, temperature: float = 0.0,
-                 top_k: int | None = None, compile: bool = False):
+                 top_k: int | None = None, compile: bool = False, decode_attention: str = "matmul"):
         if not isinstance(model, GPT):
             raise TypeError(f"StaticGenerator serves the course's GPT, got {type(model).__name__}")
         max_len = max_len or model.config.block_size
@@ -85,7 +86,7 @@ class StaticGenerator:
         self.dtype, self.device = weight.dtype, weight.device
         config = model.config
         self.caches = [StaticKVCache(max_batch, max_len, config.n_head, config.d_model // config.n_head, self.dtype,
-                                     self.device) for _ in model.blocks]
+                                     self.device, decode_attention) for _ in model.blocks]
         self.temperature, self.top_k = temperature, top_k
         self.compiled = compile
         if compile:
@@ -289,18 +290,24 @@ LESSON05_CPU = dict(vocab_size=65, block_size=256, n_layer=4, n_head=4, d_model=
 # transformers anchor (its first prompt only); compile: the decode step (CUDA only: the CPU runs it eager)
 GENERATION = {
     "smoke": dict(models={"tiny": (dict(vocab_size=65, block_size=64, n_layer=2, n_head=2, d_model=64), [8], 8)},
-                  batches=[1, 2], repeats=1, hf=[1], compile=False),
+                  batches=[1, 2], repeats=1, hf=[1], compile=False, fused_decode=True),
     # cpu: 32 new tokens, one warm call each: the whole benchmark used about 130 s of CPU time at 64 new tokens and
     # two warm calls (measured on a loaded 2-core machine, so only the CPU time, not the wall time, is telling)
     "cpu": dict(models={"lesson 05 (cpu shape)": (LESSON05_CPU, [128], 32)}, batches=[1, 8], repeats=1, hf=[1],
                 compile=False),
     "gpu": dict(models={"GPT-2 small": (GPT2_SMALL, [512, 128], 256), "lesson 05": (LESSON05, [128], 128)},
-                batches={"GPT-2 small": [1, 8, 32], "lesson 05": [1, 32]}, repeats=2, hf=[1, 8], compile=True),
+                batches={"GPT-2 small": [1, 8, 32], "lesson 05": [1, 32]}, repeats=2, hf=[1, 8], compile=True,
+                fused_decode=True),
 }
+# lesson 08's cut of the gpu grid: the rows the floors judge (GPT-2 small, prompt 512, batch 1 and 8, transformers at
+# both), so that the whole lesson fits one ten-minute run; ``attention-course bench generation`` runs the full grid
+LESSON_GRID = {"gpu": dict(GENERATION["gpu"], models={"GPT-2 small": (GPT2_SMALL, [512], 256)},
+                           batches=[1, 8], fused_decode=False)}
 
 
 def _model_rows(label: str, config: GPTConfig, prompts: list[int], new_tokens: int, batches: list[int], repeats: int,
-                hf_batches: list[int], compile: bool, device, dtype, progress: bool = False) -> tuple[list[dict], dict]:
+                hf_batches: list[int], compile: bool, device, dtype, progress: bool = False,
+                fused_decode: bool = False) -> tuple[list[dict], dict]:
     torch.manual_seed(0)
     model = GPT(config).to(device=device, dtype=dtype).eval()
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -352,15 +359,39 @@ def _model_rows(label: str, config: GPTConfig, prompts: list[int], new_tokens: i
             rows += these
         if compile and batch == 1:
             info["decode_kernel_profile_batch1"] = decode_kernel_profile(generator, 1)
+        if fused_decode and batch == 1:  # the same step with PyTorch's fused attention kernel for the one new query
+            rows += _fused_decode_rows(label, model, info, prompts[0], new_tokens, repeats, compile, device, progress)
         del generator
     return rows, info
+
+
+def _fused_decode_rows(label: str, model: GPT, info: dict, prompt_len: int, new_tokens: int, repeats: int,
+                       compile: bool, device, progress: bool) -> list[dict]:
+    """Batch 1 with ``decode_attention="fused"``: the static generator's row and (compiled) its kernel profile."""
+    fused = StaticGenerator(model, 1, prompt_len + new_tokens, compile=compile, decode_attention="fused")
+    fused.warm_up(1)
+    prompt = torch.randint(0, model.config.vocab_size, (1, prompt_len), device=device,
+                           generator=torch.Generator(device).manual_seed(1000 + prompt_len))
+    method = "static cache, compiled" if compile else "static cache, eager"
+    row, tokens = measure(f"{method}, fused decode attention", fused.generate, prompt, new_tokens, repeats, device)
+    bytes_per = torch.finfo(fused.dtype).bits // 8
+    naive = model.generate(prompt, new_tokens, temperature=0)
+    row.update(model=label, kv_bytes_formula=kv_cache_bytes(model.config, 1, prompt_len + new_tokens - 1, bytes_per),
+               tokens_equal_to_naive=float((tokens == naive).float().mean()), kv_bytes_allocated=fused.cache_bytes(),
+               kv_bytes_allocated_formula=kv_cache_bytes(model.config, 1, prompt_len + new_tokens, bytes_per))
+    if compile:
+        info["decode_kernel_profile_batch1_fused_attention"] = decode_kernel_profile(fused, 1)
+    if progress:
+        print(f"{label} batch 1 prompt {prompt_len} {row['method']}: {row['tokens_per_s']:,.0f} tokens/s",
+              file=sys.stderr, flush=True)
+    return [row]
 
 
 def floors(rows: list[dict], info: dict, gpu: bool) -> dict:
     """Issue 24's floors, judged on GPT-2 small at prompt 512 (None where the run has no such row)."""
     def find(method_start, batch, prompt=512):
         return next((r for r in rows if r["model"] == "GPT-2 small" and r["method"].startswith(method_start)
-                     and r["batch"] == batch and r["prompt"] == prompt), None)
+                     and "fused" not in r["method"] and r["batch"] == batch and r["prompt"] == prompt), None)
 
     static1, static8 = find("static", 1), find("static", 8)
     if not gpu or static1 is None:
@@ -400,7 +431,7 @@ def _all_models(s: dict, compile: bool, device, dtype, progress: bool) -> tuple[
         batches = s["batches"][label] if isinstance(s["batches"], dict) else s["batches"]
         model_rows, info[label] = _model_rows(label, GPTConfig(**shape), prompts, new_tokens, batches,
                                               s["repeats"], s["hf"] if label == next(iter(s["models"])) else [],
-                                              compile, device, dtype, progress)
+                                              compile, device, dtype, progress, s.get("fused_decode", False))
         rows += model_rows
     return rows, info
 
@@ -439,14 +470,15 @@ def _format(result: dict) -> str:
 
 @benchmark("generation", "lesson 08: naive loop, growing cache, static cache + compiled decode step, transformers",
            formatter=_format)
-def bench_generation(profile: str | None = None, progress: bool = False) -> dict:
+def bench_generation(profile: str | None = None, progress: bool = False, lesson: bool = False) -> dict:
     """Every method of ``GENERATION[profile]`` timed on this machine, with issue 24's floors judged on a GPU;
-    ``progress`` prints each row to stderr as it is measured."""
+    ``progress`` prints each row to stderr as it is measured; ``lesson`` runs lesson 08's cut (``LESSON_GRID``)
+    where the profile has one."""
     device = pick_device()
     profile = profile or pick_profile(device)
     if profile not in GENERATION:
         raise ValueError(f"profile must be one of {sorted(GENERATION)}, got {profile!r}")
-    s = GENERATION[profile]
+    s = LESSON_GRID.get(profile, GENERATION[profile]) if lesson else GENERATION[profile]
     import transformers
 
     gpu = device.type == "cuda"
@@ -454,13 +486,15 @@ def bench_generation(profile: str | None = None, progress: bool = False) -> dict
     compile = s["compile"] and gpu
     started = time.perf_counter()
     rows, info = [], {}
-    probe = cudnn_attention_stall(GPTConfig(**next(iter(s["models"].values()))[0]), device, dtype) if gpu else None
+    probe = cudnn_attention_stall(GPTConfig(**next(iter(s["models"].values()))[0]), device, dtype) \
+        if gpu and not lesson else None
     rows, info = _all_models(s, compile, device, dtype, progress)
     last_shape = GPTConfig(**list(s["models"].values())[-1][0])  # the smallest: one more compilation, in float32
     equal = same_tokens_fp32(last_shape, device, compile=compile)
     name = device_name(device)
     result = {"device": device.type, "device_name": name, "torch": torch.__version__,
-              "transformers": transformers.__version__, "profile": profile, "dtype": str(dtype).removeprefix("torch."),
+              "transformers": transformers.__version__, "profile": profile, "grid": "lesson" if lesson else "full",
+              "dtype": str(dtype).removeprefix("torch."),
               "weights": "random (only time matters)", "models": info, "rows": rows,
               "greedy_fp32_same_tokens": equal, "floors": floors(rows, info, gpu),
               "cudnn_attention_probe": probe,
@@ -479,6 +513,7 @@ def _save(result: dict) -> None:
     if not folder:
         return
     tag = result["device_name"].replace("NVIDIA ", "").split()[0] if result["device"] == "cuda" else "cpu"
-    path = Path(folder) / f"generation_{result['profile']}_{tag}.json"
+    grid = "_lesson" if result.get("grid") == "lesson" else ""
+    path = Path(folder) / f"generation_{result['profile']}{grid}_{tag}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")

@@ -53,6 +53,19 @@ def test_greedy_float32_gives_exactly_the_naive_loops_tokens(model, batch, promp
     assert torch.equal(static, model.generate(tokens, new, temperature=0, use_cache=True))
 
 
+@pytest.mark.parametrize("decode_attention", StaticKVCache.DECODE_ATTENTION)
+def test_both_decode_attentions_give_the_naive_loops_tokens_and_logits(model, decode_attention):
+    tokens = torch.randint(0, CONFIG.vocab_size, (2, 9), generator=torch.Generator().manual_seed(7))
+    generator = StaticGenerator(model, max_batch=2, max_len=40, decode_attention=decode_attention)
+    assert torch.equal(generator.generate(tokens, 25), model.generate(tokens, 25, temperature=0))
+    generator.prefill(tokens)  # the cache holds the prompt; one decode step must give the full forward's logits
+    full_logits, _ = model(torch.cat([tokens, tokens[:, :1]], dim=1))
+    step_logits, _ = model(tokens[:, :1], caches=generator.caches, positions=torch.tensor([tokens.shape[1]]))
+    torch.testing.assert_close(step_logits[:, -1], full_logits[:, -1], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="decode_attention"):
+        StaticKVCache(1, 4, 1, 2, decode_attention="flash")
+
+
 def test_a_generator_is_reused_across_prompts_and_smaller_batches(model):
     generator = StaticGenerator(model, max_batch=4)
     long = torch.randint(0, CONFIG.vocab_size, (4, 30), generator=torch.Generator().manual_seed(1))
@@ -102,7 +115,8 @@ def test_bench_generation_json_on_the_smoke_profile(capsys):
     assert main(["bench", "generation", "--profile", "smoke", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     methods = {row["method"] for row in result["rows"]}
-    assert {"naive loop", "growing cache, eager", "static cache, eager"} <= methods
+    assert {"naive loop", "growing cache, eager", "static cache, eager",
+            "static cache, eager, fused decode attention"} <= methods
     assert any(method.startswith("transformers") for method in methods)
     assert {row["batch"] for row in result["rows"]} == {1, 2}
     for row in result["rows"]:
