@@ -42,16 +42,18 @@ DERIVED = {
     ("book/decision/lesson04.md", "1,024"): "the sequence length of lesson 04's sweep (its code)",
     ("book/decision/lesson00.md", "14.6"): "743.69 / 50.76 TFLOP/s, the two 8,192 rows of lesson 00's table",
     ("book/ja/lesson00.md", "14.6"): "743.69 / 50.76 TFLOP/s, the two 8,192 rows of lesson 00's table",
-    # cloud_vs_onprem's lesson-08 paragraph: from the stored throughputs it quotes (2,571/s CPU int8 student,
-    # 17,676/s GPU fp16 teacher) and lesson 08's prices (CPU $0.80/h, GPU $4.00/h), 730 hours a month
-    ("book/decision/cloud_vs_onprem.md", "222"): "2,571/s x 86,400 s = 222 million a day (one CPU box)",
+    # cloud_vs_onprem's lesson-08 paragraph: from the stored throughputs it quotes (2,731/s CPU int8 student,
+    # 21,452/s GPU fp16 student) and lesson 08's prices (CPU $0.80/h, GPU $4.00/h), 730 hours a month
+    ("book/decision/cloud_vs_onprem.md", "236"): "2,731/s x 86,400 s = 236 million a day (one CPU box)",
     ("book/decision/cloud_vs_onprem.md", "584"): "one 16-thread CPU box: $0.80/h x 730 h",
-    ("book/decision/cloud_vs_onprem.md", "1.53"): "17,676/s x 86,400 s = 1.53 billion a day (one GPU)",
-    ("book/decision/cloud_vs_onprem.md", "1.11"): "five CPU boxes: 5 x 222 million = 1.11 billion a day",
-    ("book/ja/cloud_vs_onprem.md", "222000000"): "2,571/s x 86,400 s (2 億 2,200 万件)",
+    ("book/decision/cloud_vs_onprem.md", "2,920"): "one GPU: $4.00/h x 730 h",
+    ("book/decision/cloud_vs_onprem.md", "1.85"): "21,452/s x 86,400 s = 1.85 billion a day (one GPU)",
+    ("book/decision/cloud_vs_onprem.md", "1.18"): "five CPU boxes: 5 x 236 million = 1.18 billion a day",
+    ("book/ja/cloud_vs_onprem.md", "236000000"): "2,731/s x 86,400 s (2 億 3,600 万件)",
     ("book/ja/cloud_vs_onprem.md", "584"): "one 16-thread CPU box: 0.80 ドル/h x 730 h",
-    ("book/ja/cloud_vs_onprem.md", "1530000000"): "17,676/s x 86,400 s (15 億 3,000 万件)",
-    ("book/ja/cloud_vs_onprem.md", "1110000000"): "5 x 2 億 2,200 万件 (11 億 1,000 万件)",
+    ("book/ja/cloud_vs_onprem.md", "2,920"): "one GPU: 4.00 ドル/h x 730 h",
+    ("book/ja/cloud_vs_onprem.md", "1850000000"): "21,452/s x 86,400 s (18 億 5,000 万件)",
+    ("book/ja/cloud_vs_onprem.md", "1180000000"): "5 x 2 億 3,600 万件 (11 億 8,000 万件)",
     ("book/decision/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
     ("book/ja/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
 }
@@ -66,10 +68,12 @@ SHARDING_DERIVED = {
 }
 # Lesson 08's pages: figures computed from its stored table (fp16 teacher 17,676/s, fp32 teacher 9,700/s at batch 64).
 SERVING_DERIVED = {
-    "3.6": "0.777 - 0.741 = 3.6 points of distillation; 64 / 17,676 sentences/s = 3.6 ms for a batch of 64",
-    "6.6": "64 / 9,700 sentences/s = 6.6 ms for a batch of 64 (fp32 teacher on the GPU)",
-    "1.82": "17,676 / 9,700 sentences/s at batch 64",
+    "177": "the decode step's profiled kernels: 176.5 a step (results/generation_gpu_lesson_H100.json, kernels_per_step)",
+    "124.4": "GPT-2 small's 124,439,808 parameters, printed by lesson 08 as 124.4 M",
+    "4": "a batch of 64 at 16,082 (fp32) or 14,902 (fp16) sentences/s takes 64 / rate = 4.0 or 4.3 ms",
     "19": "the p95's definition: 19 requests in 20 are faster",
+    "20": "the p95's definition: 19 requests in 20 are faster",
+    "3.7": "the scratch student's distillation gain: 0.774 - 0.737, printed as gain_mean 0.037",
 }
 for _page in ("book/decision/lesson04b.md", "book/ja/lesson04b.md"):
     DERIVED.update({(_page, number): why for number, why in SHARDING_DERIVED.items()})
