@@ -1,0 +1,255 @@
+"""The Japanese edition from one source (book/locales/README.md): every English source is translated or on the
+reviewed list of what is left, no translation is stale, translations keep the source's numbers and leave no
+English sentence, the Japanese notebooks share the English code and outputs, and the Japanese site is lang="ja",
+switches language on every page and finds the source's own words."""
+
+import json
+import re
+import shutil
+
+import pytest
+
+from attention_course.tools import book, i18n
+
+pytestmark = pytest.mark.slow  # one run of Sphinx's gettext builder (about 10 s) or the site
+
+
+@pytest.fixture(scope="module")
+def pot_dir(tmp_path_factory):
+    return i18n.extract(tmp_path_factory.mktemp("gettext"))
+
+
+def translated_entries():
+    """(catalog, English, Japanese) for every current translation of every catalog."""
+    found = []
+    for po in sorted(i18n.CATALOGS.rglob("*.po")):
+        found += [(po.relative_to(i18n.CATALOGS).as_posix(), english, japanese)
+                  for english, japanese in i18n.translations(po).items()]
+    return found
+
+
+# --- coverage and staleness ---------------------------------------------------------------------------------------
+def test_every_source_is_translated_or_listed_and_nothing_is_stale(pot_dir):
+    report = i18n.coverage(pot_dir)
+    assert len(report) >= 40 and "notebooks/02_self_attention" in report  # the extraction saw every source
+    assert not i18n.coverage_problems(report, i18n.read_untranslated_list())
+
+
+def test_some_sources_are_translated(pot_dir):
+    report = i18n.coverage(pot_dir)
+    done = [name for name, result in report.items() if result.total and not result.untranslated]
+    assert {"intro", "paths", "run"} <= set(done), done
+
+
+def catalog_copy(tmp_path):
+    copy = tmp_path / "locales"
+    shutil.copytree(i18n.LOCALES, copy)
+    return copy / i18n.LANGUAGE / "LC_MESSAGES"
+
+
+def test_a_changed_english_paragraph_makes_its_translation_stale(pot_dir, tmp_path):
+    # the maintainer's workflow on a changed source: `i18n update` (sphinx-intl) keeps the old translation as fuzzy
+    from sphinx_intl import basic
+
+    catalogs = catalog_copy(tmp_path)
+    english = next(iter(i18n.translations(catalogs / "intro.po")))
+    changed = tmp_path / "pot"
+    (changed / "intro.pot").parent.mkdir(parents=True)
+    text = (pot_dir / "intro.pot").read_text(encoding="utf-8")
+    assert f'msgid "{english}"' in text
+    (changed / "intro.pot").write_text(text.replace(f'msgid "{english}"', f'msgid "{english} Changed."'), encoding="utf-8")
+    basic.update(str(catalogs.parent.parent), str(changed), (i18n.LANGUAGE,), line_width=100)
+    report = i18n.coverage(changed, catalogs)
+    assert report["intro"].stale and report["intro"].untranslated == [f"{english} Changed."]
+    problems = i18n.coverage_problems(report, {})
+    assert any(p.startswith("STALE intro") for p in problems) and any(p.startswith("UNTRANSLATED intro") for p in problems)
+    # without `update`, the old translation no longer matches any English: stale too
+    (catalogs / "intro.po").write_bytes((i18n.CATALOGS / "intro.po").read_bytes())
+    assert i18n.coverage(changed, catalogs)["intro"].stale
+
+
+def test_the_list_of_untranslated_sources_only_shrinks(pot_dir, tmp_path):
+    report = i18n.coverage(pot_dir)
+    listed = i18n.read_untranslated_list()
+    # a translated source on the list fails: the list must shrink as translation goes on
+    problems = i18n.coverage_problems(report, {**listed, "intro": "listed by mistake"})
+    assert any(p.startswith("LISTED BUT TRANSLATED intro") for p in problems)
+    # an untranslated source missing from the list fails
+    unlisted = dict(listed)
+    unlisted.pop("notebooks/08_serving")
+    assert any(p.startswith("UNTRANSLATED notebooks/08_serving") for p in i18n.coverage_problems(report, unlisted))
+    # a catalog that loses its translations fails (the source is then neither translated nor listed)
+    catalogs = catalog_copy(tmp_path)
+    (catalogs / "run.po").unlink()
+    assert any(p.startswith("UNTRANSLATED run") for p in i18n.coverage_problems(i18n.coverage(pot_dir, catalogs), listed))
+    assert any(p.startswith("UNKNOWN") for p in i18n.coverage_problems(report, {**listed, "notebooks/99_nothing": ""}))
+
+
+# --- what a translation must keep -----------------------------------------------------------------------------------
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９．，", "0123456789.,")
+
+
+SCALES = {"万": 10**4, "億": 10**8, "million": 10**6, "billion": 10**9}
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers of a text, sorted ("1,000" and "1000" are one number; full-width digits read as digits;
+    "a million", "per million" and 「100 万」 are the same number, 1000000)."""
+    text = text.translate(FULL_WIDTH_DIGITS)
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+
+    def scaled(match: re.Match) -> str:
+        value = float(match.group(1) or 1) * SCALES[match.group(2)]
+        return f" {value:.0f} "
+
+    text = re.sub(r"(?:(\d+(?:\.\d+)?)\s*|\b(?:a|per|one)\s+)(万|億|million|billion)", scaled, text)
+    return sorted(n.rstrip(".,") for n in NUMBER.findall(text))
+
+
+def number_mismatches(entries):
+    return [f"{name}: {english[:60]!r} has {numbers(english)}, the translation {numbers(japanese)}"
+            for name, english, japanese in entries if numbers(english) != numbers(japanese)]
+
+
+def test_translations_keep_the_sources_numbers():
+    entries = translated_entries()
+    assert len(entries) > 50
+    assert not number_mismatches(entries)
+
+
+def test_the_number_check_can_fail():
+    assert number_mismatches([("x", "Lesson 02 runs in 1,200 s on 2 cores.", "レッスン 02 は 2 コアで 1,300 秒かかります。")])
+    assert not number_mismatches([("x", "1,200 s on 2 cores", "２ コアで 1200 秒")])
+    assert not number_mismatches([("x", "cost per million, 2.5 million rows", "100 万件あたりのコスト、250 万行")])
+
+
+# A run of four or more Latin-script words is an English sentence left in; code, math, links' targets, HTML tags
+# and these titles and names are not.
+NAMES = ("Attention Is All You Need", "Rotten Tomatoes", "Attention in Parallel", "For decision makers")
+LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t]+[A-Za-z][A-Za-z'’-]*){3,}")
+
+
+def english_left(japanese: str) -> list[str]:
+    text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\]\([^)]*\)|<[^>]+>|https?://\S+|\{[a-z]+\}", " ", japanese, flags=re.DOTALL)
+    for name in NAMES:
+        text = text.replace(name, " ")
+    return LATIN_RUN.findall(text)
+
+
+def test_no_english_sentence_is_left_in_a_translation():
+    left = [f"{name}: {found}" for name, english, japanese in translated_entries()
+            if (found := english_left(japanese)) and i18n.needs_translation(english)]
+    assert not left
+
+
+def test_the_english_check_can_fail():
+    assert english_left("この関数は the scores are scaled by the square root を返します。")
+    assert not english_left("`torch.nn.functional.scaled_dot_product_attention` と比べます（Vaswani ほか）。")
+
+
+# --- Japanese notebooks for JupyterLab ---------------------------------------------------------------------------
+def test_japanese_notebooks_share_code_outputs_and_ids(tmp_path):
+    written = i18n.write_notebooks(tmp_path)
+    assert written, "no catalog translates a notebook yet"
+    for path in written:
+        folder = path.parent.name
+        english = json.loads((book.ROOT / folder / path.name).read_text(encoding="utf-8"))
+        japanese = json.loads(path.read_text(encoding="utf-8"))
+        assert [c.get("id") for c in japanese["cells"]] == [c.get("id") for c in english["cells"]]
+        for en, ja in zip(english["cells"], japanese["cells"], strict=True):
+            if en["cell_type"] == "code":
+                assert ja["source"] == en["source"] and ja["outputs"] == en["outputs"], path
+        # every translation the catalog holds found its paragraph (or figure description) in the notebook
+        catalog = i18n.translations(i18n.CATALOGS / folder / path.with_suffix(".po").name)
+        _, used = i18n.japanese_notebook(english, catalog)
+        assert not {m for m, t in catalog.items() if t != m} - used, path
+
+
+def test_translate_markdown_keeps_the_markdown_around_each_paragraph():
+    source = ("## Step 1: scores\n\nRow $t$ holds\nevery key.\n\n- a **query**: what it seeks;\n\n"
+              "| a | b |\n| --- | --- |\n| lesson | time |")
+    catalog = {"Step 1: scores": "ステップ 1：スコア", "Row $t$ holds every key.": "行 $t$ はすべてのキーを持ちます。",
+               "a **query**: what it seeks;": "**クエリ**：探すもの", "lesson": "レッスン"}
+    out = i18n.translate_markdown(source, catalog)
+    assert out == ("## ステップ 1：スコア\n\n行 $t$ はすべてのキーを持ちます。\n\n- **クエリ**：探すもの\n\n"
+                   "| a | b |\n| --- | --- |\n| レッスン | time |")
+
+
+# --- the Japanese site ------------------------------------------------------------------------------------------------
+def japanese_pages(site):
+    return [name for name in site_pages(site) if name.startswith(f"{book.JAPANESE_SITE}/")]
+
+
+def site_pages(site):
+    """Every HTML page of both sites (theme internals, downloads and redirects aside), as tests/test_book.py."""
+    pages = []
+    for page in sorted(site.rglob("*.html")):
+        name = page.relative_to(site).as_posix()
+        if not name.startswith("_") and "/_" not in name and \
+                not page.read_text(encoding="utf-8").startswith('<meta http-equiv="Refresh"'):
+            pages.append(name)
+    return pages
+
+
+def test_every_japanese_page_is_lang_ja_and_every_page_switches_language(site):
+    pages = site_pages(site)
+    japanese = japanese_pages(site)
+    assert len(japanese) >= 60 and len(pages) - len(japanese) >= 60
+    for name in pages:
+        page = (site / name).read_text(encoding="utf-8")
+        lang = re.search(r'<html lang="([^"]+)"', page).group(1)
+        assert lang == ("ja" if name in japanese else "en"), name
+        switch = re.search(r'<a class="btn btn-sm course-language-switch" href="([^"]+)" hreflang="(\w+)"', page)
+        assert switch, f"{name} has no language switch"
+        target = (site / name).parent / switch.group(1)
+        assert target.resolve().is_file(), f"{name}: the switch leads to {switch.group(1)}, which is not built"
+        other = target.resolve().relative_to(site.resolve()).as_posix()
+        assert other == (name[len("ja/"):] if name in japanese else f"ja/{name}"), name  # the same page
+
+
+def page_prose(page: str) -> str:
+    """A page's article text without code, outputs, math and scripts."""
+    article = page[page.find('<article class="bd-article"'):page.find("</article>")]
+    article = re.sub(r'<(script|style|pre|code|mjx-container)\b.*?</\1>', " ", article, flags=re.DOTALL)
+    article = re.sub(r'<div class="cell_output.*?(?=<div class="cell |</section>)', " ", article, flags=re.DOTALL)
+    article = re.sub(r"\\\(.*?\\\)|\\\[.*?\\\]|\$\$.*?\$\$", " ", article, flags=re.DOTALL)
+    return article
+
+
+def test_translated_pages_leave_no_english_sentence(site):
+    listed = i18n.read_untranslated_list()
+    checked = []
+    for name in japanese_pages(site):
+        source = name[len("ja/"):-len(".html")]
+        if source in listed or source.startswith((i18n.WHOLE_PAGE_TRANSLATIONS, "genindex", "search", "index")):
+            continue
+        page = page_prose((site / name).read_text(encoding="utf-8"))
+        assert 'class="language-en' not in page and ' lang="en"' not in page.replace('hreflang="en" lang="en"', ""), \
+            f"{name}: a paragraph is not translated"
+        text = re.sub(r"<[^>]+>", " ", page)
+        assert not english_left(text), f"{name}: {english_left(text)[:3]}"
+        checked.append(name)
+    assert "ja/intro.html" in checked and "ja/run.html" in checked
+
+
+# The source's own words (the Japanese explainer this course answers) and the terms the issue found missing.
+SOURCE_TERMS = ["トランスフォーマー", "アテンション", "セルフアテンション", "マルチモーダル", "説明可能性", "ROI", "TCO",
+                "軽量化", "モデル蒸留", "推論", "サービング", "教師モデル", "生徒モデル", "KV キャッシュ", "ゼロショット", "MASE",
+                "スピアマン相関", "ドリフト", "シャドー運用", "シード", "ウォームアップ"]
+
+
+def test_japanese_search_finds_the_sources_words(browser, server):
+    missing = []
+    for term in SOURCE_TERMS:
+        page = browser.new_page()
+        page.goto(f"{server}/ja/search.html?q={term}", wait_until="networkidle")
+        try:
+            page.wait_for_selector("#search-results li", timeout=10000)
+            links = page.locator("#search-results li a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        except Exception:  # no result at all
+            links = []
+        page.close()
+        if not any("decision/glossary" in link for link in links):
+            missing.append(term)
+    assert not missing, f"the Japanese search does not find the glossary by {missing}"
