@@ -14,11 +14,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from docutils import nodes
 from sphinx.transforms import SphinxTransform
 from sphinx.util.nodes import extract_messages
 
 SWITCH_ANCHOR = '<div class="article-header-buttons">'
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 OTHER = {  # this site's language: (the other language, its label, where its site lies from this site's root)
     "en": ("ja", "日本語", "ja/"),
     "ja": ("en", "English", "../"),
@@ -35,7 +37,11 @@ class MarkUntranslated(SphinxTransform):
         if self.config.course_site_language == "en" or getattr(self.app.builder, "format", "") != "html":
             return
         for node, message in list(extract_messages(self.document)):
-            if not node.get("translated") and LATIN_WORD.search(message) and "language-en" not in node["classes"]:
+            if isinstance(node, nodes.math_block) or node.get("translated") or not LATIN_WORD.search(message):
+                continue  # math reads the same in both languages
+            if isinstance(node, nodes.image) and JAPANESE.search(node.get("alt", "")):
+                continue  # its description was translated (Sphinx marks only text nodes as translated)
+            if "language-en" not in node["classes"]:
                 node["classes"].append("language-en")
 
 
