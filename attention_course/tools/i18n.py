@@ -109,21 +109,29 @@ def update(output: Path | None = None) -> list[str]:
 
 
 def reuse_translations(catalogs: Path = CATALOGS) -> int:
-    """Fill each empty entry whose English another catalog already translates (an exercise's instructions are its
-    solution's; a heading such as "Summary" recurs): one translation per English sentence. Returns how many."""
+    """Fill empty entries from translations that already exist: an exercise's instructions from its solution's
+    catalog (always: one source, solutions/), and any other recurring English (a heading such as "Summary") in the
+    pages that are being translated, i.e. not on the list of untranslated sources (a listed page may still be
+    rewritten in English: a reused translation there would turn stale under its author). Returns how many."""
     from babel.messages.pofile import write_po
 
+    listed = read_untranslated_list() if UNTRANSLATED_LIST.exists() else {}
     memory: dict[str, str] = {}
     paths = sorted(catalogs.rglob("*.po"))
     for path in paths:
         memory.update(translations(path))
     filled = 0
     for path in paths:
+        name = path.relative_to(catalogs).with_suffix("").as_posix()
+        solution = catalogs / f"solutions/{name.split('/', 1)[1]}.po" if name.startswith("exercises/") else None
+        source = translations(solution) if solution else {}
+        if name not in listed:
+            source = {**memory, **source}
         catalog = read_catalog(path)
         changed = 0
         for message in catalog:
-            if message.id and not message.string and not message.fuzzy and message.id in memory:
-                message.string = memory[message.id]
+            if message.id and not message.string and not message.fuzzy and message.id in source:
+                message.string = source[message.id]
                 changed += 1
         if changed:
             with path.open("wb") as handle:
