@@ -176,10 +176,10 @@ def test_the_english_check_can_fail():
 
 # --- Japanese notebooks for JupyterLab ---------------------------------------------------------------------------
 def test_japanese_notebooks_share_code_outputs_and_ids(tmp_path):
-    written = i18n.write_notebooks(tmp_path)
-    assert written, "no catalog translates a notebook yet"
+    written = i18n.write_notebooks(tmp_path).written
+    assert len(written) >= 10, "the catalogs translate lessons 00-03 and their exercises"
     for path in written:
-        folder = path.parent.name
+        folder = path.parent.name.removesuffix(f"-{i18n.LANGUAGE}")
         english = json.loads((book.ROOT / folder / path.name).read_text(encoding="utf-8"))
         japanese = json.loads(path.read_text(encoding="utf-8"))
         assert [c.get("id") for c in japanese["cells"]] == [c.get("id") for c in english["cells"]]
@@ -190,6 +190,18 @@ def test_japanese_notebooks_share_code_outputs_and_ids(tmp_path):
         catalog = i18n.translations(i18n.CATALOGS / folder / path.with_suffix(".po").name)
         _, used = i18n.japanese_notebook(english, catalog)
         assert not {m for m, t in catalog.items() if t != m} - used, path
+
+
+def test_a_japanese_notebook_the_learner_edited_is_never_overwritten(tmp_path):
+    first = i18n.write_notebooks(tmp_path, folders=("exercises",)).written
+    mine = first[0]
+    notebook = json.loads(mine.read_text(encoding="utf-8"))
+    notebook["cells"][-1]["source"] = "# 私の答え\n"
+    mine.write_text(json.dumps(notebook, ensure_ascii=False), encoding="utf-8")
+    again = i18n.write_notebooks(tmp_path, folders=("exercises",))
+    assert again.kept == [mine] and mine not in again.written and "私の答え" in mine.read_text(encoding="utf-8")
+    forced = i18n.write_notebooks(tmp_path, folders=("exercises",), force=True)
+    assert mine in forced.written and "私の答え" in mine.with_suffix(".ipynb.bak").read_text(encoding="utf-8")
 
 
 def test_translate_markdown_keeps_the_markdown_around_each_paragraph():

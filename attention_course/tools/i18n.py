@@ -8,9 +8,10 @@ How it fits together (book/locales/README.md says why this mechanism):
   English paragraph leaves its old translation marked fuzzy (stale), never silently in place;
 - ``coverage`` compares the catalogs with a fresh extraction, per source, against the reviewed list of sources
   not yet translated (``book/locales/untranslated.txt``);
-- ``notebooks`` writes Japanese notebooks for JupyterLab (``notebooks/ja/`` and friends, not committed): each
-  markdown cell's paragraphs replaced by their catalog translation; code cells, outputs and cell ids are the
-  English notebook's own.
+- ``notebooks`` writes Japanese notebooks for JupyterLab (``notebooks-ja/``, ``exercises-ja/``, ``solutions-ja/``,
+  generated, not committed; siblings of the English folders so that relative paths such as ``../results`` hold):
+  each markdown cell's paragraphs replaced by their catalog translation; code cells, outputs and cell ids are the
+  English notebook's own. A Japanese notebook a learner edited is never overwritten.
 
 Command line: ``attention-course i18n {update,check,notebooks}``.
 """
@@ -253,6 +254,15 @@ def translate_markdown(source: str, catalog: dict[str, str], used: set[str] | No
     return "\n".join(lines)
 
 
+GENERATED = "attention_course_i18n"  # notebook metadata: the language and a fingerprint of what was generated
+
+
+def japanese_folder(folder: str) -> str:
+    """Where the Japanese notebooks of ``folder`` go: a sibling folder (``notebooks-ja``), so that a lesson's
+    relative paths (``../results``) still lead where they do from the English notebook."""
+    return f"{folder}-{LANGUAGE}"
+
+
 def japanese_notebook(notebook: dict, catalog: dict[str, str]) -> tuple[dict, set[str]]:
     """The notebook with its markdown translated (code and outputs untouched) and the messages used."""
     translated, used = copy.deepcopy(notebook), set()
@@ -264,27 +274,73 @@ def japanese_notebook(notebook: dict, catalog: dict[str, str]) -> tuple[dict, se
         if alt and alt in catalog:
             cell["metadata"]["mystnb"]["image"]["alt"] = catalog[alt]
             used.add(alt)
-    translated.setdefault("metadata", {})["language_info_course"] = {"language": LANGUAGE}
     return translated, used
 
 
-def write_notebooks(target: Path | None = None, folders: tuple[str, ...] = NOTEBOOK_FOLDERS) -> list[Path]:
-    """Write the Japanese notebooks (``<folder>/ja/`` by default): one for every notebook with a catalog.
+def _fingerprint(notebook: dict) -> str:
+    """A hash of a notebook's cells (what a learner edits), to tell a generated notebook from an edited one."""
+    import hashlib
 
-    Code, outputs and cell ids come from the English notebook at the time you run this: regenerate after a pull."""
-    written = []
+    cells = [{"type": c["cell_type"], "source": "".join(c["source"]) if isinstance(c["source"], list) else c["source"]}
+             for c in notebook.get("cells", [])]
+    return hashlib.sha256(json.dumps(cells, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
+
+
+def edited_by_learner(path: Path) -> bool:
+    """Whether a Japanese notebook on disk differs from what was generated there (or was not generated at all)."""
+    try:
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    recorded = notebook.get("metadata", {}).get(GENERATED, {}).get("fingerprint")
+    return recorded != _fingerprint(notebook)
+
+
+@dataclass
+class Written:
+    """What ``write_notebooks`` did."""
+
+    written: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)  # edited by a learner: left as they are
+
+
+def write_notebooks(root: Path | None = None, folders: tuple[str, ...] = NOTEBOOK_FOLDERS, force: bool = False) -> Written:
+    """Write the Japanese notebooks (``notebooks-ja/``, ``exercises-ja/``, ``solutions-ja/`` under ``root``, the
+    course by default): one for every notebook with a catalog. A Japanese notebook a learner edited is never
+    overwritten (``force`` replaces it and keeps the learner's as ``.bak``). Code, outputs and cell ids are the
+    English notebook's at the time this runs: regenerate after a pull. The notebooks are signed (trusted)."""
+    root = root or ROOT
+    report = Written()
     for folder in folders:
         for path in sorted((ROOT / folder).glob("*.ipynb")):
             catalog = translations(CATALOGS / folder / f"{path.stem}.po")
             if not catalog:
                 continue
-            notebook = json.loads(path.read_text(encoding="utf-8"))
-            japanese, _ = japanese_notebook(notebook, catalog)
-            out = (target / folder if target else ROOT / folder / LANGUAGE) / path.name
+            japanese, _ = japanese_notebook(json.loads(path.read_text(encoding="utf-8")), catalog)
+            japanese.setdefault("metadata", {})[GENERATED] = {"language": LANGUAGE, "source": f"{folder}/{path.name}",
+                                                              "fingerprint": _fingerprint(japanese)}
+            out = root / japanese_folder(folder) / path.name
+            text = json.dumps(japanese, ensure_ascii=False, indent=1) + "\n"
+            if out.exists() and edited_by_learner(out):
+                if not force:
+                    report.kept.append(out)
+                    continue
+                out.with_suffix(".ipynb.bak").write_bytes(out.read_bytes())
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(japanese, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-            written.append(out)
-    return written
+            out.write_text(text, encoding="utf-8")
+            _sign(out)
+            report.written.append(out)
+    return report
+
+
+def _sign(path: Path) -> None:
+    """Trust a generated notebook, so JupyterLab shows its stored outputs (as ``attention-course trust`` does)."""
+    try:
+        import nbformat
+        from nbformat.sign import NotebookNotary
+    except ImportError:  # the Jupyter stack is absent: the notebook still opens, its rich outputs wait for trust
+        return
+    NotebookNotary().sign(nbformat.read(path, as_version=4))
 
 
 # --- command line ---------------------------------------------------------------------------------------------------
@@ -293,8 +349,10 @@ def add_parser(commands) -> None:
     i18n.add_argument("action", choices=["update", "check", "notebooks"],
                       help="update: merge the English messages into book/locales (a changed paragraph becomes stale); "
                            "check: coverage per page against book/locales/untranslated.txt (exit 1 on a problem); "
-                           "notebooks: write Japanese notebooks into notebooks/ja, exercises/ja, solutions/ja")
-    i18n.add_argument("--output", type=Path, help="notebooks: write into this folder instead")
+                           "notebooks: write Japanese notebooks into notebooks-ja/, exercises-ja/, solutions-ja/")
+    i18n.add_argument("--root", type=Path, help="notebooks: write the -ja folders under this folder (default: the course)")
+    i18n.add_argument("--force", action="store_true",
+                      help="notebooks: also replace Japanese notebooks you edited (yours is kept as .bak)")
 
 
 def run(args) -> int:
@@ -303,8 +361,12 @@ def run(args) -> int:
             print(f"updated {CATALOGS.relative_to(ROOT) / name}.po")
         return 0
     if args.action == "notebooks":
-        for path in write_notebooks(args.output):
+        report = write_notebooks(args.root, force=args.force)
+        for path in report.written:
             print(f"wrote {path}")
+        for path in report.kept:
+            print(f"edited by you: {path} left untouched; `attention-course i18n notebooks --force` regenerates it "
+                  "and keeps yours as a .bak copy")
         return 0
     with tempfile.TemporaryDirectory(prefix="attention-i18n-") as scratch:
         report = coverage(extract(Path(scratch)))
