@@ -20,6 +20,7 @@ from sphinx.util.nodes import extract_messages
 
 SWITCH_ANCHOR = '<div class="article-header-buttons">'
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+NOT_WORDS = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\]\([^)]*\)|<[^>]+>|https?://\S+", re.DOTALL)  # math, code, links
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 OTHER = {  # this site's language: (the other language, its label, where its site lies from this site's root)
     "en": ("ja", "日本語", "ja/"),
@@ -37,7 +38,8 @@ class MarkUntranslated(SphinxTransform):
         if self.config.course_site_language == "en" or getattr(self.app.builder, "format", "") != "html":
             return
         for node, message in list(extract_messages(self.document)):
-            if isinstance(node, nodes.math_block) or node.get("translated") or not LATIN_WORD.search(message):
+            words = NOT_WORDS.sub(" ", message)  # as attention_course.tools.i18n.needs_translation
+            if isinstance(node, nodes.math_block) or node.get("translated") or not LATIN_WORD.search(words):
                 continue  # math reads the same in both languages
             if isinstance(node, nodes.image) and JAPANESE.search(node.get("alt", "")):
                 continue  # its description was translated (Sphinx marks only text nodes as translated)
