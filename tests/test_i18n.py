@@ -91,7 +91,7 @@ NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９．，", "0123456789.,")
 
 
-SCALES = {"万": 10**4, "億": 10**8, "million": 10**6, "billion": 10**9}
+SCALES = {"万": 10**4, "億": 10**8, "million": 10**6, "billion": 10**9, "M": 10**6, "B": 10**9}
 
 
 def numbers(text: str) -> list[str]:
@@ -101,10 +101,10 @@ def numbers(text: str) -> list[str]:
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
 
     def scaled(match: re.Match) -> str:
-        value = float(match.group(1) or 1) * SCALES[match.group(2)]
+        value = float(match.group(1) or 1) * SCALES[match.group(2)]  # "124 M parameters", 「450 万文字」
         return f" {value:.0f} "
 
-    text = re.sub(r"(?:(\d+(?:\.\d+)?)\s*|\b(?:a|per|one)\s+)(万|億|million|billion)", scaled, text)
+    text = re.sub(r"(?:(\d+(?:\.\d+)?)\s*|\b(?:a|per|one)\s+)(万|億|million|billion|M\b|B\b)", scaled, text)
     return sorted(n.rstrip(".,") for n in NUMBER.findall(text))
 
 
@@ -146,6 +146,7 @@ def test_the_number_check_can_fail():
     assert number_mismatches([("x", "a six-token sentence", "7 トークンの文")])
     assert number_mismatches([("x", "Lesson 01 and 02", "レッスン 01")])
     assert not number_mismatches([("x", "cost per million, 2.5 million rows", "100 万件あたりのコスト、250 万行")])
+    assert not number_mismatches([("x", "4.5 M characters, 124 M parameters", "450 万文字、124 M パラメータ")])
 
 
 # A run of four or more Latin-script words is an English sentence left in; code, math, links' targets, HTML tags
@@ -156,7 +157,7 @@ LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t]+[A-Za-z][A-Za-z'’-]*){
 
 def english_left(japanese: str) -> list[str]:
     # quoted English data (a figure's tokens: 「the cat sat on the mat」) is data, not a sentence left in
-    text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\]\([^)]*\)|<[^>]+>|https?://\S+|\{[a-z]+\}|「[^」]*」", " ", japanese,
+    text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\]\([^)]*\)|<[^>]+>|https?://\S+|\{[a-z]+\}|「[^」]*」|『[^』]*』", " ", japanese,
                   flags=re.DOTALL)
     for name in NAMES:
         text = text.replace(name, " ")
