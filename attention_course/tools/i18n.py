@@ -111,7 +111,7 @@ def update(output: Path | None = None) -> list[str]:
 
 def reuse_translations(catalogs: Path = CATALOGS) -> int:
     """Fill empty entries from translations that already exist: an exercise's instructions from its solution's
-    catalog (always: one source, solutions/), and any other recurring English (a heading such as "Summary") in the
+    catalog (always, replacing what was there: one source, solutions/), and any other recurring English (a heading such as "Summary") in the
     pages that are being translated, i.e. not on the list of untranslated sources (a listed page may still be
     rewritten in English: a reused translation there would turn stale under its author). Returns how many."""
     from babel.messages.pofile import write_po
@@ -130,8 +130,13 @@ def reuse_translations(catalogs: Path = CATALOGS) -> int:
             source = {**memory, **source}
         catalog = read_catalog(path)
         changed = 0
+        from_solution = translations(solution) if solution else {}
         for message in catalog:
-            if message.id and not message.string and not message.fuzzy and message.id in source:
+            if message.id in from_solution and message.string != from_solution[message.id]:
+                message.string = from_solution[message.id]  # an exercise's prose is its solution's: keep them equal
+                message.flags.discard("fuzzy")
+                changed += 1
+            elif message.id and not message.string and not message.fuzzy and message.id in source:
                 message.string = source[message.id]
                 changed += 1
         if changed:
