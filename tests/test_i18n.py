@@ -99,6 +99,9 @@ def numbers(text: str) -> list[str]:
     "a million", "per million" and 「100 万」 are the same number, 1000000)."""
     text = text.translate(FULL_WIDTH_DIGITS)
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    # "14 to 300 million" is 14 million to 300 million (Japanese writes 「1,400 万〜3 億」)
+    text = re.sub(r"(\d+(?:\.\d+)?)(\s+(?:to|and|or)\s+|\s*[-–]\s*)(\d+(?:\.\d+)?)\s+(million|billion)\b",
+                  r"\1 \4\2\3 \4", text)
 
     def scaled(match: re.Match) -> str:
         value = float(match.group(1) or 1) * SCALES[match.group(2)]  # "124 M parameters", 「450 万文字」
@@ -147,6 +150,7 @@ def test_the_number_check_can_fail():
     assert number_mismatches([("x", "Lesson 01 and 02", "レッスン 01")])
     assert not number_mismatches([("x", "cost per million, 2.5 million rows", "100 万件あたりのコスト、250 万行")])
     assert not number_mismatches([("x", "4.5 M characters, 124 M parameters", "450 万文字、124 M パラメータ")])
+    assert not number_mismatches([("x", "14 to 300 million images", "1,400 万〜3 億枚の画像")])
 
 
 # A run of four or more Latin-script words is an English sentence left in; code, math, links' targets, HTML tags
@@ -159,6 +163,8 @@ def english_left(japanese: str) -> list[str]:
     # quoted English data (a figure's tokens: 「the cat sat on the mat」) is data, not a sentence left in
     text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\]\([^)]*\)|<[^>]+>|https?://\S+|\{[a-z]+\}|「[^」]*」|『[^』]*』", " ", japanese,
                   flags=re.DOTALL)
+    # an English gloss closing a parenthesis: 「平均絶対スケール化誤差、mean absolute scaled error）」
+    text = re.sub(r"(?<=[（、])[A-Za-z][A-Za-z' -]*(?=）)", " ", text)
     for name in NAMES:
         text = text.replace(name, " ")
     return LATIN_RUN.findall(text)
@@ -173,6 +179,8 @@ def test_no_english_sentence_is_left_in_a_translation():
 def test_the_english_check_can_fail():
     assert english_left("この関数は the scores are scaled by the square root を返します。")
     assert not english_left("`torch.nn.functional.scaled_dot_product_attention` と比べます（Vaswani ほか）。")
+    assert not english_left("**MASE**（平均絶対スケール化誤差、mean absolute scaled error）は")
+    assert english_left("（the model reads at most 512 tokens and cuts the rest）")
 
 
 # --- Japanese notebooks for JupyterLab ---------------------------------------------------------------------------
