@@ -56,6 +56,8 @@ THEME_WORDS_JA = {
     'aria-label="Main"': 'aria-label="メイン"',
     '"Link to this heading"': '"この見出しへのリンク"',
     'aria-label="Page"': 'aria-label="ページ"',
+    # the search button's name must hold its visible text (axe: label-content-name-mismatch), as on the English site
+    'title="検索" aria-label="検索"': 'title="検索"',
 }
 
 
