@@ -315,6 +315,20 @@ def test_translated_pages_leave_no_english_sentence(site):
     assert "ja/intro.html" in checked and "ja/run.html" in checked
 
 
+def test_navigation_captions_are_translated(site):
+    # the table of contents' parts (book/_toc.yml) on every Japanese page's sidebar, from the home page's catalog
+    import yaml
+
+    captions = [part["caption"] for part in yaml.safe_load((book.ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))["parts"]]
+    catalog = i18n.translations(i18n.CATALOGS / "intro.po")
+    assert len(captions) >= 8 and all(caption in catalog for caption in captions)
+    for name in ("ja/intro.html", "ja/notebooks/02_self_attention.html", "ja/search.html"):
+        page = (site / name).read_text(encoding="utf-8")
+        sidebar = page[page.find("bd-sidebar-primary"):page.find("</nav>", page.find("bd-sidebar-primary"))]
+        assert [catalog[c] for c in captions if catalog[c] not in sidebar] == [], name
+        assert [c for c in captions if f">{c}<" in sidebar] == [], name
+
+
 # The source's own words (the Japanese explainer this course answers) and the terms the issue found missing.
 SOURCE_TERMS = ["トランスフォーマー", "アテンション", "セルフアテンション", "マルチモーダル", "説明可能性", "ROI", "TCO",
                 "軽量化", "モデル蒸留", "推論", "サービング", "教師モデル", "生徒モデル", "KV キャッシュ", "ゼロショット", "MASE",

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from docutils import nodes
+from sphinx import addnodes
 from sphinx.transforms import SphinxTransform
 from sphinx.util.nodes import extract_messages
 
@@ -61,6 +62,35 @@ THEME_WORDS_JA = {
 }
 
 
+class TranslateTocCaptions(SphinxTransform):
+    """Translate the captions of the table of contents on the Japanese site.
+
+    Jupyter Book's table of contents (sphinx-external-toc) inserts its toctrees at priority 100, after Sphinx's
+    Locale transform (20) has translated the page: the gettext builder still extracts the captions into the root
+    page's catalog (book/locales/ja/LC_MESSAGES/intro.po), and this transform applies those translations."""
+
+    default_priority = 110
+
+    def apply(self, **kwargs) -> None:
+        from sphinx.locale import init as init_locale
+        from sphinx.util.i18n import docname_to_domain
+
+        if self.config.course_site_language == "en" or not self.config.language:
+            return
+        toctrees = list(self.document.findall(addnodes.toctree))
+        if not any(toctree.get("caption") for toctree in toctrees):
+            return
+        directories = [str(Path(self.env.srcdir) / folder) for folder in self.config.locale_dirs]
+        domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+        catalog, found = init_locale(directories, self.config.language, domain)
+        if not found:
+            return
+        for toctree in toctrees:
+            caption = toctree.get("caption")
+            if caption and catalog.gettext(caption) != caption:
+                toctree["caption"] = toctree["rawcaption"] = catalog.gettext(caption)
+
+
 def switch_html(relative: str, language: str) -> tuple[str, str]:
     """(the link in the header, the alternate link for the head) for the page at ``relative`` of this site."""
     other, label, root = OTHER[language]
@@ -95,5 +125,6 @@ def add_language_switch(app, exception) -> None:
 def setup(app):
     app.add_config_value("course_site_language", "en", "env", types=[str])
     app.add_transform(MarkUntranslated)
+    app.add_transform(TranslateTocCaptions)
     app.connect("build-finished", add_language_switch, priority=600)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -49,9 +49,9 @@ class SolutionTitle(SphinxTransform):
         title = section[0]
         first = title[0] if len(title) else None
         japanese = self.config.language == "ja"  # the Japanese site (its titles come translated from book/locales)
-        exercises, solutions = ("演習", "解答") if japanese else ("Exercises", "Solutions")
-        if isinstance(first, nodes.Text) and first.astext().startswith(exercises):
-            title.replace(first, nodes.Text(solutions + first.astext()[len(exercises):]))
+        for exercises, solutions in (("Exercises", "Solutions"), ("演習", "解答")):  # a title not translated yet too
+            if isinstance(first, nodes.Text) and first.astext().startswith(exercises):
+                title.replace(first, nodes.Text(solutions + first.astext()[len(exercises):]))
         exercise = "exercises/" + docname.split("/", 1)[1] + ".ipynb"
         note = nodes.paragraph()
         note += nodes.Text("解答例です。すべてのチェックに合格します。先に演習に取り組んでください：" if japanese else
