@@ -9,31 +9,35 @@ import pytest
 from attention_course.tools import book
 
 pytestmark = pytest.mark.slow
-PAGES = ["ja/index", "ja/lesson06", "ja/lesson10", "ja/glossary", "ja/playbook", "ja/cloud_vs_onprem",
+# The Japanese track is on the Japanese site (ja/), where book/ja/<page>.md is built as decision/<page>.
+PAGES = ["ja/decision/index", "ja/decision/lesson06", "ja/decision/lesson10", "ja/decision/glossary", "ja/decision/playbook",
+         "ja/decision/cloud_vs_onprem",
          "decision/index", "decision/lesson10", "decision/glossary", "notebooks/10_proof_of_concept"]
 
 
 def test_every_track_page_is_built(site):
-    for folder in ("decision", "ja"):
+    for folder, built in (("decision", "decision"), ("ja", "ja/decision")):
         for page in (book.ROOT / "book" / folder).glob("lesson*.md"):
-            assert (site / folder / f"{page.stem}.html").exists(), f"{folder}/{page.name} is not on the site"
-    japanese = (site / "ja" / "lesson10.html").read_text(encoding="utf-8")
+            assert (site / built / f"{page.stem}.html").exists(), f"{folder}/{page.name} is not on the site"
+    japanese = (site / "ja" / "decision" / "lesson10.html").read_text(encoding="utf-8")
     assert "意思決定メモ" in japanese and "推奨" in japanese  # the generated memo is included
     assert "poc_candidates" in japanese  # the Japanese figure
     assert "Decision memo" in (site / "decision" / "lesson10.html").read_text(encoding="utf-8")
 
 
 def test_the_search_index_holds_japanese_words(site):
-    text = (site / "searchindex.js").read_text(encoding="utf-8")
+    text = (site / "ja" / "searchindex.js").read_text(encoding="utf-8")  # the Japanese site's
     terms = json.loads(text[text.index("(") + 1 : text.rindex(")")])["terms"]
     for word in ("蒸留", "量子化", "自己", "注意", "転移", "並列化"):
         assert word in terms, word
+    english = (site / "searchindex.js").read_text(encoding="utf-8")
+    terms = json.loads(english[english.index("(") + 1 : english.rindex(")")])["terms"]
     assert "distil" in terms and "distillation" not in terms  # English words are still stemmed
 
 
-def search(browser, server, query):
+def search(browser, server, query, site=""):
     page = browser.new_page()
-    page.goto(f"{server}/search.html?q={query}", wait_until="networkidle")
+    page.goto(f"{server}/{site}search.html?q={query}", wait_until="networkidle")
     page.wait_for_selector("#search-results li", timeout=20000)
     links = page.locator("#search-results li a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
     page.close()
@@ -41,13 +45,13 @@ def search(browser, server, query):
 
 
 @pytest.mark.parametrize("query, expected", [
-    ("蒸留", "ja/lesson08"),           # distillation
-    ("自己注意", "ja/glossary"),       # self-attention: two words for the segmenter, both must match
-    ("量子化", "ja/lesson08"),         # quantisation
-    ("損益分岐", "ja/glossary"),       # break-even
+    ("蒸留", "decision/lesson08"),           # distillation
+    ("自己注意", "decision/glossary"),       # self-attention: two words for the segmenter, both must match
+    ("量子化", "decision/lesson08"),         # quantisation
+    ("損益分岐", "decision/glossary"),       # break-even
 ])
 def test_search_finds_japanese_terms(browser, server, query, expected):
-    links = search(browser, server, query)
+    links = search(browser, server, query, site="ja/")
     assert any(expected in link for link in links), links
 
 
@@ -83,7 +87,7 @@ def test_what_if_widget_renders_from_saved_state(browser, server):
 
 def test_japanese_figure_loads(browser, server):
     page = browser.new_page()
-    page.goto(f"{server}/ja/lesson10.html", wait_until="networkidle")
+    page.goto(f"{server}/ja/decision/lesson10.html", wait_until="networkidle")
     width = page.locator("img[src*='poc_candidates']").first.evaluate("img => img.naturalWidth")
     page.close()
     assert width > 100

@@ -8,7 +8,7 @@ checked unless they are a ratio ("16 times", "10 倍", "1.9x"), where a stale fi
 numbers, years, dates and names with digits (H200, fp16, GPT-2) are not figures.
 
 Sources of a page: the outputs stored in the notebooks it cites (a link to notebooks/NN_..., "lesson NN",
-"第 NN 回", the page's own lesson number) and every results/ file it names; a page that cites neither is looked
+"第 NN 回", 「レッスン NN」, the page's own lesson number) and every results/ file it names; a page that cites neither is looked
 up in every notebook. README's rows: the notebooks and results files named in the row; the run-time table's
 figures come from each lesson's own run-time line (the lesson's first cell: ``Run time (measured)``) and the
 last cell's "ran top to bottom in N s". A re-execution that changes a figure fails here until the page follows.
@@ -97,6 +97,7 @@ def _strip(markdown: str) -> str:
     text = re.sub(r"\b(19|20)\d\d\b", " ", text)  # years
     text = re.sub(r"[A-Za-z]+-\d+[A-Za-z0-9\-]*", " ", text)  # GPT-2, MiniLM-L6-v2
     text = re.sub(r"\b(lessons?|Lesson|Lessons|第)\s*\d\d(\s*(–|-|and|to|,)\s*\d\d)*", " ", text)
+    text = re.sub(r"レッスン\s*\d\d[a-z]?", " ", text)  # the Japanese pages' 「レッスン 04b」 (book/locales/STYLE.md)
     text = re.sub(r"\b0\d\b", " ", text)  # lesson numbers such as 07
     text = re.sub(r"\d+[- ]?(bit\b|ビット)", " ", text)  # number formats: 32-bit, 16 ビット
     text = re.sub(r"10⁶|100\s*万件", " ", text)  # "per million" is a unit
@@ -206,7 +207,7 @@ def is_found(value: float, decimals: int, sources: list[str], ratio: bool = Fals
 
 def cited_sources(text: str, own: str | None = None) -> list[str]:
     lessons = set(re.findall(r"notebooks/(\d\d[a-z]?)_", text)) | set(re.findall(r"[Ll]essons? (\d\d[a-z]?)\b", text))
-    lessons |= set(re.findall(r"第\s*(\d\d)\s*回", text))
+    lessons |= set(re.findall(r"第\s*(\d\d)\s*回", text)) | set(re.findall(r"レッスン\s*(\d\d[a-z]?)", text))
     if own:
         lessons.add(own)
     results = {match.rstrip(".,)") for match in re.findall(r"results/[\w./-]+", text)}

@@ -24,6 +24,8 @@ NODE_MODULES = course().node_modules
 CONTENT_FOLDERS = ("notebooks", "exercises", "solutions")
 BOOK_SKIP = ("offline", "_build", "__pycache__", ".ipynb_checkpoints")
 COURSE_ARCHIVE = "attention-in-parallel.zip"
+LANGUAGES = ("en", "ja")
+JAPANESE_SITE = "ja"  # the Japanese site's folder inside the English one
 ARCHIVE_PATHS = ("README.md", "LICENSE", "Makefile", "pyproject.toml", "requirements.txt", "requirements-nodeps.txt",
                  "attention_course", "notebooks", "exercises", "solutions", "results", "tests", "book")
 
@@ -45,16 +47,29 @@ def stage_offline_assets(static: Path) -> None:
     shutil.copy2(NODE_MODULES / "requirejs" / "require.js", offline / "require.js")
 
 
-def stage(source: Path) -> Path:
-    """Assemble the book's source folder and return it."""
+def stage(source: Path, language: str = "en") -> Path:
+    """Assemble the book's source folder for one language ("en" or "ja") and return it.
+
+    The Japanese book is the same source: Sphinx reads its prose from book/locales (gettext catalogs) and the
+    code and outputs from the English notebooks. The decision-maker track, written page by page in Japanese
+    before the catalogs existed, is the exception: book/ja/<page>.md stands in for book/decision/<page>.md."""
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {language!r}")
     if source.exists():
         shutil.rmtree(source)
     # Every page, folder of pages, image and the site's extension (book/_ext); not the npm folder or old builds.
     shutil.copytree(ROOT / "book", source, ignore=shutil.ignore_patterns(*BOOK_SKIP))
+    if language == "ja":
+        shutil.rmtree(source / "decision")
+        shutil.move(source / "ja", source / "decision")
+        config = (source / "_config.yml").read_text(encoding="utf-8")
+        japanese = '  config:\n    language: "ja"\n    course_site_language: "ja"\n'
+        config = config.replace("  config:\n", japanese, 1)
+        (source / "_config.yml").write_text(config, encoding="utf-8")
     for folder in CONTENT_FOLDERS:
         (source / folder).mkdir(exist_ok=True)
         for notebook in sorted((ROOT / folder).glob("*.ipynb")):
-            stage_notebook(notebook, source / folder / notebook.name)
+            stage_notebook(notebook, source / folder / notebook.name, language)
     stage_offline_assets(source / "_offline")
     stage_course_archive(source / COURSE_ARCHIVE)
     return source
@@ -71,6 +86,10 @@ CONTROLS = re.compile(r"(Dropdown|Textarea|Text|Slider|LogSlider|RangeSlider|Che
                       r"Select|SelectMultiple|SelectionSlider|Play|Combobox|ColorPicker|DatePicker|BoundedFloatText|"
                       r"BoundedIntText|FloatText|IntText)Model$")
 MODEL_REF = re.compile(r"IPY_MODEL_([0-9a-f]+)")
+NEEDS_KERNEL_NOTES = {"ja": ("このウィジェットは Python のカーネルが動いているときに使えます。"
+                             "このページでは、ページを作成したときに保存した状態を表示しており、操作部品は無効にしてあります。"
+                             "使うには JupyterLab でノートブックを開いてください"
+                             "（<code>make lab</code>）。")}
 NEEDS_KERNEL_NOTE = ("This widget needs a running Python kernel: here it shows the state saved when the page was built, "
                      "and its controls are switched off. Open the notebook in JupyterLab (<code>make lab</code>) to use it.")
 
@@ -131,7 +150,7 @@ def _kernel_bound_controls(state: dict, tree: set[str]) -> list[str]:
     return [model_id for model_id in tree if CONTROLS.search(state[model_id].get("model_name", "")) and model_id not in linked]
 
 
-def prepare_widgets(notebook: dict) -> dict:
+def prepare_widgets(notebook: dict, language: str = "en") -> dict:
     """Freeze progress bars into HTML, mark and switch off kernel-bound widgets, and drop the saved widget state
     when no widget is left (then the page loads no widget manager). Returns the notebook, changed in place."""
     state = notebook.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
@@ -153,8 +172,9 @@ def prepare_widgets(notebook: dict) -> dict:
             if (controls := _kernel_bound_controls(state, tree)):
                 for control in controls:
                     state[control]["state"]["disabled"] = True
+                note = NEEDS_KERNEL_NOTES.get(language, NEEDS_KERNEL_NOTE)
                 outputs.append({"output_type": "display_data", "metadata": {},
-                                "data": {"text/html": f'<p class="widget-needs-kernel" role="note">{NEEDS_KERNEL_NOTE}</p>'}})
+                                "data": {"text/html": f'<p class="widget-needs-kernel" role="note">{note}</p>'}})
             alt = cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt")
             if alt:  # the site's script names the widget's images with it (a widget's <img> has no alt of its own)
                 outputs.append({"output_type": "display_data", "metadata": {},
@@ -175,10 +195,10 @@ def prepare_widgets(notebook: dict) -> dict:
     return notebook
 
 
-def stage_notebook(notebook: Path, target: Path) -> None:
+def stage_notebook(notebook: Path, target: Path, language: str = "en") -> None:
     """Copy a notebook into the book's source, its saved widgets prepared for a static page."""
     content = json.loads(notebook.read_text(encoding="utf-8"))
-    target.write_text(json.dumps(prepare_widgets(content), ensure_ascii=False, indent=1), encoding="utf-8")
+    target.write_text(json.dumps(prepare_widgets(content, language), ensure_ascii=False, indent=1), encoding="utf-8")
 
 
 def stage_course_archive(target: Path) -> Path:
@@ -195,16 +215,27 @@ def stage_course_archive(target: Path) -> Path:
     return target
 
 
-def build(output: Path | None = None, strict: bool = True) -> Path:
-    """Stage and build the HTML site; return the folder holding index.html."""
-    output = output or ROOT / "_build"
-    source = stage(output / "book-source")
-    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source), "--path-output", str(output / "site"),
-               "--builder", "html"]
+def build_language(output: Path, language: str, strict: bool = True) -> Path:
+    """Stage and build one language's HTML site; return the folder holding its index.html."""
+    suffix = "" if language == "en" else f"-{language}"
+    source = stage(output / f"book-source{suffix}", language)
+    command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source), "--path-output",
+               str(output / f"site{suffix}"), "--builder", "html"]
     if strict:
         command += ["-W", "-n", "--keep-going"]
     subprocess.run(command, check=True)
-    return output / "site" / "_build" / "html"
+    return output / f"site{suffix}" / "_build" / "html"
+
+
+def build(output: Path | None = None, strict: bool = True) -> Path:
+    """Build the English site, and the Japanese one into its ``ja/`` folder; return the folder holding index.html."""
+    output = output or ROOT / "_build"
+    html_folder = build_language(output, "en", strict)
+    japanese = build_language(output, "ja", strict)
+    if (html_folder / JAPANESE_SITE).exists():
+        shutil.rmtree(html_folder / JAPANESE_SITE)
+    shutil.copytree(japanese, html_folder / JAPANESE_SITE)
+    return html_folder
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The ``attention-course`` command: doctor, trust, exercises, bench, classroom, hub, handout.
+"""The ``attention-course`` command: doctor, trust, exercises, bench, classroom, hub, handout, i18n.
 
 Tools that need the Jupyter stack (nbformat, nbgrader, JupyterHub) are imported only when their command runs:
 a GPU image without it still runs ``bench`` and ``doctor``.
@@ -95,10 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--profile", choices=PROFILES, help="size (default: from the device)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     _add_classroom_parser(commands)
-    from . import handout, hub  # standard library only: their Jupyter imports wait until a command runs
+    from . import handout, hub, i18n  # standard library only: their Jupyter imports wait until a command runs
 
     hub.add_parser(commands)
     handout.add_parser(commands)
+    i18n.add_parser(commands)
     return parser
 
 
@@ -138,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import handout
 
             return handout.run(args)
+        if args.command == "i18n":
+            from . import i18n
+
+            return i18n.run(args)
         return run_bench(args.name, args.profile, args.json)
     except (FileNotFoundError, ValueError, ImportError) as error:
         print(f"attention-course: error: {error}", file=sys.stderr)

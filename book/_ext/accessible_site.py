@@ -242,7 +242,8 @@ def finish_pages(app, exception) -> None:
         if relative.startswith(("_static/", "_sources/", "_images/")):
             continue
         page = path.read_text(encoding="utf-8")
-        finished = finish_page(page, relative.startswith(JAPANESE_PAGES))
+        japanese = app.config.language == "ja" or relative.startswith(JAPANESE_PAGES)  # the Japanese site, or its pages
+        finished = finish_page(page, japanese)
         if finished != page:
             path.write_text(finished, encoding="utf-8")
 

@@ -123,6 +123,14 @@ var Stemmer = function() {
         return super().word_filter(word)
 
 
+class SearchJapaneseEnglish(SearchEnglishJapanese):
+    """The same index for the Japanese site (built with ``language = "ja"``): its pages keep English names and code."""
+
+    lang = "ja"
+    language_name = "Japanese"
+
+
 def setup(app):
     app.add_search_language(SearchEnglishJapanese)
+    app.add_search_language(SearchJapaneseEnglish)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

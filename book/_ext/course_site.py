@@ -48,13 +48,16 @@ class SolutionTitle(SphinxTransform):
             return
         title = section[0]
         first = title[0] if len(title) else None
-        if isinstance(first, nodes.Text) and first.astext().startswith("Exercises"):
-            title.replace(first, nodes.Text("Solutions" + first.astext()[len("Exercises"):]))
+        japanese = self.config.language == "ja"  # the Japanese site (its titles come translated from book/locales)
+        for exercises, solutions in (("Exercises", "Solutions"), ("演習", "解答")):  # a title not translated yet too
+            if isinstance(first, nodes.Text) and first.astext().startswith(exercises):
+                title.replace(first, nodes.Text(solutions + first.astext()[len(exercises):]))
         exercise = "exercises/" + docname.split("/", 1)[1] + ".ipynb"
         note = nodes.paragraph()
-        note += nodes.Text("Worked solutions, every check passing. Try the exercises first: ")
+        note += nodes.Text("解答例です。すべてのチェックに合格します。先に演習に取り組んでください：" if japanese else
+                           "Worked solutions, every check passing. Try the exercises first: ")
         note += nodes.literal(exercise, exercise)
-        note += nodes.Text(".")
+        note += nodes.Text("" if japanese else ".")
         section.insert(1, note)
 
 
@@ -147,6 +150,7 @@ def point_widgets_at_their_files(app, pagename, templatename, context, doctree) 
     app.add_js_file(None, body=MATHJAX2_BRIDGE, priority=100)
 
 
+FULL_SIZE_TITLE = {"en": "Open the figure at full size", "ja": "図を元の大きさで開く"}
 # An image not already inside a link (Sphinx links scaled images itself), with the file it shows.
 UNLINKED_IMAGE = re.compile(r'(<a\b[^>]*>\s*)?(<img\b[^>]*\bsrc="([^"]+\.(?:png|jpe?g|gif|svg))"[^>]*>)')
 
@@ -154,10 +158,12 @@ UNLINKED_IMAGE = re.compile(r'(<a\b[^>]*>\s*)?(<img\b[^>]*\bsrc="([^"]+\.(?:png|
 def link_figures_to_full_size(app, pagename, templatename, context, doctree) -> None:
     """Wrap each image of the page body in a link to its file: shrunk to a phone's width, tick labels are too small
     to read, and the file opens at the size it was drawn."""
+    title = FULL_SIZE_TITLE.get(app.config.language, FULL_SIZE_TITLE["en"])
+
     def wrap(match: re.Match) -> str:
         if match.group(1):
             return match.group(0)
-        return f'<a class="full-size-figure" href="{match.group(3)}" title="Open the figure at full size">{match.group(2)}</a>'
+        return f'<a class="full-size-figure" href="{match.group(3)}" title="{title}">{match.group(2)}</a>'
 
     if "body" in context:
         context["body"] = UNLINKED_IMAGE.sub(wrap, context["body"])

@@ -1,0 +1,351 @@
+"""The Japanese edition from one source (book/locales/README.md): every English source is translated or on the
+reviewed list of what is left, no translation is stale, translations keep the source's numbers and leave no
+English sentence, the Japanese notebooks share the English code and outputs, and the Japanese site is lang="ja",
+switches language on every page and finds the source's own words."""
+
+import html.parser
+import json
+import re
+import shutil
+
+import pytest
+
+from attention_course.tools import book, i18n
+
+pytestmark = pytest.mark.slow  # one run of Sphinx's gettext builder (about 10 s) or the site
+
+
+@pytest.fixture(scope="module")
+def pot_dir(tmp_path_factory):
+    return i18n.extract(tmp_path_factory.mktemp("gettext"))
+
+
+def translated_entries():
+    """(catalog, English, Japanese) for every current translation of every catalog."""
+    found = []
+    for po in sorted(i18n.CATALOGS.rglob("*.po")):
+        found += [(po.relative_to(i18n.CATALOGS).as_posix(), english, japanese)
+                  for english, japanese in i18n.translations(po).items()]
+    return found
+
+
+# --- coverage and staleness ---------------------------------------------------------------------------------------
+def test_every_source_is_translated_or_listed_and_nothing_is_stale(pot_dir):
+    report = i18n.coverage(pot_dir)
+    assert len(report) >= 40 and "notebooks/02_self_attention" in report  # the extraction saw every source
+    assert not i18n.coverage_problems(report, i18n.read_untranslated_list())
+
+
+def test_some_sources_are_translated(pot_dir):
+    report = i18n.coverage(pot_dir)
+    done = [name for name, result in report.items() if result.total and not result.untranslated]
+    assert {"intro", "paths", "run"} <= set(done), done
+
+
+def catalog_copy(tmp_path):
+    copy = tmp_path / "locales"
+    shutil.copytree(i18n.LOCALES, copy)
+    return copy / i18n.LANGUAGE / "LC_MESSAGES"
+
+
+def test_a_changed_english_paragraph_makes_its_translation_stale(pot_dir, tmp_path):
+    # the maintainer's workflow on a changed source: `i18n update` (sphinx-intl) keeps the old translation as fuzzy
+    from sphinx_intl import basic
+
+    catalogs = catalog_copy(tmp_path)
+    english = next(iter(i18n.translations(catalogs / "intro.po")))
+    changed = tmp_path / "pot"
+    (changed / "intro.pot").parent.mkdir(parents=True)
+    text = (pot_dir / "intro.pot").read_text(encoding="utf-8")
+    assert f'msgid "{english}"' in text
+    (changed / "intro.pot").write_text(text.replace(f'msgid "{english}"', f'msgid "{english} Changed."'), encoding="utf-8")
+    basic.update(str(catalogs.parent.parent), str(changed), (i18n.LANGUAGE,), line_width=100)
+    report = i18n.coverage(changed, catalogs)
+    assert report["intro"].stale and report["intro"].untranslated == [f"{english} Changed."]
+    problems = i18n.coverage_problems(report, {})
+    assert any(p.startswith("STALE intro") for p in problems) and any(p.startswith("UNTRANSLATED intro") for p in problems)
+    # without `update`, the old translation no longer matches any English: stale too
+    (catalogs / "intro.po").write_bytes((i18n.CATALOGS / "intro.po").read_bytes())
+    assert i18n.coverage(changed, catalogs)["intro"].stale
+
+
+def test_the_list_of_untranslated_sources_only_shrinks(pot_dir, tmp_path):
+    report = i18n.coverage(pot_dir)
+    listed = i18n.read_untranslated_list()
+    # a translated source on the list fails: the list must shrink as translation goes on
+    problems = i18n.coverage_problems(report, {**listed, "intro": "listed by mistake"})
+    assert any(p.startswith("LISTED BUT TRANSLATED intro") for p in problems)
+    # an untranslated source missing from the list fails
+    unlisted = dict(listed)
+    unlisted.pop("notebooks/08_serving")
+    assert any(p.startswith("UNTRANSLATED notebooks/08_serving") for p in i18n.coverage_problems(report, unlisted))
+    # a catalog that loses its translations fails (the source is then neither translated nor listed)
+    catalogs = catalog_copy(tmp_path)
+    (catalogs / "run.po").unlink()
+    assert any(p.startswith("UNTRANSLATED run") for p in i18n.coverage_problems(i18n.coverage(pot_dir, catalogs), listed))
+    assert any(p.startswith("UNKNOWN") for p in i18n.coverage_problems(report, {**listed, "notebooks/99_nothing": ""}))
+
+
+# --- what a translation must keep -----------------------------------------------------------------------------------
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９．，", "0123456789.,")
+
+
+SCALES = {"万": 10**4, "億": 10**8, "million": 10**6, "billion": 10**9, "M": 10**6, "B": 10**9}
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers of a text, sorted ("1,000" and "1000" are one number; full-width digits read as digits;
+    "a million", "per million" and 「100 万」 are the same number, 1000000)."""
+    text = text.translate(FULL_WIDTH_DIGITS)
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    # "14 to 300 million" is 14 million to 300 million (Japanese writes 「1,400 万〜3 億」)
+    text = re.sub(r"(\d+(?:\.\d+)?)(\s+(?:to|and|or)\s+|\s*[-–]\s*)(\d+(?:\.\d+)?)\s+(million|billion)\b",
+                  r"\1 \4\2\3 \4", text)
+
+    def scaled(match: re.Match) -> str:
+        value = float(match.group(1) or 1) * SCALES[match.group(2)]  # "124 M parameters", 「450 万文字」
+        return f" {value:.0f} "
+
+    text = re.sub(r"(?:(\d+(?:\.\d+)?)\s*|\b(?:a|per|one)\s+)(万|億|million|billion|M\b|B\b)", scaled, text)
+    return sorted(n.rstrip(".,") for n in NUMBER.findall(text))
+
+
+NUMBER_WORDS = {word: str(value) for value, word in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())} | \
+    {"once": "1", "twice": "2", "zeroing": "0", "zeroes": "0", "zeros": "0", "single": "1", "first": "1", "second": "2",
+     "third": "3", "hundred": "100", "thousand": "1000", "dozen": "12", "half": "2"}
+
+
+def with_number_words(english: str) -> str:
+    """The English with "six-token" and "zero weight" spelled as digits (Japanese writes 6 トークン, 重み 0)."""
+    return re.sub(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", lambda m: NUMBER_WORDS[m.group(1).lower()], english, flags=re.IGNORECASE)
+
+
+def number_mismatches(entries):
+    """Entries whose translation drops or changes a number of the source, or adds one the source does not say
+    (in digits or in words): the multiset of the translation's numbers lies between the two."""
+    from collections import Counter
+
+    wrong = []
+    for name, english, japanese in entries:
+        digits, spelled, translated = Counter(numbers(english)), Counter(numbers(with_number_words(english))), \
+            Counter(numbers(japanese))
+        if digits - translated or translated - spelled:
+            wrong.append(f"{name}: {english[:60]!r} has {sorted(digits.elements())}, the translation {sorted(translated.elements())}")
+    return wrong
+
+
+def test_translations_keep_the_sources_numbers():
+    entries = translated_entries()
+    assert len(entries) > 50
+    assert not number_mismatches(entries)
+
+
+def test_the_number_check_can_fail():
+    assert number_mismatches([("x", "Lesson 02 runs in 1,200 s on 2 cores.", "レッスン 02 は 2 コアで 1,300 秒かかります。")])
+    assert not number_mismatches([("x", "1,200 s on 2 cores", "２ コアで 1200 秒")])
+    assert not number_mismatches([("x", "a six-token sentence, one key", "6 トークンの文、一つのキー")])
+    assert number_mismatches([("x", "a six-token sentence", "7 トークンの文")])
+    assert number_mismatches([("x", "Lesson 01 and 02", "レッスン 01")])
+    assert not number_mismatches([("x", "cost per million, 2.5 million rows", "100 万件あたりのコスト、250 万行")])
+    assert not number_mismatches([("x", "4.5 M characters, 124 M parameters", "450 万文字、124 M パラメータ")])
+    assert not number_mismatches([("x", "14 to 300 million images", "1,400 万〜3 億枚の画像")])
+
+
+# A run of four or more Latin-script words is an English sentence left in; code, math, links' targets, HTML tags
+# and these titles and names are not.
+NAMES = ("Attention Is All You Need", "Rotten Tomatoes", "Attention in Parallel", "For decision makers")
+LATIN_RUN = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:[ \t]+[A-Za-z][A-Za-z'’-]*){3,}")
+
+
+def english_left(japanese: str) -> list[str]:
+    # quoted English data (a figure's tokens: 「the cat sat on the mat」) is data, not a sentence left in
+    text = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\]\([^)]*\)|<[^>]+>|https?://\S+|\{[a-z]+\}|「[^」]*」|『[^』]*』", " ", japanese,
+                  flags=re.DOTALL)
+    # an English gloss closing a parenthesis: 「平均絶対スケール化誤差、mean absolute scaled error）」
+    text = re.sub(r"(?<=[（、])[A-Za-z][A-Za-z' -]*(?=）)", " ", text)
+    for name in NAMES:
+        text = text.replace(name, " ")
+    return LATIN_RUN.findall(text)
+
+
+def test_no_english_sentence_is_left_in_a_translation():
+    left = [f"{name}: {found}" for name, english, japanese in translated_entries()
+            if (found := english_left(japanese)) and i18n.needs_translation(english)]
+    assert not left
+
+
+def test_the_english_check_can_fail():
+    assert english_left("この関数は the scores are scaled by the square root を返します。")
+    assert not english_left("`torch.nn.functional.scaled_dot_product_attention` と比べます（Vaswani ほか）。")
+    assert not english_left("**MASE**（平均絶対スケール化誤差、mean absolute scaled error）は")
+    assert english_left("（the model reads at most 512 tokens and cuts the rest）")
+
+
+# --- Japanese notebooks for JupyterLab ---------------------------------------------------------------------------
+def test_japanese_notebooks_share_code_outputs_and_ids(tmp_path):
+    written = i18n.write_notebooks(tmp_path).written
+    assert len(written) >= 10, "the catalogs translate lessons 00-03 and their exercises"
+    for path in written:
+        folder = path.parent.name.removesuffix(f"-{i18n.LANGUAGE}")
+        english = json.loads((book.ROOT / folder / path.name).read_text(encoding="utf-8"))
+        japanese = json.loads(path.read_text(encoding="utf-8"))
+        assert [c.get("id") for c in japanese["cells"]] == [c.get("id") for c in english["cells"]]
+        for en, ja in zip(english["cells"], japanese["cells"], strict=True):
+            if en["cell_type"] == "code":
+                assert ja["source"] == en["source"] and ja["outputs"] == en["outputs"], path
+        # every translation the catalog holds found its paragraph (or figure description) in the notebook
+        catalog = i18n.translations(i18n.CATALOGS / folder / path.with_suffix(".po").name)
+        _, used = i18n.japanese_notebook(english, catalog)
+        assert not {m for m, t in catalog.items() if t != m} - used, path
+
+
+def test_a_japanese_notebook_the_learner_edited_is_never_overwritten(tmp_path):
+    first = i18n.write_notebooks(tmp_path, folders=("exercises",)).written
+    mine = first[0]
+    notebook = json.loads(mine.read_text(encoding="utf-8"))
+    notebook["cells"][-1]["source"] = "# 私の答え\n"
+    mine.write_text(json.dumps(notebook, ensure_ascii=False), encoding="utf-8")
+    again = i18n.write_notebooks(tmp_path, folders=("exercises",))
+    assert again.kept == [mine] and mine not in again.written and "私の答え" in mine.read_text(encoding="utf-8")
+    forced = i18n.write_notebooks(tmp_path, folders=("exercises",), force=True)
+    assert mine in forced.written and "私の答え" in mine.with_suffix(".ipynb.bak").read_text(encoding="utf-8")
+
+
+def test_translate_markdown_keeps_the_markdown_around_each_paragraph():
+    source = ("## Step 1: scores\n\nRow $t$ holds\nevery key.\n\n- a **query**: what it seeks;\n\n"
+              "| a | b |\n| --- | --- |\n| lesson | time |")
+    catalog = {"Step 1: scores": "ステップ 1：スコア", "Row $t$ holds every key.": "行 $t$ はすべてのキーを持ちます。",
+               "a **query**: what it seeks;": "**クエリ**：探すもの", "lesson": "レッスン"}
+    out = i18n.translate_markdown(source, catalog)
+    assert out == ("## ステップ 1：スコア\n\n行 $t$ はすべてのキーを持ちます。\n\n- **クエリ**：探すもの\n\n"
+                   "| a | b |\n| --- | --- |\n| レッスン | time |")
+
+
+# --- the Japanese site ------------------------------------------------------------------------------------------------
+def japanese_pages(site):
+    return [name for name in site_pages(site) if name.startswith(f"{book.JAPANESE_SITE}/")]
+
+
+def site_pages(site):
+    """Every HTML page of both sites (theme internals, downloads and redirects aside), as tests/test_book.py."""
+    pages = []
+    for page in sorted(site.rglob("*.html")):
+        name = page.relative_to(site).as_posix()
+        if not name.startswith("_") and "/_" not in name and \
+                not page.read_text(encoding="utf-8").startswith('<meta http-equiv="Refresh"'):
+            pages.append(name)
+    return pages
+
+
+def test_every_japanese_page_is_lang_ja_and_every_page_switches_language(site):
+    pages = site_pages(site)
+    japanese = japanese_pages(site)
+    assert len(japanese) >= 60 and len(pages) - len(japanese) >= 60
+    for name in pages:
+        page = (site / name).read_text(encoding="utf-8")
+        lang = re.search(r'<html lang="([^"]+)"', page).group(1)
+        assert lang == ("ja" if name in japanese else "en"), name
+        switch = re.search(r'<a class="btn btn-sm course-language-switch" href="([^"]+)" hreflang="(\w+)"', page)
+        assert switch, f"{name} has no language switch"
+        target = (site / name).parent / switch.group(1)
+        assert target.resolve().is_file(), f"{name}: the switch leads to {switch.group(1)}, which is not built"
+        other = target.resolve().relative_to(site.resolve()).as_posix()
+        assert other == (name[len("ja/"):] if name in japanese else f"ja/{name}"), name  # the same page
+
+
+class Prose(html.parser.HTMLParser):
+    """The article's text outside code, outputs, math and scripts, and how many of its elements are lang="en"."""
+
+    SKIP_TAGS = {"script", "style", "pre", "code", "mjx-container", "math"}
+    SKIP_CLASSES = ("cell_output", "cell_input", "headerlink")
+    VOID = {"br", "img", "hr", "input", "meta", "link", "wbr", "source"}
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.text, self.english, self.in_article = [], [], 0, 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.VOID:
+            return
+        attributes = dict(attrs)
+        classes = attributes.get("class") or ""
+        skip = tag in self.SKIP_TAGS or any(name in classes for name in self.SKIP_CLASSES)
+        article = tag == "article" and "bd-article" in classes
+        self.stack.append((tag, skip, article))
+        self.in_article += article
+        if self.in_article and not self.skipping() and attributes.get("lang") == "en":
+            self.english += 1
+
+    def handle_endtag(self, tag):
+        while self.stack:
+            name, _, article = self.stack.pop()
+            self.in_article -= article
+            if name == tag:
+                break
+
+    def skipping(self):
+        return any(skip for _, skip, _ in self.stack)
+
+    def handle_data(self, data):
+        if self.in_article and not self.skipping():
+            self.text.append(data)
+
+
+def page_prose(page: str) -> tuple[str, int]:
+    """(the article's prose, its elements marked lang="en")."""
+    parser = Prose()
+    parser.feed(page)
+    text = " ".join(parser.text)
+    return re.sub(r"\\\(.*?\\\)|\\\[.*?\\\]|\$\$.*?\$\$", " ", text, flags=re.DOTALL), parser.english
+
+
+def test_translated_pages_leave_no_english_sentence(site):
+    listed = i18n.read_untranslated_list()
+    checked = []
+    for name in japanese_pages(site):
+        source = name[len("ja/"):-len(".html")]
+        if source in listed or source.startswith((i18n.WHOLE_PAGE_TRANSLATIONS, "genindex", "search", "index")):
+            continue
+        text, english = page_prose((site / name).read_text(encoding="utf-8"))
+        assert len(text) > 50 and not english, f"{name}: {english} paragraphs are not translated (lang=en)"
+        assert not english_left(text), f"{name}: {english_left(text)[:3]}"
+        checked.append(name)
+    assert "ja/intro.html" in checked and "ja/run.html" in checked
+
+
+def test_navigation_captions_are_translated(site):
+    # the table of contents' parts (book/_toc.yml) on every Japanese page's sidebar, from the home page's catalog
+    import yaml
+
+    captions = [part["caption"] for part in yaml.safe_load((book.ROOT / "book" / "_toc.yml").read_text(encoding="utf-8"))["parts"]]
+    catalog = i18n.translations(i18n.CATALOGS / "intro.po")
+    assert len(captions) >= 8 and all(caption in catalog for caption in captions)
+    for name in ("ja/intro.html", "ja/notebooks/02_self_attention.html", "ja/search.html"):
+        page = (site / name).read_text(encoding="utf-8")
+        sidebar = page[page.find("bd-sidebar-primary"):page.find("</nav>", page.find("bd-sidebar-primary"))]
+        assert [catalog[c] for c in captions if catalog[c] not in sidebar] == [], name
+        assert [c for c in captions if f">{c}<" in sidebar] == [], name
+
+
+# The source's own words (the Japanese explainer this course answers) and the terms the issue found missing.
+SOURCE_TERMS = ["トランスフォーマー", "アテンション", "セルフアテンション", "マルチモーダル", "説明可能性", "ROI", "TCO",
+                "軽量化", "モデル蒸留", "推論", "サービング", "教師モデル", "生徒モデル", "KV キャッシュ", "ゼロショット", "MASE",
+                "スピアマン相関", "ドリフト", "シャドー運用", "シード", "ウォームアップ"]
+
+
+def test_japanese_search_finds_the_sources_words(browser, server):
+    missing = []
+    for term in SOURCE_TERMS:
+        page = browser.new_page()
+        page.goto(f"{server}/ja/search.html?q={term}", wait_until="networkidle")
+        try:
+            page.wait_for_selector("#search-results li", timeout=10000)
+            links = page.locator("#search-results li a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+        except Exception:  # no result at all
+            links = []
+        page.close()
+        if not any("decision/glossary" in link for link in links):
+            missing.append(term)
+    assert not missing, f"the Japanese search does not find the glossary by {missing}"
