@@ -66,9 +66,12 @@ SHARDING_DERIVED = {
     "1.5": "bytes sent per GPU a step, FSDP2 over DDP: 34.0 / 22.7 GB",
     "9.5": "the largest loss gap of lesson 04b's stored gloo run (9.5e-07), in its exponent form",
 }
-# Lesson 08's pages: figures computed from its stored table (fp16 teacher 17,676/s, fp32 teacher 9,700/s at batch 64).
+# Lesson 08's pages: figures computed from its stored outputs and results/generation_gpu_lesson_H100.json.
 SERVING_DERIVED = {
-    "177": "the decode step's profiled kernels: 176.5 a step (results/generation_gpu_lesson_H100.json, kernels_per_step)",
+    "0.35": "the decode step's matrix-product kernels (nvjet x4, gemv, cublasLt splitKreduce) in "
+            "results/generation_gpu_lesson_H100.json's top_kernels_ms_per_step: 0.161 + 0.058 + 0.042 + 0.032 + 0.031 "
+            "+ 0.023 = 0.347 ms of the 0.494 ms step",
+    "0.074": "GPT-2 small's 248,879,616 bytes of bf16 weights read once at the H100's rated 3.35 TB/s: 0.0743 ms",
     "124.4": "GPT-2 small's 124,439,808 parameters, printed by lesson 08 as 124.4 M",
     "4": "a batch of 64 at 16,082 (fp32) or 14,902 (fp16) sentences/s takes 64 / rate = 4.0 or 4.3 ms",
     "19": "the p95's definition: 19 requests in 20 are faster",
@@ -292,3 +295,15 @@ def test_the_check_finds_a_stale_number_and_accepts_a_rounded_one():
     figures = page_numbers("It runs at 46 TFLOP/s, about 16 times faster, with ten times the labels in lesson 07.")
     assert [f[0] for f in figures] == ["46", "16", "ten"] and figures[1][4] and figures[2][4]
     assert page_numbers("On an H200 with GPT-2 and fp16 in 2026, three seeds of lesson 07.") == []
+
+
+def test_lesson_08_kernel_figures_follow_the_stored_profile():
+    """SERVING_DERIVED's kernel figures are recomputed from the profile the pages quote, so a re-run that moves
+    them fails here until the pages (and the entries) follow."""
+    info = json.loads((ROOT / "results" / "generation_gpu_lesson_H100.json").read_text())["models"]["GPT-2 small"]
+    kernels = info["decode_kernel_profile_batch1"]["top_kernels_ms_per_step"]
+    matmul_ms = sum(ms for name, ms in kernels.items() if name.startswith(("nvjet", "void gemv", "void cublasLt")))
+    read_ms = info["weight_bytes"] / 3.35e12 * 1000  # the H100's rated bandwidth (SXM), as lesson 08 states it
+    assert f"{matmul_ms:.2f}" == "0.35", matmul_ms
+    assert f"{read_ms:.3f}" == "0.074", read_ms
+    assert all(number in SERVING_DERIVED for number in ("0.35", "0.074"))
