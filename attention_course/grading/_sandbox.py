@@ -41,8 +41,8 @@ _ROOTS = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sys
 _TRUSTED_ROOTS = tuple({form + os.sep for p in _ROOTS if p for form in (os.path.abspath(p), str(Path(p).resolve()))}
                        | {_PACKAGE})
 # Library modules an answer may use in every task (no task asks the learner to write these).
-HARMLESS = ("attention_course/__init__.py", "attention_course/profiles.py", "attention_course/device.py",
-            "attention_course/course.py", "attention_course/viz.py", "attention_course/lesson.py")
+HARMLESS = ("attention_course/__init__.py", "attention_course/core/profiles.py", "attention_course/core/device.py",
+            "attention_course/core/course.py", "attention_course/inside/viz.py", "attention_course/core/lesson.py")
 # Modules whose job is to hand frames to their caller: an answer may not use them (others use frames themselves).
 _FRAME_GIVERS = ("/inspect.py", "/traceback.py", "/pdb.py", "/bdb.py", "/trace.py", "/_pytest/_code/code.py")
 _GUARDED_CLASSES = {"torch", "numpy", "builtins", "attention_course", "math", "random"}  # no answer patches these
@@ -258,7 +258,7 @@ def answer_guard(allowed: tuple[str, ...] = (), direct_callers: tuple = (),
                  forbidden: tuple[str, ...] = (), library: bool = True) -> Iterator[_Guard]:
     """Run an answer under the audit hook and the library watch; ``guard.violation`` says what it tried.
 
-    ``allowed``: course-library functions the answer may call ("attention_course.pretrained.*" for a module);
+    ``allowed``: course-library functions the answer may call ("attention_course.inside.pretrained.*" for a module);
     ``forbidden``: other functions it may not ("numpy.percentile"); ``direct_callers``: the checker's code
     objects that call the answer (an answer that *is* a library function is refused too); ``library=False``:
     the audit hook only (a notebook's top-level cells import and set up freely)."""
