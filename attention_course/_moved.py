@@ -16,6 +16,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import os
 import sys
 import types
 import warnings
@@ -66,13 +67,13 @@ def new_path(old: str) -> str | tuple[str, ...]:
     return f"{PACKAGE}.{target}" if isinstance(target, str) else tuple(f"{PACKAGE}.{part}" for part in target)
 
 
-_IMPORT_MACHINERY = ("<frozen importlib", importlib.__file__.rpartition("/")[0] + "/", __file__)
+_IMPORT_MACHINERY = ("<frozen importlib", os.path.dirname(importlib.__file__) + os.sep, __file__)
 
 
 def _warn(message: str) -> None:
     """A DeprecationWarning pointed at the code that imported the old path, past the import machinery's frames."""
     frame, level = sys._getframe(0), 1
-    while frame is not None and frame.f_code.co_filename.startswith(_IMPORT_MACHINERY):
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_IMPORT_MACHINERY):
         frame = frame.f_back
         # warnings.warn itself passes over importlib's bootstrap frames when it counts levels
         level += not ("importlib" in frame.f_code.co_filename and "_bootstrap" in frame.f_code.co_filename)

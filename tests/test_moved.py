@@ -150,7 +150,7 @@ def test_no_course_file_uses_an_old_module_path():
     files = course_files()
     assert len(files) > 100, f"only {len(files)} course files found: is the scan looking in the right place?"
     problems = {str(path.relative_to(ROOT)): found for path in files if (found := _problems(path))}
-    assert not problems, f"old module paths (run the rewriting script, see README): {problems}"
+    assert not problems, f"old module paths (use the new ones: README's library map): {problems}"
 
 
 def test_the_scan_finds_old_paths():
