@@ -158,7 +158,8 @@ def tasks_of(notebook: nbformat.NotebookNode) -> list[tuple[str, str, float]]:
     return found
 
 
-def _quiet_api(root: Path, timeout: int):
+def nbgrader_api(root: Path, timeout: int):
+    """nbgrader's API on the course folder ``root``, quiet (warnings only), with its own command-line tools on PATH."""
     import logging
 
     from nbgrader.apps import NbGraderAPI
@@ -193,7 +194,7 @@ def init_course(folder: Path, solutions: Path, lessons: list[str] | None = None,
     lines = ["# nbgrader configuration written by `attention-course classroom init`.", "c = get_config()  # noqa: F821"]
     lines += [f"c.{section}.{key} = {value!r}" for section, values in settings.items() for key, value in values.items()]
     (folder / "nbgrader_config.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    api = _quiet_api(folder, timeout)
+    api = nbgrader_api(folder, timeout)
     assignments = []
     for path, assignment, lock_setup in sources:
         target = folder / "source" / assignment / path.name

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nbformat
 
-from .assignments import DEFAULT_TIMEOUT, _quiet_api, tasks_of
+from .assignments import DEFAULT_TIMEOUT, nbgrader_api, tasks_of
 
 TASK_CSV = "grades_by_task.csv"
 
@@ -102,7 +102,7 @@ def grade_course(folder: Path, submissions: Path | None = None, assignments: lis
     submitted = folder / "submitted"
     students = sorted(p.name for p in submitted.iterdir() if p.is_dir()) if submitted.is_dir() else []
     wanted = assignments or sorted({a.name for s in students for a in (submitted / s).iterdir() if a.name in sources})
-    api = _quiet_api(folder, timeout)
+    api = nbgrader_api(folder, timeout)
     _precompute_verdicts(folder, students, wanted, sources, timeout, progress)
     with api.gradebook as gradebook:  # every student appears in nbgrader's export, graded or not
         for student in students:
