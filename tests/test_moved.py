@@ -161,3 +161,16 @@ def test_the_scan_finds_old_paths():
     assert old_imports(f"from {PACKAGE} import {old}, __version__") == [f"from {PACKAGE} import {old}"]
     new = _moved.MOVED[old]
     assert not old_references(f"from {PACKAGE}.{new} import x") and not old_imports(f"from {PACKAGE} import core")
+
+
+def test_an_answer_that_imports_is_not_refused_for_asking_the_finder():
+    """Every import the standard path finder misses asks the finder too: that is no use of the course's code."""
+    import torch
+
+    from attention_course.grading import check
+
+    def causal_mask(t):
+        assert importlib.util.find_spec("no_such_module_anywhere") is None  # asks every finder, the library's too
+        return torch.ones(t, t, dtype=torch.bool).tril()
+
+    check("02.causal_mask", causal_mask)

@@ -40,9 +40,12 @@ _ROOTS = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sys
 # Both spellings: a virtual environment reached through a symbolic link names its files by the link.
 _TRUSTED_ROOTS = tuple({form + os.sep for p in _ROOTS if p for form in (os.path.abspath(p), str(Path(p).resolve()))}
                        | {_PACKAGE})
-# Library modules an answer may use in every task (no task asks the learner to write these).
+# Library modules an answer may use in every task (no task asks the learner to write these). _moved is import
+# machinery: every import the standard path finder misses asks it (and it answers only for the library's old paths,
+# whose modules are watched like any other).
 HARMLESS = ("attention_course/__init__.py", "attention_course/core/profiles.py", "attention_course/core/device.py",
-            "attention_course/core/course.py", "attention_course/inside/viz.py", "attention_course/core/lesson.py")
+            "attention_course/core/course.py", "attention_course/inside/viz.py", "attention_course/core/lesson.py",
+            "attention_course/_moved.py")
 # Modules whose job is to hand frames to their caller: an answer may not use them (others use frames themselves).
 _FRAME_GIVERS = ("/inspect.py", "/traceback.py", "/pdb.py", "/bdb.py", "/trace.py", "/_pytest/_code/code.py")
 _GUARDED_CLASSES = {"torch", "numpy", "builtins", "attention_course", "math", "random"}  # no answer patches these
