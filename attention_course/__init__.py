@@ -11,6 +11,8 @@ is the one call that goes online (set ``HF_HUB_OFFLINE=1`` yourself to forbid ev
 
 import os as _os
 
+from . import _moved
+
 __version__ = "0.1.0"
 
 
@@ -23,3 +25,5 @@ def _hub_offline_by_default() -> bool:
 
 
 HUB_OFFLINE_SET_BY_COURSE = _hub_offline_by_default()
+
+_moved.install()  # the old flat module paths still import, with a warning that names the new one

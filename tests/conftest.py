@@ -52,7 +52,7 @@ def nanogpt_stand_in(tmp_path):
     stand_in = tmp_path / "model.py"
     stand_in.write_text(
         "from dataclasses import dataclass\n"
-        "from attention_course.gpt import GPT as CourseGPT, GPTConfig as CourseConfig\n"
+        "from attention_course.core.gpt import GPT as CourseGPT, GPTConfig as CourseConfig\n"
         "@dataclass\nclass GPTConfig:\n    block_size: int\n    vocab_size: int\n    n_layer: int\n    n_head: int\n"
         "    n_embd: int\n    dropout: float = 0.0\n    bias: bool = True\n"
         "def GPT(c):\n    return CourseGPT(CourseConfig(vocab_size=c.vocab_size, block_size=c.block_size, n_layer=c.n_layer,"

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attention_course import attention as A
+from attention_course.core import attention as A
 
 
 def qkv(*batch, tq=6, tk=7, d=16, dv=5, seed=0):

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from attention_course.tools import classroom
+from attention_course.tools import assignments, gradebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = "02_self_attention.ipynb"
@@ -54,7 +54,7 @@ def student_notebook(release: nbformat.NotebookNode, answers: dict[str, str], ta
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
-    assert classroom.init_course(course, ROOT / "solutions", ["02"], timeout=TIMEOUT) == ["lesson02"]
+    assert assignments.init_course(course, ROOT / "solutions", ["02"], timeout=TIMEOUT) == ["lesson02"]
     release = nbformat.read(course / "release" / "lesson02" / NAME, as_version=4)
     looping = dict(RIGHT, softmax="while True:  # never reaches the definition below\n    pass\n" + RIGHT["softmax"])
     raising = {"attention_scores": "def attention_scores(q, k):\n    raise ValueError('shapes?')"}
@@ -75,7 +75,7 @@ def graded(tmp_path_factory):
     (submissions / "ivan_wrong_file").mkdir()
     (submissions / "ivan_wrong_file" / "notes.txt").write_text("I forgot to upload my notebook")
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in submissions.rglob("*") if p.is_file()}
-    rows = classroom.grade_course(course, submissions, timeout=TIMEOUT, progress=lambda _: None)
+    rows = gradebook.grade_course(course, submissions, timeout=TIMEOUT, progress=lambda _: None)
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in submissions.rglob("*") if p.is_file()}
     return course, rows, before, after
 
@@ -98,7 +98,7 @@ def test_every_student_gets_a_row_per_task(graded):
     assert sorted(table) == ["alice_right", "bob_wrong", "carol_raises", "dave_loops", "erin_tampers",
                              "frank_corrupt", "gina_empty_file", "hank_no_cells", "ivan_wrong_file"]
     assert all(sorted(tasks) == sorted(TASKS) for tasks in table.values())
-    with open(course / classroom.TASK_CSV, newline="") as handle:
+    with open(course / gradebook.TASK_CSV, newline="") as handle:
         written = list(csv.DictReader(handle))
     assert [(r["student"], r["task"], float(r["points"])) for r in written] == \
         [(r.student, r.task, r.points) for r in rows]
@@ -155,8 +155,8 @@ def test_hidden_cases_stay_out_of_the_student_version(graded):
 def test_source_notebook_marks_every_check_as_a_graded_cell():
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
         solution = nbformat.read(path, as_version=4)
-        checks = [c for c in solution.cells if c.cell_type == "code" and classroom.CHECK_CALL.search(c.source)]
-        tasks = classroom.tasks_of(classroom.source_notebook(solution))
+        checks = [c for c in solution.cells if c.cell_type == "code" and assignments.CHECK_CALL.search(c.source)]
+        tasks = assignments.tasks_of(assignments.source_notebook(solution))
         assert len(tasks) == len(checks) > 0, path.name
 
 
@@ -164,17 +164,17 @@ def test_hidden_cases_pass_on_the_solutions():
     """Every hidden case holds for the course's own solution (else the right answer would lose points)."""
     from attention_course.grading import TASKS as REGISTERED
 
-    for task in classroom.HIDDEN_CASES:
+    for task in assignments.HIDDEN_CASES:
         assert task in REGISTERED, task
     namespace = {}
     for path in sorted((ROOT / "solutions").glob("*.ipynb")):
         lesson = path.name[:2]
-        if not any(task.startswith(lesson + ".") for task in classroom.HIDDEN_CASES):
+        if not any(task.startswith(lesson + ".") for task in assignments.HIDDEN_CASES):
             continue
         for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type == "code" and not classroom.CHECK_CALL.search(cell.source):
+            if cell.cell_type == "code" and not assignments.CHECK_CALL.search(cell.source):
                 exec(cell.source, namespace)  # definitions only: imports and the solution functions
-        for task, cases in classroom.HIDDEN_CASES.items():
+        for task, cases in assignments.HIDDEN_CASES.items():
             if task.startswith(lesson + "."):
                 for expression, why in cases:
                     assert eval(expression, namespace), f"{task}: {why}"

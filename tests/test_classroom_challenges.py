@@ -9,12 +9,12 @@ import nbformat
 import pytest
 import torch
 
-from attention_course.data import rotten_tomatoes, shakespeare_char_splits
-from attention_course.gpt import GPT, GPTConfig
-from attention_course.tools import classroom
-from attention_course.tools.challenges import CHALLENGE_CHECKS, ChallengeFailed, check_challenge
+from attention_course.core.data import rotten_tomatoes, shakespeare_char_splits
+from attention_course.core.gpt import GPT, GPTConfig
+from attention_course.grading.challenges import CHALLENGE_CHECKS, ChallengeFailed, check_challenge
+from attention_course.parallel.train import TrainHistory
+from attention_course.tools import assignments, gradebook, leaderboard
 from attention_course.tools.cli import main
-from attention_course.train import TrainHistory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def test_val_loss_rules(history, words):
 
 
 def _trained_on(split: str):
-    from attention_course.train import random_batch
+    from attention_course.parallel.train import random_batch
 
     tokenizer, train_data, val_data = shakespeare_char_splits()
     torch.manual_seed(0)
@@ -94,9 +94,9 @@ def test_accuracy_rules(texts, words):
 
 def test_challenge_notebooks_become_graded_assignments():
     for path in sorted((ROOT / "classroom" / "challenges").glob("challenge_*.ipynb")):
-        source = classroom.source_notebook(nbformat.read(path, as_version=4), lock_setup=False)
-        tasks = classroom.tasks_of(source)
-        assert len(tasks) == 1 and tasks[0][1] in CHALLENGE_CHECKS and tasks[0][1] in classroom.CHALLENGES
+        source = assignments.source_notebook(nbformat.read(path, as_version=4), lock_setup=False)
+        tasks = assignments.tasks_of(source)
+        assert len(tasks) == 1 and tasks[0][1] in CHALLENGE_CHECKS and tasks[0][1] in leaderboard.CHALLENGES
         free = [c for c in source.cells if c.cell_type == "code" and "nbgrader" not in c.metadata]
         assert len(free) == len([c for c in source.cells if c.cell_type == "code"]) - 1  # the team may change the rest
 
@@ -118,7 +118,7 @@ def test_leaderboard_ranks_teams_from_the_grading_csv(tmp_path, capsys):
         ["bees", "challenge_accuracy_200_labels", acc, 1, 1, f"✅ {acc}: score=0.6300 (...)"],
         ["bees", "lesson02", "02.softmax", 1, 1, "✅ 02.softmax: passed"],
     ])
-    boards = classroom.leaderboard(classroom.read_task_csv(tmp_path / "grades.csv"))
+    boards = leaderboard.leaderboard(gradebook.read_task_csv(tmp_path / "grades.csv"))
     assert [(e["team"], e["rank"], e["score"]) for e in boards[loss]] == [("bees", 1, 1.75), ("owls", 2, 1.9), ("cats", None, None)]
     assert [(e["team"], e["rank"]) for e in boards[acc]] == [("owls", 1), ("bees", 2)]
     assert set(boards) == {loss, acc}

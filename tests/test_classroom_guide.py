@@ -105,7 +105,7 @@ def test_wheelhouse_install_path_is_plain_pip():
 
 def solution_tasks() -> dict[str, list[str]]:
     """lesson number -> the graded tasks of its solution notebook (one per check cell), in order."""
-    from attention_course.tools.classroom import CHECK_CALL
+    from attention_course.tools.assignments import CHECK_CALL
 
     tasks = {}
     for path in sorted((ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")):

@@ -31,7 +31,7 @@ import requests
 
 from attention_course.tools import handout
 from attention_course.tools import hub as room
-from attention_course.tools.classroom import init_course
+from attention_course.tools.assignments import init_course
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "classroom" / "jupyterhub_config.py"
@@ -416,11 +416,19 @@ def test_release_notebooks_lose_the_sentences_that_name_solutions():
 def test_the_learner_copy_of_the_library_loses_the_grading_kit_and_its_bytecode(tmp_path):
     package = tmp_path / "attention_course"
     (package / "tools" / "__pycache__").mkdir(parents=True)
-    for name in ("tools/classroom.py", "tools/__pycache__/classroom.cpython-311.pyc", "tools/hub.py",
+    for name in ("tools/assignments.py", "tools/__pycache__/assignments.cpython-311.pyc", "tools/hub.py",
                  "tools/__pycache__/hub.cpython-311.pyc", "attention.py"):
         (package / name).write_text("")
     assert sorted(str(p.relative_to(package)) for p in room.instructor_only_files(package)) == [
-        "tools/__pycache__/classroom.cpython-311.pyc", "tools/classroom.py"]
+        "tools/__pycache__/assignments.cpython-311.pyc", "tools/assignments.py"]
+
+
+def test_the_hidden_tests_live_in_an_instructor_only_module():
+    from attention_course.tools import assignments
+
+    package = Path(assignments.__file__).resolve().parent.parent
+    assert assignments.HIDDEN_CASES and f"tools/{Path(assignments.__file__).name}" in room.INSTRUCTOR_ONLY
+    assert Path(assignments.__file__).resolve() in [p.resolve() for p in room.instructor_only_files(package)]
 
 
 def test_the_learner_environment_is_a_copy_of_the_course_not_a_link_to_the_checkout(room_dirs):

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from browser import chromium, require_chromium
 
-from attention_course.tools import classroom
+from attention_course.tools import slides
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKED = [f"{n:02d}" for n in range(11)]  # every lesson carries slide metadata
@@ -34,10 +34,10 @@ def cells_without_slides(path: Path) -> list[dict]:
 def test_marking_touches_only_slide_metadata_and_is_idempotent(tmp_path, lesson):
     copy = tmp_path / lesson.name
     shutil.copy(lesson, copy)
-    classroom.mark_slides(copy)
+    slides.mark_slides(copy)
     assert cells_without_slides(copy) == cells_without_slides(lesson)  # sources, outputs, ids, other metadata
     once = copy.read_bytes()
-    assert classroom.mark_slides(copy) == 0 and copy.read_bytes() == once
+    assert slides.mark_slides(copy) == 0 and copy.read_bytes() == once
     kinds = [cell.metadata.get("slideshow", {}).get("slide_type") for cell in nbformat.read(copy, as_version=4).cells]
     assert kinds[0] == "slide" and kinds.count("slide") >= 2 and set(kinds) <= {"slide", "subslide", None}
 
@@ -48,7 +48,7 @@ def test_slide_rules():
         {"cell_type": "markdown", "source": ["## Section\n", "text"]}, {"cell_type": "markdown", "source": "prose"},
         {"cell_type": "code", "source": "a"}, {"cell_type": "code", "source": "b"}, {"cell_type": "raw", "source": ""},
     ]}
-    assert classroom.slide_types(notebook) == ["slide", None, "slide", "subslide", None, "subslide", None]
+    assert slides.slide_types(notebook) == ["slide", None, "slide", "subslide", None, "subslide", None]
 
 
 def test_marking_keeps_an_authors_fragments_and_drops_stale_types(tmp_path):
@@ -58,7 +58,7 @@ def test_marking_keeps_an_authors_fragments_and_drops_stale_types(tmp_path):
     notebook.cells[2].metadata["slideshow"] = {"slide_type": "fragment"}
     path = tmp_path / "n.ipynb"
     nbformat.write(notebook, path)
-    assert classroom.mark_slides(path) == 3
+    assert slides.mark_slides(path) == 3
     kinds = [c.metadata.get("slideshow", {}).get("slide_type") for c in nbformat.read(path, as_version=4).cells]
     assert kinds == ["slide", None, "subslide"]
 
@@ -69,8 +69,8 @@ def test_lessons_are_marked_as_slides(number):
     (path,) = (ROOT / "notebooks").glob(f"{number}_*.ipynb")
     notebook = json.loads(path.read_text(encoding="utf-8"))
     present = [c.get("metadata", {}).get("slideshow", {}).get("slide_type") for c in notebook["cells"]]
-    for wanted, found in zip(classroom.slide_types(notebook), present, strict=True):
-        assert found == wanted if wanted else found not in classroom.OWNED
+    for wanted, found in zip(slides.slide_types(notebook), present, strict=True):
+        assert found == wanted if wanted else found not in slides.OWNED
 
 
 def free_port() -> int:
@@ -93,7 +93,7 @@ def test_a_deck_renders_a_live_widget_in_jupyterlab(tmp_path):
                   nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.IntSlider(value=7, description='live')"),
                   nbformat.v4.new_markdown_cell("## The next slide")]
     nbformat.write(deck, tmp_path / "deck.ipynb")
-    classroom.mark_slides(tmp_path / "deck.ipynb")
+    slides.mark_slides(tmp_path / "deck.ipynb")
     token, port = secrets.token_hex(16), free_port()
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
            "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from attention_course.tools import classroom
+from attention_course.tools import assignments, gradebook
 from attention_course.tools.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,10 +53,10 @@ WRONG = {
 }
 LIBRARY = {  # the course's own implementation, imported
     "softmax": "def softmax(scores):\n    return scores.softmax(dim=-1)",
-    "causal_mask": "from attention_course.attention import causal_mask",
-    "scaled_dot_product_attention": "from attention_course.attention import scaled_dot_product_attention",
-    "distillation_loss": "from attention_course.distill import distillation_loss",
-    "cost_per_million": "from attention_course.serving import cost_per_million",
+    "causal_mask": "from attention_course.core.attention import causal_mask",
+    "scaled_dot_product_attention": "from attention_course.core.attention import scaled_dot_product_attention",
+    "distillation_loss": "from attention_course.deploy.distill import distillation_loss",
+    "cost_per_million": "from attention_course.deploy.cost import cost_per_million",
     "latency_percentile": "import numpy as np\ndef latency_percentile(timings, q):\n    return float(np.percentile(timings, q))",
 }
 FROM_SOLUTIONS = ("import json, pathlib\nfor folder in ('solutions', '../solutions', '/work/main/solutions', {root!r}):\n"
@@ -101,7 +101,7 @@ def notebook(release: nbformat.NotebookNode, answers: dict[str, str], extra: lis
             cells.append(cell)
             cells += [nbformat.v4.new_code_cell(s) for after, s in extra if after == name]
             continue
-        task = classroom.CHECK_CALL.search(cell.source)
+        task = assignments.CHECK_CALL.search(cell.source)
         if task and task["task"] in drop_tests:
             continue
         cells.append(cell)
@@ -170,7 +170,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def graded(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
     submissions = tmp_path_factory.mktemp("submissions")
-    assert classroom.init_course(course, ROOT / "solutions", ["02", "08"], timeout=20) == ["lesson02", "lesson08"]
+    assert assignments.init_course(course, ROOT / "solutions", ["02", "08"], timeout=20) == ["lesson02", "lesson08"]
     releases = {lesson: nbformat.read(course / "release" / f"lesson{lesson}" / NAMES[lesson], as_version=4)
                 for lesson in NAMES}
     cls = learners(releases, ROOT, course, submissions)
@@ -191,7 +191,7 @@ def test_the_class_has_32_notebooks_of_every_kind(graded):
 
 def test_every_notebook_gets_its_expected_score(graded):
     course, cls, _, _, _ = graded
-    with open(course / classroom.TASK_CSV, newline="", encoding="utf-8") as handle:
+    with open(course / gradebook.TASK_CSV, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     got = {}
     for row in rows:
@@ -204,9 +204,9 @@ def test_every_notebook_gets_its_expected_score(graded):
 
 def test_messages_say_why(graded):
     course, _, _, _, _ = graded
-    with open(course / classroom.TASK_CSV, newline="", encoding="utf-8") as handle:
+    with open(course / gradebook.TASK_CSV, newline="", encoding="utf-8") as handle:
         rows = {(r["student"], r["task"]): r["message"] for r in csv.DictReader(handle)}
-    assert "course library's own attention_course.attention.causal_mask" in rows[("kim_library", "02.causal_mask")]
+    assert "course library's own attention_course.core.attention.causal_mask" in rows[("kim_library", "02.causal_mask")]
     assert "numpy.percentile" in rows[("kim_library", "08.latency_percentile")]
     assert "reads the checker's frames" in rows[("nia_reads_frames", "02.attention_scores")]
     assert "ended the grading process" in rows[("fay_exits", "02.softmax")]

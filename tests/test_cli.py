@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from attention_course.course import find_root
+from attention_course.core.course import find_root
 from attention_course.tools import cli
 
 ROOT = Path(__file__).resolve().parent.parent

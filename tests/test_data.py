@@ -3,7 +3,7 @@ import importlib.util
 import pytest
 import torch
 
-from attention_course import data
+from attention_course.core import data
 
 
 def test_rotten_tomatoes_split_is_fixed_disjoint_and_complete():

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from attention_course import device as D
-from attention_course import profiles as P
+from attention_course.core import device as D
+from attention_course.core import profiles as P
 
 
 def test_profile_from_environment(monkeypatch):

@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attention_course import distill, quantize, serving
-from attention_course.transfer import ScratchClassifier
+from attention_course.deploy import cost as serving
+from attention_course.deploy import distill, quantize
+from attention_course.inside.transfer import ScratchClassifier
 
 
 def test_distillation_loss_formula_and_temperature_scaling():
@@ -43,7 +44,7 @@ def test_unlabelled_rows_only_enter_the_kl_term():
 
 
 def test_plot_sentences_are_not_reviews_of_any_split():
-    from attention_course.data import rotten_tomatoes
+    from attention_course.core.data import rotten_tomatoes
 
     sentences = distill.plot_sentences()
     assert len(sentences) > 3000 and len(set(sentences)) == len(sentences)
@@ -78,7 +79,7 @@ class _Encoder(torch.nn.Module):
 
 
 def test_shallow_student_keeps_the_lower_layers_and_leaves_the_teacher_alone():
-    from attention_course.pretrained import SentimentClassifier
+    from attention_course.inside.pretrained import SentimentClassifier
 
     teacher = SentimentClassifier(_Encoder())
     student = distill.shallow_student(teacher, 2)
@@ -111,7 +112,7 @@ def test_fit_student_learns_and_keeps_the_best_validation_weights(mode):
     student, best = distill.fit_student(student, setup, mode, distill.StudentConfig(steps=60, batch_size=16, lr=3e-3,
                                                                                     evaluations=3))
     assert best > 0.7
-    from attention_course.training import accuracy
+    from attention_course.core.training import accuracy
 
     assert accuracy(student, setup.encoded["validation"], setup.labels["validation"]) == pytest.approx(best)
     with pytest.raises(ValueError):
@@ -156,7 +157,7 @@ def test_choose_layers_keeps_the_largest_choice_within_tolerance():
 
 
 def test_generation_speed_and_measure_variant():
-    from attention_course.gpt import GPT, GPTConfig
+    from attention_course.core.gpt import GPT, GPTConfig
 
     torch.manual_seed(0)
     gpt = GPT(GPTConfig(vocab_size=20, block_size=32, n_layer=1, n_head=2, d_model=16)).eval()

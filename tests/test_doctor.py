@@ -82,7 +82,7 @@ def test_a_bad_profile_and_a_missing_device_still_give_the_whole_report(monkeypa
 
 
 def test_damaged_model_is_a_fix_line_naming_the_file(monkeypatch, capsys, tmp_path):
-    from attention_course import pretrained
+    from attention_course.inside import pretrained
 
     folder = tmp_path / "minilm"
     folder.mkdir()
@@ -93,7 +93,7 @@ def test_damaged_model_is_a_fix_line_naming_the_file(monkeypatch, capsys, tmp_pa
 
 
 def test_missing_view_scripts_are_a_fix_line(monkeypatch, tmp_path):
-    from attention_course import viz
+    from attention_course.inside import viz
 
     (tmp_path / "d3" / "dist").mkdir(parents=True)
     (tmp_path / "d3" / "dist" / "d3.min.js").write_text("")  # present but empty
@@ -103,7 +103,7 @@ def test_missing_view_scripts_are_a_fix_line(monkeypatch, tmp_path):
 
 
 def test_damaged_data_is_a_fix_line_and_the_other_data_still_checked(monkeypatch):
-    from attention_course import data
+    from attention_course.core import data
 
     def broken(split):
         raise data.CorruptDataError("the data file /x/rotten.csv.bz2 is damaged (empty file)")
@@ -183,7 +183,7 @@ def test_trust_signs_every_readable_notebook_and_names_odd_ones(monkeypatch, tmp
 
 
 def test_outside_a_course_checkout_the_notebook_check_says_so(monkeypatch, tmp_path):
-    from attention_course import course
+    from attention_course.core import course
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(course, "PACKAGE_ROOT", tmp_path)  # as if the library were installed from elsewhere
@@ -192,7 +192,7 @@ def test_outside_a_course_checkout_the_notebook_check_says_so(monkeypatch, tmp_p
 
 
 def test_the_gpu_profile_forced_on_a_cpu_is_a_fix_not_two_oks(monkeypatch, fast_heavy_checks):
-    import attention_course.device as device_module
+    import attention_course.core.device as device_module
 
     monkeypatch.setattr(device_module, "pick_device", lambda prefer=None: torch.device("cpu"))
     monkeypatch.setenv("ATTENTION_COURSE_PROFILE", "gpu")

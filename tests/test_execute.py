@@ -4,9 +4,9 @@ import re
 import nbformat
 import pytest
 
-from attention_course.tools.execute import WIDGET_STATE as STATE
-from attention_course.tools.execute import WIDGET_VIEW as VIEW
 from attention_course.tools.execute import main, prune_widget_state
+from attention_course.tools.widget_state import WIDGET_STATE as STATE
+from attention_course.tools.widget_state import WIDGET_VIEW as VIEW
 
 
 def _notebook(path, *sources):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from attention_course import forecast as FC
+from attention_course.beyond import forecast as FC
 
 
 def test_elnino_split_uses_training_years_only_for_its_statistics():
@@ -120,7 +120,7 @@ def test_forecaster_predicts_in_degrees_and_its_attention_covers_the_past():
 def test_missing_statsmodels_names_the_install_command(monkeypatch):
     import importlib.util
 
-    from attention_course import data
+    from attention_course.core import data
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(data.MissingDataError, match="pip install statsmodels==0.15.0"):

@@ -3,9 +3,10 @@ import torch
 import torch.nn.functional as F
 from triton_interpreter import run_under_interpreter
 
-from attention_course import bench
-from attention_course.fused_loss import linear_cross_entropy, one_pass_available
-from attention_course.gpt import GPT, GPTConfig
+from attention_course.core import benchmarks
+from attention_course.core.fused_loss import linear_cross_entropy, one_pass_available
+from attention_course.core.gpt import GPT, GPTConfig
+from attention_course.parallel import gpt_step
 
 
 @pytest.mark.parametrize("chunk_rows", [1, 7, 64, 1000])
@@ -48,17 +49,17 @@ def test_gpt_with_the_fused_loss_trains_the_same():
 
 
 def test_side_by_side_harness_times_every_model(nanogpt_stand_in, monkeypatch):
-    result = bench.bench_gpt_vs_nanogpt("smoke", model_file=str(nanogpt_stand_in), rounds=1)
+    result = gpt_step.bench_gpt_vs_nanogpt("smoke", model_file=str(nanogpt_stand_in), rounds=1)
     assert set(result["step_ms"]) == {"nanoGPT", "course", "course, fused loss"}
     assert all(ms > 0 for ms in result["step_ms"].values()) and result["speed_vs_nanogpt"]["nanoGPT"] == 1.0
-    assert "x nanoGPT's speed" in bench.format_result(result)
-    monkeypatch.delenv(bench.NANOGPT_ENV, raising=False)
+    assert "x nanoGPT's speed" in benchmarks.format_result(result)
+    monkeypatch.delenv(gpt_step.NANOGPT_ENV, raising=False)
     with pytest.raises(FileNotFoundError, match="NANOGPT_MODEL_FILE"):
-        bench.bench_gpt_vs_nanogpt("smoke")
+        gpt_step.bench_gpt_vs_nanogpt("smoke")
     # A misspelt variant is refused by name, before any model is built
     # (reading options from words in the name once built the plain model for it).
     with pytest.raises(ValueError, match="course, fused los.*expected names"):
-        bench.bench_gpt_vs_nanogpt("smoke", model_file=str(nanogpt_stand_in), variants=("course, fused los",))
+        gpt_step.bench_gpt_vs_nanogpt("smoke", model_file=str(nanogpt_stand_in), variants=("course, fused los",))
 
 
 def assert_one_pass_matches_cross_entropy(device: str, vocabs=(4096, 5000, 50304), rows=37, width=16):
@@ -88,7 +89,7 @@ def test_one_pass_kernel_in_triton_interpreter():
 
 
 def test_without_triton_the_one_pass_path_is_refused_and_never_chosen(monkeypatch):
-    from attention_course import fused_loss
+    from attention_course.core import fused_loss
 
     monkeypatch.setattr(fused_loss, "triton", None)
     assert not fused_loss.one_pass_available("cuda") and not fused_loss.one_pass_available("cpu")
@@ -98,10 +99,10 @@ def test_without_triton_the_one_pass_path_is_refused_and_never_chosen(monkeypatc
 
 
 def test_the_gpt_benchmark_fuses_the_loss_only_where_the_one_pass_kernel_runs():
-    from attention_course.device import pick_device
+    from attention_course.core.device import pick_device
 
     assert not one_pass_available("cpu")
     fused_here = one_pass_available(pick_device())  # CUDA with Triton: fused; a CPU: the plain head
-    assert bench.bench_gpt("smoke", repeats=1)["config"]["fused_loss"] is fused_here
-    assert bench.bench_gpt("smoke", repeats=1, fused_loss=True)["config"]["fused_loss"] is True
-    assert bench.bench_gpt("smoke", repeats=1, fused_loss=False)["config"]["fused_loss"] is False
+    assert gpt_step.bench_gpt("smoke", repeats=1)["config"]["fused_loss"] is fused_here
+    assert gpt_step.bench_gpt("smoke", repeats=1, fused_loss=True)["config"]["fused_loss"] is True
+    assert gpt_step.bench_gpt("smoke", repeats=1, fused_loss=False)["config"]["fused_loss"] is False

@@ -3,9 +3,9 @@ import torch
 import torch.nn.functional as F
 from triton_interpreter import run_under_interpreter
 
-from attention_course import fused_mlp
-from attention_course.attention import TransformerBlock
-from attention_course.gpt import GPT, GPTConfig
+from attention_course.core import fused_mlp
+from attention_course.core.attention import TransformerBlock
+from attention_course.core.gpt import GPT, GPTConfig
 
 
 def assert_fused_mlp_matches_the_plain_one(device: str, dtype=torch.float32, shapes=((70, 48, 96), (33, 40, 72))):

@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-from attention_course.attention import StaticKVCache
-from attention_course.generation import StaticGenerator, kv_cache_bytes, sample_on_device
-from attention_course.gpt import GPT, GPTConfig
+from attention_course.core.attention import StaticKVCache
+from attention_course.core.gpt import GPT, GPTConfig
+from attention_course.deploy.generation import StaticGenerator, kv_cache_bytes, sample_on_device
 
 CONFIG = GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=2, d_model=32)
 
@@ -132,7 +132,7 @@ def test_bench_generation_json_on_the_smoke_profile(capsys):
 
 
 def test_load_note_names_the_run_and_the_load(monkeypatch):
-    from attention_course import serving
+    from attention_course.deploy import cost as serving
 
     monkeypatch.setattr(serving.os, "getloadavg", lambda: (5.0, 0.0, 0.0))
     monkeypatch.setattr(serving.os, "cpu_count", lambda: 2)

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from attention_course.gpt import GPT, GPTConfig, flops_per_token, sample_next
+from attention_course.core.gpt import GPT, GPTConfig, flops_per_token, sample_next
 
 
 @pytest.fixture

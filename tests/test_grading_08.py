@@ -61,7 +61,8 @@ def test_right_answers_pass(task_id, answer, seed, capsys):
 
 def test_library_versions_pass(monkeypatch):
     """The library and the checks agree (an answer in a notebook may not call the library: see test_red_team)."""
-    from attention_course import distill, serving
+    from attention_course.deploy import cost as serving
+    from attention_course.deploy import distill
     from attention_course.grading._core import FORBIDDEN_CALLS, LIBRARY_ALLOWED
 
     monkeypatch.setitem(LIBRARY_ALLOWED, "08.", ("attention_course.*",))

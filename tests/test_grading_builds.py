@@ -99,12 +99,12 @@ def test_classifier_without_positions_misses_the_target():
 
 
 def test_library_blocks_are_refused():
-    from attention_course.models import TransformerClassifier
+    from attention_course.core.models import TransformerClassifier
 
     def library(vocab_size, d_model, n_heads, n_layers, n_classes, max_len):
         return TransformerClassifier(vocab_size, d_model, n_heads, n_layers, n_classes, max_len)
 
-    with pytest.raises(CheckFailed, match="course library's own attention_course.models.TransformerClassifier"):
+    with pytest.raises(CheckFailed, match="course library's own attention_course.core.models.TransformerClassifier"):
         check("03.build_classifier", library, seed=1)
 
     def torch_blocks(vocab_size, block_size, n_layer, n_head, d_model):

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from attention_course.grading import _guard, check
+from attention_course.grading import _display, check
 from attention_course.grading._core import CheckFailed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +66,7 @@ def test_a_script_prints_a_short_failure_and_exits_with_an_error():
 def test_the_script_hook_passes_other_errors_on(monkeypatch, capsys):
     seen = []
     monkeypatch.setattr(sys, "excepthook", lambda *exc: seen.append(exc[0]))
-    _guard.install_display()
+    _display.install_display(CheckFailed)
     sys.excepthook(ValueError, ValueError("not a check"), None)
     assert seen == [ValueError]
     sys.excepthook(CheckFailed, CheckFailed("02.x: case 'c' failed."), None)

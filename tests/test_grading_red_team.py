@@ -111,7 +111,7 @@ def _solutions_reader(timings, q):
 
 
 def _library_percentile(timings, q):
-    from attention_course.serving import latency_percentiles
+    from attention_course.deploy.cost import latency_percentiles
 
     return latency_percentiles(timings, (q,))[f"p{q:g}"]
 
@@ -121,7 +121,7 @@ ATTACKS = {  # name: (task, answer)
                                             torch.tensor(_right_distill(s, t, y, T, a).item(), requires_grad=True)),
     "distill: detached student logits": ("08.distillation_loss", lambda s, t, y, T, a:
                                          _right_distill(s.detach(), t, y, T, a).requires_grad_()),
-    "distill: the course's own": ("08.distillation_loss", __import__("attention_course.distill",
+    "distill: the course's own": ("08.distillation_loss", __import__("attention_course.deploy.distill",
                                                                     fromlist=["x"]).distillation_loss),
     "percentile: np.percentile": ("08.latency_percentile", lambda t, q: float(np.percentile(t, q))),
     "percentile: the course's own": ("08.latency_percentile", _library_percentile),
@@ -136,15 +136,15 @@ ATTACKS = {  # name: (task, answer)
     "percentile: gc.get_objects": ("08.latency_percentile", _gc_reader),
     "percentile: reads solutions/": ("08.latency_percentile", _solutions_reader),
     "percentile: reads memory with ctypes": ("08.latency_percentile", _ctypes_reader),
-    "cost: the course's own": ("08.cost_per_million", __import__("attention_course.serving",
+    "cost: the course's own": ("08.cost_per_million", __import__("attention_course.deploy.cost",
                                                                 fromlist=["x"]).cost_per_million),
     "cost: reads the checker's frame": ("08.cost_per_million", _frame_reader),
     "kv cache: patches torch.softmax": ("08.kv_cache_step", _softmax_patcher),
-    "10 cost: the course's own": ("10.cost_per_million", __import__("attention_course.serving",
+    "10 cost: the course's own": ("10.cost_per_million", __import__("attention_course.deploy.cost",
                                                                    fromlist=["x"]).cost_per_million),
-    "10 monthly cost: the course's own": ("10.monthly_cost", __import__("attention_course.poc",
+    "10 monthly cost: the course's own": ("10.monthly_cost", __import__("attention_course.proof.evidence",
                                                                        fromlist=["x"]).monthly_cost),
-    "10 break-even: the course's own": ("10.break_even_months", __import__("attention_course.poc",
+    "10 break-even: the course's own": ("10.break_even_months", __import__("attention_course.proof.evidence",
                                                                           fromlist=["x"]).break_even_months),
 }
 
@@ -199,7 +199,7 @@ def _monthly_round(volume_per_day, predictions_per_s, hourly_price):
 
 
 def _build_with_library_block(vocab_size, d_model, n_heads, n_layers, n_classes, max_len):
-    from attention_course.models import TransformerClassifier
+    from attention_course.core.models import TransformerClassifier
 
     class Wrapper(torch.nn.Module):
         def __init__(self):
@@ -213,7 +213,7 @@ def _build_with_library_block(vocab_size, d_model, n_heads, n_layers, n_classes,
 
 
 def _reads_validation_labels(train_texts, train_labels, texts):
-    from attention_course.data import rotten_tomatoes
+    from attention_course.core.data import rotten_tomatoes
 
     held_out = rotten_tomatoes("validation")
     truth = dict(zip(held_out.texts, held_out.labels, strict=True))
@@ -224,7 +224,7 @@ def _four_gram_gpt(grow_from_zero: bool):
     """A 4-gram table of character counts from the training text, dressed as a causal model: no attention, and
     (with ``grow_from_zero``) a single gain that starts at 0, so the untrained model guesses uniformly."""
 
-    from attention_course.data import shakespeare_char_splits  # counted in an earlier cell, out of the check's sight
+    from attention_course.core.data import shakespeare_char_splits  # counted in an earlier cell, out of the check's sight
 
     tokenizer, train_ids, _ = shakespeare_char_splits()
     ids, vocab_size = torch.as_tensor(train_ids).long(), tokenizer.vocab_size
@@ -292,10 +292,10 @@ def test_wrong_answers_and_build_cheats_are_rejected(name, seed):
 
 
 def test_a_model_that_reports_its_own_loss_is_not_believed():
-    from attention_course.data import shakespeare_char_splits
-    from attention_course.gpt import GPT, GPTConfig
-    from attention_course.tools.challenges import check_challenge
-    from attention_course.train import TrainHistory
+    from attention_course.core.data import shakespeare_char_splits
+    from attention_course.core.gpt import GPT, GPTConfig
+    from attention_course.grading.challenges import check_challenge
+    from attention_course.parallel.train import TrainHistory
 
     tokenizer, _, _ = shakespeare_char_splits()
     torch.manual_seed(0)
@@ -311,7 +311,7 @@ def test_a_model_that_reports_its_own_loss_is_not_believed():
 
 
 def test_the_leaderboard_reads_the_graders_score_not_a_printed_one():
-    from attention_course.tools.classroom import leaderboard
+    from attention_course.tools.leaderboard import leaderboard
 
     rows = [{"student": "cheats", "task": "challenge.val_loss_5min", "points": "1",
              "message": "score=0.0001 ✅ challenge.val_loss_5min: score=2.5000 (measured)"},

@@ -92,8 +92,8 @@ _SOLUTIONS = ("import json, pathlib\nfor folder in {folders!r}:\n    path = path
               "        break")
 _FOLDERS = [str(ROOT / "solutions"), "/work/main/solutions", "solutions", "../solutions"]
 RED_TEAM_ISOLATED = {  # name: (task, answer name, the learner's cell)
-    "09 patchify: the course's own": ("09.patchify", "patchify", "from attention_course.vision import patchify"),
-    "09 mase: the course's own": ("09.mase", "mase", "from attention_course.forecast import mase"),
+    "09 patchify: the course's own": ("09.patchify", "patchify", "from attention_course.beyond.vision import patchify"),
+    "09 mase: the course's own": ("09.mase", "mase", "from attention_course.beyond.forecast import mase"),
     "09 seasonal naive: read from solutions/": ("09.seasonal_naive", "seasonal_naive", _SOLUTIONS.format(
         folders=_FOLDERS, notebook="09_beyond_text.ipynb")),
     "09 info_nce: patches torch.allclose and F.cross_entropy": (
@@ -104,7 +104,7 @@ RED_TEAM_ISOLATED = {  # name: (task, answer name, the learner's cell)
         "    b, n = tokens.shape\n    s = torch.ones(n, n, dtype=torch.bool).tril()[None] & (tokens != 0)[:, None, :]\n"
         "    return s, torch.ones(b, n, n_patches, dtype=torch.bool)"),
     "09 mase: reads the checker's frame": ("09.mase", "mase", _FRAME.format(name="mase")),
-    "10 monthly cost: the course's own": ("10.monthly_cost", "monthly_cost", "from attention_course.poc import monthly_cost"),
+    "10 monthly cost: the course's own": ("10.monthly_cost", "monthly_cost", "from attention_course.proof.evidence import monthly_cost"),
     "10 monthly cost: round for ceil": (
         "10.monthly_cost", "monthly_cost", "def monthly_cost(v, p, h):\n    return max(1, round(v / (86400 * p))) * h * 730"),
     "10 choose candidate: strict comparisons": (
@@ -162,7 +162,7 @@ def test_the_isolated_grader_rejects_the_red_team_on_lessons_09_and_10():
 def test_hidden_cases_see_only_the_answer_not_the_learners_other_names():
     """A wrong answer beside a rebound ``abs`` (or a fake ``torch``) must not pass a hidden case (a reviewer's attack)."""
     from attention_course.grading import isolated
-    from attention_course.tools.classroom import HIDDEN_CASES
+    from attention_course.tools.assignments import HIDDEN_CASES
 
     task = {"task": "05.warmup_cosine_lr", "answer": "warmup_cosine_lr", "hidden": HIDDEN_CASES["05.warmup_cosine_lr"]}
     cheat = {"abs": lambda x: 0, "torch": None, "warmup_cosine_lr": lambda *args: 5.0}
@@ -180,7 +180,7 @@ def test_the_graders_library_copy_holds_no_hidden_tests_and_is_closed_to_other_u
     library = grade_sandbox._library_copy()
     try:
         assert (library / "attention_course" / "grading" / "isolated.py").is_file()
-        assert not list(library.rglob("classroom.py")) and not list(library.rglob("classroom.*.pyc"))
+        assert not list(library.rglob("assignments.py")) and not list(library.rglob("assignments.*.pyc"))
         assert stat.S_IMODE(library.parent.stat().st_mode) == 0o700, "other users could read the copy while grading"
     finally:
         shutil.rmtree(library.parent)

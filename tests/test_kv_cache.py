@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from attention_course.attention import KVCache, MultiHeadAttention, TransformerBlock, cached_causal_mask
+from attention_course.core.attention import KVCache, MultiHeadAttention, TransformerBlock, cached_causal_mask
 
 
 def test_cache_appends_along_time():
@@ -50,7 +50,7 @@ def test_attention_without_cache_is_unchanged():
 
 @pytest.mark.parametrize("pre_ln", [True, False])
 def test_generate_with_cache_gives_the_same_tokens(pre_ln):
-    from attention_course.gpt import GPT, GPTConfig
+    from attention_course.core.gpt import GPT, GPTConfig
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=40, block_size=48, n_layer=2, n_head=2, d_model=32, pre_ln=pre_ln))
@@ -65,7 +65,7 @@ def test_generate_with_cache_gives_the_same_tokens(pre_ln):
 
 
 def test_cached_forward_matches_full_forward_and_checks_the_context():
-    from attention_course.gpt import GPT, GPTConfig
+    from attention_course.core.gpt import GPT, GPTConfig
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=30, block_size=16, n_layer=2, n_head=2, d_model=16)).eval()

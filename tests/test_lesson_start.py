@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from attention_course import lesson as lesson_module
-from attention_course.lesson import load_warning, start_lesson
+from attention_course.core import lesson as lesson_module
+from attention_course.core.lesson import load_warning, start_lesson
 
 
 def test_load_above_the_cores_warns_and_names_both():

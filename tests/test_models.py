@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from attention_course import data, models
-from attention_course.training import accuracy
+from attention_course.core import data, models
+from attention_course.core.training import accuracy
 
 
 def test_transformer_classifier_solves_long_range_recall():

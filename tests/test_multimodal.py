@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attention_course import multimodal as M
-from attention_course.attention import scaled_dot_product_attention
-from attention_course.vision import ViT
+from attention_course.beyond import multimodal as M
+from attention_course.beyond.vision import ViT
+from attention_course.core.attention import scaled_dot_product_attention
 
 
 def test_held_out_templates_are_new_combinations_of_seen_words():
@@ -104,7 +104,7 @@ def test_models_accept_a_trained_image_encoder(encoder):
 
 
 def test_contrastive_training_lowers_the_loss_and_zero_shot_predicts_digits():
-    from attention_course.vision import mnist_split
+    from attention_course.beyond.vision import mnist_split
 
     torch.manual_seed(0)
     x_train, y_train, x_test, _ = mnist_split()

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from attention_course import memo, poc
+from attention_course.proof import evidence as poc
+from attention_course.proof import memo
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "10_proof_of_concept.ipynb"
@@ -221,7 +222,8 @@ def test_slice_report_flags_only_gaps_beyond_chance_after_holm():
 
 
 def test_run_poc_hashes_the_kpi_file_before_anything_trains(monkeypatch):
-    from attention_course import candidates, transfer
+    from attention_course.inside import transfer
+    from attention_course.proof import candidates
 
     log = []
     real = poc.kpi_file_hash
@@ -364,7 +366,7 @@ def test_book_pages_equal_the_memo_of_the_stored_lesson():
     for lang, folder in (("en", "decision"), ("ja", "ja")):
         page = memo.for_book(memo.memo(result, lang, level=2))
         assert (ROOT / "book" / folder / "memo.md").read_text(encoding="utf-8") == page, (
-            f"book/{folder}/memo.md is stale: run `python -m attention_course.memo`")
+            f"book/{folder}/memo.md is stale: run `python -m attention_course.proof.memo`")
         table = (ROOT / "book" / folder / "cloud_table.md").read_text(encoding="utf-8")
         assert table == memo.for_book(memo.cloud_table(result, lang))
         assert "$" not in table.replace("\\$", "")  # every dollar escaped: MyST would read a pair as math
@@ -430,7 +432,7 @@ def test_tfidf_word_weights_are_measured_against_erasure():
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
-    from attention_course.explain import tfidf_agreement
+    from attention_course.inside.explain import tfidf_agreement
 
     rng = np.random.default_rng(0)
     good, bad, neutral = ["great", "wonderful", "moving"], ["dull", "boring", "mess"], ["film", "plot", "the", "a"]

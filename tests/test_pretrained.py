@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from attention_course import pretrained
+from attention_course.inside import pretrained
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_offline_switch_is_set_before_transformers_is_imported():
     assert result.stdout.strip().endswith("offline True")
     # A user's own choice is kept.
     env["HF_HUB_OFFLINE"] = "0"
-    code = "import attention_course.pretrained, os; print(os.environ['HF_HUB_OFFLINE'], attention_course.HUB_OFFLINE_SET_BY_COURSE)"
+    code = "import attention_course.inside.pretrained, os; print(os.environ['HF_HUB_OFFLINE'], attention_course.HUB_OFFLINE_SET_BY_COURSE)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     assert result.stdout.split() == ["0", "False"], result.stderr[-2000:]
 

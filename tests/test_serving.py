@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from attention_course import serving
-from attention_course.serving import (
+from attention_course.deploy import cost as serving
+from attention_course.deploy.cost import (
     cheapest_meeting,
     cost_per_million,
     cost_table,

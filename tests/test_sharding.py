@@ -5,8 +5,8 @@ gloo processes: the same losses as one process, and the bytes each process holds
 import pytest
 import torch
 
-from attention_course import sharding as S
-from attention_course.gpt import GPT, GPTConfig
+from attention_course.core.gpt import GPT, GPTConfig
+from attention_course.parallel import sharding as S
 
 # A model small enough to count by hand: blocks 12 * 8^2 + 2 * 8 = 784 parameters, the rest 100*8 + 10*8 + 8 = 888.
 SMALL = GPTConfig(vocab_size=100, block_size=10, n_layer=3, n_head=2, d_model=8, bias=False)
@@ -144,7 +144,7 @@ def test_every_strategy_trains_like_one_process(reference, processes):
 def _stored_output(source_start: str) -> str:
     import nbformat
 
-    from attention_course.course import find_root
+    from attention_course.core.course import find_root
 
     notebook = nbformat.read(find_root() / "notebooks" / "04b_beyond_data_parallel.ipynb", as_version=4)
     (cell,) = [c for c in notebook.cells if c.cell_type == "code" and c.source.startswith(source_start)]
@@ -152,7 +152,7 @@ def _stored_output(source_start: str) -> str:
 
 
 def test_decision_pages_quote_the_calculator_and_the_stored_run():
-    from attention_course.course import find_root
+    from attention_course.core.course import find_root
 
     big, small = S.model_config("gpt-3.8b"), S.model_config("gpt2")
 

@@ -8,9 +8,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from attention_course import train as T
-from attention_course import training
-from attention_course.gpt import GPT, GPTConfig
+from attention_course.core import training
+from attention_course.core.gpt import GPT, GPTConfig
+from attention_course.parallel import train as T
 
 
 def test_schedule_warms_up_then_decays_to_min():
@@ -93,7 +93,7 @@ def test_ddp_gradient_equals_full_batch_gradient(tmp_path):
 def test_torchrun_trains_with_two_gloo_processes():
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "attention_course.train", "--profile", "smoke", "--max-steps", "10"],
+                           "-m", "attention_course.parallel.train", "--profile", "smoke", "--max-steps", "10"],
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -112,7 +112,7 @@ def test_command_line_overrides_reach_model_and_training(capsys):
 
 
 def test_update_steps_like_the_hand_written_loop_and_clips_when_asked():
-    from attention_course.training import make_optimizer, set_lr, update
+    from attention_course.core.training import make_optimizer, set_lr, update
 
     def run(clip):
         torch.manual_seed(0)

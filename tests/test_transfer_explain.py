@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from attention_course import explain, transfer
-from attention_course.data import rotten_tomatoes
-from attention_course.training import mean_pool, warmup_linear
+from attention_course.core.data import rotten_tomatoes
+from attention_course.core.training import mean_pool, warmup_linear
+from attention_course.inside import explain, transfer
 
 
 def test_mean_pool_ignores_padding():
@@ -63,8 +63,8 @@ def test_choosing_on_test_overstates_and_choosing_on_validation_does_not():
 
     import numpy as np
 
-    from attention_course.data import LabelledTexts
-    from attention_course.transfer import selection_on_test
+    from attention_course.core.data import LabelledTexts
+    from attention_course.inside.transfer import selection_on_test
 
     rng = np.random.default_rng(0)
     splits, features = {}, {}

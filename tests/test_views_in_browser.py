@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from attention_course import viz
+from attention_course.inside import viz
 
 pytestmark = pytest.mark.slow
 HOSTILE = ["</script><img src=x onerror=window.__xss=1>", "<b onmouseover=window.__xss=2>bold</b>", "</SCRIPT >",
@@ -68,8 +68,8 @@ def test_model_view_runs_none_and_shows_tokens_in_its_detail_view(browser):
 
 
 def test_explorer_html_escapes_tokens_and_errors(browser):
-    from attention_course.explorer import AttentionExplorer
-    from attention_course.pretrained import load_minilm
+    from attention_course.inside.explorer import AttentionExplorer
+    from attention_course.inside.pretrained import load_minilm
 
     model, tokenizer = load_minilm()
     tokenizer.convert_ids_to_tokens = lambda ids: (TOKENS * 4)[: len(ids)]  # as if the vocabulary held them

@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attention_course import vision as V
-from attention_course.viz import attention_rollout
+from attention_course.beyond import vision as V
+from attention_course.inside.viz import attention_rollout
 
 
 def test_patchify_orders_patches_row_by_row_and_pixels_within():
@@ -81,7 +81,7 @@ def test_a_small_vit_learns_digits():
     x_train, y_train, x_test, y_test = V.mnist_split()
     model = V.ViT(patch=7, d_model=32, n_heads=2, n_layers=1)
     V.train_classifier(model, x_train[:1000], y_train[:1000], epochs=5, batch_size=50, lr=3e-3, progress=False)
-    from attention_course.training import accuracy
+    from attention_course.core.training import accuracy
 
     assert accuracy(model, x_test[:300], y_test[:300]) > 0.5  # chance is 0.1
 

@@ -5,9 +5,9 @@ import re
 import pytest
 import torch
 
-from attention_course import viz
-from attention_course.explorer import AttentionExplorer
-from attention_course.pretrained import load_minilm
+from attention_course.inside import viz
+from attention_course.inside.explorer import AttentionExplorer
+from attention_course.inside.pretrained import load_minilm
 
 
 @pytest.fixture(scope="module")

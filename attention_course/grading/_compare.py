@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._guard import format_failure
+from ._display import format_failure
 
 # Bound once: an answer that replaces torch.allclose or torch.equal cannot change these.
 _allclose, _equal, _isfinite, _isnan, _isinf = torch.allclose, torch.equal, torch.isfinite, torch.isnan, torch.isinf

@@ -60,12 +60,12 @@ from dataclasses import dataclass, field
 import torch
 
 from ._compare import CheckFailed, as_number, as_tensor, expect_number, expect_tensor, expect_tuple, fail, preview
+from ._display import install_display
 from ._guard import (
     ForbiddenCall,
     LibraryWatch,
     TimeUp,
     copy_inputs,
-    install_display,
     library_name,
     same_inputs,
     snapshot,
@@ -79,8 +79,8 @@ _install_sandbox()  # from the first import on, a notebook cell that opens solut
 
 # Course-library code an answer may call (everything else of the library is "the course's own implementation").
 LIBRARY_ALLOWED: dict[str, tuple[str, ...]] = {
-    "03.": ("attention_course.attention.scaled_dot_product_attention",),  # lesson 03 builds on lesson 02's
-    "07.build_200_labels": ("attention_course.pretrained.*",),  # start from the pretrained encoder (lesson 07)
+    "03.": ("attention_course.core.attention.scaled_dot_product_attention",),  # lesson 03 builds on lesson 02's
+    "07.build_200_labels": ("attention_course.inside.pretrained.*",),  # start from the pretrained encoder (lesson 07)
 }
 
 
@@ -169,7 +169,7 @@ def check(task_id: str, answer: object, *, seed: int | None = None, time_limit: 
     of the answer's own running time) replaces the task's limit.
     """
     __tracebackhide__ = True
-    install_display()
+    install_display(CheckFailed)
     if task_id not in TASKS:
         raise KeyError(f"unknown task {task_id!r}; known tasks: {', '.join(known_tasks())}")
     if answer is None:

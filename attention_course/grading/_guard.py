@@ -1,4 +1,4 @@
-"""What runs around a learner's answer: a time limit, banned library calls, copies of the inputs, display.
+"""What runs around a learner's answer: a time limit, banned library calls, copies of the inputs.
 
 Nothing here is imported by lesson checks directly; ``_core.call`` uses it.
 """
@@ -10,17 +10,13 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
-
-_HERE = str(Path(__file__).resolve().parent)
 
 
 class TimeUp(BaseException):  # noqa: N818  (a signal, not an error; BaseException so `except Exception` cannot eat it)
@@ -220,45 +216,3 @@ def undo_replacements(taken) -> list[str]:
 
 
 # ------------------------------------------------------------------ showing a failure
-
-
-def learner_frames(error: BaseException | None, limit: int = 6) -> str:
-    """The traceback of a learner's own exception, without the grader's frames."""
-    if error is None or error.__traceback__ is None:
-        return ""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(_HERE)]
-    if not frames:
-        return ""
-    lines = traceback.format_list(frames[-limit:])
-    return "Where your code raised it:\n" + "".join(lines) + "".join(traceback.format_exception_only(error))
-
-
-def format_failure(failure: BaseException) -> str:
-    text = f"{type(failure).__name__}: {failure}"
-    where = learner_frames(getattr(failure, "learner_error", None))
-    return text + ("\n\n" + where if where else "")
-
-
-def _script_excepthook(previous):
-    def hook(etype, value, tb):
-        from ._compare import CheckFailed
-
-        if isinstance(value, CheckFailed):
-            print(format_failure(value), file=sys.stderr)
-        else:
-            previous(etype, value, tb)
-
-    hook.attention_course_grading = True
-    return hook
-
-
-def install_display() -> None:
-    """Scripts: a CheckFailed prints its message (and the learner's frames), not the grader's traceback.
-
-    Jupyter/IPython needs nothing here: CheckFailed._render_traceback_ gives IPython the short form.
-    """
-    ipython = sys.modules.get("IPython")
-    if ipython is not None and ipython.get_ipython() is not None:
-        return
-    if not getattr(sys.excepthook, "attention_course_grading", False):
-        sys.excepthook = _script_excepthook(sys.excepthook)

@@ -40,9 +40,12 @@ _ROOTS = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sys
 # Both spellings: a virtual environment reached through a symbolic link names its files by the link.
 _TRUSTED_ROOTS = tuple({form + os.sep for p in _ROOTS if p for form in (os.path.abspath(p), str(Path(p).resolve()))}
                        | {_PACKAGE})
-# Library modules an answer may use in every task (no task asks the learner to write these).
-HARMLESS = ("attention_course/__init__.py", "attention_course/profiles.py", "attention_course/device.py",
-            "attention_course/course.py", "attention_course/viz.py", "attention_course/lesson.py")
+# Library modules an answer may use in every task (no task asks the learner to write these). _moved is import
+# machinery: every import the standard path finder misses asks it (and it answers only for the library's old paths,
+# whose modules are watched like any other).
+HARMLESS = ("attention_course/__init__.py", "attention_course/core/profiles.py", "attention_course/core/device.py",
+            "attention_course/core/course.py", "attention_course/inside/viz.py", "attention_course/core/lesson.py",
+            "attention_course/_moved.py")
 # Modules whose job is to hand frames to their caller: an answer may not use them (others use frames themselves).
 _FRAME_GIVERS = ("/inspect.py", "/traceback.py", "/pdb.py", "/bdb.py", "/trace.py", "/_pytest/_code/code.py")
 _GUARDED_CLASSES = {"torch", "numpy", "builtins", "attention_course", "math", "random"}  # no answer patches these
@@ -258,7 +261,7 @@ def answer_guard(allowed: tuple[str, ...] = (), direct_callers: tuple = (),
                  forbidden: tuple[str, ...] = (), library: bool = True) -> Iterator[_Guard]:
     """Run an answer under the audit hook and the library watch; ``guard.violation`` says what it tried.
 
-    ``allowed``: course-library functions the answer may call ("attention_course.pretrained.*" for a module);
+    ``allowed``: course-library functions the answer may call ("attention_course.inside.pretrained.*" for a module);
     ``forbidden``: other functions it may not ("numpy.percentile"); ``direct_callers``: the checker's code
     objects that call the answer (an answer that *is* a library function is refused too); ``library=False``:
     the audit hook only (a notebook's top-level cells import and set up freely)."""

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..profiles import BUILD_TASKS, pick_profile, sizes
+from ..core.profiles import BUILD_TASKS, pick_profile, sizes
 from ._core import call, fail, fresh_generator, note, task
 
 # Modules that would make the build "the library's" rather than the learner's own block.
@@ -38,9 +38,9 @@ def _own_block_only(task_id: str, model: object) -> nn.Module:
     if not isinstance(model, nn.Module):
         fail(task_id, "building the model", "an nn.Module", model,
              "return the model itself (an nn.Module), e.g. `return MyClassifier(...)`")
-    from .. import attention as library_attention
-    from .. import gpt as library_gpt
-    from .. import models as library_models
+    from ..core import attention as library_attention
+    from ..core import gpt as library_gpt
+    from ..core import models as library_models
 
     library = tuple(getattr(module, name) for module in (library_attention, library_models, library_gpt)
                     for name in _LIBRARY_BLOCKS if hasattr(module, name))
@@ -63,9 +63,9 @@ def _own_block_only(task_id: str, model: object) -> nn.Module:
 @task("03.build_classifier", time_limit=900, forbid=())
 def check_build_classifier(build) -> int:
     """``build(vocab_size, d_model, n_heads, n_layers, n_classes, max_len)`` -> module mapping (B, T) tokens to (B, classes)."""
-    from ..data import make_recall_task
-    from ..models import fit_classifier
-    from ..training import accuracy
+    from ..core.data import make_recall_task
+    from ..core.models import fit_classifier
+    from ..core.training import accuracy
 
     task_id = "03.build_classifier"
     profile, s = _settings("classifier")
@@ -141,9 +141,9 @@ def check_build_gpt(build) -> int:
     model guesses about uniformly (it does not arrive knowing the text, e.g. as a table of character counts), its
     parameters move in training, and its validation loss gets clearly worse when its attention is made uniform.
     """
-    from ..data import shakespeare_char_splits
-    from ..train import random_batch
-    from ..training import make_optimizer, warmup_cosine_lr
+    from ..core.data import shakespeare_char_splits
+    from ..core.training import make_optimizer, warmup_cosine_lr
+    from ..parallel.train import random_batch
 
     task_id = "05.build_gpt"
     profile, s = _settings("gpt")
@@ -237,7 +237,7 @@ def check_build_gpt(build) -> int:
 @task("07.build_200_labels", time_limit=1200, forbid=())
 def check_build_200_labels(train_and_predict) -> int:
     """``train_and_predict(train_texts, train_labels, texts)`` -> predicted labels (0/1) for ``texts``."""
-    from ..data import rotten_tomatoes
+    from ..core.data import rotten_tomatoes
 
     task_id = "07.build_200_labels"
     profile, s = _settings("labels")

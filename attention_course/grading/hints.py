@@ -184,7 +184,7 @@ HINTS: dict[str, tuple[str, ...]] = {
     ),
     "07.build_200_labels": (
         "200 labels are few: start from what a pretrained encoder already knows (lesson 07).",
-        "attention_course.pretrained.load_minilm() and embed(encoder, tokenizer, texts, device) give one vector per "
+        "attention_course.inside.pretrained.load_minilm() and embed(encoder, tokenizer, texts, device) give one vector per "
         "sentence; fit a classifier on the 200 training vectors.",
         "sklearn's LogisticRegression on the embeddings (a linear probe) is enough: fit on the training texts' "
         "vectors and labels, then predict the other texts' labels.",

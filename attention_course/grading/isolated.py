@@ -13,7 +13,7 @@ task (JSON on stdout). For every task it:
 4. in the parent, accepts exactly one verdict carrying the nonce within the time limit; a child that died
    (``os._exit``, a crash) or ran too long costs that task only.
 
-The grader (``tools/classroom.py``) runs this as a throwaway Unix user, on a read-only copy of the library,
+The grader (``tools/gradebook.py``) runs this as a throwaway Unix user, on a read-only copy of the library,
 in an empty folder: the learner's code has no access to the repository, the solutions, the hidden tests'
 source, the gradebook or other submissions. What it cannot stop, in the child that runs learner code: C-level
 tricks (a C extension, or a CPython internal that the audit hook does not see) that write a forged verdict line
@@ -42,7 +42,7 @@ from attention_course.grading._core import check
 from attention_course.grading._guard import TimeUp, time_limit
 from attention_course.grading._integrity import verify
 from attention_course.grading._sandbox import SandboxViolation, answer_guard
-from attention_course.tools.challenges import CHALLENGE_CHECKS, challenge_message, run_time_rule
+from attention_course.grading.challenges import CHALLENGE_CHECKS, challenge_message, run_time_rule
 
 _write, _exit, _dumps = os.write, os._exit, json.dumps  # bound before learner code runs
 MESSAGE_LIMIT = 2000

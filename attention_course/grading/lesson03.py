@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..attention import multi_head_attention, scaled_dot_product_attention, sinusoidal_positional_encoding
+from ..core.attention import multi_head_attention, scaled_dot_product_attention, sinusoidal_positional_encoding
 from ._core import call, expect_tensor, fresh_generator, fresh_rng, task
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..viz import attention_rollout, mean_attention_distance
+from ..inside.viz import attention_rollout, mean_attention_distance
 from ._core import as_number, call, expect_tensor, expect_tuple, fail, fresh_generator, fresh_rng, task
 
 

@@ -292,7 +292,7 @@ def check_cheapest_variant(fn) -> int:
 
 
 def _fresh_cache(rng, g, max_batch: int, heads: int, max_len: int, d: int):
-    from ..attention import StaticKVCache
+    from ..core.attention import StaticKVCache
 
     cache = StaticKVCache(max_batch, max_len, heads, d)
     cache.keys.copy_(torch.randn(cache.keys.shape, generator=g))  # stale values from an earlier request
@@ -356,9 +356,9 @@ def check_static_cache_update(fn) -> int:
 
 def _check_tokens(task_id: str, fn, g) -> None:
     """Greedy tokens of a small GPT whose static caches use the learner's update, against the naive loop's."""
-    from ..attention import StaticKVCache
-    from ..generation import StaticGenerator
-    from ..gpt import GPT, GPTConfig
+    from ..core.attention import StaticKVCache
+    from ..core.gpt import GPT, GPTConfig
+    from ..deploy.generation import StaticGenerator
 
     class LearnerCache(StaticKVCache):
         def update(self, positions, k, v):

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..forecast import mase, seasonal_naive
-from ..multimodal import decoder_masks, info_nce
-from ..vision import patchify
+from ..beyond.forecast import mase, seasonal_naive
+from ..beyond.multimodal import decoder_masks, info_nce
+from ..beyond.vision import patchify
 from ._core import call, expect_number, expect_tensor, expect_tuple, fresh_generator, fresh_rng, task
 
 # ---------------------------------------------------------------- 09.patchify

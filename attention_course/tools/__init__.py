@@ -1,2 +1,2 @@
-"""Tooling for maintainers and instructors: the command line, exercise generation, headless execution,
-the website build and (later) classroom grading. Lessons never import from here."""
+"""Tooling for maintainers and instructors: the command line, exercise generation, headless execution, the website
+build and the classroom kit. Lessons never import from here; it may import every part of the library."""

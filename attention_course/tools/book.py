@@ -17,7 +17,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from ..course import course
+from ..core.course import course
+from .widget_state import WIDGET_STATE, WIDGET_VIEW, widget_tree
 
 ROOT = course().root
 NODE_MODULES = course().node_modules
@@ -79,8 +80,6 @@ def stage(source: Path, language: str = "en") -> Path:
 # A page with saved widgets loads the 3.6 MB widget manager. Progress bars need none of it: they become plain HTML
 # (a <progress> element; a bar tqdm hid when it finished is dropped). Widgets whose controls only Python can
 # answer say so on the page and are shown disabled; widgets wired in the browser (jslink) stay live.
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 PROGRESS_PARTS = {"HTMLModel", "FloatProgressModel", "IntProgressModel"}
 CONTROLS = re.compile(r"(Dropdown|Textarea|Text|Slider|LogSlider|RangeSlider|Checkbox|Button|ToggleButtons?|RadioButtons|"
                       r"Select|SelectMultiple|SelectionSlider|Play|Combobox|ColorPicker|DatePicker|BoundedFloatText|"
@@ -92,22 +91,6 @@ NEEDS_KERNEL_NOTES = {"ja": ("このウィジェットは Python のカーネル
                              "（<code>make lab</code>）。")}
 NEEDS_KERNEL_NOTE = ("This widget needs a running Python kernel: here it shows the state saved when the page was built, "
                      "and its controls are switched off. Open the notebook in JupyterLab (<code>make lab</code>) to use it.")
-
-
-def _children(state: dict, model_id: str) -> list[str]:
-    """The model ids a model refers to (children, layout, style, links)."""
-    return MODEL_REF.findall(json.dumps(state.get(model_id, {}).get("state", {})))
-
-
-def _tree(state: dict, model_id: str) -> set[str]:
-    """A model and every model it refers to, transitively."""
-    seen, todo = set(), [model_id]
-    while todo:
-        current = todo.pop()
-        if current not in seen and current in state:
-            seen.add(current)
-            todo.extend(_children(state, current))
-    return seen
 
 
 def _hidden(state: dict, model: dict) -> bool:
@@ -168,7 +151,7 @@ def prepare_widgets(notebook: dict, language: str = "en") -> dict:
                     outputs.append({"output_type": "display_data", "metadata": {},
                                     "data": {"text/html": static, "text/plain": output["data"].get("text/plain", "")}})
                 continue
-            tree = _tree(state, view["model_id"])
+            tree = widget_tree(state, [view["model_id"]])
             if (controls := _kernel_bound_controls(state, tree)):
                 for control in controls:
                     state[control]["state"]["disabled"] = True
@@ -187,7 +170,7 @@ def prepare_widgets(notebook: dict, language: str = "en") -> dict:
         links = {model_id for model_id, model in state.items() if model.get("model_name") in ("LinkModel", "DirectionalLinkModel")
                  and MODEL_REF.sub(r"\1", model["state"]["source"][0]) in kept}
         for link in links:
-            kept |= _tree(state, link)
+            kept |= widget_tree(state, [link])
         if kept:
             notebook["metadata"]["widgets"][WIDGET_STATE]["state"] = {key: state[key] for key in state if key in kept}
         else:

@@ -86,8 +86,8 @@ def _python() -> Check:
 
 
 def _device() -> list[Check]:
-    from ..device import device_name, pick_device
-    from ..profiles import PROFILE_ENV, PROFILES, pick_profile
+    from ..core.device import device_name, pick_device
+    from ..core.profiles import PROFILE_ENV, PROFILES, pick_profile
 
     checks, device = [], None
     try:
@@ -116,7 +116,7 @@ def _device() -> list[Check]:
 
 
 def _data_checks() -> list[Check]:
-    from .. import data
+    from ..core import data
 
     def rotten_tomatoes():
         return f"{sum(len(data.rotten_tomatoes(split)) for split in ('train', 'validation', 'test')):,} sentences", "offline"
@@ -141,7 +141,7 @@ def _data_checks() -> list[Check]:
 
 
 def _model() -> Check:
-    from .. import pretrained
+    from ..inside import pretrained
 
     def probe():
         return str(pretrained.model_folder()), pretrained.smoke_test()
@@ -150,7 +150,7 @@ def _model() -> Check:
 
 
 def _view_scripts() -> Check:
-    from .. import viz
+    from ..inside import viz
 
     def probe():
         folder = viz._node_modules()
@@ -171,7 +171,7 @@ def _trusted_notebooks() -> Check:
         from nbformat import read
         from nbformat.sign import NotebookNotary
 
-        from ..course import course
+        from ..core.course import course
 
         try:
             root = course().root
@@ -203,7 +203,7 @@ def trust_notebooks(root=None) -> tuple[list[str], dict[str, str]]:
     outputs; a file that is not a readable notebook is skipped and named. Returns (signed, {odd file: why})."""
     from nbformat.sign import NotebookNotary
 
-    from ..course import course
+    from ..core.course import course
     from .exercises import OddNotebook, read_notebook
 
     root = course(root).root

@@ -14,8 +14,6 @@ would otherwise pile up in the file with every run.
 from __future__ import annotations
 
 import argparse
-import json
-import re
 import sys
 import tarfile
 import time
@@ -25,15 +23,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-_MODEL_REFERENCE = re.compile(r'IPY_MODEL_([0-9a-f]{32})|"model_id":\s*"([0-9a-f]{32})"')
-
-
-def shown_widgets(notebook: nbformat.NotebookNode) -> set[str]:
-    """The ids of the widget models the notebook's outputs display."""
-    return {output["data"][WIDGET_VIEW]["model_id"] for cell in notebook.cells for output in cell.get("outputs", [])
-            if WIDGET_VIEW in output.get("data", {}) and output["data"][WIDGET_VIEW].get("model_id")}
+from .widget_state import WIDGET_STATE, shown_widgets, widget_tree
 
 
 def prune_widget_state(notebook: nbformat.NotebookNode) -> int:
@@ -43,16 +33,7 @@ def prune_widget_state(notebook: nbformat.NotebookNode) -> int:
     if not saved:
         return 0
     state = saved.get("state", {})
-    keep, todo = set(), [m for m in shown_widgets(notebook) if m in state]
-    while todo:
-        model = todo.pop()
-        if model in keep:
-            continue
-        keep.add(model)
-        for match in _MODEL_REFERENCE.finditer(json.dumps(state[model])):
-            referred = match.group(1) or match.group(2)
-            if referred in state and referred not in keep:
-                todo.append(referred)
+    keep = widget_tree(state, shown_widgets(notebook))
     dropped = len(state) - len(keep)
     if keep:
         saved["state"] = {model: value for model, value in state.items() if model in keep}

@@ -155,7 +155,7 @@ SYSTEM_FOLDERS = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"
 
 def _hidden_trees(extra: list[Path]) -> list[str]:
     """Folders the learner's code must not see: homes, the repository, the course folder, submissions."""
-    from ..course import find_root
+    from ..core.course import find_root
 
     trees = {"/root", "/home", "/srv", "/mnt", "/media", "/var/lib", "/opt"}
     # every other top-level folder too (another checkout of the course, e.g. /work/...): only the system's own

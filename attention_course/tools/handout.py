@@ -97,7 +97,7 @@ def solution_fingerprints(root: Path) -> tuple[dict[str, str], int]:
 def hidden_test_lines() -> list[str]:
     """The hidden cases' assertions, as nbgrader's source notebooks hold them (empty without the kit)."""
     try:
-        from .classroom import HIDDEN_CASES
+        from .assignments import HIDDEN_CASES
     except ImportError:  # the grading kit needs nbformat; without it there are no hidden tests to leak
         return []
     return [_normalise(expr) for cases in HIDDEN_CASES.values() for expr, _ in cases]
@@ -255,7 +255,7 @@ def add_parser(commands) -> None:
 
 
 def run(args) -> int:
-    from ..course import find_root
+    from ..core.course import find_root
 
     root = args.root or find_root()
     if args.check:

@@ -29,7 +29,7 @@ KERNEL_NAME = "Python 3 (attention-course)"
 LEARNER_IMPORTS = ("jupyterhub", "jupyterlab", "nbgrader", "nbgitpuller", "attention_course")
 NOBODY = "nobody"
 # Library files that hold the hidden tests (the grading kit): removed from the learners' installed copy.
-INSTRUCTOR_ONLY = ("tools/classroom.py",)
+INSTRUCTOR_ONLY = ("tools/assignments.py",)  # the module that holds the hidden tests (HIDDEN_CASES)
 LEARNERS_GROUP = "attention-learners"  # the hub lets in only members (and its admins)
 
 
@@ -306,7 +306,7 @@ def refuse_forged_submissions(exchange: Path) -> list[str]:
 def release(course: Path, assignment: str, exchange: Path, root: Path | None = None) -> int:
     """Release an assignment to the hub's exchange, after taking out sentences that name solutions/ and
     refusing if the release still holds solution text (nbgrader's release/ is generated: rewriting it is safe)."""
-    from ..course import find_root
+    from ..core.course import find_root
     from .handout import find_leaks, scrub_file
 
     folder = Path(course) / "release" / assignment
@@ -353,7 +353,7 @@ def run(args) -> int:
         if args.check:
             problems = learner_env_problems(args.prefix)
         else:
-            from ..course import find_root
+            from ..core.course import find_root
 
             if os.geteuid() != 0:
                 raise ValueError("`hub env` writes under a system folder and checks as another user: run it as root")

@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..course import course
+from ..core.course import course
 
 ROOT = course().root
 LOCALES = ROOT / "book" / "locales"

@@ -4,7 +4,7 @@
 - ``plot_candidates(result, lang)``: each candidate's accuracy and cost per million beside the KPIs, in either language
   (Japanese with IPAexGothic from the matplotlib-fontja package: it renders offline);
 - ``what_if_widget(result)``: sliders for volume and prices, the monthly cost and break-even per candidate;
-- ``python -m attention_course.memo NOTEBOOK``: write the memo pages and the Japanese figure of the book
+- ``python -m attention_course.proof.memo NOTEBOOK``: write the memo pages and the Japanese figure of the book
   from the result stored in an executed lesson-10 notebook.
 """
 
@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from .poc import ERROR_COSTS, PEAK_FACTOR, PROVENANCE, THRESHOLDS, KPIs, choose, monthly_cost, what_if
+from .evidence import ERROR_COSTS, PEAK_FACTOR, PROVENANCE, THRESHOLDS, KPIs, choose, monthly_cost, what_if
 
 RESULT_MIME = "application/json"
 ROOT = Path(__file__).resolve().parent.parent
@@ -613,7 +613,7 @@ def write_book_pages(notebook: str | Path, root: Path = ROOT) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m attention_course.memo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m attention_course.proof.memo", description=__doc__.splitlines()[0])
     parser.add_argument("notebook", nargs="?", default=str(ROOT / "notebooks" / "10_proof_of_concept.ipynb"))
     parser.add_argument("--print", choices=["en", "ja"], help="print the memo instead of writing the book pages")
     args = parser.parse_args(argv)

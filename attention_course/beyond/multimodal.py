@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .attention import TransformerBlock, causal_mask, merge_heads, scaled_dot_product_attention, split_heads
-from .training import autocast, make_optimizer, mean_pool, set_lr, update, warmup_cosine_lr
+from ..core.attention import TransformerBlock, causal_mask, merge_heads, scaled_dot_product_attention, split_heads
+from ..core.training import autocast, make_optimizer, mean_pool, set_lr, update, warmup_cosine_lr
 from .vision import ViT, random_shift
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .device import device_name, time_calls
-from .serving import DEFAULT_HOURLY_PRICES, cost_per_million, cpu_threads, latency_percentiles
+from ..core.device import device_name, time_calls
+from ..deploy.cost import DEFAULT_HOURLY_PRICES, cost_per_million, cpu_threads, latency_percentiles
 
 HOURS_PER_MONTH = 730.0  # 365 * 24 / 12
 DAYS_PER_MONTH = 30.4
@@ -347,7 +347,7 @@ def run_record(profile: str, device: torch.device, seeds, splits: dict, kpi_hash
     import sklearn
     import transformers
 
-    from .data import SPLIT_SEED
+    from ..core.data import SPLIT_SEED
 
     commit = os.environ.get(COMMIT_ENV) or _git_commit()
     return {"commit": commit, "python": platform.python_version(), "torch": torch.__version__,

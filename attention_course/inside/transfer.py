@@ -20,13 +20,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .bench import benchmark
-from .data import LabelledTexts, rotten_tomatoes
-from .device import device_name, pick_device, seed_everything
-from .models import TransformerClassifier
+from ..core.benchmarks import benchmark
+from ..core.data import LabelledTexts, rotten_tomatoes
+from ..core.device import device_name, pick_device, seed_everything
+from ..core.models import TransformerClassifier
+from ..core.profiles import TRANSFER, pick_profile, sizes
+from ..core.training import accuracy, autocast, make_optimizer, update, warmup_linear
 from .pretrained import MAX_TOKENS, SentimentClassifier, embed, freeze_encoder, load_minilm, tokenize
-from .profiles import TRANSFER, pick_profile, sizes
-from .training import accuracy, autocast, make_optimizer, update, warmup_linear
 
 METHODS = ("tfidf", "scratch", "probe", "finetune")
 

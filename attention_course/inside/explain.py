@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..core.training import mean_pool
 from .pretrained import eager_attention, embed, tokenize
-from .training import mean_pool
 from .viz import attention_rollout
 
 

@@ -11,12 +11,13 @@ import time
 
 import torch
 
-from . import distill, quantize, serving
-from .bench import benchmark
-from .device import device_name, pick_device
-from .profiles import LESSONS, pick_profile, sizes
-from .training import accuracy
-from .transfer import FitConfig
+from ..core.benchmarks import benchmark
+from ..core.device import device_name, pick_device
+from ..core.profiles import LESSONS, pick_profile, sizes
+from ..core.training import accuracy
+from ..inside.transfer import FitConfig
+from . import cost as serving
+from . import distill, quantize
 
 ASSUMED_PRICE_PER_CORE_HOUR = 0.05  # ASSUMPTION (dollars): a cloud vCPU, or an on-premises core amortised
 ASSUMED_GPU_PRICE_PER_HOUR = 4.00  # ASSUMPTION (dollars): one H100/H200-class GPU rented by the hour
@@ -103,8 +104,8 @@ def bench_serving(profile: str | None = None) -> dict:
     profile = profile or pick_profile(device)
     s = sizes(LESSONS["08"], profile)
     started = time.perf_counter()
-    from .data import shakespeare_char_splits
-    from .gpt import GPT, GPTConfig
+    from ..core.data import shakespeare_char_splits
+    from ..core.gpt import GPT, GPTConfig
 
     tokenizer, _, val_ids = shakespeare_char_splits()
     torch.manual_seed(0)

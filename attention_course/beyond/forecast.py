@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .attention import TransformerBlock
-from .data import elnino_monthly
-from .training import autocast, make_optimizer, set_lr, update, warmup_cosine_lr
+from ..core.attention import TransformerBlock
+from ..core.data import elnino_monthly
+from ..core.training import autocast, make_optimizer, set_lr, update, warmup_cosine_lr
 
 SEASON = 12
 

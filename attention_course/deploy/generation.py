@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .attention import StaticKVCache
-from .bench import benchmark
-from .device import device_name, pick_device, synchronize
-from .gpt import GPT, GPTConfig
-from .profiles import pick_profile
+from ..core.attention import StaticKVCache
+from ..core.benchmarks import benchmark
+from ..core.device import device_name, pick_device, synchronize
+from ..core.gpt import GPT, GPTConfig
+from ..core.profiles import pick_profile
 
 
 def sample_on_device(logits: Tensor, temperature: float = 0.0, top_k: int | None = None) -> Tensor:

@@ -2,8 +2,8 @@
 
 One code path serves a single process (a notebook) and several processes launched by torchrun:
 
-    torchrun --nproc_per_node=4 -m attention_course.train --profile gpu     # 4 GPUs, NCCL
-    torchrun --nproc_per_node=2 -m attention_course.train --profile smoke   # 2 CPU processes, gloo
+    torchrun --nproc_per_node=4 -m attention_course.parallel.train --profile gpu     # 4 GPUs, NCCL
+    torchrun --nproc_per_node=2 -m attention_course.parallel.train --profile smoke   # 2 CPU processes, gloo
 
 Under torchrun each process trains a DistributedDataParallel replica on its own random batches;
 gradients are averaged across processes in the backward pass.
@@ -24,10 +24,10 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .device import tf32
-from .gpt import GPT, GPTConfig
-from .profiles import GPT_BENCH, GPT_MODEL, GPT_TRAIN, check_profile, pick_profile
-from .training import autocast, make_optimizer, warmup_cosine_lr
+from ..core.device import tf32
+from ..core.gpt import GPT, GPTConfig
+from ..core.profiles import GPT_BENCH, GPT_MODEL, GPT_TRAIN, check_profile, pick_profile
+from ..core.training import autocast, make_optimizer, warmup_cosine_lr
 
 
 @dataclass
@@ -203,7 +203,7 @@ def _evaluate(model, val_data, config, device, step, history, decode) -> None:
 def setup_distributed() -> tuple[torch.device, int, int]:
     """Join the process group that torchrun describes (if any): return (device, rank, world size)."""
     if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
-        from .device import pick_device
+        from ..core.device import pick_device
 
         return pick_device(), 0, 1
     local_rank = int(os.environ["LOCAL_RANK"])
@@ -238,7 +238,7 @@ def _parse_overrides(pairs: list[str], parser: argparse.ArgumentParser) -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m attention_course.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m attention_course.parallel.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=sorted(GPT_MODEL), help="size (default: from the device)")
     parser.add_argument("--max-steps", type=int, help="override the profile's number of steps")
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     overrides = _parse_overrides(args.set, parser)
     device, rank, world_size = setup_distributed()
-    from .data import shakespeare_char_splits
+    from ..core.data import shakespeare_char_splits
     profile = check_profile(args.profile or pick_profile(device))
     tokenizer, train_ids, val_ids = shakespeare_char_splits()
     config = TrainConfig(**{**GPT_TRAIN[profile], **overrides["train"]})

@@ -177,7 +177,7 @@ BUILD_TASKS = {
     "gpu": _BUILD_CPU,
 }
 
-# ---------------------------------------------------------------- the Shakespeare GPT (lesson 05, train.py)
+# ---------------------------------------------------------------- the Shakespeare GPT (lesson 05, parallel/train.py)
 GPT_MODEL = {
     "smoke": dict(block_size=64, n_layer=2, n_head=2, d_model=64),
     "cpu": dict(block_size=128, n_layer=4, n_head=4, d_model=128),
@@ -195,7 +195,7 @@ GPT_TRAIN = {  # keyword arguments of train.TrainConfig
                 time_budget_s=240, compile=True, sample_chars=200),
 }
 
-# ---------------------------------------------------------------- benchmarks (bench.py)
+# ---------------------------------------------------------------- benchmarks (parallel/: sweeps, gpt_step, idle, scaling)
 PARALLELISM = {  # lesson 04: one layer against sequence length; one block under each precision
     "smoke": dict(lengths=[32, 64], width=64, batch=2, repeats=2, block=(64, 64, 2), block_repeats=2),
     "cpu": dict(lengths=[64, 128, 256, 512, 1024], width=256, batch=4, repeats=3, block=(256, 256, 4), block_repeats=3),
@@ -211,7 +211,7 @@ GPT_BENCH = {  # GPT training steps: the model shape (GPTConfig keywords), the b
                 repeats=20, steps_per_timing=5, warmup=3),
 }
 DDP = {"smoke": dict(max_steps=20), "cpu": dict(max_steps=60), "gpu": dict(max_steps=400)}
-SHARDING = {  # lesson 04b (sharding.py): model shapes (sharding.SHAPES), sequences per GPU by shape, process counts
+SHARDING = {  # lesson 04b (parallel/sharding.py): model shapes (sharding.SHAPES), sequences per GPU by shape, process counts
     "smoke": dict(shapes=["tiny"], batch={"tiny": 4}, steps=6, processes=[1, 2]),
     "cpu": dict(shapes=["tiny"], batch={"tiny": 4}, steps=20, processes=[1, 2]),
     "gpu": dict(shapes=["gpt2", "gpt-3.8b"], batch={"gpt2": 8, "gpt-3.8b": 2}, steps=20, processes=[1, 2, 4]),

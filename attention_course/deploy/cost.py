@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from .device import synchronize, time_calls
+from ..core.device import synchronize, time_calls
 
 # Hourly prices of a whole machine, in US dollars. ASSUMPTIONS for illustration, not quotes: set your own.
 DEFAULT_HOURLY_PRICES = {
@@ -315,7 +315,7 @@ def measure_variant(variant: str, model: torch.nn.Module, inputs: dict[str, torc
     kernels (on an H200, tens of milliseconds for each new length of a 16-bit model), a one-off cost that a
     server pays at start-up, not per request.
     """
-    from .training import accuracy, autocast
+    from ..core.training import accuracy, autocast
 
     device = torch.device(device)
     model.eval()

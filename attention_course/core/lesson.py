@@ -26,7 +26,7 @@ class Lesson:
     def sizes(self) -> SimpleNamespace:
         """This lesson's sizes for its profile (the table ``profiles.LESSONS[number]``)."""
         if self.number not in LESSONS:
-            raise KeyError(f"lesson {self.number} has no size table in attention_course/profiles.py (LESSONS)")
+            raise KeyError(f"lesson {self.number} has no size table in attention_course/core/profiles.py (LESSONS)")
         return sizes(LESSONS[self.number], self.profile)
 
     @property

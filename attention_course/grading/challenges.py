@@ -30,7 +30,7 @@ class ChallengeFailed(AssertionError):
 
 def _val_loss_5min(answer: dict) -> tuple[float, str]:
     """answer: {"model": a GPT, "history": the TrainHistory that train() returned}. Lower is better."""
-    from ..data import shakespeare_char_splits
+    from ..core.data import shakespeare_char_splits
     model, history = answer.get("model"), answer.get("history")
     if model is None or history is None:
         raise ChallengeFailed('challenge.val_loss_5min: pass {"model": model, "history": history} (history = what train() returned)')
@@ -64,7 +64,7 @@ def run_time_rule(task_id: str, seconds: float) -> str | None:
 
 def _loss_from_logits(model, data: torch.Tensor, block_size: int, batch_size: int = 32, batches: int = 40) -> float:
     """Cross-entropy computed here from the model's logits (a model that reports its own loss is not believed)."""
-    from ..train import random_batch
+    from ..parallel.train import random_batch
 
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(2017)
@@ -87,7 +87,7 @@ def _loss_from_logits(model, data: torch.Tensor, block_size: int, batch_size: in
 
 def _accuracy_200_labels(answer: dict) -> tuple[float, str]:
     """answer: {"predict": fn(list of sentences) -> labels, "train_texts": the labelled sentences used}. Higher is better."""
-    from ..data import rotten_tomatoes
+    from ..core.data import rotten_tomatoes
 
     predict, used = answer.get("predict"), answer.get("train_texts")
     if not callable(predict) or used is None:

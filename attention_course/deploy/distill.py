@@ -24,11 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data import package_folder, rotten_tomatoes
-from .device import seed_everything
-from .pretrained import SentimentClassifier, load_minilm, tokenize
-from .training import accuracy, autocast, make_optimizer, update, warmup_linear
-from .transfer import FitConfig, ScratchClassifier, fit_with_validation
+from ..core.data import package_folder, rotten_tomatoes
+from ..core.device import seed_everything
+from ..core.training import accuracy, autocast, make_optimizer, update, warmup_linear
+from ..inside.pretrained import SentimentClassifier, load_minilm, tokenize
+from ..inside.transfer import FitConfig, ScratchClassifier, fit_with_validation
 
 STUDENTS = ("shallow", "scratch")
 MODES = ("labels", "distilled")
