@@ -2,7 +2,7 @@
 operating point at a false-alarm budget, localisation against the true masks, and speed.
 
 - ``InspectionViT`` is lesson 09's ``vision.ViT`` on 64 x 64 surfaces (8 x 8 patches: 64 tokens and [CLS]);
-  ``InspectionCNN`` a small CNN of about as many parameters, with global average pooling (so Grad-CAM applies).
+  ``InspectionCNN`` a small CNN of about as many parameters, with global max pooling (Grad-CAM applies to its last convolution).
   Both standardise each image first (minus its own mean, over a fixed spread), so brightness, which varies
   by material and batch, is not a cue.
 - ``pretrain_masked``: masked patch prediction (SimMIM; Xie et al., 2022) on UNLABELLED images: hide most patch
@@ -58,15 +58,18 @@ class InspectionViT(ViT):
 
 class InspectionCNN(nn.Module):
     """A strided 3x3 convolution (64 -> 32 pixels), two pairs of 3x3 convolutions with max-pooling (-> 16 -> 8),
-    global average pooling and a linear classifier."""
+    each convolution followed by BatchNorm (without it, training sat for hundreds of steps at the plateau of
+    answering the class shares), then global MAX pooling (a defect is small: the strongest response anywhere
+    decides, where an average would dilute it over the surface) and a linear classifier."""
 
     def __init__(self, width: int = 16):
         super().__init__()
         w = width
-        pair = lambda cin, cout: [nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.Conv2d(cout, cout, 3, padding=1), nn.ReLU()]
-        self.body = nn.Sequential(nn.Conv2d(1, w, 3, stride=2, padding=1), nn.ReLU(), *pair(w, 2 * w), nn.MaxPool2d(2),
+        conv = lambda cin, cout, stride=1: [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+        pair = lambda cin, cout: conv(cin, cout) + conv(cout, cout)
+        self.body = nn.Sequential(*conv(1, w, 2), *pair(w, 2 * w), nn.MaxPool2d(2),
                                   *pair(2 * w, 4 * w), nn.MaxPool2d(2))
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(4 * w, len(CLASSES)))
+        self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(4 * w, len(CLASSES)))
 
     def forward(self, images: Tensor) -> Tensor:
         return self.head(self.body(standardise(images)))
