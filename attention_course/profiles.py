@@ -167,7 +167,7 @@ LESSONS: dict[str, dict[str, dict]] = {
                     forecast=dict(context=24, d_model=32, n_heads=2, n_layers=2, epochs=40, batch_size=16, lr=1e-3),
                     forecast_seeds=[0, 1]),
         "gpu": dict(sizes=[50, 200, 1000], seeds=[0, 1, 2], vit=dict(patch=8, d_model=96, n_heads=4, n_layers=4),
-                    steps=1200, pretrain_steps=2500, unlabelled=None, validation_limit=None, test_limit=None,
+                    steps=1500, pretrain_steps=2500, unlabelled=None, validation_limit=None, test_limit=None,
                     batch_size=64, lr=1e-3, localise=250, speed_batch=256, speed_repeats=10, int8_compile=True,
                     forecast=dict(context=24, d_model=32, n_heads=2, n_layers=2, epochs=60, batch_size=16, lr=1e-3),
                     forecast_seeds=[0, 1, 2]),

@@ -263,7 +263,7 @@ def data_efficiency(train, validation, test, sizes: list[int], seeds: list[int],
 
 def summarise(records: list[dict], key: str = "recall_at_far") -> list[dict]:
     """Per (model, labels): mean, sample standard deviation, min and max of ``key`` over seeds, and a 95 %
-    t-interval of the mean (None with one seed)."""
+    t-interval of the mean (None with one seed), clipped to [0, 1] (``key`` is a rate)."""
     from scipy import stats
 
     rows = []
@@ -274,7 +274,8 @@ def summarise(records: list[dict], key: str = "recall_at_far") -> list[dict]:
             half = float(stats.t.ppf(0.975, len(values) - 1) * std / math.sqrt(len(values))) if len(values) > 1 else None
             rows.append({"model": name, "labels": n, "seeds": len(values), "mean": float(values.mean()), "std": std,
                          "min": float(values.min()), "max": float(values.max()),
-                         "interval": None if half is None else (float(values.mean()) - half, float(values.mean()) + half)})
+                         "interval": None if half is None else (max(0.0, float(values.mean()) - half),
+                                                                min(1.0, float(values.mean()) + half))})
     return rows
 
 
