@@ -10,7 +10,8 @@ from attention_course.tools import book
 
 pytestmark = pytest.mark.slow
 PAGES = ["ja/index", "ja/lesson06", "ja/lesson10", "ja/glossary", "ja/playbook", "ja/cloud_vs_onprem",
-         "decision/index", "decision/lesson10", "decision/glossary", "notebooks/10_proof_of_concept"]
+         "decision/index", "decision/lesson10", "decision/glossary", "notebooks/10_proof_of_concept",
+         "decision/lesson11", "ja/lesson11"]
 
 
 def test_every_track_page_is_built(site):

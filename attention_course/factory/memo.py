@@ -87,7 +87,7 @@ TEXT = {
         "evidence": "Evidence",
         "header": "| candidate | hardware | recall (test) | false alarms (test) | images/s | USD / million | labels | KPIs missed |",
         "met": "none",
-        "curve": "Label budget (mean recall at a false-alarm rate <= 0.05 over {seeds} seeds, test split): {curve}.",
+        "curve": "Label budget (recall at a false-alarm rate <= 0.05, test split, mean over seeds: {seeds}): {curve}.",
         "risks": "Risks",
         "synthetic": "The images are synthetic. Real surfaces bring lighting, dust, new materials and defects nobody "
                      "drew: collect a few hundred real images per defect kind before trusting any number here.",
@@ -128,7 +128,7 @@ TEXT = {
         "header": "| 候補 | ハードウェア | 検出率（テスト） | 誤検知率（テスト） | 毎秒の枚数 | 100 万件あたり (ドル) | "
                   "ラベル数 | 未達の KPI |",
         "met": "なし",
-        "curve": "ラベル数と性能（誤検知率 0.05 以下での検出率、{seeds} シードの平均、テスト）：{curve}。",
+        "curve": "ラベル数と性能（誤検知率 0.05 以下での検出率、テスト、シードの平均、シード数 {seeds}）：{curve}。",
         "risks": "リスク",
         "synthetic": "画像は合成です。実際の表面には照明、ほこり、新しい素材、誰も描かなかった欠陥があります。ここでの数値を"
                      "信頼する前に、欠陥の種類ごとに数百枚の実画像を集めてください。",
@@ -169,11 +169,12 @@ def judged(result: dict) -> list[dict]:
 
 
 def decision(result: dict) -> tuple[dict | None, dict]:
-    """(the cheapest row meeting every KPI, or None; the row with the highest recall, fewer KPIs missed first)."""
+    """(the cheapest row meeting every KPI, or None; the row with the highest recall, fewer KPIs missed and then
+    the lower cost breaking ties: the candidate worth improving when none meets them all)."""
     rows = judged(result)
     meeting = [r for r in rows if not r["missed"]]
     best = min(meeting, key=lambda r: (r["cost_per_million"], -r["recall"])) if meeting else None
-    closest = min(rows, key=lambda r: (len(r["missed"]), -r["recall"], r["cost_per_million"]))
+    closest = min(rows, key=lambda r: (-round(r["recall"], 6), len(r["missed"]), r["cost_per_million"]))
     return best, closest
 
 
@@ -216,7 +217,9 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
         chance = next(r["pointing"] for r in where if r["method"] == "random map")
         methods = sep.join(f"{METHODS_JA.get(r['method'], r['method']) if lang == 'ja' else r['method']} "
                            f"{r['pointing']:.2f}" for r in where if r["method"] != "random map")
-        clear = all(r["pointing_interval"][0] > chance for r in where if r["method"] != "random map")
+        # above chance: the method's whole 95 % interval lies above the random map's (as the lesson prints it)
+        chance_high = next(r["pointing_interval"][1] for r in where if r["method"] == "random map")
+        clear = all(r["pointing_interval"][0] > chance_high for r in where if r["method"] != "random map")
         lines.append("- " + t["where"].format(n=where[0]["images"], chance=chance, methods=methods,
                                               verdict=t["where_ok" if clear else "where_low"]))
     cost = monthly_line_cost(chosen, chosen["hourly_price"])
