@@ -27,7 +27,8 @@ def check_recall_at_false_alarm(fn) -> int:
         bad = np.round([rng.gauss(0.7, 0.2) for _ in range(defects)], 3)
         cases.append((np.concatenate([good, bad]), np.r_[np.zeros(goods, bool), np.ones(defects, bool)],
                       rng.choice([0.05, 0.1, 0.02])))
-    cases.append((np.array([0.1, 0.2, 0.3, 0.4, 0.35, 0.9]), np.array([0, 0, 0, 0, 1, 1], bool), 0.25))  # a tie-free toy
+    # a toy first: a defective part scores exactly the threshold (0.3), which `>=` would flag
+    cases.insert(0, (np.array([0.1, 0.2, 0.3, 0.4, 0.3, 0.9]), np.array([0, 0, 0, 0, 1, 1], bool), 0.25))
     for scores, defective, budget in cases:
         order = np.random.default_rng(rng.randint(0, 10**6)).permutation(len(scores))  # classes interleaved
         scores, defective = scores[order], defective[order]
@@ -63,6 +64,8 @@ def check_pointing_game(fn) -> int:
             masks[i, r : r + 3, c : c + 3] = True
             if i % 2 == 0:  # half the maps peak next to the defect: inside the tolerance but outside the mask
                 maps[i, r + 4, c + 1] = 2.0
+            else:  # the others peak on the defect itself
+                maps[i, r + 1, c + 1] = 2.0
         cases.append((maps, masks, rng.choice([1, 2])))
     for maps, masks, tolerance in cases:
         case = f"maps {tuple(maps.shape)}, tolerance {tolerance}"
