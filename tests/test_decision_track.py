@@ -12,7 +12,8 @@ pytestmark = pytest.mark.slow
 # The Japanese track is on the Japanese site (ja/), where book/ja/<page>.md is built as decision/<page>.
 PAGES = ["ja/decision/index", "ja/decision/lesson06", "ja/decision/lesson10", "ja/decision/glossary", "ja/decision/playbook",
          "ja/decision/cloud_vs_onprem",
-         "decision/index", "decision/lesson10", "decision/glossary", "notebooks/10_proof_of_concept"]
+         "decision/index", "decision/lesson10", "decision/glossary", "notebooks/10_proof_of_concept",
+         "decision/lesson11", "ja/decision/lesson11"]
 
 
 def test_every_track_page_is_built(site):

@@ -57,7 +57,7 @@ def stub_problems(task: str, nudge: str, answer_lines: list[str]) -> list[str]:
 def test_every_task_of_every_lesson_has_staged_hints():
     assert len(TASKS) >= 40  # every lesson's module registered its tasks
     lessons = {task[:2] for task in TASKS}
-    assert lessons == {f"{n:02d}" for n in range(1, 11)}, lessons
+    assert lessons == {f"{n:02d}" for n in range(1, 12)}, lessons
     for task in TASKS:
         stages = HINTS.get(task)
         assert stages and len(stages) >= 2, f"{task}: no staged hints in grading/hints.py"

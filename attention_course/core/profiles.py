@@ -152,6 +152,27 @@ LESSONS: dict[str, dict[str, dict]] = {
                     lesson08=dict(student_layers=3, student=dict(steps=1000, batch_size=32), unlabelled=None,
                                   int8_validation=600, int8_compile=True)),
     },
+    "11": {  # the factory floor. Inspection: label budgets (the first n of the fixed training split), seeds, the ViT's
+        # shape (the CNN is matched to its parameter count), steps of every supervised run, masked-patch pretraining
+        # on the first `unlabelled` training images (labels unread), validation/test images (None: all);
+        # localisation: defective test images scored; speed: batch and repeats; forecast: lesson 09's forecaster
+        "smoke": dict(sizes=[50, 200], seeds=[0], vit=dict(patch=8, d_model=32, n_heads=2, n_layers=1), steps=15,
+                      pretrain_steps=15, unlabelled=400, validation_limit=200, test_limit=200, batch_size=32,
+                      lr=2e-3, localise=24, speed_batch=32, speed_repeats=2, int8_compile=False,
+                      forecast=dict(context=24, d_model=16, n_heads=2, n_layers=1, epochs=2, batch_size=32, lr=1e-3),
+                      forecast_seeds=[0]),
+        # cpu: one seed, 100 steps a run; measured 719 s of CPU time at 150 steps (a 2-core machine at load 5-20)
+        "cpu": dict(sizes=[50, 200, 1000], seeds=[0], vit=dict(patch=8, d_model=32, n_heads=4, n_layers=2), steps=100,
+                    pretrain_steps=100, unlabelled=2000, validation_limit=None, test_limit=None, batch_size=64,
+                    lr=2e-3, localise=100, speed_batch=64, speed_repeats=3, int8_compile=False,
+                    forecast=dict(context=24, d_model=32, n_heads=2, n_layers=2, epochs=30, batch_size=16, lr=1e-3),
+                    forecast_seeds=[0, 1]),
+        "gpu": dict(sizes=[50, 200, 1000], seeds=[0, 1, 2], vit=dict(patch=8, d_model=96, n_heads=4, n_layers=4),
+                    steps=1500, pretrain_steps=2500, unlabelled=None, validation_limit=None, test_limit=None,
+                    batch_size=64, lr=1e-3, localise=250, speed_batch=256, speed_repeats=10, int8_compile=True,
+                    forecast=dict(context=24, d_model=32, n_heads=2, n_layers=2, epochs=60, batch_size=16, lr=1e-3),
+                    forecast_seeds=[0, 1, 2]),
+    },
 }
 
 # ---------------------------------------------------------------- "build it and hit a target" (grading/builds.py)
@@ -175,6 +196,14 @@ BUILD_TASKS = {
     ),
     "cpu": _BUILD_CPU,
     "gpu": _BUILD_CPU,
+}
+
+# lesson 11's build-it task (grading/lesson11.py): labelled and unlabelled training surfaces handed to the learner's
+# train_and_score, held-out validation surfaces scored, and the recall at a false-alarm rate <= 0.05 to reach
+LESSON11_BUILD = {
+    "smoke": dict(n_labels=200, n_unlabelled=200, n_eval=200, target=0.3),  # the plumbing, in seconds
+    "cpu": dict(n_labels=1000, n_unlabelled=1000, n_eval=500, target=0.7),
+    "gpu": dict(n_labels=1000, n_unlabelled=1000, n_eval=500, target=0.7),  # the check trains on the CPU everywhere
 }
 
 # ---------------------------------------------------------------- the Shakespeare GPT (lesson 05, parallel/train.py)

@@ -15,6 +15,7 @@ from . import (  # noqa: F401  (each module registers its tasks on import; build
     lesson08,
     lesson09,
     lesson10,
+    lesson11,
 )
 from ._core import TASKS, check, known_tasks
 from ._integrity import seal as _seal

@@ -290,6 +290,37 @@ HINTS: dict[str, tuple[str, ...]] = {
         "selected_on == 'test' means tuned on test; test_sha != reference means a different test set.",
         "If test_sha appears in train_includes, the test data leaked into training. Return the set of problem names.",
     ),
+    # ---------------------------------------------------------------- 11
+    "11.recall_at_false_alarm": (
+        "The false-alarm budget fixes the threshold, and only the GOOD parts' scores decide it.",
+        "Sort the good scores from highest down; with k = floor(budget * number of good parts), the k-th of them "
+        "(counting from 0) is the threshold: at most k good parts score above it.",
+        "recall = np.mean(scores[defective] > threshold): the share of defective parts strictly above it.",
+    ),
+    "11.pointing_game": (
+        "Per image: where is the map's brightest pixel, and is it on the (slightly grown) defect?",
+        "Grow each mask by `tolerance` pixels with F.max_pool2d(masks[:, None].float(), 2 * tolerance + 1, stride=1, "
+        "padding=tolerance); the peak is maps.flatten(1).argmax(-1).",
+        "grown.flatten(1)[torch.arange(len(maps)), peak].float(): 1.0 for a hit, 0.0 for a miss.",
+    ),
+    "11.masked_patch_loss": (
+        "The model is scored only on what it could not see.",
+        "mask is True where a patch was hidden; rebuilt[mask] and target[mask] keep those patches, (N, pixels).",
+        "F.mse_loss(rebuilt[mask], target[mask]): the mean over every pixel of every masked patch.",
+    ),
+    "11.error_cost": (
+        "Two kinds of error, each counted on its own kind of part, each with its own price.",
+        "defects = parts * defect_rate; missed defects = defects * (1 - recall); false alarms happen on the "
+        "parts - defects good parts, at the false-alarm rate.",
+        "defects * (1 - recall) * miss_price + (parts - defects) * false_alarm * alarm_price.",
+    ),
+    "11.build_inspector": (
+        "Defects are small: a CNN that standardises each image and keeps the STRONGEST response anywhere "
+        "(global max pooling) learns them quickly.",
+        "Conv(3x3) + BatchNorm + ReLU blocks, a stride or max-pool to shrink 64 -> 8, AdaptiveMaxPool2d(1), a linear "
+        "layer to 5 classes; train with AdamW, random flips, a few hundred steps of 64.",
+        "Return 1 - softmax(logits)[:, 0] for the held-out images (the model in eval mode, under torch.no_grad()).",
+    ),
 }
 
 

@@ -1,0 +1,371 @@
+"""Defect inspection with few labels: models, self-supervised pretraining, the data-efficiency curve, the
+operating point at a false-alarm budget, localisation against the true masks, and speed.
+
+- ``InspectionViT`` is lesson 09's ``vision.ViT`` on 64 x 64 surfaces (8 x 8 patches: 64 tokens and [CLS]);
+  ``InspectionCNN`` a small CNN of about as many parameters, with global max pooling (Grad-CAM applies to its last convolution).
+  Both standardise each image first (minus its own mean, over a fixed spread), so brightness, which varies
+  by material and batch, is not a cue.
+- ``pretrain_masked``: masked patch prediction (SimMIM; Xie et al., 2022) on UNLABELLED images: hide most patch
+  tokens behind a learned mask token and train the ViT to rebuild their pixels. The encoder learns what normal
+  texture looks like before it sees one label; ``fine_tune`` then trains the whole network on the few labels.
+- A model's defect score is 1 - p(good) over the five classes (good and four defect kinds);
+  ``recall_at_false_alarm`` is the share of defects caught when at most ``max_false_alarm`` of good parts are
+  flagged: the inspection KPI.
+- Localisation: ``rollout_maps`` (attention rollout, lesson 06's ``viz.attention_rollout``) and ``gradcam_maps``
+  (Grad-CAM; Selvaraju et al., 2017) scored against the defect masks with the pointing game and IoU, beside
+  ``random_maps`` as the chance baseline.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from ..beyond.vision import ViT, attention_maps, cls_to_patches, matched_width, n_params, patchify
+from ..core.training import autocast, make_optimizer, set_lr, update, warmup_cosine_lr
+from ..inside.viz import attention_rollout
+from ..proof.evidence import sample_std
+from .surfaces import CLASSES, SIZE
+
+SPREAD = 0.1  # the fixed scale of standardised pixels (about the textures' own spread)
+MAX_FALSE_ALARM = 0.05
+MODELS = ("CNN", "ViT from scratch", "ViT pretrained (masked patches)")
+
+
+def standardise(images: Tensor) -> Tensor:
+    """(B, H, W) -> (B, 1, H, W): each image minus its own mean, divided by ``SPREAD``."""
+    images = images[:, None] if images.dim() == 3 else images
+    return (images - images.mean((-2, -1), keepdim=True)) / SPREAD
+
+
+class InspectionViT(ViT):
+    """lesson 09's ViT for (B, 64, 64) surfaces, five classes, standardising its input."""
+
+    def __init__(self, patch: int = 8, d_model: int = 64, n_heads: int = 4, n_layers: int = 4, dropout: float = 0.1):
+        super().__init__(image_size=SIZE, patch=patch, d_model=d_model, n_heads=n_heads, n_layers=n_layers,
+                         n_classes=len(CLASSES), dropout=dropout)
+
+    def features(self, images: Tensor) -> Tensor:
+        return super().features(standardise(images))
+
+
+class InspectionCNN(nn.Module):
+    """A strided 3x3 convolution (64 -> 32 pixels), two pairs of 3x3 convolutions with max-pooling (-> 16 -> 8),
+    each convolution followed by BatchNorm (without it, training sat for hundreds of steps at the plateau of
+    answering the class shares), then global MAX pooling (a defect is small: the strongest response anywhere
+    decides, where an average would dilute it over the surface) and a linear classifier."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        w = width
+        conv = lambda cin, cout, stride=1: [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+        pair = lambda cin, cout: conv(cin, cout) + conv(cout, cout)
+        self.body = nn.Sequential(*conv(1, w, 2), *pair(w, 2 * w), nn.MaxPool2d(2),
+                                  *pair(2 * w, 4 * w), nn.MaxPool2d(2))
+        self.head = nn.Sequential(nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Dropout(0.1), nn.Linear(4 * w, len(CLASSES)))
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.head(self.body(standardise(images)))
+
+
+def build(kind: str, vit: dict) -> nn.Module:
+    """"vit": an InspectionViT of shape ``vit``; "cnn": an InspectionCNN with about as many parameters."""
+    if kind == "vit":
+        return InspectionViT(**vit)
+    if kind == "cnn":
+        return InspectionCNN(matched_width(InspectionCNN, n_params(InspectionViT(**vit)), low=2, high=256))
+    raise ValueError(f"unknown model kind {kind!r}; expected 'vit' or 'cnn'")
+
+
+def flip(images: Tensor, generator: torch.Generator) -> Tensor:
+    """Each (B, H, W) image flipped left-right and/or top-bottom at random (a surface has no up or left)."""
+    flips = torch.rand(2, len(images), generator=generator).to(images.device) < 0.5
+    images = torch.where(flips[0][:, None, None], images.flip(-1), images)
+    return torch.where(flips[1][:, None, None], images.flip(-2), images)
+
+
+def train_model(model: nn.Module, images: Tensor, labels: Tensor, steps: int, batch_size: int = 64, lr: float = 1e-3,
+                weight_decay: float = 0.05, seed: int = 0, progress: bool = True, desc: str = "training") -> dict:
+    """AdamW with warm-up and cosine decay for ``steps`` steps of random flips (small sets are seen many times)."""
+    device = next(model.parameters()).device
+    images, labels = images.to(device), labels.to(device)
+    optimizer = make_optimizer(model, lr, weight_decay, device)
+    generator = torch.Generator().manual_seed(seed)
+    losses, start = [], time.perf_counter()
+    model.train()
+    for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
+        index = torch.randint(len(images), (min(batch_size, len(images)),), generator=generator).to(device)
+        set_lr(optimizer, warmup_cosine_lr(step, max(1, steps // 20), steps, lr, 0.0))
+        with autocast(device, True):
+            loss = F.cross_entropy(model(flip(images[index], generator)), labels[index])
+        update(optimizer, loss)
+        losses.append(loss.detach())
+    model.eval()
+    return {"loss": torch.stack(losses).float().cpu().tolist(), "steps": steps, "seconds": time.perf_counter() - start}
+
+
+class MaskedPatchModel(nn.Module):
+    """SimMIM around an InspectionViT: masked patch tokens are replaced by a learned token; a linear decoder
+    rebuilds each masked patch's standardised pixels from the encoder's output."""
+
+    def __init__(self, vit: InspectionViT):
+        super().__init__()
+        self.vit = vit
+        d_model = vit.embed.proj.out_features
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, d_model))
+        self.decoder = nn.Linear(d_model, vit.embed.patch**2)
+
+    def forward(self, images: Tensor, mask: Tensor) -> Tensor:
+        """Mean squared error on the masked patches; ``mask`` (B, patches) is True where a patch is hidden."""
+        embed = self.vit.embed
+        patches = patchify(standardise(images), embed.patch)
+        tokens = embed.proj(patches)
+        tokens = torch.where(mask[..., None], self.mask_token.to(tokens.dtype).expand_as(tokens), tokens)
+        x = torch.cat([embed.cls.expand(len(tokens), -1, -1), tokens], dim=1) + embed.positions
+        for block in self.vit.blocks:
+            x = block(x)
+        rebuilt = self.decoder(self.vit.norm(x)[:, 1:])
+        return F.mse_loss(rebuilt[mask].float(), patches[mask].float())
+
+
+def pretrain_masked(vit: InspectionViT, images: Tensor, steps: int, batch_size: int = 128, lr: float = 1e-3,
+                    mask_ratio: float = 0.6, seed: int = 0, progress: bool = True) -> dict:
+    """Masked patch prediction on unlabelled ``images`` (no label is read); trains ``vit``'s encoder in place."""
+    device = next(vit.parameters()).device
+    model = MaskedPatchModel(vit).to(device)
+    images = images.to(device)
+    optimizer = make_optimizer(model, lr, 0.05, device)
+    generator = torch.Generator().manual_seed(seed)
+    n_patches = vit.grid**2
+    hidden = max(1, round(mask_ratio * n_patches))
+    losses, start = [], time.perf_counter()
+    model.train()
+    for step in tqdm(range(steps), desc="pretraining (no labels)", disable=not progress, leave=False):
+        index = torch.randint(len(images), (min(batch_size, len(images)),), generator=generator).to(device)
+        order = torch.rand(len(index), n_patches, generator=generator).argsort(-1)
+        mask = (order < hidden).to(device)
+        set_lr(optimizer, warmup_cosine_lr(step, max(1, steps // 20), steps, lr, 0.0))
+        with autocast(device, True):
+            loss = model(flip(images[index], generator), mask)
+        update(optimizer, loss)
+        losses.append(loss.detach())
+    vit.eval()
+    return {"loss": torch.stack(losses).float().cpu().tolist(), "steps": steps, "seconds": time.perf_counter() - start}
+
+
+def fine_tune(pretrained: InspectionViT, images: Tensor, labels: Tensor, steps: int, seed: int = 0, **train) -> tuple[nn.Module, dict]:
+    """A copy of the pretrained ViT with a fresh classifier head, trained on the labelled ``images``."""
+    model = copy.deepcopy(pretrained)
+    torch.manual_seed(seed)
+    model.head.reset_parameters()
+    return model, train_model(model, images, labels, steps, seed=seed, **train)
+
+
+@torch.no_grad()
+def class_probabilities(model: nn.Module, images: Tensor, batch_size: int = 500) -> Tensor:
+    """(N, 5) softmax over CLASSES, in eval mode and batches, on the CPU."""
+    device = next(model.parameters()).device
+    model.eval()
+    out = []
+    for chunk in images.split(batch_size):
+        with autocast(device, True):
+            out.append(model(chunk.to(device)).float().softmax(-1).cpu())
+    return torch.cat(out)
+
+
+def defect_scores(probabilities: Tensor) -> np.ndarray:
+    """1 - p(good): how sure the model is that a part has a defect of any kind."""
+    return (1 - probabilities[:, 0]).numpy()
+
+
+def recall_at_false_alarm(scores, defective, max_false_alarm: float = MAX_FALSE_ALARM) -> dict:
+    """The best recall (share of defective parts flagged) among thresholds that flag at most ``max_false_alarm``
+    of the good parts, with that threshold and its false-alarm rate. A part is flagged when its score is above
+    the threshold; the threshold is the k-th highest good score, k = floor(max_false_alarm * goods)."""
+    scores, defective = np.asarray(scores, dtype=float), np.asarray(defective, dtype=bool)
+    if scores.shape != defective.shape or defective.all() or not defective.any():
+        raise ValueError(f"need one score per part and both good and defective parts, got {scores.shape} scores, "
+                         f"{int(defective.sum())} defective of {len(defective)}")
+    if not 0 <= max_false_alarm < 1:
+        raise ValueError(f"max_false_alarm is a rate in [0, 1), got {max_false_alarm}")
+    good = np.sort(scores[~defective])[::-1]
+    threshold = float(good[int(math.floor(max_false_alarm * len(good)))])
+    return {"recall": float(np.mean(scores[defective] > threshold)), "threshold": threshold,
+            "false_alarm": float(np.mean(scores[~defective] > threshold))}
+
+
+def operating_point(scores, defective, threshold: float) -> dict:
+    """Recall and false-alarm rate at a threshold fixed beforehand (e.g. on the validation split)."""
+    scores, defective = np.asarray(scores, dtype=float), np.asarray(defective, dtype=bool)
+    flagged = scores > threshold
+    return {"recall": float(flagged[defective].mean()), "false_alarm": float(flagged[~defective].mean()),
+            "threshold": float(threshold)}
+
+
+def evaluate(model: nn.Module, validation, test, max_false_alarm: float = MAX_FALSE_ALARM) -> dict:
+    """Test recall at the false-alarm budget (threshold read on the test ROC), the deployable version (threshold
+    set on validation, then applied to test) and the defect-kind accuracy on the test defects."""
+    val_scores = defect_scores(class_probabilities(model, validation.images))
+    threshold = recall_at_false_alarm(val_scores, validation.defective.numpy(), max_false_alarm)["threshold"]
+    probabilities = class_probabilities(model, test.images)
+    scores, defective = defect_scores(probabilities), test.defective.numpy()
+    kinds = probabilities[:, 1:].argmax(-1) + 1
+    return {"recall_at_far": recall_at_false_alarm(scores, defective, max_false_alarm)["recall"],
+            "deployed": operating_point(scores, defective, threshold),
+            "kind_accuracy": float((kinds[test.defective] == test.labels[test.defective]).float().mean()),
+            "scores": scores}
+
+
+def data_efficiency(train, validation, test, sizes: list[int], seeds: list[int], vit: dict, steps: int,
+                    pretrain_steps: int, unlabelled: int | None, device: torch.device, train_kw: dict | None = None,
+                    pretrain_kw: dict | None = None, progress: bool = True) -> tuple[list[dict], dict]:
+    """For each seed: pretrain one ViT on the first ``unlabelled`` training images (labels unread), then for each
+    label budget n train the CNN and the ViT from scratch and fine-tune the pretrained ViT on the first n labelled
+    images. Every run gets ``steps`` steps. Returns one record per run and the models of the largest budget, seed
+    ``seeds[0]``, by name (for localisation and speed)."""
+    train_kw, pretrain_kw = train_kw or {}, pretrain_kw or {}
+    records, kept = [], {}
+    pool = train.images[:unlabelled]
+    runs = tqdm(total=len(seeds) * (1 + 3 * len(sizes)), desc="inspection runs", disable=not progress)
+    for seed in seeds:
+        torch.manual_seed(seed)
+        pretrained = InspectionViT(**vit).to(device)
+        history = pretrain_masked(pretrained, pool, pretrain_steps, seed=seed, progress=progress, **pretrain_kw)
+        runs.update()
+        for n in sizes:
+            labelled = train.take(n)
+            for name in MODELS:
+                torch.manual_seed(seed)
+                if name == "ViT pretrained (masked patches)":
+                    model, fit = fine_tune(pretrained, labelled.images, labelled.labels, steps, seed=seed,
+                                           progress=progress, desc=f"{name}, {n} labels", **train_kw)
+                    fit["seconds"] += history["seconds"]  # the pretraining belongs to its cost
+                else:
+                    model = build("cnn" if name == "CNN" else "vit", vit).to(device)
+                    fit = train_model(model, labelled.images, labelled.labels, steps, seed=seed, progress=progress,
+                                      desc=f"{name}, {n} labels", **train_kw)
+                scores = evaluate(model, validation, test)
+                records.append({"model": name, "labels": n, "seed": seed, "params": n_params(model),
+                                "seconds": fit["seconds"], **{k: v for k, v in scores.items() if k != "scores"}})
+                if n == max(sizes) and seed == seeds[0]:
+                    kept[name] = model
+                runs.update()
+    runs.close()
+    return records, kept
+
+
+def summarise(records: list[dict], key: str = "recall_at_far") -> list[dict]:
+    """Per (model, labels): mean, sample standard deviation, min and max of ``key`` over seeds, and a 95 %
+    t-interval of the mean (None with one seed), clipped to [0, 1] (``key`` is a rate)."""
+    from scipy import stats
+
+    rows = []
+    for name in dict.fromkeys(r["model"] for r in records):
+        for n in sorted({r["labels"] for r in records if r["model"] == name}):
+            values = np.array([r[key] for r in records if r["model"] == name and r["labels"] == n])
+            std = sample_std(values)
+            half = float(stats.t.ppf(0.975, len(values) - 1) * std / math.sqrt(len(values))) if len(values) > 1 else None
+            rows.append({"model": name, "labels": n, "seeds": len(values), "mean": float(values.mean()), "std": std,
+                         "min": float(values.min()), "max": float(values.max()),
+                         "interval": None if half is None else (max(0.0, float(values.mean()) - half),
+                                                                min(1.0, float(values.mean()) + half))})
+    return rows
+
+
+# ---------------------------------------------------------------- where is the defect
+
+
+def _upsample(maps: Tensor) -> Tensor:
+    """(B, g, g) -> (B, 64, 64), bilinear."""
+    return F.interpolate(maps[:, None].float(), size=(SIZE, SIZE), mode="bilinear", align_corners=False)[:, 0]
+
+
+def rollout_maps(model: InspectionViT, images: Tensor) -> Tensor:
+    """(B, 64, 64): attention rollout of the [CLS] token over the patches, one image at a time, upsampled."""
+    weights = attention_maps(model, images)  # (layers, B, heads, T, T)
+    maps = [cls_to_patches(attention_rollout(weights[:, b]), model.grid) for b in range(weights.shape[1])]
+    return _upsample(torch.stack(maps))
+
+
+def gradcam_maps(model: InspectionCNN, images: Tensor) -> Tensor:
+    """(B, 64, 64): Grad-CAM for the defect evidence log(p(defect) / p(good)) at the last convolution, upsampled."""
+    device = next(model.parameters()).device
+    model.eval()
+    images = images.to(device)
+    activations = model.body(standardise(images)).detach().requires_grad_(True)
+    logits = model.head(activations).float()
+    evidence = torch.logsumexp(logits[:, 1:], -1) - logits[:, 0]
+    (gradients,) = torch.autograd.grad(evidence.sum(), activations)
+    weights = gradients.mean((-2, -1), keepdim=True)
+    return _upsample(F.relu((weights * activations).sum(1)).detach().cpu())
+
+
+def random_maps(count: int, seed: int = 0) -> Tensor:
+    """(count, 64, 64) maps of uniform noise: the chance baseline every localisation score is compared with."""
+    return torch.rand(count, SIZE, SIZE, generator=torch.Generator().manual_seed(seed))
+
+
+def pointing_game(maps: Tensor, masks: Tensor, tolerance: int = 2) -> np.ndarray:
+    """Per image: 1.0 when the map's brightest pixel lies on the defect or within ``tolerance`` pixels of it."""
+    if maps.shape != masks.shape:
+        raise ValueError(f"maps and masks differ in shape: {tuple(maps.shape)} vs {tuple(masks.shape)}")
+    grown = F.max_pool2d(masks[:, None].float(), 2 * tolerance + 1, stride=1, padding=tolerance)[:, 0] > 0
+    peak = maps.flatten(1).argmax(-1)
+    return grown.flatten(1)[torch.arange(len(maps)), peak].float().numpy()
+
+
+def top_iou(maps: Tensor, masks: Tensor) -> np.ndarray:
+    """Per image: IoU between the defect mask and the map's brightest pixels, as many as the mask has."""
+    if maps.shape != masks.shape:
+        raise ValueError(f"maps and masks differ in shape: {tuple(maps.shape)} vs {tuple(masks.shape)}")
+    flat_maps, flat_masks = maps.flatten(1), masks.flatten(1).bool()
+    out = []
+    for heat, mask in zip(flat_maps, flat_masks, strict=True):
+        area = int(mask.sum())
+        if area == 0:
+            raise ValueError("a mask is empty: score localisation on defective images only")
+        top = torch.zeros_like(mask)
+        top[heat.topk(area).indices] = True
+        out.append(float((top & mask).sum() / (top | mask).sum()))
+    return np.array(out)
+
+
+def localisation(maps: dict[str, Tensor], masks: Tensor, labels: Tensor) -> list[dict]:
+    """Pointing game and IoU of each method's maps, overall and by defect kind, with bootstrap 95 % intervals."""
+    from ..proof.evidence import bootstrap_interval
+
+    rows = []
+    for method, heat in maps.items():
+        hits, iou = pointing_game(heat, masks), top_iou(heat, masks)
+        row = {"method": method, "pointing": float(hits.mean()), "pointing_interval": bootstrap_interval(hits),
+               "iou": float(iou.mean()), "iou_interval": bootstrap_interval(iou), "images": len(hits)}
+        for k, kind in enumerate(CLASSES[1:], start=1):
+            chosen = (labels == k).numpy()
+            row[f"pointing {kind}"] = float(hits[chosen].mean()) if chosen.any() else None
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- speed
+
+
+def images_per_second(model: nn.Module, images: Tensor, device, batch_size: int = 64, repeats: int = 5,
+                      bf16: bool = False) -> float:
+    """Inspected images per second for batches of ``batch_size`` (median of ``repeats`` after a warm-up)."""
+    from ..deploy.cost import throughput
+
+    batch = images[:batch_size].to(device)
+
+    @torch.no_grad()
+    def call():
+        with autocast(device, bf16):
+            return model(batch)
+
+    return throughput(call, batch_size, repeats=repeats, warmup=2, device=device)

@@ -1,0 +1,84 @@
+"""Lesson 11's inspection memo: KPIs judged on every row, errors priced, both languages, numbers from the result."""
+
+import copy
+
+import pytest
+
+from attention_course.factory import memo
+
+
+def _result(recall=0.97, false_alarm=0.04):
+    row = lambda name, hw, ips, price, r=recall, f=false_alarm: {
+        "candidate": name, "model": name, "hardware": hw, "images_per_s": ips, "recall": r, "false_alarm": f,
+        "labels": 1000, "hourly_price": price, "cost_per_million": price * 1e6 / (3600 * ips)}
+    return {
+        "hardware": "test machine", "profile": "cpu", "kpis": memo.InspectionKPIs().__dict__,
+        "candidates": [row("CNN", "cpu", 900.0, 0.10, r=0.90), row("ViT pretrained (masked patches)", "cpu", 400.0, 0.10),
+                       row("ViT pretrained (masked patches)", "gpu", 10000.0, 4.00)],
+        "curve": [{"model": "ViT pretrained (masked patches)", "labels": 1000, "seeds": 3, "mean": 0.96, "std": 0.01,
+                   "min": 0.951, "max": 0.972, "interval": (0.94, 0.98)}],
+        "localisation": [{"method": "attention rollout (ViT)", "pointing": 0.62, "pointing_interval": (0.55, 0.69),
+                          "images": 200},
+                         {"method": "Grad-CAM (CNN)", "pointing": 0.71, "pointing_interval": (0.64, 0.77), "images": 200},
+                         {"method": "random map", "pointing": 0.04, "pointing_interval": (0.02, 0.07), "images": 200}],
+        "test_images": 1000, "validation_images": 500,
+        "record": {"kpis": {"sha256": "abc123", "hashed_at": "2026-12-06T17:00"}, "training_started_at": "2026-12-06T17:01",
+                   "reproduce": {"torch": "2.13", "seeds": [0, 1, 2], "version": 1, "data": "feed"}}}
+
+
+def test_kpis_judge_every_row():
+    kpis = memo.InspectionKPIs()
+    good = _result()["candidates"][1]
+    assert kpis.failures(good) == []
+    assert kpis.failures({**good, "recall": 0.9}) == ["recall"]
+    assert kpis.failures({**good, "false_alarm": 0.06, "images_per_s": 5, "labels": 5000}) == [
+        "false alarms", "line rate", "labels"]
+    assert kpis.failures({**good, "cost_per_million": 2.0}) == ["cost per million"]
+
+
+def test_kpi_file_is_what_the_lesson_reads():
+    assert memo.InspectionKPIs.from_file() == memo.InspectionKPIs()
+
+
+def test_cheapest_row_meeting_every_kpi_is_recommended():
+    best, _ = memo.decision(_result())
+    assert best["hardware"] == "cpu" and best["model"] == "ViT pretrained (masked patches)"
+    text = memo.memo(_result())
+    assert "**Recommendation: ViT pretrained (masked patches) on the CPU, to a shadow-mode pilot.**" in text
+    assert "0.970" in text and "abc123" in text and "SYNTHETIC" in text
+
+
+def test_no_recommendation_when_no_row_meets_the_kpis():
+    result = _result(recall=0.80)
+    best, closest = memo.decision(result)
+    assert best is None and "recall" in memo.judged(result)[0]["missed"]
+    assert closest["candidate"] == "CNN", "the highest recall is the one worth improving, not the fewest misses"
+    assert "**Recommendation: not yet.**" in memo.memo(result)
+    assert "まだ進めません" in memo.memo(result, "ja")
+
+
+def test_localisation_verdict_follows_the_intervals():
+    result = _result()
+    assert "point at the defect far more often than chance" in memo.memo(result)
+    weak = copy.deepcopy(result)
+    weak["localisation"][0]["pointing_interval"] = (0.06, 0.2)  # above chance's point, inside its interval
+    assert "does not beat chance clearly" in memo.memo(weak)
+
+
+def test_errors_are_priced_on_their_own_parts():
+    row = {"recall": 0.9, "false_alarm": 0.05, "images_per_s": 1000.0}
+    line = {"parts_per_s": 1.0, "hours_per_day": 24.0, "defect_rate": 0.1, "lines": 1}
+    cost = memo.monthly_line_cost(row, 1.0, {"miss": 10.0, "false_alarm": 1.0}, line)
+    parts = 86400 * 30.4
+    assert cost["misses"] == pytest.approx(parts * 0.1 * 0.1 * 10.0)
+    assert cost["alarms"] == pytest.approx(parts * 0.9 * 0.05 * 1.0)
+    assert cost["unchecked"] == pytest.approx(parts * 0.1 * 10.0) and cost["machines"] == 1
+
+
+def test_japanese_memo_has_the_same_numbers():
+    en, ja = memo.memo(_result()), memo.memo(_result(), "ja")
+    for number in ("0.970", "0.040", "1,000", "abc123"):
+        assert number in en and number in ja
+    assert "意思決定メモ" in ja
+    with pytest.raises(ValueError, match="lang must be one of"):
+        memo.memo(_result(), "fr")

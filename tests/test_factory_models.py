@@ -1,0 +1,124 @@
+"""Lesson 11's models, operating point, localisation scores and forecasting baselines, on tiny cases."""
+
+import numpy as np
+import pytest
+import torch
+
+from attention_course.factory import demand, inspection, surfaces
+
+TINY = dict(patch=8, d_model=16, n_heads=2, n_layers=1)
+
+
+def test_models_take_surfaces_and_give_five_classes():
+    images = surfaces.load_split("test", 6).images
+    for kind in ("vit", "cnn"):
+        model = inspection.build(kind, TINY)
+        assert model(images).shape == (6, len(surfaces.CLASSES))
+    cnn, vit = inspection.build("cnn", TINY), inspection.build("vit", TINY)
+    assert 0.5 < inspection.n_params(cnn) / inspection.n_params(vit) < 2, "the CNN is matched to the ViT's size"
+    with pytest.raises(ValueError, match="expected 'vit' or 'cnn'"):
+        inspection.build("mlp", TINY)
+
+
+def test_models_ignore_overall_brightness():
+    images = surfaces.load_split("test", 4).images
+    model = inspection.build("cnn", TINY).eval()
+    with torch.no_grad():
+        assert torch.allclose(model(images), model(images + 0.2), atol=1e-5)
+
+
+def test_training_and_pretraining_lower_their_losses():
+    data = surfaces.load_split("train", 64)
+    torch.manual_seed(0)
+    vit = inspection.build("vit", TINY)
+    pre = inspection.pretrain_masked(vit, data.images, steps=30, batch_size=32, lr=3e-3, progress=False)
+    assert np.mean(pre["loss"][-5:]) < np.mean(pre["loss"][:5])
+    model, fit = inspection.fine_tune(vit, data.images, data.labels, steps=30, batch_size=32, lr=3e-3, progress=False)
+    assert np.mean(fit["loss"][-5:]) < np.mean(fit["loss"][:5])
+    assert not torch.equal(model.head.weight, vit.head.weight), "fine-tuning trains a copy with a fresh head"
+
+
+def test_masked_pretraining_reads_no_labels():
+    data = surfaces.load_split("train", 16)
+    vit = inspection.build("vit", TINY)
+    model = inspection.MaskedPatchModel(vit)
+    mask = torch.zeros(16, vit.grid**2, dtype=torch.bool)
+    mask[:, ::3] = True
+    loss = model(data.images, mask)
+    assert loss.ndim == 0 and loss > 0
+
+
+def test_recall_at_false_alarm_picks_the_right_threshold():
+    good = np.arange(100) / 100  # 0.00 .. 0.99
+    defects = np.array([0.5, 0.955, 0.97, 0.99, 1.5])
+    scores = np.concatenate([good, defects])
+    defective = np.r_[np.zeros(100, bool), np.ones(5, bool)]
+    point = inspection.recall_at_false_alarm(scores, defective, 0.05)
+    assert point["false_alarm"] <= 0.05 and point["threshold"] == pytest.approx(0.94)
+    assert point["recall"] == pytest.approx(4 / 5)
+    strict = inspection.recall_at_false_alarm(scores, defective, 0.0)
+    assert strict["false_alarm"] == 0 and strict["recall"] == pytest.approx(1 / 5)
+    fixed = inspection.operating_point(scores, defective, 0.96)
+    assert fixed["recall"] == pytest.approx(3 / 5) and fixed["false_alarm"] == pytest.approx(3 / 100)
+    with pytest.raises(ValueError, match="both good and defective"):
+        inspection.recall_at_false_alarm(defects, np.ones(5, bool))
+
+
+def test_pointing_game_and_iou_score_against_the_mask():
+    masks = torch.zeros(2, 64, 64, dtype=torch.bool)
+    masks[:, 10:14, 20:24] = True
+    maps = torch.zeros(2, 64, 64)
+    maps[0, 11, 21] = 1.0  # peak on the defect
+    maps[1, 50, 50] = 1.0  # peak far away
+    assert inspection.pointing_game(maps, masks).tolist() == [1.0, 0.0]
+    near = torch.zeros(1, 64, 64)
+    near[0, 15, 21] = 1.0  # two pixels below the defect: a hit within the tolerance, a miss without it
+    assert inspection.pointing_game(near, masks[:1], tolerance=2).tolist() == [1.0]
+    assert inspection.pointing_game(near, masks[:1], tolerance=0).tolist() == [0.0]
+    perfect = masks.float()
+    assert inspection.top_iou(perfect, masks).tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match="defective images only"):
+        inspection.top_iou(maps, torch.zeros(2, 64, 64, dtype=torch.bool))
+
+
+def test_random_maps_score_at_chance():
+    data = surfaces.load_split("test", 200)
+    masks = data.masks[data.defective]
+    hits = inspection.pointing_game(inspection.random_maps(len(masks), seed=1), masks)
+    grown = torch.nn.functional.max_pool2d(masks[:, None].float(), 5, 1, 2)[:, 0]
+    chance = float(grown.mean())
+    assert abs(hits.mean() - chance) < 0.08, (hits.mean(), chance)
+
+
+def test_localisation_maps_have_the_image_shape():
+    data = surfaces.load_split("test", 4)
+    vit, cnn = inspection.build("vit", TINY), inspection.build("cnn", TINY)
+    for heat in (inspection.rollout_maps(vit, data.images), inspection.gradcam_maps(cnn, data.images)):
+        assert heat.shape == (4, 64, 64) and torch.isfinite(heat).all()
+    rows = inspection.localisation({"random map": inspection.random_maps(2)}, data.masks[1::2], data.labels[1::2])
+    assert rows[0]["images"] == 2 and 0 <= rows[0]["pointing"] <= 1
+
+
+def test_summarise_gives_spread_and_interval():
+    records = [{"model": "CNN", "labels": 50, "recall_at_far": v} for v in (0.5, 0.6, 0.7)]
+    (row,) = inspection.summarise(records)
+    assert row["mean"] == pytest.approx(0.6) and row["std"] == pytest.approx(0.1)
+    assert row["interval"][0] < 0.5 and row["interval"][1] > 0.7  # t with 2 degrees of freedom: wide
+    (single,) = inspection.summarise(records[:1])
+    assert single["interval"] is None and single["std"] == 0.0
+
+
+def test_exponential_smoothing_follows_a_seasonal_series():
+    months = np.arange(96)
+    series = (100 + 0.5 * months) * (1 + 0.3 * np.sin(2 * np.pi * months / 12))
+    forecast = demand.exponential_smoothing(series[:84], 12)
+    assert np.abs(forecast - series[84:]).mean() < 0.05 * np.abs(series[84:] - series[72:84]).mean() + 1.0
+    with pytest.raises(ValueError, match="two seasons"):
+        demand.exponential_smoothing(series[:20], 12)
+
+
+def test_horizon_table_sorts_by_mase():
+    scores = {"a": {"mase": 0.9, "mase_by_horizon": [0.5] * 12}, "b": {"mase": 0.7, "mase_by_horizon": [0.4] * 12}}
+    bands = {name: {"mase": (0.1, 1.0), "mase_by_horizon": [(0.1, 1.0)] * 12} for name in scores}
+    rows = demand.by_horizon_table(scores, bands)
+    assert [r["method"] for r in rows] == ["b", "a"] and rows[0]["h12"] == 0.4
