@@ -174,3 +174,14 @@ def test_an_answer_that_imports_is_not_refused_for_asking_the_finder():
         return torch.ones(t, t, dtype=torch.bool).tril()
 
     check("02.causal_mask", causal_mask)
+
+
+def test_moved_modules_still_find_the_checkout():
+    """Modules that locate the checkout from their own file (one folder deeper since the parts) still find it: a
+    ``parent.parent`` left from the flat layout pointed at attention_course/ itself."""
+    from attention_course.core import course
+    from attention_course.proof import memo
+
+    assert course.is_course_root(course.PACKAGE_ROOT), course.PACKAGE_ROOT
+    assert memo.ROOT == course.PACKAGE_ROOT
+    assert (memo.ROOT / "notebooks" / "10_proof_of_concept.ipynb").is_file()

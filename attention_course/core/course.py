@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_NAME = re.compile(r'^name\s*=\s*"attention-course"\s*$', re.MULTILINE)
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the checkout this library was installed from
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the checkout this library was installed from (core/course.py)
 
 
 def is_course_root(folder: Path) -> bool:

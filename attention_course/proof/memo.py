@@ -19,7 +19,7 @@ from pathlib import Path
 from .evidence import ERROR_COSTS, PEAK_FACTOR, PROVENANCE, THRESHOLDS, KPIs, choose, monthly_cost, what_if
 
 RESULT_MIME = "application/json"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: attention_course/proof/memo.py is two folders down
 
 TEXT = {
     "en": {
@@ -92,8 +92,8 @@ TEXT = {
         "waived": "製品で説明をまったく表示しないと事業側が決めて説明の KPI を外すなら、{named}が残る 4 つの KPI を"
                   "満たします。正解率は {acc}、p95 は {p95} ms、100 万件あたり {cpm} ドル、ラベルは {labels} 件です。",
         "kpis": "KPI は、正解率 {min_accuracy:.2f} 以上、p95 レイテンシ {max_p95_ms:.0f} ms 以下（1 文ずつ）、同じ推論構成で "
-                "100 万件あたり {max_cost_per_million:.2f} ドル以下、ラベル {max_labels:,} 件以下、候補が示す説明と消去法との"
-                "一致（スピアマン）{min_explanation_agreement:.2f} 以上です。これらの基準は、第 07 回で 2,000 ラベルの"
+                "100 万件あたり {max_cost_per_million:.2f} ドル以下、ラベル {max_labels:,} 件以下、候補が示す説明と消去テストとの"
+                "一致（スピアマン）{min_explanation_agreement:.2f} 以上です。これらの基準は、レッスン 07 で 2,000 ラベルの"
                 "ファインチューニング済みモデルが 0.802 を記録した後に書かれたため、正解率の KPI はその結果を知ったうえで"
                 "決められています。今回の実行では、最初の候補の学習（{started}）より前の {hashed} に KPI ファイルの"
                 "ハッシュ（sha256 {sha}）を記録しました。",
@@ -103,7 +103,7 @@ TEXT = {
         "met": "なし",
         "not_shown": "計測なし",
         "risks": "リスク",
-        "explain": "{name}自身の予測について、検証用の {n} 文で説明と消去法との一致（スピアマンの順位相関）を測ると、"
+        "explain": "{name}自身の予測について、検証用の {n} 文で説明と消去テストとの一致（スピアマンの順位相関）を測ると、"
                    "{methods} でした。{verdict}",
         "explain_ok": "最も高い{method}は基準の {thr:.2f} 以上なので、利用者に示せます。",
         "explain_low": "いずれも基準の {thr:.2f} に届かないため、どの方法の説明も利用者には示せません。",
@@ -124,17 +124,17 @@ TEXT = {
         "next": "次の段階",
         "next_go": "4 週間のシャドー運用でパイロットを行います。モデルが実データを振り分け、判断は引き続き人が行います。"
                    "実データで KPI を満たし、スライスの差が基準内であれば終了します。",
-        "next_no": "パイロットの前に PoC を拡張します。フル実行（GPU プロファイル：全ラベル、3 シード）、第 08 回の蒸留・量子化モデル、"
+        "next_no": "パイロットの前に PoC を拡張します。フル実行（GPU プロファイル：全ラベル、3 シード）、レッスン 08 の蒸留・量子化モデル、"
                    "正解率がまだ伸びている範囲でのラベル追加を行い、同じ KPI で再判断します。",
-        "next_full": "今回の実行では、ラベル数の KPI の範囲で {budget:,} 件までの予算を {seeds} シードで試し、第 08 回の"
+        "next_full": "今回の実行では、ラベル数の KPI の範囲で {budget:,} 件までの予算を {seeds} シードで試し、レッスン 08 の"
                      "軽量化モデルも比べました。パイロットの前に、{named}が満たしていない{missed_and}の KPI を緩めてよいか"
                      "（説明の KPI なら、製品がそもそも説明を表示する必要があるか）を事業側と合意するか、候補の足りない点を"
                      "改善してください。実際に推論するマシンでレイテンシを測り直し、同じ KPI で判断し直します。",
         "record": "再現性：コミット {commit}、torch {torch}、transformers {transformers}、scikit-learn {sklearn}、"
                   "シード {seeds}、テストデータ sha256 {sha}、KPI ファイル sha256 {kpi_sha}。",
         # whole clauses: the memo's money line ends with one ("..., {even}。")
-        "never": "損益分岐点には達しません", "days": "損益分岐までの期間は {:.1f} 日です",
-        "months": "損益分岐までの期間は {:.1f} か月です",
+        "never": "投資を回収できません", "days": "投資回収期間は {:.1f} 日です",
+        "months": "投資回収期間は {:.1f} か月です",
     },
 }
 CANDIDATES_JA = {"majority class": "多数派クラス", "TF-IDF + logistic regression": "TF-IDF + ロジスティック回帰",
@@ -142,7 +142,7 @@ CANDIDATES_JA = {"majority class": "多数派クラス", "TF-IDF + logistic regr
                  "distilled 3-layer MiniLM": "蒸留した 3 層 MiniLM", "int8 fine-tuned MiniLM": "int8 に量子化した MiniLM"}
 KPI_NAMES_JA = {"accuracy": "正解率", "p95 latency": "p95 レイテンシ", "cost per million": "100 万件あたりコスト",
                 "labels": "ラベル数", "explanation agreement": "説明の一致度"}
-METHODS_JA = {"attention": "注意（最終層）", "rollout": "注意のロールアウト", "gradient x input": "勾配×入力",
+METHODS_JA = {"attention": "アテンション（最終層）", "rollout": "アテンションロールアウト", "gradient x input": "勾配×入力",
               "word weights": "単語の重み", "random": "ランダム"}
 SLICES_JA = {"short (<= 10 words)": "10 語以下の短い文", "medium (11-25 words)": "11〜25 語の文",
              "long (> 25 words)": "25 語を超える長い文", "has a negation": "否定語を含む文", "no negation": "否定語を含まない文",
