@@ -56,17 +56,17 @@ def check_pointing_game(fn) -> int:
     g, rng = fresh_generator(), fresh_rng()
     cases = []
     for _ in range(3):
-        count, size = rng.randint(3, 8), rng.choice([16, 24, 32])
+        count, size, tolerance = rng.randint(3, 8), rng.choice([16, 24, 32]), rng.choice([1, 2])
         masks = torch.zeros(count, size, size, dtype=torch.bool)
         maps = torch.rand(count, size, size, generator=g)
         for i in range(count):
             r, c = rng.randint(3, size - 6), rng.randint(3, size - 6)
             masks[i, r : r + 3, c : c + 3] = True
-            if i % 2 == 0:  # half the maps peak next to the defect: inside the tolerance but outside the mask
-                maps[i, r + 4, c + 1] = 2.0
+            if i % 2 == 0:  # half the maps peak next to the defect: `tolerance` rows below it, outside the mask
+                maps[i, r + 2 + tolerance, c + 1] = 2.0
             else:  # the others peak on the defect itself
                 maps[i, r + 1, c + 1] = 2.0
-        cases.append((maps, masks, rng.choice([1, 2])))
+        cases.append((maps, masks, tolerance))
     for maps, masks, tolerance in cases:
         case = f"maps {tuple(maps.shape)}, tolerance {tolerance}"
         got = call("11.pointing_game", case, fn, maps, masks, tolerance)
