@@ -7,7 +7,7 @@ import torch
 
 from attention_course.core.attention import StaticKVCache
 from attention_course.core.gpt import GPT, GPTConfig
-from attention_course.deploy.generation import StaticGenerator, kv_cache_bytes, sample_on_device
+from attention_course.deploy.generation import OneRowLinear, StaticGenerator, kv_cache_bytes, sample_on_device
 
 CONFIG = GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=2, d_model=32)
 
@@ -53,6 +53,41 @@ def test_greedy_float32_gives_exactly_the_naive_loops_tokens(model, batch, promp
     assert torch.equal(static, model.generate(tokens, new, temperature=0, use_cache=True))
 
 
+@pytest.mark.parametrize("steps_per_graph", [1, 3, 7, 64])
+def test_the_decode_loop_gives_the_same_tokens_for_any_chunk_of_steps(model, steps_per_graph):
+    # the chunks a CUDA graph replays (here run eagerly: the same bookkeeping on the device's buffers); 22 decode
+    # steps are whole chunks plus a remainder for 3 and 7, fewer than one chunk for 64
+    tokens = torch.randint(0, CONFIG.vocab_size, (2, 6), generator=torch.Generator().manual_seed(3))
+    generator = StaticGenerator(model, max_batch=2, max_len=40, steps_per_graph=steps_per_graph)
+    assert torch.equal(generator.generate(tokens, 23), model.generate(tokens, 23, temperature=0))
+    assert torch.equal(generator.generate(tokens[:1], 5), model.generate(tokens[:1], 5, temperature=0))
+
+
+def test_one_row_linear_is_the_same_maths_and_only_for_one_row(model):
+    layer = torch.nn.Linear(16, 5)
+    one, two = torch.randn(1, 1, 16), torch.randn(2, 1, 16)
+    with OneRowLinear():
+        torch.testing.assert_close(layer(one), torch.nn.functional.linear(one, layer.weight, layer.bias))
+        with torch.overrides.TorchFunctionMode():  # an inner mode sees what OneRowLinear passes on unchanged
+            pass
+    calls = []
+
+    class Spy(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            calls.append(func)
+            return func(*args, **(kwargs or {}))
+
+    with Spy(), OneRowLinear():  # OneRowLinear runs first; its replacement ops reach the spy, not F.linear
+        layer(one)
+        layer(two)
+    assert calls.count(torch.nn.functional.linear) == 1  # the two-row input kept the matrix product
+    tokens = torch.randint(0, CONFIG.vocab_size, (1, 7), generator=torch.Generator().manual_seed(5))
+    generator = StaticGenerator(model, max_batch=1, max_len=40, decode_linear="sum")
+    assert torch.equal(generator.generate(tokens, 30), model.generate(tokens, 30, temperature=0))
+    with pytest.raises(ValueError, match="decode_linear"):
+        StaticGenerator(model, max_batch=1, decode_linear="gemm")
+
+
 @pytest.mark.parametrize("decode_attention", StaticKVCache.DECODE_ATTENTION)
 def test_both_decode_attentions_give_the_naive_loops_tokens_and_logits(model, decode_attention):
     tokens = torch.randint(0, CONFIG.vocab_size, (2, 9), generator=torch.Generator().manual_seed(7))
@@ -88,6 +123,8 @@ def test_generator_errors_say_what_was_expected(model):
         generator.generate(torch.zeros(1, 4, dtype=torch.long), 0)
     with pytest.raises(ValueError, match="1..64"):
         StaticGenerator(model, max_batch=1, max_len=65)
+    with pytest.raises(ValueError, match="steps_per_graph must be positive"):
+        StaticGenerator(model, max_batch=1, steps_per_graph=0)
     with pytest.raises(TypeError, match="course's GPT"):
         StaticGenerator(torch.nn.Linear(2, 2), max_batch=1)
 

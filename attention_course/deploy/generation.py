@@ -21,12 +21,14 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+from torch.overrides import TorchFunctionMode
 
 from ..core.attention import StaticKVCache
 from ..core.benchmarks import benchmark
@@ -60,18 +62,58 @@ def kv_cache_bytes(config: GPTConfig, batch: int, length: int, bytes_per_number:
     return 2 * config.n_layer * batch * length * config.d_model * bytes_per_number
 
 
+class OneRowLinear(TorchFunctionMode):
+    """Inside this mode, a linear layer applied to a single row (a decode step at batch 1) is written as
+    multiply-and-sum, ``(x * W).sum(-1)`` accumulated in float32, instead of a matrix product.
+
+    The maths is the same; what changes is what the compiler can do with it. A one-row product is a dot product per
+    output: it reads each weight once and is bound by memory. As a library matrix product it is one opaque kernel
+    (tiled for many rows, with a separate reduction when it splits the sum); as a multiply-and-sum it is a reduction
+    that Inductor generates itself and fuses with what follows (the bias, GELU, the residual add). Inputs with more
+    than one row keep the matrix product, where the library kernels win.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.linear:
+            x, weight = args[0], args[1]
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            if x.numel() == x.shape[-1]:
+                y = (x.unsqueeze(-2) * weight).sum(-1, dtype=torch.float32).to(x.dtype)
+                return y if bias is None else y + bias
+        return func(*args, **kwargs)
+
+
+@dataclass
+class _DecodeState:
+    """One batch size's fixed buffers for the decode loop, and its captured CUDA graphs by number of steps."""
+
+    token: Tensor
+    position: Tensor
+    out: Tensor
+    graphs: dict = field(default_factory=dict)
+
+
 class StaticGenerator:
     """Greedy or sampled generation for one ``GPT`` with a static KV cache and a compiled decode step.
 
     ``max_batch`` and ``max_len`` (prompt plus new tokens; default the model's context) fix the cache's shape.
-    ``compile=True`` compiles the decode step with ``torch.compile(mode="reduce-overhead", fullgraph=True)``:
-    one compilation per batch size (on first use, or ``warm_up``), then, on a GPU, a CUDA graph replayed per
-    token. ``decode_attention`` picks how the one new query attends over the cache (``StaticKVCache``): "matmul"
-    (default) or "fused". The model keeps its dtype (cast it to bfloat16 for serving: a cast, not a quantisation).
+    ``compile=True`` compiles the decode step with ``torch.compile(fullgraph=True)`` (one compilation per batch
+    size, on first use or ``warm_up``) and, on a GPU, captures ``steps_per_graph`` consecutive decode steps in one
+    CUDA graph: the token, its position and the output row live in fixed buffers that the graph updates itself, so
+    the host launches one graph per ``steps_per_graph`` tokens (and a one-step graph for the remainder) and never
+    waits; the prompt's forward pass (prefill) is compiled once for every length. ``decode_linear`` says how a
+    decode step with one row computes its linear layers: "sum" (``OneRowLinear``; the default when compiled) or
+    "matmul" (the default eager). ``decode_attention`` picks how the one new query attends over the cache
+    (``StaticKVCache``): "matmul" (default) or "fused". The model keeps its dtype (cast it to bfloat16 for serving:
+    a cast, not a quantisation).
     """
 
+    DECODE_LINEAR = ("sum", "matmul")
+
     def __init__(self, model: GPT, max_batch: int, max_len: int | None = None, temperature: float = 0.0,
-                 top_k: int | None = None, compile: bool = False, decode_attention: str = "matmul"):
+                 top_k: int | None = None, compile: bool = False, decode_attention: str = "matmul",
+                 steps_per_graph: int = 16, decode_linear: str | None = None):
         if not isinstance(model, GPT):
             raise TypeError(f"StaticGenerator serves the course's GPT, got {type(model).__name__}")
         max_len = max_len or model.config.block_size
@@ -87,15 +129,20 @@ class StaticGenerator:
         config = model.config
         self.caches = [StaticKVCache(max_batch, max_len, config.n_head, config.d_model // config.n_head, self.dtype,
                                      self.device, decode_attention) for _ in model.blocks]
+        if steps_per_graph < 1:
+            raise ValueError(f"steps_per_graph must be positive, got {steps_per_graph}")
+        decode_linear = decode_linear or ("sum" if compile else "matmul")
+        if decode_linear not in self.DECODE_LINEAR:
+            raise ValueError(f"decode_linear must be one of {self.DECODE_LINEAR}, got {decode_linear!r}")
+        self.decode_linear = decode_linear
         self.temperature, self.top_k = temperature, top_k
         self.compiled = compile
-        if compile:
-            for cache in self.caches:  # static addresses: the CUDA graph may write into them in place
-                for tensor in (cache.keys, cache.values, cache.causal):
-                    torch._dynamo.mark_static_address(tensor)
-            self._decode = torch.compile(self.decode_step, mode="reduce-overhead", fullgraph=True)
-        else:
-            self._decode = self.decode_step
+        self.steps_per_graph = steps_per_graph
+        # Inductor fuses the step's kernels; the CUDA graphs are captured here (``_capture``), not by the compiler
+        self._step = torch.compile(self.decode_step, fullgraph=True) if compile else self.decode_step
+        # the prompt's length varies from call to call: one graph for every length (no stall on a new length)
+        self._prefill = torch.compile(self.prefill, dynamic=True) if compile else self.prefill
+        self._states: dict[int, _DecodeState] = {}
 
     @property
     def max_batch(self) -> int:
@@ -120,7 +167,8 @@ class StaticGenerator:
     @torch.no_grad()
     def decode_step(self, token: Tensor, position: Tensor) -> Tensor:
         """One new token (B, 1) at ``position`` (a 1-element tensor) through the model; return the next (B, 1)."""
-        logits, _ = self.model(token, caches=self.caches, positions=position)
+        with OneRowLinear() if self.decode_linear == "sum" else contextlib.nullcontext():
+            logits, _ = self.model(token, caches=self.caches, positions=position)
         return sample_on_device(logits[:, -1], self.temperature, self.top_k)
 
     def _check(self, tokens: Tensor, max_new_tokens: int) -> None:
@@ -139,31 +187,79 @@ class StaticGenerator:
             raise ValueError(f"prompt ({tokens.shape[1]}) + new tokens ({max_new_tokens}) exceed max_len "
                              f"{self.max_len}")
 
+    def _advance(self, state: _DecodeState, steps: int) -> None:
+        """``steps`` decode steps on ``state``'s buffers: each moves the position on, writes its new token into the
+        output there and feeds it to the next step (all on the device, so that it can be captured)."""
+        for _ in range(steps):
+            token = self._step(state.token, state.position)  # the token after the one at ``position``
+            state.position.add_(1)
+            state.out.index_copy_(1, state.position, token)
+            state.token.copy_(token)
+
+    def _state(self, batch: int) -> _DecodeState:
+        """The buffers (and, compiled on a GPU, the captured graphs) for ``batch`` rows, made on first use."""
+        if batch not in self._states:
+            state = _DecodeState(token=torch.zeros(batch, 1, dtype=torch.long, device=self.device),
+                                 position=torch.zeros(1, dtype=torch.long, device=self.device),
+                                 out=torch.zeros(batch, self.max_len, dtype=torch.long, device=self.device))
+            if self.compiled and self.device.type == "cuda":
+                self._capture(state)
+            self._states[batch] = state
+        return self._states[batch]
+
+    @torch.no_grad()
+    def _capture(self, state: _DecodeState) -> None:
+        # Compile and run the step a few times on a side stream first (CUDA graphs capture only work already done
+        # once: kernel selection, allocations), then record a chunk of steps and a single step. The warm-up writes
+        # the caches at positions 0..2, which every later prompt overwrites before reading (prefill or decode).
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            state.position.fill_(0)
+            self._advance(state, min(3, self.max_len - 1))
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        pool = torch.cuda.graph_pool_handle()
+        for steps in sorted({self.steps_per_graph, 1}, reverse=True):
+            state.position.fill_(0)  # recorded, not run: no position moves during a capture
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=pool):
+                self._advance(state, steps)
+            state.graphs[steps] = graph
+
+    def _run(self, state: _DecodeState, steps: int) -> None:
+        graph = state.graphs.get(steps)
+        if graph is None:
+            self._advance(state, steps)
+        else:
+            graph.replay()
+
     @torch.no_grad()
     def generate(self, tokens: Tensor, max_new_tokens: int) -> Tensor:
-        """Continue ``tokens`` (B, T) by ``max_new_tokens``: prefill, then one decode step per token. Returns
-        (B, T + max_new_tokens); the host never waits for the device inside the loop."""
+        """Continue ``tokens`` (B, T) by ``max_new_tokens``: prefill, then one decode step per token, in chunks of
+        ``steps_per_graph``. Returns (B, T + max_new_tokens); the host never waits for the device inside the loop."""
         self._check(tokens, max_new_tokens)
         batch, length = tokens.shape
-        out = torch.empty(batch, length + max_new_tokens, dtype=torch.long, device=self.device)
-        out[:, :length] = tokens
-        token = self.prefill(tokens)
-        out[:, length] = token[:, 0]
-        position = torch.tensor([length], device=self.device)
-        graphs = self.compiled and self.device.type == "cuda"
-        for i in range(1, max_new_tokens):
-            if graphs:
-                torch.compiler.cudagraph_mark_step_begin()  # the previous replay's outputs may be overwritten now
-            token = self._decode(token, position).clone()  # clone: the graph's output buffer is reused next replay
-            out[:, length + i] = token[:, 0]
-            position += 1
-        return out
+        state = self._state(batch)
+        state.out[:, :length] = tokens
+        first = self._prefill(tokens)
+        state.out[:, length] = first[:, 0]
+        state.token.copy_(first)
+        state.position.fill_(length)
+        left = max_new_tokens - 1
+        while left >= self.steps_per_graph:
+            self._run(state, self.steps_per_graph)
+            left -= self.steps_per_graph
+        for _ in range(left):
+            self._run(state, 1)
+        return state.out[:, :length + max_new_tokens].clone()
 
-    def warm_up(self, batch: int, steps: int = 3) -> float:
-        """Compile (and capture) the decode step for ``batch`` rows on a short dummy prompt; return the seconds."""
+    def warm_up(self, batch: int) -> float:
+        """Compile (and capture) the decode steps for ``batch`` rows and run each graph once on a short dummy
+        prompt; return the seconds."""
         started = time.perf_counter()
-        prompt = torch.zeros(batch, 4, dtype=torch.long, device=self.device)
-        self.generate(prompt, steps + 1)
+        length = min(4, self.max_len - 1) or 1
+        prompt = torch.zeros(batch, length, dtype=torch.long, device=self.device)
+        self.generate(prompt, max(1, min(self.steps_per_graph + 2, self.max_len - length)))
         synchronize(self.device)
         return time.perf_counter() - started
 
