@@ -7,9 +7,10 @@ site's ``ja/`` folder by attention_course/tools/book.py. This extension
   the other language (the two builds have the same page names), and names the other page for search engines;
 - on the Japanese site, marks every paragraph the catalogs do not translate yet as ``lang="en"`` (a screen reader
   then reads it with an English voice, and tests/test_i18n.py can find it); the page itself is ``lang="ja"``;
-- keeps out of the catalogs what code writes in each language: an included ``memo.md`` beside a ``memo.ja.md``
-  (lesson 10's memo and cost table, attention_course/proof/memo.py). The Japanese build includes the Japanese
-  file in its place (attention_course/tools/book.py), so its paragraphs are neither messages nor untranslated.
+- keeps out of the catalogs what is written in each language: an included ``memo.md`` beside a ``memo.ja.md``
+  (lesson 10's memo and cost table, which attention_course/proof/memo.py writes in both). The Japanese build
+  includes the Japanese file in its place (attention_course/tools/book.py): its text is neither a message nor
+  untranslated.
 """
 
 from __future__ import annotations
