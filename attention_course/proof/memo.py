@@ -4,8 +4,9 @@
 - ``plot_candidates(result, lang)``: each candidate's accuracy and cost per million beside the KPIs, in either language
   (Japanese with IPAexGothic from the matplotlib-fontja package: it renders offline);
 - ``what_if_widget(result)``: sliders for volume and prices, the monthly cost and break-even per candidate;
-- ``python -m attention_course.proof.memo NOTEBOOK``: write the memo pages and the Japanese figure of the book
-  from the result stored in an executed lesson-10 notebook.
+- ``python -m attention_course.proof.memo NOTEBOOK``: write the book's memo, cost table (the Japanese one with a yen
+  table beside the dollars) and figure, in English and Japanese (``book_file``), from the result stored in an
+  executed lesson-10 notebook.
 """
 
 from __future__ import annotations
