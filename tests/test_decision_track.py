@@ -9,7 +9,7 @@ import pytest
 from attention_course.tools import book
 
 pytestmark = pytest.mark.slow
-# The Japanese track is on the Japanese site (ja/), where book/ja/<page>.md is built as decision/<page>.
+# The Japanese track is the English pages built with the catalogs of book/locales, on the Japanese site (ja/).
 PAGES = ["ja/decision/index", "ja/decision/lesson06", "ja/decision/lesson10", "ja/decision/glossary", "ja/decision/playbook",
          "ja/decision/cloud_vs_onprem",
          "decision/index", "decision/lesson10", "decision/glossary", "notebooks/10_proof_of_concept",
@@ -17,13 +17,20 @@ PAGES = ["ja/decision/index", "ja/decision/lesson06", "ja/decision/lesson10", "j
 
 
 def test_every_track_page_is_built(site):
-    for folder, built in (("decision", "decision"), ("ja", "ja/decision")):
-        for page in (book.ROOT / "book" / folder).glob("lesson*.md"):
-            assert (site / built / f"{page.stem}.html").exists(), f"{folder}/{page.name} is not on the site"
+    pages = sorted((book.ROOT / "book" / "decision").glob("lesson*.md"))
+    assert len(pages) >= 13
+    for page in pages:
+        for built in ("decision", "ja/decision"):
+            assert (site / built / f"{page.stem}.html").exists(), f"decision/{page.name} is not on the site ({built})"
     japanese = (site / "ja" / "decision" / "lesson10.html").read_text(encoding="utf-8")
-    assert "意思決定メモ" in japanese and "推奨" in japanese  # the generated memo is included
-    assert "poc_candidates" in japanese  # the Japanese figure
-    assert "Decision memo" in (site / "decision" / "lesson10.html").read_text(encoding="utf-8")
+    english = (site / "decision" / "lesson10.html").read_text(encoding="utf-8")
+    assert "意思決定メモ" in japanese and "推奨" in japanese and "Decision memo" not in japanese  # the Japanese memo
+    assert "Decision memo" in english and "意思決定メモ" not in english
+    # the figure with Japanese labels (figure_language_filename) on the Japanese page only
+    assert "poc_candidates.ja.png" in japanese and "poc_candidates.ja.png" not in english and "poc_candidates.png" in english
+    costs = (site / "ja" / "decision" / "cloud_vs_onprem.html").read_text(encoding="utf-8")
+    assert "100 万件あたり (ドル)" in costs and "100 万件あたり (円)" in costs and "1 ドル = 150 円" in costs  # yen beside dollars
+    assert "(円)" not in (site / "decision" / "cloud_vs_onprem.html").read_text(encoding="utf-8")
 
 
 def test_the_search_index_holds_japanese_words(site):

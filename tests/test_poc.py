@@ -363,13 +363,43 @@ def test_the_glyph_check_can_fail():
 @STORED_PREDATES
 def test_book_pages_equal_the_memo_of_the_stored_lesson():
     result = memo.result_from_notebook(NOTEBOOK)
-    for lang, folder in (("en", "decision"), ("ja", "ja")):
+    for lang in ("en", "ja"):
         page = memo.for_book(memo.memo(result, lang, level=2))
-        assert (ROOT / "book" / folder / "memo.md").read_text(encoding="utf-8") == page, (
-            f"book/{folder}/memo.md is stale: run `python -m attention_course.proof.memo`")
-        table = (ROOT / "book" / folder / "cloud_table.md").read_text(encoding="utf-8")
-        assert table == memo.for_book(memo.cloud_table(result, lang))
+        path = memo.book_file("memo.md", lang)
+        assert path.read_text(encoding="utf-8") == page, (
+            f"{path.relative_to(ROOT)} is stale: run `python -m attention_course.proof.memo`")
+        table = memo.book_file("cloud_table.md", lang).read_text(encoding="utf-8")
+        assert table == memo.book_cloud_table(result, lang)
+        assert table.startswith(memo.for_book(memo.cloud_table(result, lang)))  # the dollars first, as measured
         assert "$" not in table.replace("\\$", "")  # every dollar escaped: MyST would read a pair as math
+    assert memo.book_file("memo.md", "ja") == ROOT / "book" / "decision" / "memo.ja.md"
+
+
+def test_the_yen_table_is_the_dollar_table_at_the_stated_rate():
+    result = synthetic_result()
+    dollars, yen = memo.cloud_table(result, "ja"), memo.cloud_table(result, "ja", yen_per_dollar=150.0)
+    year, month, day = memo.YEN_RATE_FIXED_ON
+    assert "1 ドル = 150 円" in yen and f"{year} 年 {month} 月 {day} 日" in yen and "仮定" in yen  # rate, date, assumption
+    assert "(円)" in yen and "(円)" not in dollars
+
+    def rows(table):
+        return [[cell.strip() for cell in line.split("|")[1:-1]] for line in table.splitlines()
+                if line.startswith("| ") and "---" not in line][1:]
+
+    def number(cell):
+        return float(cell.replace(",", ""))
+
+    assert len(rows(yen)) == len(rows(dollars)) > 0
+    for in_dollars, in_yen in zip(rows(dollars), rows(yen), strict=True):
+        assert in_yen[:3] == in_dollars[:3]  # the same candidate, hardware and throughput
+        assert abs(number(in_yen[3]) - 150 * number(in_dollars[3])) <= 150 * 0.0005 + 0.005  # per million, 3 decimals
+        for dollar_cell, yen_cell in zip(in_dollars[4:], in_yen[4:], strict=True):  # a month, whole dollars
+            assert abs(number(yen_cell) - 150 * number(dollar_cell)) <= 150 * 0.5 + 0.5
+    english = memo.cloud_table(result, "en", yen_per_dollar=150.0)
+    assert "JPY / million" in english and f"{year}-{month:02d}-{day:02d}" in english
+    for rate in (0, -150.0):
+        with pytest.raises(ValueError, match="positive rate"):
+            memo.cloud_table(result, "ja", yen_per_dollar=rate)
 
 
 @STORED_PREDATES

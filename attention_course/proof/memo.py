@@ -4,8 +4,9 @@
 - ``plot_candidates(result, lang)``: each candidate's accuracy and cost per million beside the KPIs, in either language
   (Japanese with IPAexGothic from the matplotlib-fontja package: it renders offline);
 - ``what_if_widget(result)``: sliders for volume and prices, the monthly cost and break-even per candidate;
-- ``python -m attention_course.proof.memo NOTEBOOK``: write the memo pages and the Japanese figure of the book
-  from the result stored in an executed lesson-10 notebook.
+- ``python -m attention_course.proof.memo NOTEBOOK``: write the book's memo, cost table (the Japanese one with a yen
+  table beside the dollars) and figure, in English and Japanese (``book_file``), from the result stored in an
+  executed lesson-10 notebook.
 """
 
 from __future__ import annotations
@@ -348,34 +349,66 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
 
 
 CLOUD_VOLUMES = (10_000, 1_000_000, 100_000_000)  # predictions a day: a team, a product, a platform
+# The yen table beside the dollars (the Japanese cost page): an assumed rate, not a market quote (the course is built
+# offline and fetches none), fixed on the date below. Like the hourly prices, replace it with your own.
+YEN_PER_DOLLAR = 150.0
+YEN_RATE_FIXED_ON = (2026, 12, 6)
 CLOUD_TEXT = {
     "en": dict(caption="Measured on {hardware} (profile `{profile}`), served one sentence at a time (the latency "
                        "KPI's configuration), machines sized for {peak:.0f} times the average rate; hourly prices are "
                        "assumptions: CPU box USD {cpu:.2f}, GPU USD {gpu:.2f}.",
-               header="| candidate | hardware | predictions/s | USD / million | " + " | ".join(
-                   f"USD / month at {v:,} a day" for v in CLOUD_VOLUMES) + " |"),
+               header="| candidate | hardware | predictions/s | {unit} / million | " + " | ".join(
+                   f"{{unit}} / month at {v:,} a day" for v in CLOUD_VOLUMES) + " |",
+               unit={"USD": "USD", "JPY": "JPY"},
+               yen="The same table in yen, for reference: converted at an assumed USD 1 = JPY {rate:,.0f}, a rate "
+                   "the course fixed on {year}-{month:02d}-{day:02d} (it is built offline and fetches no market rate; "
+                   "replace it with your own). The hourly prices are then CPU box JPY {cpu:,.0f}, GPU JPY {gpu:,.0f}."),
     "ja": dict(caption="計測環境は {hardware}（プロファイル `{profile}`）で、1 文ずつ推論する構成（レイテンシの KPI と同じ）、"
                        "マシンは平均の {peak:.0f} 倍のピークに合わせて用意します。1 時間あたりの価格は仮定で、CPU サーバー "
                        "{cpu:.2f} ドル、GPU {gpu:.2f} ドルです。",
-               header="| 候補 | ハードウェア | 件/秒 | 100 万件あたり (ドル) | " + " | ".join(
-                   f"1 日 {v:,} 件の月額 (ドル)" for v in CLOUD_VOLUMES) + " |"),
+               header="| 候補 | ハードウェア | 件/秒 | 100 万件あたり ({unit}) | " + " | ".join(
+                   f"1 日 {v:,} 件の月額 ({{unit}})" for v in CLOUD_VOLUMES) + " |",
+               unit={"USD": "ドル", "JPY": "円"},
+               yen="参考として、同じ表を円で示します。1 ドル = {rate:,.0f} 円で換算しています。このレートは仮定で、"
+                   "本講座が {year} 年 {month} 月 {day} 日に固定した値です（サイトはオフラインで作成するため、市場のレートは"
+                   "取得していません。自社の想定レートに置き換えてください）。1 時間あたりの価格は、CPU サーバー {cpu:,.0f} 円、"
+                   "GPU {gpu:,.0f} 円に当たります。"),
 }
 
 
-def cloud_table(result: dict, lang: str = "en") -> str:
-    """Markdown: each measured candidate on each hardware, cost per million and monthly cost at three volumes."""
-    t = CLOUD_TEXT[lang]
-    lines = [t["caption"].format(hardware=result["hardware"], profile=result["profile"], cpu=result["prices"]["cpu"],
-                                 gpu=result["prices"]["gpu"], peak=PEAK_FACTOR), "", t["header"],
-             "|" + " --- |" * (4 + len(CLOUD_VOLUMES))]
+def cloud_table(result: dict, lang: str = "en", yen_per_dollar: float | None = None) -> str:
+    """Markdown: each measured candidate on each hardware, cost per million and monthly cost at three volumes.
+
+    In dollars, the measured run's currency; with ``yen_per_dollar``, every price converted to yen at that
+    (assumed) rate, the rate and the date it was fixed (``YEN_RATE_FIXED_ON``) stated above the table."""
+    if yen_per_dollar is not None and not yen_per_dollar > 0:
+        raise ValueError(f"yen_per_dollar must be a positive rate (yen for one dollar), not {yen_per_dollar!r}")
+    t, rate = CLOUD_TEXT[lang], yen_per_dollar or 1.0
+    unit = t["unit"]["JPY" if yen_per_dollar else "USD"]
+    prices = {"cpu": result["prices"]["cpu"], "gpu": result["prices"]["gpu"]}
+    caption = t["caption"].format(hardware=result["hardware"], profile=result["profile"], peak=PEAK_FACTOR, **prices)
+    if yen_per_dollar:
+        year, month, day = YEN_RATE_FIXED_ON
+        caption = t["yen"].format(rate=rate, year=year, month=month, day=day,
+                                  **{name: price * rate for name, price in prices.items()})
+    lines = [caption, "", t["header"].format(unit=unit), "|" + " --- |" * (4 + len(CLOUD_VOLUMES))]
+    per_million = "{:,.2f}" if yen_per_dollar else "{:.3f}"
     for row in result["rows"]:
         if row["labels"] == 0:  # the majority class serves nothing worth pricing
             continue
-        rate = row.get("serving_throughput_per_s", row["throughput_per_s"])
-        monthly = [f"{monthly_cost(v, rate, row['hourly_price'], PEAK_FACTOR):,.0f}" for v in CLOUD_VOLUMES]
+        served = row.get("serving_throughput_per_s", row["throughput_per_s"])
+        monthly = [f"{rate * monthly_cost(v, served, row['hourly_price'], PEAK_FACTOR):,.0f}" for v in CLOUD_VOLUMES]
         lines.append(f"| {candidate_name(row['candidate'], lang)} | {row['hardware'].upper()} | "
-                     f"{rate:,.0f} | {row['cost_per_million']:.3f} | " + " | ".join(monthly) + " |")
+                     f"{served:,.0f} | {per_million.format(rate * row['cost_per_million'])} | " + " | ".join(monthly) + " |")
     return "\n".join(lines) + "\n"
+
+
+def book_cloud_table(result: dict, lang: str = "en") -> str:
+    """The cost page's table: in dollars; on the Japanese page, the same table in yen beside it (YEN_PER_DOLLAR)."""
+    table = cloud_table(result, lang)
+    if lang == "ja":
+        table += "\n" + cloud_table(result, lang, yen_per_dollar=YEN_PER_DOLLAR)
+    return for_book(table)
 
 
 # ---------------------------------------------------------------- the figure, in English or Japanese
@@ -590,22 +623,29 @@ def for_book(markdown: str) -> str:
     return re.sub(r"(?<!\\)\$", r"\\$", markdown)
 
 
+def book_file(name: str, lang: str = "en", root: Path = ROOT) -> Path:
+    """Where a generated book file lies: book/decision/memo.md, and its Japanese, book/decision/memo.ja.md (the
+    Japanese build includes it in place of the English; a figure's Japanese, figures/poc_candidates.ja.png, is
+    found by Sphinx's figure_language_filename)."""
+    path = root / "book" / "decision" / name
+    return path if lang == "en" else path.with_suffix(f".{lang}{path.suffix}")
+
+
 def write_book_pages(notebook: str | Path, root: Path = ROOT) -> list[Path]:
-    """Write the memo and the cost table (book/decision/ and book/ja/) and the Japanese figure from ``notebook``."""
+    """Write the memo, the cost table and the figure of the decision track in both languages from ``notebook``."""
     import matplotlib
 
     matplotlib.use("Agg")
     result = result_from_notebook(notebook)
     written = []
-    for lang, folder in (("en", "decision"), ("ja", "ja")):
+    for lang in ("en", "ja"):
         for name, text in (("memo.md", for_book(memo(result, lang, level=2))),
-                           ("cloud_table.md", for_book(cloud_table(result, lang)))):
-            path = root / "book" / folder / name
+                           ("cloud_table.md", book_cloud_table(result, lang))):
+            path = book_file(name, lang, root)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             written.append(path)
-    for lang, folder in (("en", "decision"), ("ja", "ja")):
-        figure = root / "book" / folder / "figures" / "poc_candidates.png"
+        figure = book_file("figures/poc_candidates.png", lang, root)
         figure.parent.mkdir(parents=True, exist_ok=True)
         plot_candidates(result, lang).savefig(figure, dpi=110)
         written.append(figure)

@@ -52,17 +52,19 @@ def stage(source: Path, language: str = "en") -> Path:
     """Assemble the book's source folder for one language ("en" or "ja") and return it.
 
     The Japanese book is the same source: Sphinx reads its prose from book/locales (gettext catalogs) and the
-    code and outputs from the English notebooks. The decision-maker track, written page by page in Japanese
-    before the catalogs existed, is the exception: book/ja/<page>.md stands in for book/decision/<page>.md."""
+    code and outputs from the English notebooks. Files that code writes in both languages (lesson 10's memo and
+    cost table: ``memo.md`` and ``memo.ja.md``) are the one exception to the catalogs: the Japanese build includes
+    the Japanese file in place of the English one (book/_ext/bilingual_site.py keeps them out of the catalogs),
+    and a figure's Japanese (``poc_candidates.ja.png``) is found by Sphinx's ``figure_language_filename``."""
     if language not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {language!r}")
     if source.exists():
         shutil.rmtree(source)
     # Every page, folder of pages, image and the site's extension (book/_ext); not the npm folder or old builds.
     shutil.copytree(ROOT / "book", source, ignore=shutil.ignore_patterns(*BOOK_SKIP))
-    if language == "ja":
-        shutil.rmtree(source / "decision")
-        shutil.move(source / "ja", source / "decision")
+    if language != "en":
+        for localised in sorted(source.rglob(f"*.{language}.md")):
+            shutil.copy2(localised, localised.with_name(localised.name.replace(f".{language}.md", ".md")))
         config = (source / "_config.yml").read_text(encoding="utf-8")
         japanese = '  config:\n    language: "ja"\n    course_site_language: "ja"\n'
         config = config.replace("  config:\n", japanese, 1)

@@ -35,9 +35,6 @@ LOCALES = ROOT / "book" / "locales"
 LANGUAGE = "ja"
 CATALOGS = LOCALES / LANGUAGE / "LC_MESSAGES"
 UNTRANSLATED_LIST = LOCALES / "untranslated.txt"
-# The decision-maker track was written in Japanese page by page before the catalogs existed: its Japanese pages
-# (book/ja/<page>.md) stand in for book/decision/<page>.md in the Japanese build. They are not catalogs yet.
-WHOLE_PAGE_TRANSLATIONS = "decision/"
 NOTEBOOK_FOLDERS = ("notebooks", "exercises", "solutions")
 # Messages with no words to translate: math, code, numbers, names of files.
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
@@ -81,13 +78,8 @@ def extract(output: Path) -> Path:
 
 
 def templates(pot_dir: Path) -> dict[str, Path]:
-    """{source page ("notebooks/02_self_attention"): its .pot} for the English sources (the Japanese pages aside)."""
-    found = {}
-    for pot in sorted(pot_dir.rglob("*.pot")):
-        name = pot.relative_to(pot_dir).with_suffix("").as_posix()
-        if not name.startswith(f"{LANGUAGE}/"):  # book/ja holds Japanese pages, not sources to translate
-            found[name] = pot
-    return found
+    """{source page ("notebooks/02_self_attention"): its .pot} for every English source."""
+    return {pot.relative_to(pot_dir).with_suffix("").as_posix(): pot for pot in sorted(pot_dir.rglob("*.pot"))}
 
 
 def update(output: Path | None = None) -> list[str]:
@@ -96,17 +88,9 @@ def update(output: Path | None = None) -> list[str]:
 
     with tempfile.TemporaryDirectory(prefix="attention-i18n-") as scratch:
         pot_dir = extract(Path(output or scratch))
-        sources = templates(pot_dir)
-        only = Path(scratch) / "only"
-        for name, pot in sources.items():
-            if name.startswith(WHOLE_PAGE_TRANSLATIONS):
-                continue
-            target = only / f"{name}.pot"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(pot.read_bytes())
-        basic.update(str(LOCALES), str(only), (LANGUAGE,), line_width=100)
+        basic.update(str(LOCALES), str(pot_dir), (LANGUAGE,), line_width=100)
         reuse_translations()
-        return sorted(name for name in sources if not name.startswith(WHOLE_PAGE_TRANSLATIONS))
+        return sorted(templates(pot_dir))
 
 
 def reuse_translations(catalogs: Path = CATALOGS) -> int:
@@ -172,13 +156,11 @@ def read_untranslated_list(path: Path = UNTRANSLATED_LIST) -> dict[str, str]:
 
 
 def coverage(pot_dir: Path, catalogs: Path = CATALOGS) -> dict[str, Coverage]:
-    """Per source page, how much of it its catalog translates (whole-page translations aside)."""
+    """Per source page, how much of it its catalog translates."""
     from babel.messages.pofile import read_po
 
     report = {}
     for name, pot in templates(pot_dir).items():
-        if name.startswith(WHOLE_PAGE_TRANSLATIONS):
-            continue
         with pot.open("rb") as handle:
             wanted = [m.id for m in read_po(handle) if m.id and needs_translation(m.id)]
         result = Coverage(total=len(wanted))

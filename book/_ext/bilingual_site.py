@@ -6,12 +6,18 @@ site's ``ja/`` folder by attention_course/tools/book.py. This extension
 - puts a language switch on every page, in the header beside the page's buttons, that lands on the same page in
   the other language (the two builds have the same page names), and names the other page for search engines;
 - on the Japanese site, marks every paragraph the catalogs do not translate yet as ``lang="en"`` (a screen reader
-  then reads it with an English voice, and tests/test_i18n.py can find it); the page itself is ``lang="ja"``.
+  then reads it with an English voice, and tests/test_i18n.py can find it); the page itself is ``lang="ja"``;
+- keeps out of the catalogs what is written in each language: an included ``memo.md`` beside a ``memo.ja.md``
+  (lesson 10's memo and cost table, which attention_course/proof/memo.py writes in both). The Japanese build
+  includes the Japanese file in its place (attention_course/tools/book.py): its text is neither a message nor
+  untranslated.
 """
 
 from __future__ import annotations
 
+import glob
 import re
+from functools import cache
 from pathlib import Path
 
 from docutils import nodes
@@ -27,6 +33,35 @@ OTHER = {  # this site's language: (the other language, its label, where its sit
     "en": ("ja", "日本語", "ja/"),
     "ja": ("en", "English", "../"),
 }
+
+
+@cache
+def written_in_each_language(source: str) -> bool:
+    """Whether ``source`` is a file that code writes in each language: ``memo.md`` with a ``memo.ja.md`` beside it."""
+    path = Path(source)
+    return path.suffix == ".md" and any(path.parent.glob(f"{glob.escape(path.stem)}.*.md"))
+
+
+class KeepGeneratedTextOutOfCatalogs(SphinxTransform):
+    """Paragraphs included from a file written in each language (``{include} memo.md``) are not messages: the
+    gettext builder leaves them out of the page's catalog, and on the Japanese site they are the Japanese file's."""
+
+    default_priority = 15  # before Sphinx's Locale transform (20) looks for messages
+
+    def apply(self, **kwargs) -> None:
+        for node in self.document.findall(nodes.TextElement):
+            if any(written_in_each_language(source) for source in _sources(node)):
+                node["translatable"] = False
+
+
+def _sources(node: nodes.Node):
+    """The files a node and its ancestors within its section name as their source. An included table names the
+    included file only on its table node (docutils gives the cells' text the page's own name as they are appended);
+    sections are not followed, since the page's text after an included heading lies in the included section."""
+    while node is not None and not isinstance(node, (nodes.section, nodes.document)):
+        if node.source:
+            yield node.source
+        node = node.parent
 
 
 class MarkUntranslated(SphinxTransform):
@@ -124,6 +159,7 @@ def add_language_switch(app, exception) -> None:
 
 def setup(app):
     app.add_config_value("course_site_language", "en", "env", types=[str])
+    app.add_transform(KeepGeneratedTextOutOfCatalogs)
     app.add_transform(MarkUntranslated)
     app.add_transform(TranslateTocCaptions)
     app.connect("build-finished", add_language_switch, priority=600)
