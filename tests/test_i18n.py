@@ -231,9 +231,9 @@ def test_the_number_check_reads_numbers_in_words_as_japanese_writes_them():
 
 # STYLE.md (数と単位): a number is written in half-width digits. A kanji numeral before a unit or counter (四十倍,
 # 五分の一, 一月, 百万件, 一分超) or a full-width digit is a number written another way; counting words (一つ, 二つ目),
-# 一度 (once) and words that hold a numeral (一致, 十分, 数十, 唯一, 一通り, 千分の数) are not numbers.
+# 一度 (once) and words that hold a numeral (一致, 十分, 数十, 唯一, 一通り, 一桁, 千分の数) are not numbers.
 KANJI_NUMERAL = "〇一二三四五六七八九十百千"
-UNIT_AFTER_NUMBER = "倍|分の(?!数)|か月|ヶ月|カ月|月|日|年|時間|秒|万|億|ポイント|%|％|個|件|回|台|基|枚|ステップ|文|行|桁|割|通り"
+UNIT_AFTER_NUMBER = "倍|分の(?!数)|か月|ヶ月|カ月|月|日|年|時間|秒|万|億|ポイント|%|％|個|件|回|台|基|枚|ステップ|文|行|割|通り"
 KANJI_NUMBER = re.compile(
     rf"(?<![数何幾唯統同単{KANJI_NUMERAL}])(?!一通り)[{KANJI_NUMERAL}]+(?:{UNIT_AFTER_NUMBER})"
     rf"|(?<![数何幾{KANJI_NUMERAL}])(?!十分)[{KANJI_NUMERAL}]+分(?!の)|分の[{KANJI_NUMERAL}]|[０-９]")
@@ -251,12 +251,12 @@ def test_translations_write_numbers_in_half_width_digits():
     assert [f"{name}: {found}" for name, _, japanese in entries if (found := numbers_not_in_digits(japanese))] == []
 
 
-def test_the_digit_check_can_fail():
+def test_the_numbers_in_digits_check_can_fail():
     for japanese in ("速度の四十倍超", "およそ五分の一", "5 分の一", "1980 年一月", "毎年十二月に", "百万件あたり", "およそ一分です",
                      "二百件", "十二か月", "２ コア", "四回行う"):
         assert numbers_not_in_digits(japanese), japanese
     assert not numbers_not_in_digits("一つのキー、二つ目、もう一度、説明の一致度、十分に速い、十分です、数十ステップ、唯一の候補、"
-                                     "一通り読む、千分の数、同一の、`x = 一月`、40 倍超、5 分の 1、1980 年 1 月、100 万件")
+                                     "一通り読む、一桁速い、千分の数、同一の、`x = 一月`、40 倍超、5 分の 1、1980 年 1 月、100 万件")
 
 
 # A run of four or more Latin-script words is an English sentence left in; code, math, links' targets, HTML tags
