@@ -153,7 +153,7 @@ def test_bench_generation_json_on_the_smoke_profile(capsys):
     result = json.loads(capsys.readouterr().out)
     methods = {row["method"] for row in result["rows"]}
     assert {"naive loop", "growing cache, eager", "static cache, eager",
-            "static cache, eager, fused decode attention"} <= methods
+            "static cache, eager, fused decode attention", "static cache, eager, matmul linear layers"} <= methods
     assert any(method.startswith("transformers") for method in methods)
     assert {row["batch"] for row in result["rows"]} == {1, 2}
     for row in result["rows"]:
@@ -165,6 +165,9 @@ def test_bench_generation_json_on_the_smoke_profile(capsys):
         if row["method"].startswith("static"):
             assert row["kv_bytes_allocated"] == row["kv_bytes_allocated_formula"]
     assert result["greedy_fp32_same_tokens"]["same_tokens"] is True
+    assert result["greedy_fp32_same_tokens"]["model"] == "tiny"
+    assert result["models"]["tiny"]["decode"] == {"steps_per_graph": 16, "decode_linear": "matmul",
+                                                  "decode_attention": "matmul"}
     assert result["device_name"] and result["floors"] == {}  # floors are judged on a GPU only
 
 
