@@ -178,3 +178,27 @@ def test_load_note_names_the_run_and_the_load(monkeypatch):
     monkeypatch.setattr(serving.os, "cpu_count", lambda: 2)
     note = serving.load_note()
     assert "this run" in note and "5.0 on 2 cores" in note and "busier" in note
+
+
+def test_floors_judge_the_default_rows_not_the_variants():
+    from attention_course.deploy.generation import floors
+
+    def row(method, batch, rate, first_s=None):
+        warm_s = 256 * batch / rate
+        return {"model": "GPT-2 small", "method": method, "batch": batch, "prompt": 512, "tokens_per_s": rate,
+                "decode_tokens_per_s": rate * 1.05, "warm_s": warm_s, "first_s": first_s or warm_s * 1.2}
+
+    rows = [row("static cache, compiled", 1, 2100), row("static cache, compiled, matmul linear layers", 1, 1700),
+            row("static cache, compiled", 8, 8000), row("naive loop", 8, 1000),
+            row("transformers GPT2LMHeadModel, static cache", 1, 600),
+            row("transformers GPT2LMHeadModel, static cache", 8, 9000)]
+    info = {"GPT-2 small": {"decode_kernel_profile_batch1": {"ms_per_step": 0.42}}}
+    result = floors(rows, info, gpu=True)
+    assert result["batch 1 warm tokens/s >= 2000"] and result["batch 1 warm tokens/s"] == 2100
+    assert result["static >= 5x naive at batch 8"] and result["static / naive at batch 8"] == 8
+    assert result["at least as fast as transformers at batch 1"]
+    assert not result["at least as fast as transformers at batch 8"]  # 8,000 against 9,000
+    assert "within 1.3x of the kernels' time (batch 1)" not in result  # kernels under 0.5 ms: the plain floor holds
+    slow = floors([row("static cache, compiled", 1, 1900)] + rows[1:], info, gpu=True)
+    assert not slow["batch 1 warm tokens/s >= 2000"]
+    assert floors(rows, info, gpu=False) == {}
