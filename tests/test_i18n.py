@@ -139,7 +139,8 @@ CARDINALS = {word: value for value, word in enumerate(
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
             "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "hundredth": 100, "thousandth": 1000}
 NUMBER_WORDS = CARDINALS | ORDINALS | {"once": 1, "twice": 2, "single": 1, "zeroing": 0, "zeroes": 0, "zeros": 0,
-                                       "dozen": 12, "hundred": 100, "halves": 2}
+                                       "dozen": 12, "hundred": 100, "halves": 2,
+                                       "quadruple": 4, "quadruples": 4, "quadrupled": 4, "fourfold": 4}
 DENOMINATORS = {"third": 3, "quarter": 4} | {word: value for word, value in ORDINALS.items() if value >= 4}
 MONTHS = {month: value for value, month in enumerate("January February March April May June July August September "
                                                      "October November December".split(), 1)}
@@ -235,7 +236,8 @@ def test_the_number_check_reads_numbers_in_words_as_japanese_writes_them():
                 ("in May 2026", "2026 年 5 月に"),
                 ("commit `76cff30`, 28 November 2026, 19:10 UTC", "コミット `76cff30`、2026 年 11 月 28 日 19:10 UTC"),
                 ("| p95 (ms) | USD / million |", "| p95 (ms) | 100 万件あたり（ドル） |"),
-                ("about 14 to 40 thousand kilolitres", "約 14,000〜40,000 キロリットル")]
+                ("about 14 to 40 thousand kilolitres", "約 14,000〜40,000 キロリットル"),
+                ("roughly quadruples the cost", "コストは約 4 倍"), ("cut the cost more than fourfold", "コストは 4 倍超下がった")]
     assert [(en, ja) for en, ja in accepted if number_mismatches([("x", en, ja)])] == []
     # a wrong number still fails, in words as in digits
     rejected = [("more than forty times the rate", "速度の 50 倍超"), ("roughly a fifth of it", "およそ 4 分の 1"),
@@ -243,7 +245,8 @@ def test_the_number_check_reads_numbers_in_words_as_japanese_writes_them():
                 ("a second machine", "3 台目のマシン"), ("January 1980", "1980 年 2 月"),
                 ("28 November 2026", "2026 年 11 月 27 日"), ("as you may see in 2026", "2026 年 5 月に見るとおり"),
                 ("| USD / million |", "| 1,000 件あたり（ドル） |"), ("| USD / million |", "| 百万件あたり（ドル） |"),
-                ("about 14 to 40 thousand kilolitres", "約 14〜40 千キロリットル"), ("Two hundred sentences", "20 件の文")]
+                ("about 14 to 40 thousand kilolitres", "約 14〜40 千キロリットル"), ("Two hundred sentences", "20 件の文"),
+                ("roughly quadruples the cost", "コストは約 3 倍")]
     assert [(en, ja) for en, ja in rejected if not number_mismatches([("x", en, ja)])] == []
 
 
