@@ -117,7 +117,7 @@ def test_japanese_spacing_can_fail_and_leaves_spaced_text_alone():
 def test_the_cpu_description_is_said_in_japanese():
     name = device_name("cpu")  # the very string lesson 11 stores as result["hardware"] on a CPU
     ja = memo.hardware_name(name, "ja")
-    assert ja != name and ja.startswith("CPU（") and "threads" not in ja and "cores" not in ja
+    assert ja != name and ja.endswith(" の CPU") and "コアのうち" in ja and "threads" not in ja and "cores" not in ja
     assert memo.hardware_name(name) == name and memo.hardware_name("NVIDIA H100 80GB HBM3", "ja") == "NVIDIA H100 80GB HBM3"
     ja_memo = memo.memo({**_result(), "hardware": name}, "ja")
     assert "threads of" not in ja_memo and "プロファイルは `cpu` です" in ja_memo

@@ -9,11 +9,11 @@ with ``poc.machines_needed`` and the memo says what would change the decision.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..proof.evidence import DAYS_PER_MONTH, machines_needed, monthly_cost
+from ..proof.memo import hardware_name, japanese_spacing
 
 KPI_FILE = Path(__file__).with_name("inspection_kpis.json")
 KPI_NAMES = ("recall", "false alarms", "line rate", "cost per million", "labels")
@@ -164,28 +164,6 @@ KPI_NAMES_JA = {"recall": "検出率", "false alarms": "誤検知率", "line rat
                 "labels": "ラベル数"}
 METHODS_JA = {"attention rollout (ViT)": "アテンションロールアウト（ViT）", "Grad-CAM (CNN)": "Grad-CAM（CNN）",
               "random map": "ランダムなマップ"}
-# core.device.device_name's CPU description, "CPU (x86_64, 2 threads of 2 cores)", said in Japanese
-CPU_NAME = re.compile(r"CPU \((?P<arch>[^,()]+), (?P<threads>\d+) threads of (?P<cores>\d+) cores\)")
-_LATIN = "A-Za-z0-9%"
-_KANA_KANJI = "\u3040-\u30ff\u4e00-\u9fff"
-# STYLE.md: a half-width space between Latin letters or digits and Japanese, none beside full-width punctuation
-_MISSING_SPACE = re.compile(f"(?<=[{_LATIN}])(?=[{_KANA_KANJI}])|(?<=[{_KANA_KANJI}])(?=[{_LATIN}])")
-
-
-def japanese_spacing(text: str) -> str:
-    """``text`` with a half-width space wherever a Latin letter, digit or % meets kana or kanji ("最も近いCNN" ->
-    "最も近い CNN", "CNNは" -> "CNN は"): a name put into a Japanese sentence may start or end either way."""
-    return _MISSING_SPACE.sub(" ", text)
-
-
-def hardware_name(hardware: str, lang: str = "en") -> str:
-    """The run's hardware as the memo names it: in Japanese, the CPU description's words translated
-    ("CPU (x86_64, 2 threads of 2 cores)" -> "CPU（x86_64、2 コア中 2 スレッドを使用）"); other names unchanged."""
-    if lang != "ja":
-        return hardware
-    return CPU_NAME.sub(lambda m: f"CPU（{m['arch']}、{m['cores']} コア中 {m['threads']} スレッドを使用）", hardware)
-
-
 def percent(share: float, lang: str = "en") -> str:
     """A share as a whole percentage: "5%" in English (as the memo always wrote it), "5 %" in Japanese (STYLE.md)."""
     return f"{share:.0%}" if lang == "en" else f"{share * 100:.0f} %"
