@@ -1,9 +1,11 @@
 """Lesson 11's inspection memo: KPIs judged on every row, errors priced, both languages, numbers from the result."""
 
 import copy
+import re
 
 import pytest
 
+from attention_course.core.device import device_name
 from attention_course.factory import memo
 
 
@@ -54,7 +56,8 @@ def test_no_recommendation_when_no_row_meets_the_kpis():
     assert best is None and "recall" in memo.judged(result)[0]["missed"]
     assert closest["candidate"] == "CNN", "the highest recall is the one worth improving, not the fewest misses"
     assert "**Recommendation: not yet.**" in memo.memo(result)
-    assert "まだ進めません" in memo.memo(result, "ja")
+    assert "**推奨：まだパイロットに進みません。**" in memo.memo(result, "ja")
+    assert "KPI に最も近い候補は CNN（CPU）ですが、検出率の基準を満たしていません" in memo.memo(result, "ja")
 
 
 def test_localisation_verdict_follows_the_intervals():
@@ -82,3 +85,48 @@ def test_japanese_memo_has_the_same_numbers():
     assert "意思決定メモ" in ja
     with pytest.raises(ValueError, match="lang must be one of"):
         memo.memo(_result(), "fr")
+
+
+def test_english_memo_keeps_its_percent_signs():
+    en = memo.memo(_result())
+    assert "false-alarm rate of 5%, then" in en and "(miss rate <= 5%)" in en and "h a day, 2% defective" in en
+
+
+JAPANESE = "\u3040-\u30ff\u4e00-\u9fff"
+
+
+@pytest.mark.parametrize("recall", [0.97, 0.80])
+def test_japanese_memo_follows_the_style_guide(recall):
+    weak = _result(recall=recall)
+    weak["localisation"][0]["pointing_interval"] = (0.06, 0.2)  # the "do not show its map" verdict too
+    ja = memo.memo(weak, "ja") + memo.memo(_result(recall=recall), "ja")
+    glued = re.findall(f"[A-Za-z0-9%][{JAPANESE}]|[{JAPANESE}][A-Za-z0-9%]", ja)
+    assert not glued, glued  # STYLE.md: a space between Latin or digits and Japanese
+    assert not re.search(r"\d%", ja), "a percentage is written '5 %' in Japanese"
+    for wrong in ("注意の", "ロールアウト（ViT） ", "な図", "その図", " (ドル)", "）（", "と比べられます", "ライン あたり"):
+        assert wrong not in ja, wrong
+    assert "アテンションロールアウト（ViT）が 0.62" in ja and "ランダムなマップでは 0.04" in ja
+
+
+def test_japanese_spacing_can_fail_and_leaves_spaced_text_alone():
+    assert memo.japanese_spacing("最も近いCNN（CPU）はCNNの5 %に") == "最も近い CNN（CPU）は CNN の 5 % に"
+    spaced = "KPI に最も近い候補は CNN（CPU）です。"
+    assert memo.japanese_spacing(spaced) == spaced
+
+
+def test_the_cpu_description_is_said_in_japanese():
+    name = device_name("cpu")  # the very string lesson 11 stores as result["hardware"] on a CPU
+    ja = memo.hardware_name(name, "ja")
+    assert ja != name and ja.endswith(" の CPU") and "コアのうち" in ja and "threads" not in ja and "cores" not in ja
+    assert memo.hardware_name(name) == name and memo.hardware_name("NVIDIA H100 80GB HBM3", "ja") == "NVIDIA H100 80GB HBM3"
+    ja_memo = memo.memo({**_result(), "hardware": name}, "ja")
+    assert "threads of" not in ja_memo and "プロファイルは `cpu` です" in ja_memo
+
+
+def test_japanese_label_budget_reads_one_clause_per_model():
+    result = _result()
+    result["curve"] = [{"model": m, "labels": n, "seeds": 1, "mean": v, "std": 0.0, "min": v, "max": v, "interval": (v, v)}
+                       for m, n, v in (("CNN", 50, 0.434), ("CNN", 1000, 0.642), ("ViT from scratch", 50, 0.032))]
+    ja = memo.memo(result, "ja")
+    assert "CNN はラベル 50 件で 0.434、1,000 件で 0.642。ゼロから学習した ViT はラベル 50 件で 0.032。" in ja
+    assert "CNN @ 50: 0.434, CNN @ 1,000: 0.642, ViT from scratch @ 50: 0.032." in memo.memo(result)

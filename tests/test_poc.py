@@ -478,3 +478,18 @@ def test_tfidf_word_weights_are_measured_against_erasure():
     scores = tfidf_agreement(vectorizer, model, texts[:60] + ["too short"])
     assert 50 <= len(scores["word weights"]) <= 60  # the two-word sentence is skipped
     assert np.mean(scores["word weights"]) > 0.5 > abs(np.mean(scores["random"]))
+
+
+def test_japanese_memo_spaces_a_latin_name_and_says_the_cpu_in_japanese():
+    from attention_course.core.device import device_name
+
+    result = synthetic_result()
+    result["hardware"] = device_name("cpu")  # what a CPU run stores: "CPU (x86_64, 2 threads of 2 cores)"
+    for r in result["rows"]:  # the most accurate is TF-IDF, whose name starts in Latin letters after 「のは」
+        r["accuracy"] = 0.9 if r["candidate"].startswith("TF-IDF") else min(r["accuracy"], 0.75)
+    ja = memo.memo(result, "ja")
+    assert "最も正解率が高いのは TF-IDF + ロジスティック回帰（ラベル 1,000 件、CPU）で" in ja
+    japanese = "\u3040-\u30ff\u4e00-\u9fff"
+    assert not re.findall(f"[A-Za-z0-9%][{japanese}]|[{japanese}][A-Za-z0-9%]", ja)  # STYLE.md's spaces
+    assert "threads of" not in ja and "threads of" not in memo.cloud_table(result, "ja")
+    assert result["hardware"] in memo.memo(result, "en") and result["hardware"] in memo.cloud_table(result, "en")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..proof.evidence import DAYS_PER_MONTH, machines_needed, monthly_cost
+from ..proof.memo import hardware_name, japanese_spacing
 
 KPI_FILE = Path(__file__).with_name("inspection_kpis.json")
 KPI_NAMES = ("recall", "false alarms", "line rate", "cost per million", "labels")
@@ -74,9 +75,9 @@ TEXT = {
         "context": "PoC run on {hardware} (profile `{profile}`). Images are SYNTHETIC surfaces (4 materials, 4 defect "
                    "kinds), generated because no real inspection set ships under a usable licence: the numbers show "
                    "the method, not your line. Test split {test} images (half defective); threshold set on {val} "
-                   "validation images for a false-alarm rate of {far:.0%}, then applied to test.",
+                   "validation images for a false-alarm rate of {far}, then applied to test.",
         "kpis": "KPIs, written down first (file sha256 {sha}, hashed at {hashed}, before the first model trained at "
-                "{started}): recall >= {min_recall:.2f} (miss rate <= {miss:.0%}); false alarms <= "
+                "{started}): recall >= {min_recall:.2f} (miss rate <= {miss}); false alarms <= "
                 "{max_false_alarm:.2f}; >= {min_images_per_s_per_line:.0f} images/s on one machine per line; <= USD "
                 "{max_cost_per_million:.2f} of machine time per million inspections; <= {max_labels:,} labels.",
         "recommend": "**Recommendation: {name} on the {hw}, to a shadow-mode pilot.** It meets every KPI: recall "
@@ -99,7 +100,7 @@ TEXT = {
                  "{methods}. {verdict}",
         "where_ok": "Both point at the defect far more often than chance: the maps can help an inspector find it.",
         "where_low": "At least one does not beat chance clearly: do not show its map to inspectors as an explanation.",
-        "money": "Money (assumptions: {lines} lines of {rate:.0f} parts/s, {hours:.0f} h a day, {defect:.0%} "
+        "money": "Money (assumptions: {lines} lines of {rate:.0f} parts/s, {hours:.0f} h a day, {defect} "
                  "defective, a shipped defect USD {miss:.2f}, a false alarm USD {alarm:.2f}): {name} costs about USD "
                  "{total:,.0f} a month ({machines} machine(s) USD {serving:,.0f}, missed defects USD {misses:,.0f}, "
                  "false alarms USD {alarms:,.0f}) against USD {unchecked:,.0f} of shipped defects without inspection.",
@@ -112,42 +113,48 @@ TEXT = {
     },
     "ja": {
         "title": "意思決定メモ：表面の自動外観検査",
-        "context": "PoC の実行環境は {hardware}（プロファイル `{profile}`）です。画像は合成した表面（素材 4 種、欠陥 4 種）です。"
-                   "利用できるライセンスで配布されている実際の検査画像がないため生成しました。数値は手法を示すもので、"
-                   "貴社のラインの数値ではありません。テストは {test} 枚（半数が欠陥品）で、しきい値は検証用の {val} 枚で"
-                   "誤検知率 {far:.0%} になるように決め、その後テストに適用しました。",
-        "kpis": "KPI は先に書き留めました（ファイルの sha256 {sha}、{hashed} に記録、最初のモデルの学習開始 {started} より前）。"
-                "検出率 {min_recall:.2f} 以上（見逃し率 {miss:.0%} 以下）、誤検知率 {max_false_alarm:.2f} 以下、"
-                "1 ラインあたり 1 台で毎秒 {min_images_per_s_per_line:.0f} 枚以上、100 万件あたりのマシン費用 "
+        "context": "PoC の実行環境は{hardware}、プロファイルは `{profile}` です。画像は合成した表面（素材 4 種、欠陥 4 種）です。"
+                   "利用できるライセンスで配布されている実際の検査画像がないため、生成しました。数値は手法を示すもので、"
+                   "貴社のラインの数値ではありません。テストは {test:,} 枚（半数が欠陥品）で、しきい値は検証用の {val:,} 枚で"
+                   "誤検知率が{far}になるように決め、それをテストに適用しました。",
+        "kpis": "KPI はモデルを動かす前に書き留めました（ファイルの sha256 {sha}、{hashed} に記録、最初のモデルの学習開始 "
+                "{started} より前）。検出率 {min_recall:.2f} 以上（見逃し率{miss}以下）、誤検知率 {max_false_alarm:.2f} 以下、"
+                "ライン 1 本につきマシン 1 台で毎秒 {min_images_per_s_per_line:.0f} 枚以上、100 万件あたりのマシン費用 "
                 "{max_cost_per_million:.2f} ドル以下、ラベル {max_labels:,} 件以下です。",
-        "recommend": "**推奨：{name}（{hw}）でシャドー運用のパイロットへ。** すべての KPI を満たします。検出率 {recall:.3f}、"
-                     "誤検知率 {far:.3f}、毎秒 {ips:,.0f} 枚、100 万件あたり {cpm:.3f} ドル、ラベル {labels:,} 件です。",
-        "none": "**推奨：まだ進めません。** 今回の実行では、すべての KPI を満たす候補はありません。最も近い{name}（{hw}）は"
-                "{missed}を満たしていません（検出率 {recall:.3f}、誤検知率 {far:.3f}）。",
+        "recommend": "**推奨：{name}（{hw}）で、シャドー運用のパイロットに進みます。** すべての KPI を満たしています。"
+                     "検出率 {recall:.3f}、誤検知率 {far:.3f}、毎秒 {ips:,.0f} 枚、100 万件あたり {cpm:.3f} ドル、"
+                     "ラベル {labels:,} 件です。",
+        "none": "**推奨：まだパイロットに進みません。** 今回の実行では、すべての KPI を満たす候補はありません。"
+                "KPI に最も近い候補は{name}（{hw}）ですが、{missed_and}の基準を満たしていません（検出率 {recall:.3f}、"
+                "誤検知率 {far:.3f}）。",
         "evidence": "根拠",
-        "header": "| 候補 | ハードウェア | 検出率（テスト） | 誤検知率（テスト） | 毎秒の枚数 | 100 万件あたり (ドル) | "
+        "header": "| 候補 | ハードウェア | 検出率（テスト） | 誤検知率（テスト） | 毎秒の処理枚数 | 100 万件あたり（ドル） | "
                   "ラベル数 | 未達の KPI |",
         "met": "なし",
-        "curve": "ラベル数と性能（誤検知率 0.05 以下での検出率、テスト、シードの平均、シード数 {seeds}）：{curve}。",
+        "curve": "ラベル数ごとの検出率（誤検知率 0.05 以下、テストデータ、{seeds} シードの平均）：{curve}。",
+        "curve_model": "{name}はラベル {points}",  # one model's budgets: "CNN はラベル 50 件で 0.434、200 件で 0.436"
+        "curve_point": "{labels:,} 件で {mean:.3f}",
+        "curve_sep": "。",
         "risks": "リスク",
-        "synthetic": "画像は合成です。実際の表面には照明、ほこり、新しい素材、誰も描かなかった欠陥があります。ここでの数値を"
-                     "信頼する前に、欠陥の種類ごとに数百枚の実画像を集めてください。",
-        "spread": "シードによるばらつき：ラベル {n:,} 件で{name}の検出率は {seeds} シードで {low:.3f}〜{high:.3f} でした。"
-                  "再学習したモデルはこの範囲のどこにでもなり得ます。",
-        "threshold": "しきい値は検証用の良品 {goods} 枚から決めています。新しい部品での誤検知率は目標の前後で揺れるため、"
-                     "パイロットではラインの良品でしきい値を決め直してください。",
-        "where": "モデルが見ている場所（欠陥のあるテスト画像 {n} 枚でのポインティングゲーム、偶然の水準 {chance:.2f}）："
-                 "{methods}。{verdict}",
+        "synthetic": "画像は合成したものです。実際の表面には、照明、ほこり、新しい素材、合成では描いていない欠陥があります。"
+                     "ここでの数値を信頼する前に、欠陥の種類ごとに数百枚の実画像を集めてください。",
+        "spread": "シードによるばらつき：ラベル {n:,} 件での{name}の検出率は、{seeds} シードで {low:.3f}〜{high:.3f} でした。"
+                  "再学習したモデルの検出率は、この範囲のどこに来てもおかしくありません。",
+        "threshold": "しきい値は検証用の良品 {goods} 枚から決めています。新しい部品での誤検知率は目標値の前後でばらつくため、"
+                     "パイロットではそのラインの良品でしきい値を決め直してください。",
+        "where": "モデルが見ている場所（欠陥のあるテスト画像 {n} 枚でのポインティングゲーム。ランダムなマップでは "
+                 "{chance:.2f}）：{methods}でした。{verdict}",
+        "where_method": "{method}が {pointing:.2f}",
         "where_ok": "どちらも偶然よりはるかに高い割合で欠陥を指しており、検査員が欠陥を見つける助けになり得ます。",
-        "where_low": "少なくとも一方は偶然を明確には上回りません。その図を説明として検査員に示さないでください。",
-        "money": "費用（仮定：{lines} ライン、毎秒 {rate:.0f} 個、1 日 {hours:.0f} 時間、不良率 {defect:.0%}、流出した欠陥 1 件 "
-                 "{miss:.2f} ドル、誤検知 1 件 {alarm:.2f} ドル）：{name}は月に約 {total:,.0f} ドル（マシン {machines} 台 "
-                 "{serving:,.0f} ドル、見逃し {misses:,.0f} ドル、誤検知 {alarms:,.0f} ドル）で、検査しない場合の流出欠陥 "
-                 "{unchecked:,.0f} ドルと比べられます。",
+        "where_low": "少なくとも一方は偶然を明確には上回っていません。そのマップを説明として検査員に示さないでください。",
+        "money": "費用の試算（仮定：{lines} ライン、各ライン毎秒 {rate:.0f} 個、1 日 {hours:.0f} 時間稼働、不良率{defect}、"
+                 "流出した欠陥 1 件 {miss:.2f} ドル、誤検知 1 件 {alarm:.2f} ドル）：{name}の費用は月に約 {total:,.0f} "
+                 "ドルです（内訳：マシン {machines} 台で {serving:,.0f} ドル、見逃し {misses:,.0f} ドル、誤検知 "
+                 "{alarms:,.0f} ドル）。検査をしない場合、流出する欠陥の費用は月に {unchecked:,.0f} ドルです。",
         "next": "次の段階",
         "next_go": "1 ラインで 4 週間のシャドー運用を行います。モデルが欠陥を指摘し、判断は引き続き人が行います。食い違いは"
-                   "すべて新しいラベルとして集め、実部品で検出率と誤検知率を満たせば終了します。",
-        "next_no": "パイロットの前に、曲線がまだ伸びている範囲でラベルや事前学習用の画像を増やし、同じ KPI で再判断します。",
+                   "すべて新しいラベルとして集め、実際の部品で検出率と誤検知率が目標を満たし続ければ終了します。",
+        "next_no": "パイロットの前に、曲線がまだ伸びている範囲でラベルや事前学習用の画像を増やし、同じ KPI で判断し直します。",
         "record": "再現性：torch {torch}、シード {seeds}、生成器のバージョン {version}、テストデータ sha256 {data}。",
     },
 }
@@ -155,7 +162,16 @@ NAMES_JA = {"CNN": "CNN", "ViT from scratch": "ゼロから学習した ViT",
             "ViT pretrained (masked patches)": "事前学習（マスク予測）した ViT", "ViT pretrained, int8": "事前学習した ViT（int8）"}
 KPI_NAMES_JA = {"recall": "検出率", "false alarms": "誤検知率", "line rate": "処理速度", "cost per million": "100 万件あたりのコスト",
                 "labels": "ラベル数"}
-METHODS_JA = {"attention rollout (ViT)": "注意のロールアウト（ViT）", "Grad-CAM (CNN)": "Grad-CAM（CNN）", "random map": "ランダムな図"}
+METHODS_JA = {"attention rollout (ViT)": "アテンションロールアウト（ViT）", "Grad-CAM (CNN)": "Grad-CAM（CNN）",
+              "random map": "ランダムなマップ"}
+def percent(share: float, lang: str = "en") -> str:
+    """A share as a whole percentage: "5%" in English (as the memo always wrote it), "5 %" in Japanese (STYLE.md)."""
+    return f"{share:.0%}" if lang == "en" else f"{share * 100:.0f} %"
+
+
+def _and_ja(names: list[str]) -> str:
+    """Japanese names joined as prose: "検出率と誤検知率"; "検出率、誤検知率と処理速度"."""
+    return "、".join(names[:-1]) + "と" + names[-1] if len(names) > 1 else "".join(names)
 
 
 def _name(name: str, lang: str) -> str:
@@ -178,6 +194,32 @@ def decision(result: dict) -> tuple[dict | None, dict]:
     return best, closest
 
 
+def _curve(curve: list[dict], t: dict, lang: str) -> str:
+    """The label-budget points: "CNN @ 50: 0.434, CNN @ 200: 0.436" in English; in Japanese one clause per model,
+    "CNN はラベル 50 件で 0.434、200 件で 0.436。ゼロから学習した ViT はラベル 50 件で 0.032"."""
+    if lang == "en":
+        return ", ".join(f"{r['model']} @ {r['labels']:,}: {r['mean']:.3f}" for r in curve)
+    models = list(dict.fromkeys(r["model"] for r in curve))
+    return t["curve_sep"].join(
+        t["curve_model"].format(name=_name(model, lang), points="、".join(
+            t["curve_point"].format(labels=r["labels"], mean=r["mean"]) for r in curve if r["model"] == model))
+        for model in models)
+
+
+def _where(where: list[dict], t: dict, lang: str) -> str:
+    """The pointing-game line of the risks: each method against the random map, and whether to show the maps."""
+    chance = next(r["pointing"] for r in where if r["method"] == "random map")
+    shown = [r for r in where if r["method"] != "random map"]
+    methods = ("、".join(t["where_method"].format(method=METHODS_JA.get(r["method"], r["method"]), pointing=r["pointing"])
+                        for r in shown) if lang == "ja"
+               else ", ".join(f"{r['method']} {r['pointing']:.2f}" for r in shown))
+    # above chance: the method's whole 95 % interval lies above the random map's (as the lesson prints it)
+    chance_high = next(r["pointing_interval"][1] for r in where if r["method"] == "random map")
+    clear = all(r["pointing_interval"][0] > chance_high for r in shown)
+    return t["where"].format(n=where[0]["images"], chance=chance, methods=methods,
+                             verdict=t["where_ok" if clear else "where_low"])
+
+
 def memo(result: dict, lang: str = "en", level: int = 1) -> str:
     """The one-page memo as Markdown; every number comes from ``result`` (see lesson 11)."""
     if lang not in TEXT:
@@ -190,13 +232,15 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
     kpis, hashed = result["kpis"], result["record"]["kpis"]
     facts = dict(name=_name(chosen["candidate"], lang), hw=chosen["hardware"].upper(), recall=chosen["recall"],
                  far=chosen["false_alarm"], ips=chosen["images_per_s"], cpm=chosen["cost_per_million"],
-                 labels=chosen["labels"], missed=missed(chosen["missed"]))
+                 labels=chosen["labels"], missed=missed(chosen["missed"]),
+                 missed_and=_and_ja([KPI_NAMES_JA[n] for n in chosen["missed"]]))
     lines = [f"{'#' * level} {t['title']}", "",
-             t["context"].format(hardware=result["hardware"], profile=result["profile"], test=result["test_images"],
-                                 val=result["validation_images"], far=kpis["max_false_alarm"]), "",
+             t["context"].format(hardware=hardware_name(result["hardware"], lang), profile=result["profile"],
+                                 test=result["test_images"], val=result["validation_images"],
+                                 far=percent(kpis["max_false_alarm"], lang)), "",
              t["recommend" if best else "none"].format(**facts), "",
-             t["kpis"].format(**kpis, miss=1 - kpis["min_recall"], sha=hashed["sha256"], hashed=hashed["hashed_at"],
-                              started=result["record"]["training_started_at"]), "",
+             t["kpis"].format(**kpis, miss=percent(1 - kpis["min_recall"], lang), sha=hashed["sha256"],
+                              hashed=hashed["hashed_at"], started=result["record"]["training_started_at"]), "",
              f"{'#' * (level + 1)} {t['evidence']}", "", t["header"], "|" + " --- |" * 8]
     for row in rows:
         lines.append(f"| {_name(row['candidate'], lang)} | {row['hardware'].upper()} | {row['recall']:.3f} | "
@@ -204,28 +248,21 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
                      f"{row['labels']:,} | {missed(row['missed']) or t['met']} |")
     curve = result["curve"]
     seeds = max(r["seeds"] for r in curve)
-    points = sep.join(f"{_name(r['model'], lang)} @ {r['labels']:,}: {r['mean']:.3f}" for r in curve)
-    lines += ["", t["curve"].format(seeds=seeds, curve=points), "", f"{'#' * (level + 1)} {t['risks']}", "",
-              "- " + t["synthetic"]]
+    lines += ["", t["curve"].format(seeds=seeds, curve=_curve(curve, t, lang)), "",
+              f"{'#' * (level + 1)} {t['risks']}", "", "- " + t["synthetic"]]
     spread = [r for r in curve if r["model"] == chosen["model"] and r["labels"] == chosen["labels"]]
     if spread and spread[0]["seeds"] > 1:
         lines.append("- " + t["spread"].format(n=chosen["labels"], name=_name(chosen["model"], lang),
                                                low=spread[0]["min"], high=spread[0]["max"], seeds=spread[0]["seeds"]))
     lines.append("- " + t["threshold"].format(goods=result["validation_images"] // 2))
-    where = result.get("localisation")
-    if where:
-        chance = next(r["pointing"] for r in where if r["method"] == "random map")
-        methods = sep.join(f"{METHODS_JA.get(r['method'], r['method']) if lang == 'ja' else r['method']} "
-                           f"{r['pointing']:.2f}" for r in where if r["method"] != "random map")
-        # above chance: the method's whole 95 % interval lies above the random map's (as the lesson prints it)
-        chance_high = next(r["pointing_interval"][1] for r in where if r["method"] == "random map")
-        clear = all(r["pointing_interval"][0] > chance_high for r in where if r["method"] != "random map")
-        lines.append("- " + t["where"].format(n=where[0]["images"], chance=chance, methods=methods,
-                                              verdict=t["where_ok" if clear else "where_low"]))
+    if result.get("localisation"):
+        lines.append("- " + _where(result["localisation"], t, lang))
     cost = monthly_line_cost(chosen, chosen["hourly_price"])
     lines += ["- " + t["money"].format(lines=LINE["lines"], rate=LINE["parts_per_s"], hours=LINE["hours_per_day"],
-                                       defect=LINE["defect_rate"], miss=ERROR_PRICES["miss"],
+                                       defect=percent(LINE["defect_rate"], lang), miss=ERROR_PRICES["miss"],
                                        alarm=ERROR_PRICES["false_alarm"], name=_name(chosen["candidate"], lang), **cost),
               "", f"{'#' * (level + 1)} {t['next']}", "", t["next_go" if best else "next_no"], "",
               "<small>" + t["record"].format(**result["record"]["reproduce"]) + "</small>"]
+    if lang == "ja":  # names and numbers are put into Japanese sentences: space them as STYLE.md says
+        lines = [japanese_spacing(line) for line in lines]
     return "\n".join(lines) + "\n"

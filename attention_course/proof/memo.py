@@ -157,6 +157,29 @@ PROVENANCE_JA = ["Rotten Tomatoes のレビュー文（肯定・否定のラベ�
 HARDWARE_JA = {"cpu": "CPU", "gpu": "GPU"}
 
 
+# core.device.device_name's CPU description, "CPU (x86_64, 2 threads of 2 cores)", said in Japanese
+CPU_NAME = re.compile(r"CPU \((?P<arch>[^,()]+), (?P<threads>\d+) threads of (?P<cores>\d+) cores\)")
+_LATIN = "A-Za-z0-9%"
+_KANA_KANJI = "\u3040-\u30ff\u4e00-\u9fff"
+# STYLE.md: a half-width space between Latin letters or digits and Japanese, none beside full-width punctuation
+_MISSING_SPACE = re.compile(f"(?<=[{_LATIN}])(?=[{_KANA_KANJI}])|(?<=[{_KANA_KANJI}])(?=[{_LATIN}])")
+
+
+def japanese_spacing(text: str) -> str:
+    """``text`` with a half-width space wherever a Latin letter, digit or % meets kana or kanji ("最も近いCNN" ->
+    "最も近い CNN", "CNNは" -> "CNN は"): a name put into a Japanese sentence may start or end either way."""
+    return _MISSING_SPACE.sub(" ", text)
+
+
+def hardware_name(hardware: str, lang: str = "en") -> str:
+    """The run's hardware as the memo names it: in Japanese, the CPU description's words translated
+    ("CPU (x86_64, 2 threads of 2 cores)" -> "2 コアのうち 2 スレッドを使う x86_64 の CPU": no bracket,
+    since the memo puts one after it); other names unchanged."""
+    if lang != "ja":
+        return hardware
+    return CPU_NAME.sub(lambda m: f"{m['cores']} コアのうち {m['threads']} スレッドを使う {m['arch']} の CPU", hardware)
+
+
 def candidate_name(name: str, lang: str = "en") -> str:
     """A candidate's name in ``lang`` ("fine-tuned MiniLM, 2,000 labels" -> "ファインチューニングした MiniLM（ラベル 2,000 件）")."""
     base, _, labels = name.partition(", ")
@@ -320,7 +343,8 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
                     missed=missed_kpis(row["missed"], lang), missed_and=_and_ja(row["missed"]),
                     agree=_agreement(row, t))
     lines = [f"{'#' * level} {t['title']}", "",
-             t["context"].format(hardware=result["hardware"], profile=result["profile"], test=result["test_sentences"],
+             t["context"].format(hardware=hardware_name(result["hardware"], lang), profile=result["profile"],
+                                 test=result["test_sentences"],
                                  pool=result["train_pool"], cpu=result["prices"]["cpu"], gpu=result["prices"]["gpu"]), "",
              t["recommend" if best else "none"].format(**facts(chosen)), ""]
     if not best and waived:
@@ -345,6 +369,8 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
                                                  transformers=record["transformers"], sklearn=record["scikit-learn"],
                                                  seeds=record["seeds"], sha=record["data"]["test"]["sha256"],
                                                  kpi_sha=hashed.get("sha256", "n/a")) + "</small>")
+    if lang == "ja":  # names and numbers are put into Japanese sentences: space them as STYLE.md says
+        lines = [japanese_spacing(line) for line in lines]
     return "\n".join(lines) + "\n"
 
 
@@ -386,7 +412,8 @@ def cloud_table(result: dict, lang: str = "en", yen_per_dollar: float | None = N
     t, rate = CLOUD_TEXT[lang], yen_per_dollar or 1.0
     unit = t["unit"]["JPY" if yen_per_dollar else "USD"]
     prices = {"cpu": result["prices"]["cpu"], "gpu": result["prices"]["gpu"]}
-    caption = t["caption"].format(hardware=result["hardware"], profile=result["profile"], peak=PEAK_FACTOR, **prices)
+    caption = t["caption"].format(hardware=hardware_name(result["hardware"], lang), profile=result["profile"],
+                                 peak=PEAK_FACTOR, **prices)
     if yen_per_dollar:
         year, month, day = YEN_RATE_FIXED_ON
         caption = t["yen"].format(rate=rate, year=year, month=month, day=day,
