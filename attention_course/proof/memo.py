@@ -3,7 +3,8 @@
 - ``memo(result, lang)``: the one-page decision memo in English ("en") or Japanese ("ja");
 - ``plot_candidates(result, lang)``: each candidate's accuracy and cost per million beside the KPIs, in either language
   (Japanese with IPAexGothic from the matplotlib-fontja package: it renders offline);
-- ``what_if_widget(result)``: sliders for volume and prices, the monthly cost and break-even per candidate;
+- ``what_if_widget(result, lang)``: sliders for volume and prices, the monthly cost and break-even per candidate
+  (its labels in the notebook's language unless ``lang`` says; ``core.language`` holds their messages);
 - ``python -m attention_course.proof.memo NOTEBOOK``: write the memo pages and the Japanese figure of the book
   from the result stored in an executed lesson-10 notebook.
 """
@@ -16,6 +17,7 @@ import re
 import sys
 from pathlib import Path
 
+from ..core.language import japanese_font, language, percent, say
 from .evidence import ERROR_COSTS, PEAK_FACTOR, PROVENANCE, THRESHOLDS, KPIs, choose, monthly_cost, what_if
 
 RESULT_MIME = "application/json"
@@ -393,16 +395,6 @@ LABELS = {
 MET_COLOUR, MISSED_COLOUR = "tab:green", "tab:gray"
 
 
-def japanese_font():
-    """The FontProperties of IPAexGothic, shipped inside the matplotlib-fontja package (no download, no system font)."""
-    from matplotlib.font_manager import FontProperties, fontManager
-    from matplotlib_fontja import get_font_ttf_path
-
-    path = get_font_ttf_path()
-    fontManager.addfont(path)
-    return FontProperties(fname=path)
-
-
 def plot_candidates(result: dict, lang: str = "en"):
     """One row per candidate and hardware: test accuracy (each seed's and their mean) and cost per million, each
     beside its KPI line; green where the row meets every KPI. Returns the Figure.
@@ -467,64 +459,74 @@ def format_months(months: float, lang: str = "en") -> str:
     return t["days"].format(months * 30.4) if months < 1 else t["months"].format(months)
 
 
-def what_if_table(rows: list[dict]) -> str:
-    """HTML table of ``poc.what_if`` rows (scrolls sideways inside itself on a phone)."""
-    head = ("<tr><th>candidate</th><th>hw</th><th>machines</th><th>automated</th><th>right when automated</th>"
-            "<th>serving $/month</th><th>people $/month</th><th>errors $/month</th><th>total $/month</th>"
-            "<th>one-off $</th><th>break-even</th><th>KPIs missed</th></tr>")
+WHAT_IF_COLUMNS = ("col_candidate", "col_hardware", "col_machines", "col_automated", "col_right", "col_serving",
+                   "col_people", "col_errors", "col_total", "col_one_off", "col_break_even", "col_missed")
+
+
+def payback_cell(months: float, lang: str | None = None) -> str:
+    """Break-even as a table cell: "never", "3.2 days" (under a month) or "4.5 months"; "回収できない", "3.2 日",
+    "4.5 か月" in Japanese (``format_months`` writes the memo's whole clause instead)."""
+    if math.isinf(months):
+        return say("never", lang)
+    return say("days", lang, value=months * 30.4) if months < 1 else say("months", lang, value=months)
+
+
+def what_if_table(rows: list[dict], lang: str | None = None) -> str:
+    """HTML table of ``poc.what_if`` rows (scrolls sideways inside itself on a phone), headed in ``lang``."""
+    lang = language(lang)
+    head = "<tr>" + "".join(f"<th>{say(column, lang)}</th>" for column in WHAT_IF_COLUMNS) + "</tr>"
     body = []
     for row in rows:
-        right = "–" if row["automated_accuracy"] is None else f"{row['automated_accuracy']:.1%}"
-        body.append(f"<tr><td>{row['candidate']}</td><td>{row['hardware'].upper()}</td><td>{row['machines']}</td>"
-                    f"<td>{row['coverage']:.0%}</td><td>{right}</td><td>{row['serving_monthly']:,.0f}</td>"
+        right = "–" if row["automated_accuracy"] is None else percent(row["automated_accuracy"], 1, lang)
+        body.append(f"<tr><td>{candidate_name(row['candidate'], lang)}</td><td>{row['hardware'].upper()}</td>"
+                    f"<td>{row['machines']}</td>"
+                    f"<td>{percent(row['coverage'], 0, lang)}</td><td>{right}</td><td>{row['serving_monthly']:,.0f}</td>"
                     f"<td>{row['people_monthly']:,.0f}</td><td>{row['errors_monthly']:,.0f}</td>"
                     f"<td>{row['monthly']:,.0f}</td><td>{row['one_off']:,.0f}</td>"
-                    f"<td>{format_months(row['break_even_months'])}</td>"
-                    f"<td>{missed_kpis(row['missed']) or 'none'}</td></tr>")
+                    f"<td>{payback_cell(row['break_even_months'], lang)}</td>"
+                    f"<td>{missed_kpis(row['missed'], lang) or say('none', lang)}</td></tr>")
     return f"<div style='overflow-x:auto'><table>{head}{''.join(body)}</table></div>"
 
 
-def what_if_widget(result: dict):
+def what_if_widget(result: dict, lang: str | None = None):
     """Sliders: daily volume, peak, CPU and GPU hourly price, price of a person's decision, the cost of each kind of
-    wrong automated decision and the confidence threshold; below them the table and the choice."""
+    wrong automated decision and the confidence threshold; below them the table and the choice. Labels, table and
+    verdict in ``lang`` ("en" or "ja"; by default the notebook's, ``core.language.language``)."""
     import ipywidgets as widgets
 
+    lang = language(lang)
     kpis = KPIs(**result["kpis"])
     wide = {"description_width": "11em"}
     layout = widgets.Layout(width="30em")
 
-    def slider(kind, **options):  # the value is shown in a label of its own: a slider's readout clips long numbers
-        control = kind(readout=False, style=wide, layout=layout, continuous_update=False, **options)
-        return control
+    def slider(kind, key, **options):  # the value is shown in a label of its own: a slider's readout clips long numbers
+        return kind(readout=False, style=wide, layout=layout, continuous_update=False, description=say(key, lang),
+                    **options)
 
-    volume = slider(widgets.FloatLogSlider, value=1e5, base=10, min=3, max=8, step=0.25, description="sentences a day")
-    peak = slider(widgets.FloatSlider, value=PEAK_FACTOR, min=1, max=10, step=0.5, description="peak / average")
-    cpu = slider(widgets.FloatSlider, value=result["prices"]["cpu"], min=0.02, max=2.0, step=0.02,
-                 description="CPU box $/hour")
-    gpu = slider(widgets.FloatSlider, value=result["prices"]["gpu"], min=0.5, max=12.0, step=0.25,
-                 description="GPU $/hour")
-    label = slider(widgets.FloatSlider, value=0.10, min=0.01, max=2.0, step=0.01, description="person's decision $")
-    miss = slider(widgets.FloatSlider, value=ERROR_COSTS["miss"], min=0.0, max=20.0, step=0.1,
-                  description="missed negative $")
-    alarm = slider(widgets.FloatSlider, value=ERROR_COSTS["false_alarm"], min=0.0, max=5.0, step=0.05,
-                   description="false alarm $")
-    threshold = slider(widgets.FloatSlider, value=0.9, min=THRESHOLDS[0], max=THRESHOLDS[-1], step=0.01,
-                       description="confidence threshold")
+    volume = slider(widgets.FloatLogSlider, "volume", value=1e5, base=10, min=3, max=8, step=0.25)
+    peak = slider(widgets.FloatSlider, "peak", value=PEAK_FACTOR, min=1, max=10, step=0.5)
+    cpu = slider(widgets.FloatSlider, "cpu_price", value=result["prices"]["cpu"], min=0.02, max=2.0, step=0.02)
+    gpu = slider(widgets.FloatSlider, "gpu_price", value=result["prices"]["gpu"], min=0.5, max=12.0, step=0.25)
+    label = slider(widgets.FloatSlider, "label_price", value=0.10, min=0.01, max=2.0, step=0.01)
+    miss = slider(widgets.FloatSlider, "miss_price", value=ERROR_COSTS["miss"], min=0.0, max=20.0, step=0.1)
+    alarm = slider(widgets.FloatSlider, "alarm_price", value=ERROR_COSTS["false_alarm"], min=0.0, max=5.0, step=0.05)
+    threshold = slider(widgets.FloatSlider, "threshold", value=0.9, min=THRESHOLDS[0], max=THRESHOLDS[-1], step=0.01)
     controls = [volume, peak, cpu, gpu, label, miss, alarm, threshold]
-    formats = ["{:,.0f}", "{:.1f}x", "${:.2f}", "${:.2f}", "${:.2f}", "${:.2f}", "${:.2f}", "{:.2f}"]
+    formats = [lambda v: f"{v:,.0f}", lambda v: say("times", lang, value=v)] + \
+        [lambda v: say("dollars", lang, value=v)] * 5 + [lambda v: f"{v:.2f}"]
     readouts = [widgets.Label() for _ in controls]
     table = widgets.HTML()
 
     def update(_=None):
         for control, fmt, readout in zip(controls, formats, readouts, strict=True):
-            readout.value = fmt.format(control.value)
+            readout.value = fmt(control.value)
         rows = what_if(result["rows"], volume.value, cpu.value, gpu.value, label.value, kpis, result.get("operating"),
                        threshold.value, miss.value, alarm.value, peak.value, majority=result.get("majority", 1))
         best, _closest = choose(rows, kpis)
-        verdict = (f"<b>Meets all KPIs, cheapest: {best['candidate']} on {best['hardware'].upper()}</b>" if best
-                   else "<b>No candidate meets all KPIs (they do not depend on these sliders).</b>")
-        table.value = (f"<p>{verdict} Without a model (the cheaper of people deciding everything and nobody "
-                       f"reading anything): ${rows[0]['manual_monthly']:,.0f} a month.</p>{what_if_table(rows)}")
+        verdict = (say("cheapest", lang, named=named_on(best["candidate"], best["hardware"], lang)) if best
+                   else say("none_meets", lang))
+        without = say("without_model", lang, monthly=rows[0]["manual_monthly"])
+        table.value = f"<p><b>{verdict}</b>{' ' if lang == 'en' else ''}{without}</p>{what_if_table(rows, lang)}"
 
     for control in controls:
         control.observe(update, "value")
