@@ -259,3 +259,63 @@ def test_heatmap_axes_follow_the_language(sentence):
     missing, checked = japanese_glyphs_missing(japanese.figure)
     assert checked >= 3 and not missing, missing
     plt.close("all")
+
+
+# ---------------------------------------------------------------- the Japanese site: widgets saved in English
+
+
+def saved_texts(state: dict) -> list[str]:
+    """Every text a saved widget state shows, tags' inner spaces evened out, in a stable order."""
+    from attention_course.tools.i18n import SAVED_TEXT_FIELDS, SAVED_VALUE_MODELS
+
+    texts = []
+    for model in state.values():
+        values = model.get("state", {})
+        texts += [values[name] for name in SAVED_TEXT_FIELDS if isinstance(values.get(name), str)]
+        texts += list(values.get("_options_labels", []))
+        if model.get("model_name") in SAVED_VALUE_MODELS:
+            texts.append(values.get("value", ""))
+    return sorted(re.sub(r">\s+", ">", text) for text in texts if text.strip("\u200b "))
+
+
+def saved_state(widget) -> dict:
+    from ipywidgets.embed import dependency_state
+
+    return dependency_state(widget, drop_defaults=False)
+
+
+@pytest.mark.parametrize("build", [lambda lang: memo.what_if_widget(synthetic_result(), lang=lang),
+                                   lambda lang: vit_explorer(lang)], ids=["what-if", "vit-explorer"])
+def test_a_widget_saved_in_english_reads_as_the_japanese_widget_on_the_japanese_site(build):
+    """Read back through the message table, the English widget's saved texts are the Japanese widget's, exactly."""
+    from attention_course.tools.i18n import localise_widgets
+
+    english = saved_state(build("en"))
+    notebook = {"cells": [], "metadata": {"widgets": {"application/vnd.jupyter.widget-state+json": {"state": english}}}}
+    before = saved_texts(english)
+    assert localise_widgets(notebook) >= 4
+    assert saved_texts(english) == saved_texts(saved_state(build("ja"))) != before
+
+
+@pytest.mark.parametrize("page", ["notebooks/06_attention_maps", "notebooks/09_beyond_text",
+                                  "notebooks/10_proof_of_concept"])
+def test_the_stored_lessons_widgets_are_japanese_on_the_japanese_site(page):
+    import json
+
+    from attention_course.core.course import course
+    from attention_course.inside.viz import BERTVIZ_TEXT
+    from attention_course.tools.i18n import localise_widgets
+    from attention_course.tools.widget_state import WIDGET_STATE
+
+    notebook = json.loads((course().root / f"{page}.ipynb").read_text(encoding="utf-8"))
+    state = notebook["metadata"]["widgets"][WIDGET_STATE]["state"]
+    english = [re.sub(r"<b>[^<]*</b>", "", text) for text in saved_texts(state)]  # listed tokens are data
+    assert latin_words(english)  # the stored widgets are English: the check below can fail
+    assert localise_widgets(notebook) > 0
+    japanese = [re.sub(r"<b>[^<]*</b>", "", text) for text in saved_texts(state)]
+    assert latin_words(japanese) == [], sorted(set(latin_words(japanese)))
+    html_outputs = "".join("".join(output.get("data", {}).get("text/html", "")) for cell in notebook["cells"]
+                           for output in cell.get("outputs", []))
+    assert not any(english_text in html_outputs for english_text in BERTVIZ_TEXT)
+    if page.endswith("06_attention_maps"):
+        assert '層：<select id="layer">' in html_outputs
