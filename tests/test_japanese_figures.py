@@ -15,7 +15,8 @@ from attention_course.tools import japanese_figures as J
 
 matplotlib.use("Agg")
 LESSON04 = course().root / "notebooks" / "04_parallelism.ipynb"
-NAMES = {"LSTM", "SDPA", "NVIDIA", "H200", "H100", "AMD", "EPYC", "CPU", "GPU", "GPUs", "DDP", "GPT", "MiB", "ms", "T"}
+NAMES = {"LSTM", "SDPA", "NVIDIA", "H200", "H100", "AMD", "EPYC", "CPU", "GPU", "DDP", "GPT", "MiB", "ms", "T", "MLP",
+         "QKV", "LM", "LayerNorm", "GELU", "AdamW", "FLOP", "TFLOP", "s", "nanoGPT", "CUDA", "small", "μs"}  # names, units
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +50,14 @@ def test_the_sweep_is_read_from_the_table_the_lesson_printed(lesson04):
         J.sweep_from_table("roofline of NVIDIA H200")
     with pytest.raises(ValueError, match="not a row"):
         J.sweep_from_table(text + "LSTM sixty-four fast\n")
+
+
+def test_the_roofline_is_read_from_the_table_the_lesson_printed(lesson04):
+    gpu, operations = J.roofline_from_table(J.stored_text(lesson04, "c012"))
+    assert gpu == "NVIDIA H200" and list(operations) == list(J.OPERATIONS)
+    assert operations["MLP matmul (tokens x 768 x 3072)"] == 585.14
+    with pytest.raises(ValueError, match="not lesson 04's roofline"):
+        J.roofline_from_table("GPT 123.6M parameters")
 
 
 @pytest.mark.parametrize("cell", [cell for page, cell in J.FIGURES])

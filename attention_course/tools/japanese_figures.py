@@ -39,7 +39,32 @@ LABELS = {
     "efficiency": "スケーリング効率（%）",
     "perfect": "理想的なスケーリング",
     "ddp_title": "DDP のスケーリング（1 GPU あたりのトークン/秒を 1 GPU の場合と比べる）",
+    "intensity": "演算強度（1 バイトあたりの FLOP）",
+    "attainable": "到達可能な TFLOP/s",
+    "roofline": "{gpu} のルーフライン",
+    "roofline_title": "{gpu} のルーフライン：折れ点は 1 バイトあたり {ridge:.0f} FLOP",
+    "step_axis": "1 ステップのミリ秒（軸は 20 ms から）",
+    "idle_title": "GPT-2 small の 1 ステップの時間の内訳（{gpu}）",
+    "target": "nanoGPT の既定のステップの 1.10 倍の速さ（{ms:.1f} ms）",
 }
+# lesson 04's roofline table (cell c012 prints them in English)
+OPERATIONS = {
+    "MLP matmul (tokens x 768 x 3072)": "MLP の行列積（トークン数 × 768 × 3072）",
+    "QKV projection (tokens x 768 x 2304)": "QKV の射影（トークン数 × 768 × 2304）",
+    "attention scores, one head (1024 x 64 x 1024)": "アテンションのスコア、ヘッド一つ分（1024 × 64 × 1024）",
+    "LM head (tokens x 768 x 50304)": "LM ヘッド（トークン数 × 768 × 50304）",
+    "LayerNorm or GELU (about 8 FLOPs per element; read 2 + write 2 bytes)":
+        "LayerNorm または GELU（要素あたり約 8 FLOP、読み 2 ＋ 書き 2 バイト）",
+    "residual addition (1 FLOP; read 2 x 2 + write 2 bytes)": "残差の足し算（1 FLOP、読み 2 × 2 ＋ 書き 2 バイト）",
+    "AdamW update (about 10 FLOPs per 16 bytes)": "AdamW の更新（16 バイトあたり約 10 FLOP）",
+}
+# results/gpt_idle_*.json: what a step's time is made of, and the runs' names
+# "μ" is the Greek letter (U+03BC): IPAexGothic has no micro sign (U+00B5)
+IDLE_PARTS = ("カーネルの実行", "3 μs 未満の隙間", "3 μs 以上の隙間", "プロファイルした範囲の外の時間")
+IDLE_RUNS = {"course": "講座", "nanoGPT": "nanoGPT", "default": "既定", "reduce-overhead": "CUDA グラフあり"}
+SHORT_GAPS = ("0-1 us", "1-2 us", "2-3 us")  # the histogram's bins under 3 µs, as the lesson's cell names them
+ROOFLINE = re.compile(r"^roofline of (?P<gpu>.+?): [\d,]+ TFLOP/s dense bf16")
+OPERATION = re.compile(r"^\s*(?P<name>.+?)\s+(?P<intensity>[\d.]+)\s+[\d.]+%\s*$")
 ROW = re.compile(r"^\s*(?P<method>.+?)\s+(?P<T>\d+)\s+(?P<ms>out of memory|[\d.]+)\s+(?P<peak>-|[\d.]+)\s*$")
 HEADER = re.compile(r"^one layer, forward \+ backward, width \d+, batch \d+, on (?P<hardware>.+)$")
 
@@ -152,11 +177,84 @@ def ddp_scaling_figures(notebook: dict, results: Path = RESULTS) -> list:
     return [fig]
 
 
-# (source page, cell id) -> the cell's figures drawn again in Japanese, in the order the cell shows them
+def roofline_from_table(text: str) -> tuple[str, dict[str, float]]:
+    """(GPU, {operation: FLOP per byte}) from the roofline table lesson 04's cell c012 prints."""
+    lines = text.strip().splitlines()
+    header = ROOFLINE.match(lines[0]) if lines else None
+    if header is None:
+        raise ValueError(f"not lesson 04's roofline table: its first line is {lines[:1]}")
+    operations = {}
+    for line in lines[2:]:
+        match = OPERATION.match(line)
+        if match is None:
+            raise ValueError(f"a line of the roofline table that is not an operation: {line!r}")
+        operations[match["name"]] = float(match["intensity"])
+    return header["gpu"], operations
+
+
+def roofline_figures(notebook: dict) -> list:
+    """Lesson 04's roofline (cell c012): the GPU's data-sheet roof and the operations the cell printed."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from ..parallel.gpt_step import roofline_specs
+
+    gpu, operations = roofline_from_table(stored_text(notebook, "c012"))
+    peak, bandwidth = roofline_specs(gpu)
+    intensity = np.logspace(-1, 4, 200)
+    with plt.rc_context(figure_style("ja")):
+        fig, ax = plt.subplots(figsize=(7.5, 4.4))
+        ax.loglog(intensity, np.minimum(peak, intensity * bandwidth) / 1e12, color="black",
+                  label=LABELS["roofline"].format(gpu=gpu))
+        for (name, value), marker in zip(operations.items(), "osD^vP*", strict=False):
+            ax.loglog([value], [min(peak, value * bandwidth) / 1e12], marker=marker, linestyle="", markersize=8,
+                      label=_japanese(OPERATIONS, name))
+        ax.axvline(peak / bandwidth, color="gray", linestyle=":")
+        ax.set(xlabel=LABELS["intensity"], ylabel=LABELS["attainable"],
+               title=LABELS["roofline_title"].format(gpu=gpu, ridge=peak / bandwidth))
+        ax.legend(fontsize=6.5, loc="lower right")
+    return [fig]
+
+
+def idle_figures(notebook: dict, results: Path = RESULTS) -> list:
+    """Lesson 04's step-time bars (cell 6dd3eba1) from ``results/gpt_idle_H200.json``, as the cell reads it."""
+    import matplotlib.pyplot as plt
+
+    idle = json.loads((results / "gpt_idle_H200.json").read_text(encoding="utf-8"))
+    parts: list[list[float]] = [[] for _ in IDLE_PARTS]
+    names = []
+    for name, run in idle["runs"].items():
+        gaps = run["kernel_gaps"]
+        short = sum(row["ms"] for label, row in gaps["gap_histogram"].items() if label in SHORT_GAPS)
+        for values, ms in zip(parts, (gaps["busy_ms"], short, gaps["idle_ms"] - short, run["step_ms"] - gaps["span_ms"]),
+                              strict=True):
+            values.append(ms)
+        names.append("、".join(_japanese(IDLE_RUNS, part) for part in name.split(" | ")))
+    target = idle["runs"]["nanoGPT | default"]["step_ms"] / 1.10
+    gpu = idle["hardware"].split(" (")[0].removeprefix("one ")
+    with plt.rc_context(figure_style("ja")):
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        left = [0.0] * len(names)
+        for part, values, color in zip(IDLE_PARTS, parts, ("C0", "C1", "C3", "lightgray"), strict=True):
+            ax.barh(names, values, left=left, color=color, label=part)
+            left = [a + b for a, b in zip(left, values, strict=True)]
+        ax.axvline(target, color="black", linestyle="--", label=LABELS["target"].format(ms=target))
+        ax.invert_yaxis()
+        ax.set_xlim(20, 27.5)
+        ax.set(xlabel=LABELS["step_axis"], title=LABELS["idle_title"].format(gpu=f"{gpu} 1 基"))
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=8, frameon=False)
+        fig.tight_layout()
+    return [fig]
+
+
+# (source page, cell id) -> the cell's figures drawn again in Japanese, in the order the cell shows them. Lesson
+# 04's cell c010b (where one step's time goes) is not here: its numbers were never printed, only drawn.
 FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
     ("notebooks/04_parallelism", "c006"): sequence_length_figures,
     ("notebooks/04_parallelism", "4328172c"): cpu_sequence_length_figures,
+    ("notebooks/04_parallelism", "c012"): roofline_figures,
     ("notebooks/04_parallelism", "c016"): ddp_scaling_figures,
+    ("notebooks/04_parallelism", "6dd3eba1"): idle_figures,
 }
 
 
