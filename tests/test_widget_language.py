@@ -15,7 +15,7 @@ from attention_course.core import language as L
 from attention_course.proof import memo
 
 # What may stay in Latin letters in a Japanese widget: names, units and abbreviations the style guide keeps.
-NAMES = {"KPI", "KPIs", "CPU", "GPU", "MiniLM", "TF", "IDF", "int8", "CLS", "p95", "ms", "x"}
+NAMES = {"KPI", "KPIs", "CPU", "GPU", "MiniLM", "TF", "IDF", "int8", "CLS", "p95", "ms", "x", "CNN", "ViT"}
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 
@@ -319,3 +319,49 @@ def test_the_stored_lessons_widgets_are_japanese_on_the_japanese_site(page):
     assert not any(english_text in html_outputs for english_text in BERTVIZ_TEXT)
     if page.endswith("06_attention_maps"):
         assert '層：<select id="layer">' in html_outputs
+
+
+# ---------------------------------------------------------------- progress bars
+
+
+def test_progress_bars_name_their_work_in_the_notebooks_language(monkeypatch):
+    from attention_course.core import models
+
+    seen = []
+    monkeypatch.setattr(models, "tqdm", lambda items, desc, **options: seen.append(desc) or items)
+    model = models.RecurrentClassifier(vocab_size=5, d_hidden=4, n_classes=2)
+    data = torch.randint(5, (8, 3)), torch.randint(2, (8,))
+    models.fit_classifier(model, *data, steps=1, batch_size=4, progress=True)
+    monkeypatch.setenv(L.SESSION_ENV, "/home/learner/course/notebooks-ja/01_recurrence_to_attention.ipynb")
+    models.fit_classifier(model, *data, steps=1, batch_size=4, progress=True)
+    assert seen == ["training", "学習"]
+
+
+def test_every_progress_message_reads_back_from_a_saved_bar():
+    from attention_course.tools.i18n import localise_saved_text
+
+    values = {"name": "CNN", "n": 50}
+    for key in [key for key in L.MESSAGES if key.startswith("progress_")]:
+        saved = (L.say(key, "en", **values) + ": 100%").replace(" ", "\u2007")  # as tqdm's widget saves it
+        assert localise_saved_text(saved) == L.say(key, "ja", **values) + ": 100%", key
+
+
+@pytest.mark.parametrize("page", ["notebooks/01_recurrence_to_attention", "notebooks/07_transfer_learning",
+                                  "notebooks/08_serving", "notebooks/11_factory_floor"])
+def test_the_stored_lessons_progress_bars_are_japanese_on_the_japanese_site(page):
+    import json
+
+    from attention_course.core.course import course
+    from attention_course.tools.i18n import localise_widgets
+    from attention_course.tools.widget_state import WIDGET_STATE
+
+    notebook = json.loads((course().root / f"{page}.ipynb").read_text(encoding="utf-8"))
+    state = notebook["metadata"]["widgets"][WIDGET_STATE]["state"]
+
+    def labels():  # what a bar says it is doing ("training: 100%"); its counts and rates are tqdm's units
+        return [m["state"]["value"] for m in state.values() if m["model_name"] == "HTMLModel"
+                and m["state"].get("value", "").endswith("%") and "[" not in m["state"]["value"]]
+
+    assert labels() and latin_words(labels())
+    localise_widgets(notebook)
+    assert labels() and latin_words(labels()) == [], labels()

@@ -341,7 +341,7 @@ def data_efficiency(data: tuple[Tensor, Tensor, Tensor, Tensor], sizes: list[int
             steps_per_epoch = math.ceil(n / train.get("batch_size", 256))
             run_epochs = max(epochs, math.ceil(min_steps / steps_per_epoch))
             history = train_classifier(model, x_train[:n], y_train[:n], run_epochs, shift=shift if shifted else 0,
-                                       seed=seed, progress=progress, desc=f"{name}, {n} images", **train)
+                                       seed=seed, progress=progress, desc=say("progress_images", name=name, n=n), **train)
             records.append({"variant": name, "n_train": n, "params": n_params(model), "epochs": run_epochs,
                             "steps": history["steps"], "seconds": history["seconds"],
                             "test_accuracy": accuracy(model, x_test, y_test, bf16=True)})

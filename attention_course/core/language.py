@@ -122,6 +122,18 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "ヘッドの選択は使われません。"},
     "image_caption": {"en": "test image {i}: a {label} (model says {predicted})",
                       "ja": "テスト画像 {i}：正解 {label}（モデルの予測 {predicted}）"},
+    # progress bars (tqdm's widget in a notebook): what runs
+    "progress_training": {"en": "training", "ja": "学習"},
+    "progress_runs": {"en": "runs", "ja": "実行"},
+    "progress_students": {"en": "students", "ja": "生徒モデル"},
+    "progress_candidates": {"en": "candidates", "ja": "候補"},
+    "progress_contrastive": {"en": "contrastive", "ja": "対照学習"},
+    "progress_captioner": {"en": "captioner", "ja": "キャプション生成"},
+    "progress_forecaster": {"en": "forecaster", "ja": "予測モデル"},
+    "progress_pretraining": {"en": "pretraining (no labels)", "ja": "事前学習（ラベルなし）"},
+    "progress_inspection": {"en": "inspection runs", "ja": "検査の実行"},
+    "progress_images": {"en": "{name}, {n} images", "ja": "{name}、画像 {n} 枚"},
+    "progress_labels": {"en": "{name}, {n} labels", "ja": "{name}、ラベル {n} 件"},
     # lesson 10: proof.memo.what_if_widget
     "volume": {"en": "sentences a day", "ja": "1 日の文の数"},
     "peak": {"en": "peak / average", "ja": "ピーク ÷ 平均"},

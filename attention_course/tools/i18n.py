@@ -382,8 +382,13 @@ def _written(template: str, values: dict[str, str]) -> str:
 
 
 def _memo_names(text: str, lang: str) -> str | None:
-    """Lesson 10's names in ``lang``: a candidate, a candidate on a machine, a list of KPIs; None for other text."""
+    """Lessons 10 and 11's names in ``lang``: a candidate, a candidate on a machine, a list of KPIs, one of lesson
+    11's models; None for other text."""
+    from ..factory.memo import NAMES_JA as FACTORY_NAMES
     from ..proof import memo
+
+    if text in FACTORY_NAMES:
+        return FACTORY_NAMES[text]
 
     named = re.fullmatch(r"(?P<name>.+) on (?P<hardware>CPU|GPU)", text)
     if named and named["name"].partition(", ")[0] in memo.CANDIDATES_JA:
@@ -400,23 +405,27 @@ def localise_saved_text(text: str, lang: str = LANGUAGE) -> str:
     """A text a widget saved in English, in ``lang`` where a message (or a lesson-10 name) wrote it; else as it is."""
     from ..core.language import MESSAGES, percent
 
+    saved, text = text, text.replace("\u2007", " ")  # tqdm pads its progress text with figure spaces
     stripped = text.strip()
     if not stripped or not LATIN_WORD.search(stripped) and not re.fullmatch(rf"\$?{NUMBER}[x%]?", stripped):
-        return text
+        return saved
+    if (bar := re.fullmatch(r"(?P<desc>.+?):(?P<share>\s+\d+%)", stripped)) is not None:  # a progress bar's "runs: 100%"
+        return text.replace(stripped, localise_saved_text(bar["desc"], lang) + ":" + bar["share"])
     if (share := re.fullmatch(rf"({NUMBER})%", stripped)) is not None:
         digits = len(share[1].partition(".")[2])
         return text.replace(stripped, percent(float(share[1]) / 100, digits, lang))
+    if (named := _memo_names(stripped, lang)) is not None:  # before the messages: "{name}, {n} labels" is a bar's
+        return text.replace(stripped, named)
     for key, entry in MESSAGES.items():
         if key == "percent":
             continue
         pattern = _english_pattern(entry["en"])
-        for saved in (stripped, text.lstrip()):  # a message ending in an empty placeholder keeps its space
-            match = pattern.fullmatch(saved)
+        for written in (stripped, text.lstrip()):  # a message ending in an empty placeholder keeps its space
+            match = pattern.fullmatch(written)
             if match:
                 values = {name: localise_saved_text(value, lang) for name, value in match.groupdict().items()}
-                return text.replace(saved, _written(entry[lang], values))
-    named = _memo_names(stripped, lang)
-    return text if named is None else text.replace(stripped, named)
+                return text.replace(written, _written(entry[lang], values))
+    return saved
 
 
 def localise_saved_html(markup: str, lang: str = LANGUAGE) -> str:
