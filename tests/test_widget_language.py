@@ -365,3 +365,48 @@ def test_the_stored_lessons_progress_bars_are_japanese_on_the_japanese_site(page
     assert labels() and latin_words(labels())
     localise_widgets(notebook)
     assert labels() and latin_words(labels()) == [], labels()
+
+
+@pytest.mark.slow
+def test_a_localised_saved_explorer_renders_in_japanese_and_responds_in_a_browser(tmp_path):
+    """What the Japanese site serves: an explorer saved in English, its state rewritten by localise_widgets, shown by
+    the book's own html-manager with no kernel and no network: Japanese labels, and the menus still switch views."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    from ipywidgets.embed import embed_data
+
+    from attention_course.tools.i18n import localise_widgets
+
+    modules = Path(__file__).resolve().parent.parent / "book" / "offline" / "node_modules"
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not (modules / "@jupyter-widgets" / "html-manager").exists() or not Path(chromium).exists():
+        pytest.skip("needs `make setup` (npm assets) and Debian's chromium")
+    playwright = pytest.importorskip("playwright.sync_api")
+    data = embed_data(views=[vit_explorer("en")])
+    localise_widgets({"cells": [], "metadata": {"widgets": {"application/vnd.jupyter.widget-state+json":
+                                                            data["manager_state"]}}})
+    page_file = tmp_path / "page.html"
+    page_file.write_text(
+        f'<html lang="ja"><head><meta charset="utf-8"><script src="file://{modules}/requirejs/require.js"></script>'
+        f'<script src="file://{modules}/@jupyter-widgets/html-manager/dist/embed-amd.js"></script>'
+        f'<script type="application/vnd.jupyter.widget-state+json">{json.dumps(data["manager_state"])}</script>'
+        f'</head><body><script type="application/vnd.jupyter.widget-view+json">{json.dumps(data["view_specs"][0])}'
+        "</script></body></html>", encoding="utf-8")
+    shown = "() => Array.from(document.querySelectorAll('img')).filter(i => i.offsetParent !== null).map(i => i.src)"
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page()
+        page.goto(page_file.as_uri())
+        page.wait_for_function("document.querySelectorAll('select').length == 3", timeout=20000)
+        text = page.inner_text("body").replace("\xa0", " ")  # the menus write their spaces as no-break spaces
+        before = page.evaluate(shown)
+        page.locator("select").nth(1).select_option(label="ロールアウト（全層）")
+        page.wait_for_timeout(300)
+        after = page.evaluate(shown)
+        browser.close()
+    for label in ("画像", "層", "ヘッド", "テスト画像 0：正解 7（モデルの予測 7）", "ヘッドの平均", "ロールアウトでは"):
+        assert label in text, label
+    assert latin_words([text]) == [], text
+    assert len(before) == len(after) == 1 and before != after
