@@ -152,6 +152,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                             "${monthly:,.0f} a month.",
                       "ja": "モデルを使わない場合（人がすべてを判断するか、誰も読まないかの安いほう）は月額 {monthly:,.0f} "
                             "ドルです。"},
+    "verdict_line": {"en": "<b>{verdict}</b> {without}", "ja": "<b>{verdict}</b>{without}"},
     "col_candidate": {"en": "candidate", "ja": "候補"},
     "col_hardware": {"en": "hw", "ja": "ハードウェア"},
     "col_machines": {"en": "machines", "ja": "台数"},

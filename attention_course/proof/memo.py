@@ -526,7 +526,7 @@ def what_if_widget(result: dict, lang: str | None = None):
         verdict = (say("cheapest", lang, named=named_on(best["candidate"], best["hardware"], lang)) if best
                    else say("none_meets", lang))
         without = say("without_model", lang, monthly=rows[0]["manual_monthly"])
-        table.value = f"<p><b>{verdict}</b>{' ' if lang == 'en' else ''}{without}</p>{what_if_table(rows, lang)}"
+        table.value = f"<p>{say('verdict_line', lang, verdict=verdict, without=without)}</p>{what_if_table(rows, lang)}"
 
     for control in controls:
         control.observe(update, "value")
