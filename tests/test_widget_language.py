@@ -266,7 +266,7 @@ def test_heatmap_axes_follow_the_language(sentence):
 
 def saved_texts(state: dict) -> list[str]:
     """Every text a saved widget state shows, tags' inner spaces evened out, in a stable order."""
-    from attention_course.tools.i18n import SAVED_TEXT_FIELDS, SAVED_VALUE_MODELS
+    from attention_course.tools.widget_state import SAVED_TEXT_FIELDS, SAVED_VALUE_MODELS
 
     texts = []
     for model in state.values():
@@ -288,7 +288,7 @@ def saved_state(widget) -> dict:
                                    lambda lang: vit_explorer(lang)], ids=["what-if", "vit-explorer"])
 def test_a_widget_saved_in_english_reads_as_the_japanese_widget_on_the_japanese_site(build):
     """Read back through the message table, the English widget's saved texts are the Japanese widget's, exactly."""
-    from attention_course.tools.i18n import localise_widgets
+    from attention_course.tools.widget_state import localise_widgets
 
     english = saved_state(build("en"))
     notebook = {"cells": [], "metadata": {"widgets": {"application/vnd.jupyter.widget-state+json": {"state": english}}}}
@@ -304,8 +304,7 @@ def test_the_stored_lessons_widgets_are_japanese_on_the_japanese_site(page):
 
     from attention_course.core.course import course
     from attention_course.inside.viz import BERTVIZ_TEXT
-    from attention_course.tools.i18n import localise_widgets
-    from attention_course.tools.widget_state import WIDGET_STATE
+    from attention_course.tools.widget_state import WIDGET_STATE, localise_widgets
 
     notebook = json.loads((course().root / f"{page}.ipynb").read_text(encoding="utf-8"))
     state = notebook["metadata"]["widgets"][WIDGET_STATE]["state"]
@@ -338,7 +337,7 @@ def test_progress_bars_name_their_work_in_the_notebooks_language(monkeypatch):
 
 
 def test_every_progress_message_reads_back_from_a_saved_bar():
-    from attention_course.tools.i18n import localise_saved_text
+    from attention_course.tools.widget_state import localise_saved_text
 
     values = {"name": "CNN", "n": 50}
     for key in [key for key in L.MESSAGES if key.startswith("progress_")]:
@@ -352,8 +351,7 @@ def test_the_stored_lessons_progress_bars_are_japanese_on_the_japanese_site(page
     import json
 
     from attention_course.core.course import course
-    from attention_course.tools.i18n import localise_widgets
-    from attention_course.tools.widget_state import WIDGET_STATE
+    from attention_course.tools.widget_state import WIDGET_STATE, localise_widgets
 
     notebook = json.loads((course().root / f"{page}.ipynb").read_text(encoding="utf-8"))
     state = notebook["metadata"]["widgets"][WIDGET_STATE]["state"]
@@ -377,7 +375,7 @@ def test_a_localised_saved_explorer_renders_in_japanese_and_responds_in_a_browse
 
     from ipywidgets.embed import embed_data
 
-    from attention_course.tools.i18n import localise_widgets
+    from attention_course.tools.widget_state import localise_widgets
 
     modules = Path(__file__).resolve().parent.parent / "book" / "offline" / "node_modules"
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
