@@ -78,7 +78,6 @@ def _memo_names(text: str, lang: str) -> str | None:
 
     if text in FACTORY_NAMES:
         return FACTORY_NAMES[text]
-
     named = re.fullmatch(r"(?P<name>.+) on (?P<hardware>CPU|GPU)", text)
     if named and named["name"].partition(", ")[0] in memo.CANDIDATES_JA:
         return memo.named_on(named["name"], named["hardware"].lower(), lang)
@@ -132,7 +131,8 @@ def localise_widgets(notebook: dict, lang: str = "ja") -> int:
 
     def put(holder, key, new):
         nonlocal changed
-        if holder[key] != new:
+        old = list(holder[key]) if isinstance(holder[key], tuple) else holder[key]  # options may be a tuple
+        if old != new:
             holder[key], changed = new, changed + 1
 
     state = notebook.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
