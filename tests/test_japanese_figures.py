@@ -16,7 +16,8 @@ from attention_course.tools import japanese_figures as J
 matplotlib.use("Agg")
 LESSON04 = course().root / "notebooks" / "04_parallelism.ipynb"
 NAMES = {"LSTM", "SDPA", "NVIDIA", "H200", "H100", "AMD", "EPYC", "CPU", "GPU", "DDP", "GPT", "MiB", "ms", "T", "MLP",
-         "QKV", "LM", "LayerNorm", "GELU", "AdamW", "FLOP", "TFLOP", "s", "nanoGPT", "CUDA", "small", "μs"}  # names, units
+         "QKV", "LM", "LayerNorm", "GELU", "AdamW", "FLOP", "TFLOP", "s", "nanoGPT", "CUDA", "small", "μs",
+         "MiniLM", "TF", "IDF", "int8", "KPI", "p95", "HBM3", "GB", "e"}  # names, units, 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -25,13 +26,17 @@ def lesson04():
 
 
 def labels(fig) -> list[str]:
-    """A figure's words: titles, axis labels, legend entries (tick numbers aside)."""
+    """A figure's words: titles, axis labels, legend entries, annotations and tick labels (numbers written as
+    mathtext, "$10^{-4}$", aside)."""
     texts = [fig._suptitle.get_text()] if fig._suptitle else []
+    for legend in fig.legends:
+        texts += [text.get_text() for text in legend.get_texts()]
     for ax in fig.axes:
-        texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        texts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()] + [text.get_text() for text in ax.texts]
+        texts += [tick.get_text() for tick in ax.get_xticklabels() + ax.get_yticklabels()]
         if ax.get_legend():
             texts += [text.get_text() for text in ax.get_legend().get_texts()]
-    return [text for text in texts if text]
+    return [text for text in texts if text and not text.startswith("$")]
 
 
 def english_words(texts) -> list[str]:
@@ -60,9 +65,9 @@ def test_the_roofline_is_read_from_the_table_the_lesson_printed(lesson04):
         J.roofline_from_table("GPT 123.6M parameters")
 
 
-@pytest.mark.parametrize("cell", [cell for page, cell in J.FIGURES])
-def test_each_figure_is_drawn_with_japanese_labels_only(lesson04, cell):
-    figures = J.FIGURES[("notebooks/04_parallelism", cell)](lesson04)
+@pytest.mark.parametrize("page,cell", list(J.FIGURES))
+def test_each_figure_is_drawn_with_japanese_labels_only(page, cell):
+    figures = J.FIGURES[(page, cell)](json.loads((course().root / f"{page}.ipynb").read_text(encoding="utf-8")))
     assert figures
     for fig in figures:
         words = labels(fig)
@@ -87,7 +92,7 @@ def test_the_japanese_site_gets_the_japanese_images(lesson04, tmp_path):
                          for cell in json.loads((tmp_path / f"{language}.ipynb").read_text(encoding="utf-8"))["cells"]}
               for language in ("en", "ja")}
     assert staged["en"] == english  # the English site is untouched
-    replaced = {cell for page, cell in J.FIGURES}
+    replaced = {cell for page, cell in J.FIGURES if page == "notebooks/04_parallelism"}
     for cell, images in english.items():
         if cell in replaced:
             assert len(staged["ja"][cell]) == len(images) and all(
@@ -110,3 +115,19 @@ def test_a_changed_notebook_is_an_error_not_an_english_figure(lesson04):
             cell["outputs"] = cell["outputs"] * 2
     with pytest.raises(ValueError, match="stored images"):
         J.replace_figures("notebooks/04_parallelism", doubled)
+
+
+@pytest.mark.parametrize("lang", [pytest.param("en", marks=pytest.mark.xfail(
+    strict=True, reason="the English labels overlap too (book/decision/figures/poc_candidates.png, lesson 10's stored "
+    "figure); left for the lead: fixing them changes the English figure")), "ja"])
+def test_the_candidates_figures_axis_labels_do_not_run_into_each_other(lang):
+    """The decision pages' figure (book/decision and book/ja): its two panels are narrow, and the Japanese labels,
+    at first one line each at 10 pt, overlapped."""
+    from attention_course.proof import memo
+
+    fig = memo.plot_candidates(memo.result_from_notebook(course().root / "notebooks" / "10_proof_of_concept.ipynb"), lang)
+    renderer = fig.canvas.get_renderer()
+    left, right = (ax.xaxis.label.get_window_extent(renderer) for ax in fig.axes[:2])
+    assert left.x1 < right.x0, (left, right)
+    if lang == "ja":
+        assert english_words(labels(fig)) == [] and "、CPU）" in fig.axes[0].get_yticklabels()[1].get_text()

@@ -386,13 +386,27 @@ LABELS = {
     "en": dict(accuracy="test accuracy\n(dot: mean over seeds)", cost="\\$ per million predictions (log)",
                floor=";\n\\$0 drawn at 1e-4", kpi="KPI threshold", seed="one seed",
                met="meets every KPI", missed="misses a KPI", missed_header="KPIs missed",
-               title="Candidates against the KPIs"),
-    "ja": dict(accuracy="テスト正解率\n（点：シードの平均）", cost="100 万件あたりのコスト（ドル、対数）",
+               title="Candidates against the KPIs ({hardware})"),
+    # short lines: the panels are narrow, and longer Japanese labels run into each other
+    "ja": dict(accuracy="テスト正解率\n（点は\nシードの平均）", cost="100 万件あたりの\nコスト\n（ドル、対数）",
                floor="\n0 ドルは 1e-4 に表示", kpi="KPI の基準", seed="各シード",
                met="すべての KPI を満たす", missed="未達の KPI あり", missed_header="未達の KPI",
-               title="候補と KPI の比較"),
+               title="候補と KPI の比較（{hardware}）"),
 }
 MET_COLOUR, MISSED_COLOUR = "tab:green", "tab:gray"
+
+
+def sized(font, size: float):
+    """A copy of the FontProperties ``font`` at ``size`` points."""
+    copy = font.copy()
+    copy.set_size(size)
+    return copy
+
+
+def legend_text(font, size: float) -> dict:
+    """A legend's text settings: ``font`` (None for the default) at ``size``. matplotlib ignores ``fontsize`` once
+    ``prop`` is given, so with a font the size goes into a copy of it."""
+    return {"fontsize": size} if font is None else {"prop": sized(font, size)}
 
 
 def plot_candidates(result: dict, lang: str = "en"):
@@ -407,7 +421,8 @@ def plot_candidates(result: dict, lang: str = "en"):
     labels, font = LABELS[lang], (japanese_font() if lang == "ja" else None)
     kpis = KPIs(**result["kpis"])
     rows = evidence_rows(result)
-    names = [f"{candidate_name(row['candidate'], lang)} ({row['hardware'].upper()})" for row in rows]
+    names = [f"{candidate_name(row['candidate'])} ({row['hardware'].upper()})" if lang == "en"
+             else named_on(row["candidate"], row["hardware"], lang) for row in rows]  # one bracket in Japanese
     colours = [MISSED_COLOUR if row["missed"] else MET_COLOUR for row in rows]
     y = range(len(rows))
     fig, (acc_ax, cost_ax) = plt.subplots(1, 2, sharey=True, figsize=(8.6, 1.3 + 0.3 * len(rows)),
@@ -424,7 +439,8 @@ def plot_candidates(result: dict, lang: str = "en"):
     for ax, line, title in ((acc_ax, kpis.min_accuracy, labels["accuracy"]),
                             (cost_ax, kpis.max_cost_per_million, labels["cost"] + (labels["floor"] if clamped else ""))):
         ax.axvline(line, color="black", linestyle=":", linewidth=1)
-        ax.set_xlabel(title, fontproperties=font)
+        # Japanese at 8 pt: wider than the English, the two panels' labels would run into each other at 10
+        ax.set_xlabel(title, **({"fontproperties": sized(font, 8)} if font else {}))
         ax.grid(axis="y", color="0.9")
     acc_ax.set_yticks(list(y), names)
     for tick in acc_ax.get_yticklabels():
@@ -441,9 +457,9 @@ def plot_candidates(result: dict, lang: str = "en"):
               Line2D([], [], marker="o", linestyle="", color=MISSED_COLOUR, label=labels["missed"]),
               Line2D([], [], marker="|", linestyle="", color="black", markersize=8, label=labels["seed"]),
               Line2D([], [], linestyle=":", color="black", label=labels["kpi"])]
-    fig.suptitle(f"{labels['title']} ({result['hardware']})", fontproperties=font, fontsize=10)
+    fig.suptitle(labels["title"].format(hardware=result["hardware"]), fontproperties=font, fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.legend(handles=legend, loc="lower center", ncol=4, prop=font, fontsize=8, frameon=False,
+    fig.legend(handles=legend, loc="lower center", ncol=4, **legend_text(font, 8), frameon=False,
                bbox_to_anchor=(0.5, 0.0))
     return fig
 
@@ -537,9 +553,9 @@ def what_if_widget(result: dict, lang: str | None = None):
 
 COVERAGE_LABELS = {
     "en": dict(x="share of sentences the model decides (coverage)", y="accuracy of the automated decisions",
-               title="Routing the unsure cases to people: coverage against accuracy", kpi="accuracy KPI"),
+               title="Routing the unsure cases to people: coverage against accuracy ({hardware})", kpi="accuracy KPI"),
     "ja": dict(x="モデルが判断する文の割合（カバレッジ）", y="自動判断の正解率",
-               title="確信の低い文を人に回す：カバレッジと正解率", kpi="正解率の KPI"),
+               title="確信の低い文を人に回す：カバレッジと正解率（{hardware}）", kpi="正解率の KPI"),
 }
 
 
@@ -564,9 +580,9 @@ def plot_coverage(result: dict, lang: str = "en", hardware: str = "cpu"):
     ax.set_xlim(0, 1.02)
     ax.set_xlabel(labels["x"], fontproperties=font)
     ax.set_ylabel(labels["y"], fontproperties=font)
-    ax.set_title(f"{labels['title']} ({result['hardware']})", fontproperties=font, fontsize=10)
+    ax.set_title(labels["title"].format(hardware=result["hardware"]), fontproperties=font, fontsize=10)
     ax.grid(color="0.92")
-    ax.legend(fontsize=7, prop=font, loc="lower left", ncol=2, frameon=False)
+    ax.legend(**legend_text(font, 7), loc="lower left", ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -574,16 +590,24 @@ def plot_coverage(result: dict, lang: str = "en", hardware: str = "cpu"):
 # ---------------------------------------------------------------- from a stored notebook to the book
 
 
-def result_from_notebook(path: str | Path) -> dict:
-    """The result dict that an executed lesson-10 notebook stored as a JSON output."""
-    import nbformat
-
-    for cell in nbformat.read(path, as_version=4).cells:
+def stored_result(notebook: dict) -> dict:
+    """The result dict that an executed lesson-10 notebook (its JSON, as a dict) stored as a JSON output."""
+    for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
             data = output.get("data", {}).get(RESULT_MIME)
             if isinstance(data, dict) and "rows" in data and "kpis" in data:
                 return data
-    raise LookupError(f"{path} holds no stored lesson-10 result: execute it first")
+    raise LookupError("the notebook holds no stored lesson-10 result: execute it first")
+
+
+def result_from_notebook(path: str | Path) -> dict:
+    """The result dict that an executed lesson-10 notebook stored as a JSON output."""
+    import json
+
+    try:
+        return stored_result(json.loads(Path(path).read_text(encoding="utf-8")))
+    except LookupError:
+        raise LookupError(f"{path} holds no stored lesson-10 result: execute it first") from None
 
 
 def for_book(markdown: str) -> str:

@@ -247,6 +247,20 @@ def idle_figures(notebook: dict, results: Path = RESULTS) -> list:
     return [fig]
 
 
+def candidates_figures(notebook: dict) -> list:
+    """Lesson 10's candidates against the KPIs (cell 51b4ecdc): the memo's own figure, in Japanese."""
+    from ..proof.memo import plot_candidates, stored_result
+
+    return [plot_candidates(stored_result(notebook), "ja")]
+
+
+def coverage_figures(notebook: dict) -> list:
+    """Lesson 10's coverage against accuracy (cell poc10cov): the memo's own figure, in Japanese."""
+    from ..proof.memo import plot_coverage, stored_result
+
+    return [plot_coverage(stored_result(notebook), "ja", hardware="cpu")]
+
+
 # (source page, cell id) -> the cell's figures drawn again in Japanese, in the order the cell shows them. Lesson
 # 04's cell c010b (where one step's time goes) is not here: its numbers were never printed, only drawn.
 FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
@@ -255,6 +269,8 @@ FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
     ("notebooks/04_parallelism", "c012"): roofline_figures,
     ("notebooks/04_parallelism", "c016"): ddp_scaling_figures,
     ("notebooks/04_parallelism", "6dd3eba1"): idle_figures,
+    ("notebooks/10_proof_of_concept", "51b4ecdc"): candidates_figures,
+    ("notebooks/10_proof_of_concept", "poc10cov"): coverage_figures,
 }
 
 
