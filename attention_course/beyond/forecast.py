@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from ..core.attention import TransformerBlock
 from ..core.data import elnino_monthly
+from ..core.language import say
 from ..core.training import autocast, make_optimizer, set_lr, update, warmup_cosine_lr
 
 SEASON = 12
@@ -162,7 +163,7 @@ def train_forecaster(model: AttentionForecaster, windows: dict[str, Tensor], epo
     generator = torch.Generator().manual_seed(seed)
     losses, val_mase, best, step, start = [], [], None, 0, time.perf_counter()
     model.train()
-    for _ in tqdm(range(epochs), desc="forecaster", disable=not progress):
+    for _ in tqdm(range(epochs), desc=say("progress_forecaster"), disable=not progress):
         for index in torch.randperm(len(data["past"]), generator=generator).to(device).split(batch_size):
             set_lr(optimizer, warmup_cosine_lr(step, max(1, total // 20), total, lr, 0.0))
             with autocast(device, True):

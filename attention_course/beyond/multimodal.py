@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..core.attention import TransformerBlock, causal_mask, merge_heads, scaled_dot_product_attention, split_heads
+from ..core.language import say
 from ..core.training import autocast, make_optimizer, mean_pool, set_lr, update, warmup_cosine_lr
 from .vision import ViT, random_shift
 
@@ -153,7 +154,7 @@ def train_contrastive(model: ContrastiveModel, tokenizer: WordTokenizer, images:
     total = epochs * math.ceil(len(images) / batch_size)
     losses, step, start = [], 0, time.perf_counter()
     model.train()
-    for _ in tqdm(range(epochs), desc="contrastive", disable=not progress):
+    for _ in tqdm(range(epochs), desc=say("progress_contrastive"), disable=not progress):
         order = torch.randperm(len(images), generator=generator)
         for index in order.split(batch_size):
             ids = tokenizer.encode(sample_captions(labels[index], TRAIN_TEMPLATES, generator), 8).to(device)
@@ -332,7 +333,7 @@ def train_captioner(model: Captioner, tokenizer: WordTokenizer, images: Tensor, 
     total = epochs * math.ceil(len(images) / batch_size)
     losses, step, start = [], 0, time.perf_counter()
     model.train()
-    for _ in tqdm(range(epochs), desc="captioner", disable=not progress):
+    for _ in tqdm(range(epochs), desc=say("progress_captioner"), disable=not progress):
         for index in torch.randperm(len(images), generator=generator).split(batch_size):
             ids = tokenizer.encode(sample_captions(labels[index], TRAIN_TEMPLATES, generator), 9, bos=True, eos=True)
             ids = ids.to(device)

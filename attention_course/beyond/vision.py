@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+import unicodedata
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from ..core.attention import TransformerBlock
 from ..core.benchmarks import benchmark
 from ..core.data import mnist_digits
 from ..core.device import device_name, pick_device
+from ..core.language import language, say
 from ..core.profiles import LESSONS, pick_profile, sizes
 from ..core.training import accuracy, autocast, make_optimizer, set_lr, update, warmup_cosine_lr
 
@@ -250,24 +252,40 @@ def _png(picture) -> bytes:
     return buffer.getvalue()
 
 
-def attention_explorer(model: ViT, images: Tensor, captions: list[str]):
-    """An ipywidgets explorer: pick an image, a layer (or rollout) and a head (or their mean).
+def image_captions(labels, predictions, lang: str | None = None) -> list[str]:
+    """The explorer's caption of each image: "test image 0: a 7 (model says 7)", in ``lang`` (by default the
+    notebook's: ``core.language.language``)."""
+    return [say("image_caption", lang, i=i, label=int(y), predicted=int(p))
+            for i, (y, p) in enumerate(zip(labels, predictions, strict=True))]
+
+
+def _width(text: str) -> int:
+    """How many ``ch`` a text needs: a wide (Japanese) character takes two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def attention_explorer(model: ViT, images: Tensor, captions: list[str], lang: str | None = None):
+    """An ipywidgets explorer: pick an image, a layer (or rollout) and a head (or their mean). Its labels are in
+    ``lang`` ("en" or "ja"; by default the notebook's, ``core.language.language``); ``captions`` as given.
 
     Every view is computed here, once, and the dropdowns switch between them with ``jslink`` on the page
     itself: no Python runs when you change a control, so it responds the same in JupyterLab, in exported
     HTML and on the course website (from the saved widget state)."""
     import ipywidgets as widgets
 
+    lang = language(lang)
     n_layers, n_heads = len(model.blocks), model.blocks[0].attn.n_heads
     # wide enough for the longest option (the default 300 px clips "test image 0: a 9 (model says 9)")
-    longest = max([len(c) for c in captions] + [len("rollout (all layers)")])
+    longest = max([_width(c) for c in captions] + [_width(say("rollout_layers", lang))])
     fit = lambda: widgets.Layout(width=f"calc({longest + 4}ch + 90px)", max_width="100%")
-    image_pick = widgets.Dropdown(options=[(c, i) for i, c in enumerate(captions)], value=0, description="Image",
-                                  layout=fit())
-    layer_pick = widgets.Dropdown(options=[(f"layer {i}", i) for i in range(n_layers)] + [("rollout (all layers)", n_layers)],
-                                  value=n_layers - 1, description="Layer", layout=fit())
-    head_pick = widgets.Dropdown(options=[("mean over heads", 0)] + [(f"head {h}", h + 1) for h in range(n_heads)],
-                                 value=0, description="Head", layout=fit())
+    image_pick = widgets.Dropdown(options=[(c, i) for i, c in enumerate(captions)], value=0,
+                                  description=say("image", lang), layout=fit())
+    layer_pick = widgets.Dropdown(options=[(say("layer_n", lang, n=i), i) for i in range(n_layers)]
+                                  + [(say("rollout_layers", lang), n_layers)],
+                                  value=n_layers - 1, description=say("layer", lang), layout=fit())
+    head_pick = widgets.Dropdown(options=[(say("mean_heads", lang), 0)]
+                                 + [(say("head_n", lang, n=h), h + 1) for h in range(n_heads)],
+                                 value=0, description=say("head", lang), layout=fit())
     picture = lambda heat, image: widgets.Image(value=_png(overlay(image, heat)), format="png",
                                                 layout=widgets.Layout(width="168px", height="168px"))
     per_image, links = [], []
@@ -285,8 +303,7 @@ def attention_explorer(model: ViT, images: Tensor, captions: list[str]):
         per_image.append(stack)
     shown = widgets.Stack(per_image, selected_index=0)
     links.append(widgets.jslink((image_pick, "index"), (shown, "selected_index")))
-    note = widgets.HTML("<small>Bright = where the [CLS] token looks (its attention over the patches). "
-                        "With rollout, the head choice does not apply.</small>")
+    note = widgets.HTML(f"<small>{say('cls_note', lang)}</small>")
     box = widgets.VBox([image_pick, layer_pick, head_pick, shown, note])
     box.links = links  # the browser-side links (kept here so that they can be inspected and are not collected)
     return box
@@ -324,7 +341,7 @@ def data_efficiency(data: tuple[Tensor, Tensor, Tensor, Tensor], sizes: list[int
             steps_per_epoch = math.ceil(n / train.get("batch_size", 256))
             run_epochs = max(epochs, math.ceil(min_steps / steps_per_epoch))
             history = train_classifier(model, x_train[:n], y_train[:n], run_epochs, shift=shift if shifted else 0,
-                                       seed=seed, progress=progress, desc=f"{name}, {n} images", **train)
+                                       seed=seed, progress=progress, desc=say("progress_images", name=name, n=n), **train)
             records.append({"variant": name, "n_train": n, "params": n_params(model), "epochs": run_epochs,
                             "steps": history["steps"], "seconds": history["seconds"],
                             "test_accuracy": accuracy(model, x_test, y_test, bf16=True)})

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .attention import TransformerBlock, causal_mask, sinusoidal_positional_encoding
+from .language import say
 from .training import make_optimizer, mean_pool, update
 
 RECURRENT_CELLS = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
@@ -85,7 +86,7 @@ def fit_classifier(
     batches = torch.randint(len(inputs), (steps, batch_size), generator=generator).to(device)
     losses = []
     model.train()
-    for index in tqdm(batches, desc="training", disable=not progress, leave=False):
+    for index in tqdm(batches, desc=say("progress_training"), disable=not progress, leave=False):
         loss = nn.functional.cross_entropy(model(inputs[index]), labels[index])
         update(optimizer, loss)
         losses.append(loss.detach())

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ..core.data import package_folder, rotten_tomatoes
 from ..core.device import seed_everything
+from ..core.language import say
 from ..core.training import accuracy, autocast, make_optimizer, update, warmup_linear
 from ..inside.pretrained import SentimentClassifier, load_minilm, tokenize
 from ..inside.transfer import FitConfig, ScratchClassifier, fit_with_validation
@@ -301,7 +302,7 @@ def run_students(setup: DistillSetup, configs: dict[str, StudentConfig], seeds=(
 
     runs = [(kind, mode, seed) for kind in configs for seed in seeds for mode in MODES]
     records, models = [], {}
-    for kind, mode, seed in tqdm(runs, desc="students", disable=not progress):
+    for kind, mode, seed in tqdm(runs, desc=say("progress_students"), disable=not progress):
         seed_everything(seed)
         started = time.perf_counter()
         student, val = fit_student(make_student(setup, kind, shallow_layers), setup, mode, configs[kind], seed)

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ..beyond.vision import ViT, attention_maps, cls_to_patches, matched_width, n_params, patchify
+from ..core.language import say
 from ..core.training import autocast, make_optimizer, set_lr, update, warmup_cosine_lr
 from ..inside.viz import attention_rollout
 from ..proof.evidence import sample_std
@@ -147,7 +148,7 @@ def pretrain_masked(vit: InspectionViT, images: Tensor, steps: int, batch_size: 
     hidden = max(1, round(mask_ratio * n_patches))
     losses, start = [], time.perf_counter()
     model.train()
-    for step in tqdm(range(steps), desc="pretraining (no labels)", disable=not progress, leave=False):
+    for step in tqdm(range(steps), desc=say("progress_pretraining"), disable=not progress, leave=False):
         index = torch.randint(len(images), (min(batch_size, len(images)),), generator=generator).to(device)
         order = torch.rand(len(index), n_patches, generator=generator).argsort(-1)
         mask = (order < hidden).to(device)
@@ -233,7 +234,7 @@ def data_efficiency(train, validation, test, sizes: list[int], seeds: list[int],
     train_kw, pretrain_kw = train_kw or {}, pretrain_kw or {}
     records, kept = [], {}
     pool = train.images[:unlabelled]
-    runs = tqdm(total=len(seeds) * (1 + 3 * len(sizes)), desc="inspection runs", disable=not progress)
+    runs = tqdm(total=len(seeds) * (1 + 3 * len(sizes)), desc=say("progress_inspection"), disable=not progress)
     for seed in seeds:
         torch.manual_seed(seed)
         pretrained = InspectionViT(**vit).to(device)
@@ -245,12 +246,12 @@ def data_efficiency(train, validation, test, sizes: list[int], seeds: list[int],
                 torch.manual_seed(seed)
                 if name == "ViT pretrained (masked patches)":
                     model, fit = fine_tune(pretrained, labelled.images, labelled.labels, steps, seed=seed,
-                                           progress=progress, desc=f"{name}, {n} labels", **train_kw)
+                                           progress=progress, desc=say("progress_labels", name=name, n=n), **train_kw)
                     fit["seconds"] += history["seconds"]  # the pretraining belongs to its cost
                 else:
                     model = build("cnn" if name == "CNN" else "vit", vit).to(device)
                     fit = train_model(model, labelled.images, labelled.labels, steps, seed=seed, progress=progress,
-                                      desc=f"{name}, {n} labels", **train_kw)
+                                      desc=say("progress_labels", name=name, n=n), **train_kw)
                 scores = evaluate(model, validation, test)
                 records.append({"model": name, "labels": n, "seed": seed, "params": n_params(model),
                                 "seconds": fit["seconds"], **{k: v for k, v in scores.items() if k != "scores"}})

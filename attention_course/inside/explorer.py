@@ -2,7 +2,8 @@
 
 Bad input never raises into the notebook: the widget shows a message instead (empty text, text longer
 than the model's 512 tokens, which is truncated with a notice). Any Unicode is accepted; characters the
-WordPiece vocabulary lacks become [UNK].
+WordPiece vocabulary lacks become [UNK]. Labels, messages and the map speak the notebook's language
+(``lang="ja"``, or as ``core.language.language`` finds it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
+from ..core.language import figure_style, language, say
 from .viz import attention_rollout, plot_heatmap
 
 MAX_TOKENS = 512
@@ -43,18 +45,21 @@ class ExplorerBox(widgets.VBox):
 
 
 class AttentionExplorer:
-    """Widgets around a pretrained encoder: ``display(explorer.widget)`` shows it."""
+    """Widgets around a pretrained encoder: ``display(explorer.widget)`` shows it. ``lang`` ("en" or "ja") is the
+    language of its labels and messages; by default the notebook's (``core.language.language``)."""
 
     def __init__(self, model, tokenizer, text: str = "The film was not good, but the actors were brilliant.",
-                 top_k: int = 5):
+                 top_k: int = 5, lang: str | None = None):
         self.model, self.tokenizer, self.top_k = model, tokenizer, top_k
+        self.lang = lang = language(lang)
         n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
-        self.text = widgets.Textarea(value=text, description="Sentence", layout=widgets.Layout(width="95%"))
-        self.layer = widgets.Dropdown(description="Layer", value=n_layers - 1,
-                                      options=[(f"layer {i}", i) for i in range(n_layers)]
-                                      + [("rollout over all layers", ROLLOUT)])
-        self.head = widgets.Dropdown(description="Head", value=MEAN,
-                                     options=[("mean over heads", MEAN)] + [(f"head {h}", h) for h in range(n_heads)])
+        self.text = widgets.Textarea(value=text, description=say("sentence", lang), layout=widgets.Layout(width="95%"))
+        self.layer = widgets.Dropdown(description=say("layer", lang), value=n_layers - 1,
+                                      options=[(say("layer_n", lang, n=i), i) for i in range(n_layers)]
+                                      + [(say("rollout_all", lang), ROLLOUT)])
+        self.head = widgets.Dropdown(description=say("head", lang), value=MEAN,
+                                     options=[(say("mean_heads", lang), MEAN)]
+                                     + [(say("head_n", lang, n=h), h) for h in range(n_heads)])
         self.message = widgets.HTML()
         self.top_tokens = widgets.HTML()
         self.output = widgets.Output()
@@ -71,8 +76,7 @@ class AttentionExplorer:
         batch = self.tokenizer(text, truncation=True, max_length=MAX_TOKENS, return_tensors="pt")
         notice = ""
         if full_length > MAX_TOKENS:
-            notice = (f"Your text has {full_length} tokens; the model reads at most {MAX_TOKENS}, "
-                      f"so only the first {MAX_TOKENS} are shown.")
+            notice = say("too_long", self.lang, tokens=full_length, limit=MAX_TOKENS)
         return batch, notice
 
     @torch.no_grad()
@@ -97,35 +101,38 @@ class AttentionExplorer:
         text = self.text.value.strip()
         self.head.disabled = self.layer.value == ROLLOUT
         if not text:
-            self._show_message("Type a sentence above to see where the model's attention goes.", clear=True)
+            self._show_message(say("type_sentence", self.lang), clear=True)
             return
         try:
             tokens, weights, notice = self.compute(text, self.layer.value, self.head.value)
         except Exception as error:  # shown to the learner in the widget, not raised into the notebook
-            self._show_message(f"Could not compute attention: {html.escape(str(error))}", clear=True)
+            self._show_message(say("no_attention", self.lang, error=html.escape(str(error))), clear=True)
             return
         self.tokens, self.weights = tokens, weights
         self._show_message(notice)
         received = weights.mean(0)  # attention each token receives, averaged over the queries
         order = received.argsort(descending=True).tolist()[: self.top_k]
-        listed = ", ".join(f"<b>{html.escape(tokens[i])}</b> ({received[i]:.2f})" for i in order)
-        self.top_tokens.value = f"Most attended tokens (mean weight received): {listed}"
+        listed = say("list_separator", self.lang).join(
+            say("token_weight", self.lang, token=html.escape(tokens[i]), weight=float(received[i])) for i in order)
+        self.top_tokens.value = say("top_tokens", self.lang, listed=listed)
         self._draw(tokens, weights)
 
     def _title(self) -> str:
         if self.layer.value == ROLLOUT:
-            return "Attention rollout over all layers"
-        head = "mean over heads" if self.head.value == MEAN else f"head {self.head.value}"
-        return f"Layer {self.layer.value}, {head}"
+            return say("rollout_title", self.lang)
+        head = say("mean_heads", self.lang) if self.head.value == MEAN else say("head_n", self.lang, n=self.head.value)
+        return say("layer_title", self.lang, layer=self.layer.value, head=head)
 
     def _figure(self, tokens: list[str], weights: torch.Tensor):
-        if len(tokens) > 60:
-            fig, ax = plt.subplots(figsize=(7, 6))
-            image = ax.imshow(weights, cmap="viridis")
-            ax.set(xlabel="attended to (token position)", ylabel="attending (token position)", title=self._title())
-            fig.colorbar(image, ax=ax, label="attention weight")
-            return fig
-        return plot_heatmap(weights, tokens, self._title()).figure
+        with plt.rc_context(figure_style(self.lang)):
+            if len(tokens) > 60:
+                fig, ax = plt.subplots(figsize=(7, 6))
+                image = ax.imshow(weights, cmap="viridis")
+                ax.set(xlabel=say("key_positions", self.lang), ylabel=say("query_positions", self.lang),
+                       title=self._title())
+                fig.colorbar(image, ax=ax, label=say("weight", self.lang))
+                return fig
+            return plot_heatmap(weights, tokens, self._title(), lang=self.lang).figure
 
     def _draw(self, tokens: list[str], weights: torch.Tensor) -> None:
         with self.output:
@@ -137,8 +144,9 @@ class AttentionExplorer:
     def snapshot_html(self) -> str:
         """A static picture of the explorer as it stands: the sentence, the map's title, the most attended
         tokens (all text escaped) and the heatmap as an embedded PNG."""
-        parts = ["<p><b>Attention explorer</b> (a snapshot; run the notebook to use the controls)</p>",
-                 f"<p>Sentence: {html.escape(self.text.value)}</p>", f"<p>{html.escape(self._title())}</p>"]
+        parts = [f"<p>{say('snapshot', self.lang, name='<b>' + say('explorer', self.lang) + '</b>')}</p>",
+                 f"<p>{say('sentence_is', self.lang, text=html.escape(self.text.value))}</p>",
+                 f"<p>{html.escape(self._title())}</p>"]
         parts += [f"<p>{value}</p>" for value in (self.message.value, self.top_tokens.value) if value]
         if self.weights is not None:
             fig = self._figure(self.tokens, self.weights)

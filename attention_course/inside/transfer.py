@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ..core.benchmarks import benchmark
 from ..core.data import LabelledTexts, rotten_tomatoes
 from ..core.device import device_name, pick_device, seed_everything
+from ..core.language import say
 from ..core.models import TransformerClassifier
 from ..core.profiles import TRANSFER, pick_profile, sizes
 from ..core.training import accuracy, autocast, make_optimizer, update, warmup_linear
@@ -192,7 +193,7 @@ def data_efficiency_curve(setup: TransferSetup, sizes, seeds, methods=METHODS, f
     fit = fit or FitConfig()
     runs = [(size, seed, method) for size in sizes for seed in seeds for method in methods]
     records = []
-    for size, seed, method in tqdm(runs, desc="runs", disable=not progress):
+    for size, seed, method in tqdm(runs, desc=say("progress_runs"), disable=not progress):
         records.append(run_method(setup, method, training_index(setup, size, seed), seed, fit))
     return records
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import string
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from ..core.course import course
+from ..core.language import DEFAULT, MESSAGES, figure_style, language, say
 
 JS_ENV = "ATTENTION_COURSE_JS_DIR"
 _SCRIPT_FILES = {"d3": ("d3", "dist", "d3.min.js"), "jquery": ("jquery", "dist", "jquery.min.js")}
@@ -100,7 +102,36 @@ def offline_bertviz_html(html: str) -> str:
     return _CDN_SCRIPT_TAG.sub("", html[:start]) + "\n" + private + html[end:]
 
 
-def _bertviz_view(kind: str, attention: tuple[Tensor, ...], tokens: list[str], **options):
+def _js_message(key: str, lang: str, **expressions: str) -> str:
+    """The message ``key`` as a JavaScript string expression whose placeholders are JavaScript ``expressions``."""
+    parts = []
+    for literal, name, _, _ in string.Formatter().parse(MESSAGES[key][lang]):
+        parts += [json.dumps(literal, ensure_ascii=False)] if literal else []
+        parts += [expressions[name]] if name else []
+    return " + ".join(parts)
+
+
+# bertviz 1.4.1's own English, as its Python and JavaScript write it, and what replaces it in another language
+BERTVIZ_TEXT = {
+    'Layer: <select id="layer">': lambda lang: say("bertviz_layer", lang, select='<select id="layer">'),
+    '.text("Heads")': lambda lang: f'.text({_js_message("bertviz_heads", lang)})',
+    '.text("Layers")': lambda lang: f'.text({_js_message("bertviz_layers", lang)})',
+    """.text('Layer ' + config.layers[layerIndex] + ", Head " + config.heads[headIndex])""": lambda lang: (
+        f'.text({_js_message("bertviz_detail", lang, layer="config.layers[layerIndex]", head="config.heads[headIndex]")})'),
+}
+
+
+def localise_bertviz(html: str, lang: str | None = None) -> str:
+    """bertviz's HTML with its controls' English ("Layer:", "Heads", "Layers", "Layer 2, Head 5") in ``lang``."""
+    lang = language(lang)
+    if lang == DEFAULT:
+        return html
+    for english, localised in BERTVIZ_TEXT.items():
+        html = html.replace(english, localised(lang))
+    return html
+
+
+def _bertviz_view(kind: str, attention: tuple[Tensor, ...], tokens: list[str], lang: str | None = None, **options):
     from bertviz import head_view as bertviz_head_view
     from bertviz import model_view as bertviz_model_view
     from IPython.display import HTML
@@ -113,17 +144,18 @@ def _bertviz_view(kind: str, attention: tuple[Tensor, ...], tokens: list[str], *
     attention = tuple(layer.detach().float().cpu() for layer in attention)
     view = bertviz_head_view if kind == "head" else bertviz_model_view
     returned = view(attention, tokens, html_action="return", **options)
-    return HTML(offline_bertviz_html(returned.data))
+    return HTML(offline_bertviz_html(localise_bertviz(returned.data, lang)))
 
 
-def head_view(attention: tuple[Tensor, ...], tokens: list[str], **options):
-    """bertviz's head view (lines from each token to the tokens it attends to), offline. Returns an HTML object."""
-    return _bertviz_view("head", attention, tokens, **options)
+def head_view(attention: tuple[Tensor, ...], tokens: list[str], lang: str | None = None, **options):
+    """bertviz's head view (lines from each token to the tokens it attends to), offline, its controls in ``lang``
+    (by default the notebook's: ``core.language.language``). Returns an HTML object."""
+    return _bertviz_view("head", attention, tokens, lang, **options)
 
 
-def model_view(attention: tuple[Tensor, ...], tokens: list[str], **options):
-    """bertviz's model view (a thumbnail per layer and head), offline. Returns an HTML object."""
-    return _bertviz_view("model", attention, tokens, **options)
+def model_view(attention: tuple[Tensor, ...], tokens: list[str], lang: str | None = None, **options):
+    """bertviz's model view (a thumbnail per layer and head), offline, its labels in ``lang``. Returns an HTML object."""
+    return _bertviz_view("model", attention, tokens, lang, **options)
 
 
 # ---------------------------------------------------------------- attention arithmetic
@@ -160,17 +192,20 @@ def mean_attention_distance(weights: Tensor) -> Tensor:
     return (weights * distance).sum(-1).mean(-1)
 
 
-def plot_heatmap(weights: Tensor, tokens: list[str], title: str, ax=None, fontsize: int = 8):
-    """A labelled (T, T) heatmap: rows attend (queries), columns are attended to (keys); tick labels at ``fontsize``."""
+def plot_heatmap(weights: Tensor, tokens: list[str], title: str, ax=None, fontsize: int = 8, lang: str | None = None):
+    """A labelled (T, T) heatmap: rows attend (queries), columns are attended to (keys); tick labels at ``fontsize``;
+    axis labels in ``lang`` (by default the notebook's: ``core.language.language``)."""
     import matplotlib.pyplot as plt
 
-    ax = ax or plt.subplots(figsize=(0.35 * len(tokens) + 2.5, 0.35 * len(tokens) + 2))[1]
-    image = ax.imshow(weights.detach().float().cpu(), cmap="viridis", vmin=0)
-    labels = [str(token).replace("$", r"\$") for token in tokens]  # a token is text, never matplotlib mathtext
-    ax.set_xticks(range(len(tokens)), labels, rotation=90, fontsize=fontsize)
-    ax.set_yticks(range(len(tokens)), labels, fontsize=fontsize)
-    ax.set_xlabel("attended to (key)")
-    ax.set_ylabel("attending (query)")
-    ax.set_title(title, fontsize=fontsize + 1)
-    ax.figure.colorbar(image, ax=ax, fraction=0.046, label="attention weight")
+    lang = language(lang)
+    with plt.rc_context(figure_style(lang)):
+        ax = ax or plt.subplots(figsize=(0.35 * len(tokens) + 2.5, 0.35 * len(tokens) + 2))[1]
+        image = ax.imshow(weights.detach().float().cpu(), cmap="viridis", vmin=0)
+        labels = [str(token).replace("$", r"\$") for token in tokens]  # a token is text, never matplotlib mathtext
+        ax.set_xticks(range(len(tokens)), labels, rotation=90, fontsize=fontsize)
+        ax.set_yticks(range(len(tokens)), labels, fontsize=fontsize)
+        ax.set_xlabel(say("keys", lang))
+        ax.set_ylabel(say("queries", lang))
+        ax.set_title(title, fontsize=fontsize + 1)
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, label=say("weight", lang))
     return ax

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ..core.device import tf32
 from ..core.gpt import GPT, GPTConfig
+from ..core.language import say
 from ..core.profiles import GPT_BENCH, GPT_MODEL, GPT_TRAIN, check_profile, pick_profile
 from ..core.training import autocast, make_optimizer, warmup_cosine_lr
 
@@ -139,7 +140,7 @@ def _train_loop(model: GPT, train_data: Tensor, val_data: Tensor, config: TrainC
         runner = torch.compile(runner)
     generator = torch.Generator().manual_seed(config.seed + 1000 * rank)
     history = TrainHistory(world_size=world_size)
-    bar = tqdm(total=config.max_steps, desc="training", disable=not (progress and _is_main()), leave=True)
+    bar = tqdm(total=config.max_steps, desc=say("progress_training"), disable=not (progress and _is_main()), leave=True)
     started, eval_time, tokens = time.perf_counter(), 0.0, 0
     for step in range(config.max_steps):
         elapsed = time.perf_counter() - started

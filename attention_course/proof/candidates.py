@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..core.device import device_name, seed_everything
+from ..core.language import say
 from ..core.profiles import LESSONS
 from ..deploy.cost import DEFAULT_HOURLY_PRICES
 from .evidence import (
@@ -159,7 +160,7 @@ def run_poc(device: torch.device, profile: str, kpis: KPIs | None = None, sizes=
            np.full(len(test), prior))
     runs = [(size, method) for size in sizes["label_budgets"] for method in ("tfidf", "probe", "finetune")]
     teacher = None
-    for size, method in tqdm(runs, desc="candidates", disable=not progress):
+    for size, method in tqdm(runs, desc=say("progress_candidates"), disable=not progress):
         n_labels, per_seed, seconds, predictors, first = None, [], 0.0, {}, None
         for seed in sizes["seeds"]:
             seed_everything(seed)

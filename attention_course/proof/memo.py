@@ -3,9 +3,10 @@
 - ``memo(result, lang)``: the one-page decision memo in English ("en") or Japanese ("ja");
 - ``plot_candidates(result, lang)``: each candidate's accuracy and cost per million beside the KPIs, in either language
   (Japanese with IPAexGothic from the matplotlib-fontja package: it renders offline);
-- ``what_if_widget(result)``: sliders for volume and prices, the monthly cost and break-even per candidate;
+- ``what_if_widget(result, lang)``: sliders for volume and prices, the monthly cost and break-even per candidate
+  (its labels in the notebook's language unless ``lang`` says; ``core.language`` holds their messages);
 - ``python -m attention_course.proof.memo NOTEBOOK``: write the book's memo, cost table (the Japanese one with a yen
-  table beside the dollars) and figure, in English and Japanese (``book_file``), from the result stored in an
+  table beside the dollars) and figures, in English and Japanese (``book_file``), from the result stored in an
   executed lesson-10 notebook.
 """
 
@@ -17,6 +18,7 @@ import re
 import sys
 from pathlib import Path
 
+from ..core.language import japanese_font, language, percent, say
 from .evidence import ERROR_COSTS, PEAK_FACTOR, PROVENANCE, THRESHOLDS, KPIs, choose, monthly_cost, what_if
 
 RESULT_MIME = "application/json"
@@ -444,23 +446,27 @@ LABELS = {
     "en": dict(accuracy="test accuracy\n(dot: mean over seeds)", cost="\\$ per million predictions (log)",
                floor=";\n\\$0 drawn at 1e-4", kpi="KPI threshold", seed="one seed",
                met="meets every KPI", missed="misses a KPI", missed_header="KPIs missed",
-               title="Candidates against the KPIs"),
-    "ja": dict(accuracy="テスト正解率\n（点：シードの平均）", cost="100 万件あたりのコスト（ドル、対数）",
+               title="Candidates against the KPIs ({hardware})"),
+    # short lines: the panels are narrow, and longer Japanese labels run into each other
+    "ja": dict(accuracy="テスト正解率\n（点は\nシードの平均）", cost="100 万件あたりの\nコスト\n（ドル、対数）",
                floor="\n0 ドルは 1e-4 に表示", kpi="KPI の基準", seed="各シード",
                met="すべての KPI を満たす", missed="未達の KPI あり", missed_header="未達の KPI",
-               title="候補と KPI の比較"),
+               title="候補と KPI の比較（{hardware}）"),
 }
 MET_COLOUR, MISSED_COLOUR = "tab:green", "tab:gray"
 
 
-def japanese_font():
-    """The FontProperties of IPAexGothic, shipped inside the matplotlib-fontja package (no download, no system font)."""
-    from matplotlib.font_manager import FontProperties, fontManager
-    from matplotlib_fontja import get_font_ttf_path
+def sized(font, size: float):
+    """A copy of the FontProperties ``font`` at ``size`` points."""
+    copy = font.copy()
+    copy.set_size(size)
+    return copy
 
-    path = get_font_ttf_path()
-    fontManager.addfont(path)
-    return FontProperties(fname=path)
+
+def legend_text(font, size: float) -> dict:
+    """A legend's text settings: ``font`` (None for the default) at ``size``. matplotlib ignores ``fontsize`` once
+    ``prop`` is given, so with a font the size goes into a copy of it."""
+    return {"fontsize": size} if font is None else {"prop": sized(font, size)}
 
 
 def plot_candidates(result: dict, lang: str = "en"):
@@ -475,7 +481,8 @@ def plot_candidates(result: dict, lang: str = "en"):
     labels, font = LABELS[lang], (japanese_font() if lang == "ja" else None)
     kpis = KPIs(**result["kpis"])
     rows = evidence_rows(result)
-    names = [f"{candidate_name(row['candidate'], lang)} ({row['hardware'].upper()})" for row in rows]
+    names = [f"{candidate_name(row['candidate'])} ({row['hardware'].upper()})" if lang == "en"
+             else named_on(row["candidate"], row["hardware"], lang) for row in rows]  # one bracket in Japanese
     colours = [MISSED_COLOUR if row["missed"] else MET_COLOUR for row in rows]
     y = range(len(rows))
     fig, (acc_ax, cost_ax) = plt.subplots(1, 2, sharey=True, figsize=(8.6, 1.3 + 0.3 * len(rows)),
@@ -492,7 +499,8 @@ def plot_candidates(result: dict, lang: str = "en"):
     for ax, line, title in ((acc_ax, kpis.min_accuracy, labels["accuracy"]),
                             (cost_ax, kpis.max_cost_per_million, labels["cost"] + (labels["floor"] if clamped else ""))):
         ax.axvline(line, color="black", linestyle=":", linewidth=1)
-        ax.set_xlabel(title, fontproperties=font)
+        # Japanese at 8 pt: wider than the English, the two panels' labels would run into each other at 10
+        ax.set_xlabel(title, **({"fontproperties": sized(font, 8)} if font else {}))
         ax.grid(axis="y", color="0.9")
     acc_ax.set_yticks(list(y), names)
     for tick in acc_ax.get_yticklabels():
@@ -509,9 +517,9 @@ def plot_candidates(result: dict, lang: str = "en"):
               Line2D([], [], marker="o", linestyle="", color=MISSED_COLOUR, label=labels["missed"]),
               Line2D([], [], marker="|", linestyle="", color="black", markersize=8, label=labels["seed"]),
               Line2D([], [], linestyle=":", color="black", label=labels["kpi"])]
-    fig.suptitle(f"{labels['title']} ({result['hardware']})", fontproperties=font, fontsize=10)
+    fig.suptitle(labels["title"].format(hardware=result["hardware"]), fontproperties=font, fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.legend(handles=legend, loc="lower center", ncol=4, prop=font, fontsize=8, frameon=False,
+    fig.legend(handles=legend, loc="lower center", ncol=4, **legend_text(font, 8), frameon=False,
                bbox_to_anchor=(0.5, 0.0))
     return fig
 
@@ -527,64 +535,74 @@ def format_months(months: float, lang: str = "en") -> str:
     return t["days"].format(months * 30.4) if months < 1 else t["months"].format(months)
 
 
-def what_if_table(rows: list[dict]) -> str:
-    """HTML table of ``poc.what_if`` rows (scrolls sideways inside itself on a phone)."""
-    head = ("<tr><th>candidate</th><th>hw</th><th>machines</th><th>automated</th><th>right when automated</th>"
-            "<th>serving $/month</th><th>people $/month</th><th>errors $/month</th><th>total $/month</th>"
-            "<th>one-off $</th><th>break-even</th><th>KPIs missed</th></tr>")
+WHAT_IF_COLUMNS = ("col_candidate", "col_hardware", "col_machines", "col_automated", "col_right", "col_serving",
+                   "col_people", "col_errors", "col_total", "col_one_off", "col_break_even", "col_missed")
+
+
+def payback_cell(months: float, lang: str | None = None) -> str:
+    """Break-even as a table cell: "never", "3.2 days" (under a month) or "4.5 months"; "回収できない", "3.2 日",
+    "4.5 か月" in Japanese (``format_months`` writes the memo's whole clause instead)."""
+    if math.isinf(months):
+        return say("never", lang)
+    return say("days", lang, value=months * 30.4) if months < 1 else say("months", lang, value=months)
+
+
+def what_if_table(rows: list[dict], lang: str | None = None) -> str:
+    """HTML table of ``poc.what_if`` rows (scrolls sideways inside itself on a phone), headed in ``lang``."""
+    lang = language(lang)
+    head = "<tr>" + "".join(f"<th>{say(column, lang)}</th>" for column in WHAT_IF_COLUMNS) + "</tr>"
     body = []
     for row in rows:
-        right = "–" if row["automated_accuracy"] is None else f"{row['automated_accuracy']:.1%}"
-        body.append(f"<tr><td>{row['candidate']}</td><td>{row['hardware'].upper()}</td><td>{row['machines']}</td>"
-                    f"<td>{row['coverage']:.0%}</td><td>{right}</td><td>{row['serving_monthly']:,.0f}</td>"
+        right = "–" if row["automated_accuracy"] is None else percent(row["automated_accuracy"], 1, lang)
+        body.append(f"<tr><td>{candidate_name(row['candidate'], lang)}</td><td>{row['hardware'].upper()}</td>"
+                    f"<td>{row['machines']}</td>"
+                    f"<td>{percent(row['coverage'], 0, lang)}</td><td>{right}</td><td>{row['serving_monthly']:,.0f}</td>"
                     f"<td>{row['people_monthly']:,.0f}</td><td>{row['errors_monthly']:,.0f}</td>"
                     f"<td>{row['monthly']:,.0f}</td><td>{row['one_off']:,.0f}</td>"
-                    f"<td>{format_months(row['break_even_months'])}</td>"
-                    f"<td>{missed_kpis(row['missed']) or 'none'}</td></tr>")
+                    f"<td>{payback_cell(row['break_even_months'], lang)}</td>"
+                    f"<td>{missed_kpis(row['missed'], lang) or say('none', lang)}</td></tr>")
     return f"<div style='overflow-x:auto'><table>{head}{''.join(body)}</table></div>"
 
 
-def what_if_widget(result: dict):
+def what_if_widget(result: dict, lang: str | None = None):
     """Sliders: daily volume, peak, CPU and GPU hourly price, price of a person's decision, the cost of each kind of
-    wrong automated decision and the confidence threshold; below them the table and the choice."""
+    wrong automated decision and the confidence threshold; below them the table and the choice. Labels, table and
+    verdict in ``lang`` ("en" or "ja"; by default the notebook's, ``core.language.language``)."""
     import ipywidgets as widgets
 
+    lang = language(lang)
     kpis = KPIs(**result["kpis"])
     wide = {"description_width": "11em"}
     layout = widgets.Layout(width="30em")
 
-    def slider(kind, **options):  # the value is shown in a label of its own: a slider's readout clips long numbers
-        control = kind(readout=False, style=wide, layout=layout, continuous_update=False, **options)
-        return control
+    def slider(kind, key, **options):  # the value is shown in a label of its own: a slider's readout clips long numbers
+        return kind(readout=False, style=wide, layout=layout, continuous_update=False, description=say(key, lang),
+                    **options)
 
-    volume = slider(widgets.FloatLogSlider, value=1e5, base=10, min=3, max=8, step=0.25, description="sentences a day")
-    peak = slider(widgets.FloatSlider, value=PEAK_FACTOR, min=1, max=10, step=0.5, description="peak / average")
-    cpu = slider(widgets.FloatSlider, value=result["prices"]["cpu"], min=0.02, max=2.0, step=0.02,
-                 description="CPU box $/hour")
-    gpu = slider(widgets.FloatSlider, value=result["prices"]["gpu"], min=0.5, max=12.0, step=0.25,
-                 description="GPU $/hour")
-    label = slider(widgets.FloatSlider, value=0.10, min=0.01, max=2.0, step=0.01, description="person's decision $")
-    miss = slider(widgets.FloatSlider, value=ERROR_COSTS["miss"], min=0.0, max=20.0, step=0.1,
-                  description="missed negative $")
-    alarm = slider(widgets.FloatSlider, value=ERROR_COSTS["false_alarm"], min=0.0, max=5.0, step=0.05,
-                   description="false alarm $")
-    threshold = slider(widgets.FloatSlider, value=0.9, min=THRESHOLDS[0], max=THRESHOLDS[-1], step=0.01,
-                       description="confidence threshold")
+    volume = slider(widgets.FloatLogSlider, "volume", value=1e5, base=10, min=3, max=8, step=0.25)
+    peak = slider(widgets.FloatSlider, "peak", value=PEAK_FACTOR, min=1, max=10, step=0.5)
+    cpu = slider(widgets.FloatSlider, "cpu_price", value=result["prices"]["cpu"], min=0.02, max=2.0, step=0.02)
+    gpu = slider(widgets.FloatSlider, "gpu_price", value=result["prices"]["gpu"], min=0.5, max=12.0, step=0.25)
+    label = slider(widgets.FloatSlider, "label_price", value=0.10, min=0.01, max=2.0, step=0.01)
+    miss = slider(widgets.FloatSlider, "miss_price", value=ERROR_COSTS["miss"], min=0.0, max=20.0, step=0.1)
+    alarm = slider(widgets.FloatSlider, "alarm_price", value=ERROR_COSTS["false_alarm"], min=0.0, max=5.0, step=0.05)
+    threshold = slider(widgets.FloatSlider, "threshold", value=0.9, min=THRESHOLDS[0], max=THRESHOLDS[-1], step=0.01)
     controls = [volume, peak, cpu, gpu, label, miss, alarm, threshold]
-    formats = ["{:,.0f}", "{:.1f}x", "${:.2f}", "${:.2f}", "${:.2f}", "${:.2f}", "${:.2f}", "{:.2f}"]
+    formats = [lambda v: f"{v:,.0f}", lambda v: say("times", lang, value=v)] + \
+        [lambda v: say("dollars", lang, value=v)] * 5 + [lambda v: f"{v:.2f}"]
     readouts = [widgets.Label() for _ in controls]
     table = widgets.HTML()
 
     def update(_=None):
         for control, fmt, readout in zip(controls, formats, readouts, strict=True):
-            readout.value = fmt.format(control.value)
+            readout.value = fmt(control.value)
         rows = what_if(result["rows"], volume.value, cpu.value, gpu.value, label.value, kpis, result.get("operating"),
                        threshold.value, miss.value, alarm.value, peak.value, majority=result.get("majority", 1))
         best, _closest = choose(rows, kpis)
-        verdict = (f"<b>Meets all KPIs, cheapest: {best['candidate']} on {best['hardware'].upper()}</b>" if best
-                   else "<b>No candidate meets all KPIs (they do not depend on these sliders).</b>")
-        table.value = (f"<p>{verdict} Without a model (the cheaper of people deciding everything and nobody "
-                       f"reading anything): ${rows[0]['manual_monthly']:,.0f} a month.</p>{what_if_table(rows)}")
+        verdict = (say("cheapest", lang, named=named_on(best["candidate"], best["hardware"], lang)) if best
+                   else say("none_meets", lang))
+        without = say("without_model", lang, monthly=rows[0]["manual_monthly"])
+        table.value = f"<p>{say('verdict_line', lang, verdict=verdict, without=without)}</p>{what_if_table(rows, lang)}"
 
     for control in controls:
         control.observe(update, "value")
@@ -595,9 +613,9 @@ def what_if_widget(result: dict):
 
 COVERAGE_LABELS = {
     "en": dict(x="share of sentences the model decides (coverage)", y="accuracy of the automated decisions",
-               title="Routing the unsure cases to people: coverage against accuracy", kpi="accuracy KPI"),
+               title="Routing the unsure cases to people: coverage against accuracy ({hardware})", kpi="accuracy KPI"),
     "ja": dict(x="モデルが判断する文の割合（カバレッジ）", y="自動判断の正解率",
-               title="確信の低い文を人に回す：カバレッジと正解率", kpi="正解率の KPI"),
+               title="確信の低い文を人に回す：カバレッジと正解率（{hardware}）", kpi="正解率の KPI"),
 }
 
 
@@ -622,9 +640,9 @@ def plot_coverage(result: dict, lang: str = "en", hardware: str = "cpu"):
     ax.set_xlim(0, 1.02)
     ax.set_xlabel(labels["x"], fontproperties=font)
     ax.set_ylabel(labels["y"], fontproperties=font)
-    ax.set_title(f"{labels['title']} ({result['hardware']})", fontproperties=font, fontsize=10)
+    ax.set_title(labels["title"].format(hardware=result["hardware"]), fontproperties=font, fontsize=10)
     ax.grid(color="0.92")
-    ax.legend(fontsize=7, prop=font, loc="lower left", ncol=2, frameon=False)
+    ax.legend(**legend_text(font, 7), loc="lower left", ncol=2, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -632,16 +650,24 @@ def plot_coverage(result: dict, lang: str = "en", hardware: str = "cpu"):
 # ---------------------------------------------------------------- from a stored notebook to the book
 
 
-def result_from_notebook(path: str | Path) -> dict:
-    """The result dict that an executed lesson-10 notebook stored as a JSON output."""
-    import nbformat
-
-    for cell in nbformat.read(path, as_version=4).cells:
+def stored_result(notebook: dict) -> dict:
+    """The result dict that an executed lesson-10 notebook (its JSON, as a dict) stored as a JSON output."""
+    for cell in notebook["cells"]:
         for output in cell.get("outputs", []):
             data = output.get("data", {}).get(RESULT_MIME)
             if isinstance(data, dict) and "rows" in data and "kpis" in data:
                 return data
-    raise LookupError(f"{path} holds no stored lesson-10 result: execute it first")
+    raise LookupError("the notebook holds no stored lesson-10 result: execute it first")
+
+
+def result_from_notebook(path: str | Path) -> dict:
+    """The result dict that an executed lesson-10 notebook stored as a JSON output."""
+    import json
+
+    try:
+        return stored_result(json.loads(Path(path).read_text(encoding="utf-8")))
+    except LookupError:
+        raise LookupError(f"{path} holds no stored lesson-10 result: execute it first") from None
 
 
 def for_book(markdown: str) -> str:
