@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.course import course
+from ..core.language import NOTEBOOK_FOLDERS, localised_folder
 
 ROOT = course().root
 LOCALES = ROOT / "book" / "locales"
@@ -38,7 +39,6 @@ UNTRANSLATED_LIST = LOCALES / "untranslated.txt"
 # The decision-maker track was written in Japanese page by page before the catalogs existed: its Japanese pages
 # (book/ja/<page>.md) stand in for book/decision/<page>.md in the Japanese build. They are not catalogs yet.
 WHOLE_PAGE_TRANSLATIONS = "decision/"
-NOTEBOOK_FOLDERS = ("notebooks", "exercises", "solutions")
 # Messages with no words to translate: math, code, numbers, names of files.
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -264,8 +264,9 @@ GENERATED = "attention_course_i18n"  # notebook metadata: the language and a fin
 
 def japanese_folder(folder: str) -> str:
     """Where the Japanese notebooks of ``folder`` go: a sibling folder (``notebooks-ja``), so that a lesson's
-    relative paths (``../results``) still lead where they do from the English notebook."""
-    return f"{folder}-{LANGUAGE}"
+    relative paths (``../results``) still lead where they do from the English notebook. The widgets read the
+    language from this folder name (``core.language``): a Japanese notebook needs no code of its own."""
+    return localised_folder(folder, LANGUAGE)
 
 
 def japanese_notebook(notebook: dict, catalog: dict[str, str]) -> tuple[dict, set[str]]:
