@@ -101,12 +101,15 @@ def compile_catalog(lang: str) -> Path:
     return target
 
 
-def problems(lang: str) -> list[str]:
-    """What keeps the ``lang`` catalog from being complete and current (empty when it is)."""
-    catalog = read_catalog(lang)
+def problems(lang: str, catalog: Catalog | None = None, wanted: dict[str, list[str]] | None = None) -> list[str]:
+    """What keeps the ``lang`` catalog (default: the shipped one) from being complete and current for the templates
+    ``wanted`` (default: the code's); empty when nothing does."""
+    shipped = catalog is None
+    catalog = read_catalog(lang) if shipped else catalog
+    wanted = templates() if wanted is None else wanted
     entries = {message.id: message for message in catalog if message.id}
-    found = [f"tr() without a literal template at {place}" for place in dynamic_calls()]
-    for template, where in templates().items():
+    found = [f"tr() without a literal template at {place}" for place in dynamic_calls()] if shipped else []
+    for template, where in wanted.items():
         message = entries.get(template)
         if message is None:
             found.append(f"not in {po_path(lang).name}: {template!r} ({where[0]})")
@@ -117,7 +120,9 @@ def problems(lang: str) -> list[str]:
         elif placeholders(message.string) != placeholders(template):
             found.append(f"fields differ: {template!r} has {sorted(placeholders(template))}, the translation "
                          f"{sorted(placeholders(message.string))}")
-    found += [f"obsolete entry: {msgid!r}" for msgid in entries if msgid not in templates()]
+    found += [f"obsolete entry: {msgid!r}" for msgid in entries if msgid not in wanted]
+    if not shipped:
+        return found
     mo = po_path(lang).with_suffix(".mo")
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)

@@ -1,0 +1,148 @@
+"""The checks' messages in the learner's language: English by default (unchanged), Japanese in the Japanese edition."""
+
+import json
+
+import nbformat
+import pytest
+import torch
+from babel.messages.catalog import Catalog
+from test_grading_mistakes import WRONG
+from test_i18n import english_left
+
+from attention_course.core.language import LANG_ENV, SESSION_ENV, notebook_language
+from attention_course.grading import check, hint
+from attention_course.grading._compare import CheckFailed, fail
+from attention_course.grading._messages import tr, translate
+from attention_course.grading.hints import HINTS
+from attention_course.tools import check_messages
+from attention_course.tools.execute import execute
+
+
+@pytest.fixture
+def english(monkeypatch):
+    monkeypatch.delenv(LANG_ENV, raising=False)
+    monkeypatch.delenv(SESSION_ENV, raising=False)
+
+
+@pytest.fixture
+def japanese(monkeypatch):
+    monkeypatch.delenv(SESSION_ENV, raising=False)
+    monkeypatch.setenv(LANG_ENV, "ja")
+
+
+def japanese_left_in_english(message: str) -> list[str]:
+    """Runs of four English words in a Japanese message, once the task id (the first word) is set aside."""
+    return english_left(message.split(":", 1)[-1].split("：", 1)[-1])
+
+
+# --- English: the default, as it was -------------------------------------------------------------------------------
+def test_english_is_the_default_and_reads_as_before(english, capsys):
+    with pytest.raises(CheckFailed) as failure:
+        fail("02.x", "T=3", torch.zeros(2), None, "a hint")
+    assert str(failure.value) == ("02.x: case 'T=3' failed.\n  expected: tensor of shape (2,), dtype torch.float32, "
+                                  "first values [0, 0]\n  got:      None\n  hint: a hint")
+    hint("01.rnn_step", 2)
+    assert capsys.readouterr().out == ("Hint 2/3 for 01.rnn_step: `@` multiplies matrices: x_t @ w_xh has shape (B, d_h), "
+                                       "and so has h_prev @ w_hh. Add them and b_h.  (more: hint('01.rnn_step', 3))\n")
+    check("02.causal_mask", lambda n: torch.ones(n, n, dtype=torch.bool).tril())
+    assert capsys.readouterr().out == "\N{WHITE HEAVY CHECK MARK} 02.causal_mask: passed (4 cases checked).\n"
+
+
+def test_english_templates_are_their_own_text():
+    for template in check_messages.templates():
+        assert translate(template, "en") == template
+
+
+def test_a_language_the_course_does_not_speak_gives_english_not_a_crash(monkeypatch):
+    monkeypatch.setenv(LANG_ENV, "xx")
+    with pytest.raises(CheckFailed, match=r"case 'T=\d+' failed"):
+        check("02.causal_mask", lambda n: torch.ones(n, n, dtype=torch.bool).triu())
+
+
+# --- Japanese ------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("task_id, answer, words", WRONG, ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(WRONG)])
+def test_a_failing_check_speaks_japanese(japanese, task_id, answer, words):
+    with pytest.raises(AssertionError) as failure:
+        check(task_id, answer, seed=1)
+    message = str(failure.value)
+    assert message.startswith(task_id), message
+    assert "ケース" in message or "：" in message, message
+    assert not japanese_left_in_english(message), message
+
+
+def test_every_hint_and_the_pass_line_speak_japanese(japanese, capsys):
+    for task_id, stages in HINTS.items():
+        for stage in range(1, len(stages) + 1):
+            hint(task_id, stage)
+            out = capsys.readouterr().out
+            assert out.startswith(f"{task_id} のヒント {stage}/{len(stages)}："), out
+            assert not japanese_left_in_english(out), out
+    check("02.causal_mask", lambda n: torch.ones(n, n, dtype=torch.bool).tril())
+    assert capsys.readouterr().out == "\N{WHITE HEAVY CHECK MARK} 02.causal_mask：合格です（4 ケースを確認しました）。\n"
+
+
+def test_where_the_learners_code_raised_it_is_japanese_too(japanese):
+    from attention_course.grading._display import format_failure
+
+    def broken(n):
+        raise ValueError("my bug")
+
+    with pytest.raises(CheckFailed) as failure:
+        check("02.causal_mask", broken)
+    shown = format_failure(failure.value)
+    assert "関数が ValueError を送出しました：my bug" in shown and "コードで例外が起きた場所：" in shown, shown
+
+
+# --- the catalog ---------------------------------------------------------------------------------------------------
+def test_every_template_has_a_translation_with_the_same_fields_and_the_mo_is_current():
+    assert check_messages.problems("ja") == []
+    assert len(check_messages.templates()) > 600
+
+
+def test_no_translation_leaves_an_english_sentence_in():
+    left = {message.string: found for message in check_messages.read_catalog("ja")
+            if message.id and (found := english_left(message.string))}
+    assert not left
+
+
+def test_the_catalog_check_can_fail():
+    wanted = {"the shape should be {shape}": ["x.py:1"], "no fields": ["x.py:2"], "untranslated": ["x.py:3"]}
+    catalog = Catalog(locale="ja")
+    catalog.add("the shape should be {shape}", "形状が違います")  # a field went missing
+    catalog.add("no fields", "{extra} フィールドなし")  # a field that the English does not fill
+    catalog.add("gone", "消えたテンプレート")
+    found = check_messages.problems("ja", catalog, wanted)
+    assert any("fields differ" in line and "{shape}" in line for line in found), found
+    assert any("fields differ" in line and "no fields" in line for line in found), found
+    assert any("no translation" in line or "not in" in line for line in found if "untranslated" in line), found
+    assert any("obsolete" in line and "gone" in line for line in found), found
+    assert len(found) == 4
+
+
+def test_a_missing_field_would_fail_loudly_not_print_a_hole():
+    with pytest.raises(KeyError):
+        tr("{task_id}: passed ({cases} cases checked).", task_id="01.x")
+
+
+# --- the Japanese notebooks ----------------------------------------------------------------------------------------
+def test_a_japanese_notebook_folder_means_japanese_checks(monkeypatch):
+    monkeypatch.delenv(LANG_ENV, raising=False)
+    for path, lang in (("exercises-ja/02_self_attention.ipynb", "ja"), ("exercises/02_self_attention.ipynb", None),
+                       ("/home/me/course/notebooks-ja/05_x.ipynb", "ja")):
+        assert notebook_language(path) == lang
+        monkeypatch.setenv(SESSION_ENV, path)
+        assert tr("no mask") == ("マスクなし" if lang else "no mask")
+
+
+def test_a_headless_run_of_a_japanese_notebook_prints_japanese_checks(tmp_path):
+    """execute() tells the kernel the notebook's path as Jupyter Server does, so the code cells need no change."""
+    cell = ("import torch\nfrom attention_course.grading import check\n"
+            "try:\n    check('02.causal_mask', lambda n: torch.ones(n, n, dtype=torch.bool).triu())\n"
+            "except AssertionError as e:\n    print(str(e).splitlines()[0])")
+    for folder, expected in (("exercises-ja", "02.causal_mask：ケース「T="), ("exercises", "02.causal_mask: case 'T=")):
+        source = tmp_path / folder / "x.ipynb"
+        source.parent.mkdir()
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), source)
+        ok, _ = execute(source, tmp_path / "out" / folder / "x.ipynb", timeout=300)
+        outputs = json.loads((tmp_path / "out" / folder / "x.ipynb").read_text())["cells"][0]["outputs"]
+        assert ok and expected in "".join("".join(o.get("text", "")) for o in outputs), outputs
