@@ -1,12 +1,19 @@
 """The checks' messages in the learner's language: English by default (unchanged), Japanese in the Japanese edition."""
 
 import json
+import math
+import re
 
 import nbformat
 import pytest
 import torch
+import torch.nn.functional as F
 from babel.messages.catalog import Catalog
-from test_grading_mistakes import WRONG
+from test_grading_08 import cheapest_variant
+from test_grading_09 import WRONG as WRONG_09
+from test_grading_lesson10 import WRONG as WRONG_10
+from test_grading_lesson11 import WRONG as WRONG_11
+from test_grading_mistakes import WRONG as WRONG_01_07
 from test_i18n import english_left
 
 from attention_course.core.language import LANG_ENV, SESSION_ENV, notebook_language
@@ -31,8 +38,9 @@ def japanese(monkeypatch):
 
 
 def japanese_left_in_english(message: str) -> list[str]:
-    """Runs of four English words in a Japanese message, once the task id (the first word) is set aside."""
-    return english_left(message.split(":", 1)[-1].split("：", 1)[-1])
+    """Runs of four English words in a Japanese message, once the task id (the first word) and the Python reprs of
+    data ('tuned on test', a problem name the task defines) are set aside."""
+    return english_left(re.sub(r"'[^'\n]*'", " ", message.split(":", 1)[-1].split("：", 1)[-1]))
 
 
 # --- English: the default, as it was -------------------------------------------------------------------------------
@@ -60,8 +68,25 @@ def test_a_language_the_course_does_not_speak_gives_english_not_a_crash(monkeypa
 
 
 # --- Japanese ------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("task_id, answer, words", WRONG, ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(WRONG)])
-def test_a_failing_check_speaks_japanese(japanese, task_id, answer, words):
+def _top_left_causal(q, k, v, ck, cv):
+    ck, cv = torch.cat([ck, k], -2), torch.cat([cv, v], -2)
+    return F.scaled_dot_product_attention(q, ck, cv, is_causal=True), ck, cv
+
+
+WRONG_08 = [  # lesson 08's plausible mistakes (tests/test_grading_08.py checks their English hints)
+    ("08.kv_cache_step", _top_left_causal, ""),
+    ("08.latency_percentile", lambda t, q: sum(t) / len(t), ""),
+    ("08.latency_percentile", lambda t, q: sorted(t)[max(0, math.ceil(q / 100 * len(t)) - 1)], ""),
+    ("08.cost_per_million", lambda r, p: p * 1e6 / (60 * r), ""),
+    ("08.cost_per_million", lambda r, p: p / (3600 * r), ""),
+    ("08.cheapest_variant", lambda rows, a, p: cheapest_variant(rows, 0.0, p), ""),
+    ("08.distillation_loss", lambda s, t, y, temperature, alpha: F.cross_entropy(s, y), ""),
+]
+WRONG = [(task_id, answer) for task_id, answer, *_ in WRONG_01_07 + WRONG_08 + WRONG_09 + WRONG_10 + WRONG_11]
+
+
+@pytest.mark.parametrize("task_id, answer", WRONG, ids=[f"{t}-{i}" for i, (t, _) in enumerate(WRONG)])
+def test_a_failing_check_speaks_japanese(japanese, task_id, answer):
     with pytest.raises(AssertionError) as failure:
         check(task_id, answer, seed=1)
     message = str(failure.value)
