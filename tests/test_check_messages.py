@@ -118,6 +118,24 @@ def test_where_the_learners_code_raised_it_is_japanese_too(japanese):
     assert "関数が ValueError を送出しました：my bug" in shown and "コードで例外が起きた場所：" in shown, shown
 
 
+def test_a_refused_answer_is_told_why_in_japanese(japanese):
+    """The sandbox describes a refusal inside its audit hook (no language lookup there); the check translates it."""
+    from attention_course.core import attention
+
+    with pytest.raises(CheckFailed) as failure:
+        check("02.causal_mask", lambda n: attention.causal_mask(n))
+    message = str(failure.value)
+    assert "採点しません。関数の動作：本講座のライブラリの attention_course.core.attention.causal_mask を呼びました。" in message
+    assert not japanese_left_in_english(message), message
+
+
+def test_a_refusal_stays_the_same_english_text(english):
+    from attention_course.grading._messages import deferred, localised
+
+    text = deferred("reads the worked solutions ({path})", path="solutions/02.ipynb")
+    assert text == "reads the worked solutions (solutions/02.ipynb)" == localised(text)
+
+
 # --- the catalog ---------------------------------------------------------------------------------------------------
 def test_every_template_has_a_translation_with_the_same_fields_and_the_mo_is_current():
     assert check_messages.problems("ja") == []

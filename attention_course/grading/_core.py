@@ -72,7 +72,7 @@ from ._guard import (
     undo_replacements,
 )
 from ._guard import time_limit as _time_limit
-from ._messages import tr
+from ._messages import localised, tr
 from ._sandbox import SOLUTIONS_READ, SandboxViolation, answer_guard
 from ._sandbox import install as _install_sandbox
 
@@ -272,7 +272,7 @@ def call(task_id: str, case: str, fn: Callable, *args, **kwargs):
         what = guard.violation if guard is not None and guard.violation else error.what
         _raise(task_id, case, tr("refused: your function {what}. An answer computes its result from its inputs "
                "with your own code; the check does not grade the course's implementation, the solutions or tricks "
-               "played on the checker.", what=what))
+               "played on the checker.", what=localised(what)))
     except NotImplementedError as error:
         _raise(task_id, case, tr("not done yet: the function still raises NotImplementedError. "
                "Replace the `raise NotImplementedError` line with your code."), error)

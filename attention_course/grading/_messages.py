@@ -48,3 +48,23 @@ def tr(template: str, /, **fields: object) -> str:
     """``template`` translated into the learner's language and filled with ``fields`` (``str.format`` syntax:
     ``{name}``, ``{value:.3g}``; a literal brace is written ``{{``)."""
     return translate(template).format(**fields)
+
+
+class Deferred(str):
+    """An English message (it *is* the English text) that remembers its template and fields, for code that must not
+    look up a language where it runs (the sandbox's audit hook): ``localised`` translates it later."""
+
+    template: str
+    fields: dict
+
+
+def deferred(template: str, /, **fields: object) -> Deferred:
+    """The English text of ``template`` with ``fields`` now, its translation later (``localised``)."""
+    text = Deferred(template.format(**fields))
+    text.template, text.fields = template, fields
+    return text
+
+
+def localised(text: str) -> str:
+    """A ``Deferred`` message in the learner's language; any other text as it is."""
+    return translate(text.template).format(**text.fields) if isinstance(text, Deferred) else text

@@ -24,6 +24,7 @@ from ..core.language import DEFAULT, LANGUAGES, placeholders
 from ..grading._messages import DOMAIN, LOCALE_DIR
 
 GRADING = LOCALE_DIR.parent
+TEMPLATE_FUNCTIONS = ("tr", "deferred")  # grading._messages: their first argument is a template
 LANGS = tuple(lang for lang in LANGUAGES if lang != DEFAULT)
 
 
@@ -35,7 +36,8 @@ def _tr_calls(path: Path) -> tuple[list[tuple[str, int]], list[int]]:
     """The literal templates of ``tr(...)`` in one module (with their lines), and the lines of non-literal ones."""
     found, dynamic = [], []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "tr" and node.args:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in TEMPLATE_FUNCTIONS \
+                and node.args:
             first = node.args[0]
             if isinstance(first, ast.Constant) and isinstance(first.value, str):
                 found.append((first.value, node.lineno))
