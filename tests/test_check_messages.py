@@ -129,6 +129,15 @@ def test_a_refused_answer_is_told_why_in_japanese(japanese):
     assert not japanese_left_in_english(message), message
 
 
+def test_a_team_challenge_refuses_in_japanese_and_keeps_the_leaderboards_format(japanese):
+    from attention_course.grading.challenges import ChallengeFailed, challenge_message, check_challenge
+
+    with pytest.raises(ChallengeFailed) as failure:
+        check_challenge("challenge.accuracy_200_labels", {"predict": len, "train_texts": [str(i) for i in range(201)]})
+    assert str(failure.value) == "challenge.accuracy_200_labels：ラベル付きの文を 201 件使っています。上限は 200 件です"
+    assert challenge_message("challenge.x", 0.5, "詳細").endswith("challenge.x: score=0.5000 (詳細)")
+
+
 def test_a_refusal_stays_the_same_english_text(english):
     from attention_course.grading._messages import deferred, localised
 

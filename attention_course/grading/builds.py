@@ -49,12 +49,14 @@ def _own_block_only(task_id: str, model: object) -> nn.Module:
                     nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer)
     for name, module in model.named_modules():
         if isinstance(module, library + torch_blocks):
-            fail(task_id, tr("building the model"), tr("a model built from your own block"), f"{type(module).__name__} at "
-                 f"'{name or 'the top'}'", tr("this task asks you to assemble the block yourself (attention, "
-                                              "feed-forward, residuals, LayerNorm) from the functions you wrote; "
-                                              "library and torch.nn Transformer blocks are not allowed here"))
+            where = f"'{name}'" if name else tr("'the top'")
+            fail(task_id, tr("building the model"), tr("a model built from your own block"),
+                 tr("{kind} at {name}", kind=type(module).__name__, name=where),
+                 tr("this task asks you to assemble the block yourself (attention, feed-forward, residuals, LayerNorm) "
+                    "from the functions you wrote; library and torch.nn Transformer blocks are not allowed here"))
     if not any(p.requires_grad for p in model.parameters()):
-        fail(task_id, tr("building the model"), tr("trainable parameters"), "none", tr("the model needs parameters to train"))
+        fail(task_id, tr("building the model"), tr("trainable parameters"), tr("none"),
+             tr("the model needs parameters to train"))
     return model
 
 
@@ -81,7 +83,7 @@ def check_build_classifier(build) -> int:
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (4, s["vocab"]):
         fail(task_id, tr("one batch"), tr("logits of shape (4, {vocab})", vocab=s['vocab']), out,
              tr("the model's forward takes (batch, time) token ids and returns one row of class logits per sequence"))
-    call(task_id, "training", lambda: fit_classifier(model, x_train, y_train, steps=s["steps"], lr=s["lr"],
+    call(task_id, tr("training"), lambda: fit_classifier(model, x_train, y_train, steps=s["steps"], lr=s["lr"],
                                                      generator=g, progress=False))
     measured = call(task_id, "evaluating", lambda: accuracy(model, x_test, y_test))
     what = (tr("recall of the first token over {distance} tokens, {steps} training steps (profile {profile}): test "
@@ -164,10 +166,10 @@ def check_build_gpt(build) -> int:
     changed[:, block // 2 :] = (changed[:, block // 2 :] + 1) % vocab
     with torch.no_grad():
         model.eval()
-        before, after = call(task_id, "causality", lambda: (model(x), model(changed)))
+        before, after = call(task_id, tr("causality"), lambda: (model(x), model(changed)))
         model.train()
     if not torch.allclose(before[:, : block // 2], after[:, : block // 2], atol=1e-4, rtol=1e-4):
-        fail(task_id, "causality", tr("logits at position t that ignore tokens after t"),
+        fail(task_id, tr("causality"), tr("logits at position t that ignore tokens after t"),
              tr("logits that change when later tokens change"),
              tr("the model peeks at the future: attention needs the causal mask (position t may attend to 0..t only)"))
     device = torch.device("cpu")
@@ -211,7 +213,7 @@ def check_build_gpt(build) -> int:
             optimizer.step()
         return validation_loss()
 
-    measured = call(task_id, "training", train_and_measure)
+    measured = call(task_id, tr("training"), train_and_measure)
     what = (tr("{steps} steps of batch {batch} x {block} characters (profile {profile}): validation loss "
                "{measured:.3f} nats/char, target {target:.2f} (a uniform guess scores {log:.2f})",
                steps=s['steps'], batch=s['batch'], block=block, profile=profile, measured=measured, target=s['target'],
@@ -222,7 +224,8 @@ def check_build_gpt(build) -> int:
                 "and that the position embedding is added to the token embedding", what=what))
     moved = sum(int(not torch.equal(p.detach(), p0)) for p, p0 in zip(model.parameters(), initial, strict=True))
     if moved < len(initial) / 2:
-        fail(task_id, "training", tr("most parameter tensors changed by training"), f"{moved} of {len(initial)}",
+        fail(task_id, tr("training"), tr("most parameter tensors changed by training"),
+             tr("{moved} of {total}", moved=moved, total=len(initial)),
              tr("every layer of the model should take part in predicting the next character"))
     ablated = call(task_id, tr("attention switched off"), validation_loss, UniformAttention())
     what += tr("; with uniform attention {ablated:.3f}", ablated=ablated)

@@ -108,7 +108,7 @@ def check_multi_head_attention(fn) -> int:
     g, rng = fresh_generator(), fresh_rng()
     cases = []
     for n_heads, mask_kind in ((rng.choice([2, 3, 4]), None), (rng.choice([2, 4]), "causal"),
-                               (rng.choice([2, 3]), "padding"), (1, None), (rng.choice([2, 4]), tr("one key"))):
+                               (rng.choice([2, 3]), "padding"), (1, None), (rng.choice([2, 4]), "one key")):
         batch, length, d_head = rng.randint(1, 3), rng.randint(3, 7), rng.randint(2, 5)
         d_model = n_heads * d_head
         x = torch.randn(batch, length, d_model, generator=g)
@@ -118,12 +118,15 @@ def check_multi_head_attention(fn) -> int:
         elif mask_kind == "padding":
             lengths = torch.randint(1, length + 1, (batch,), generator=g)
             mask = (torch.arange(length)[None] < lengths[:, None])[:, None, None, :]
-        elif mask_kind == tr("one key"):
+        elif mask_kind == "one key":
             mask = torch.zeros(length, length, dtype=torch.bool)
             mask[:, 0] = True
         else:
             mask = None
-        shown = tr("no mask") if mask is None else f"{mask_kind} mask {tuple(mask.shape)}"
+        shape = None if mask is None else tuple(mask.shape)
+        shown = {None: tr("no mask"), "causal": tr("causal mask {shape}", shape=shape),
+                 "padding": tr("padding mask {shape}", shape=shape), "one key": tr("one key mask {shape}", shape=shape)}[
+            mask_kind if mask is not None else None]
         cases.append((tr("x {shape}, {n_heads} head{s}, {shown}", shape=tuple(x.shape), n_heads=n_heads,
                          s="s" if n_heads > 1 else "", shown=shown), x, weights, n_heads, mask))
     for case, x, weights, n_heads, mask in cases:

@@ -69,7 +69,7 @@ def _check_timer_case(fn, case, g, repeats, warmup, pass_counts=True) -> None:
     args = (repeats, warmup) if pass_counts else ()
     got = call(task_id, case, fn, fake.work, fake.sync, fake.clock, *args)
     if fake.calls != repeats + warmup:
-        fail(task_id, case, tr("{repeats} calls of work()", repeats=repeats + warmup), f"{fake.calls} calls",
+        fail(task_id, case, tr("{repeats} calls of work()", repeats=repeats + warmup), tr("{calls} calls", calls=fake.calls),
              tr("call work() `warmup` times untimed, then `repeats` times timed"))
     queued = False
     for event in fake.log:

@@ -79,7 +79,7 @@ def check_freeze(fn) -> int:
                  tr("{n_trainable_encoder} still trainable, e.g. {trainable_encoder}",
                     n_trainable_encoder=len(trainable_encoder), trainable_encoder=trainable_encoder[0]), hint)
         if frozen_head:
-            fail(task_id, case, tr("a trainable head"), f"frozen: {frozen_head}",
+            fail(task_id, case, tr("a trainable head"), tr("frozen: {frozen_head}", frozen_head=frozen_head),
                  tr("freeze only the encoder: the head must still learn"))
     return 2
 
@@ -126,7 +126,7 @@ def check_selection(fn) -> int:
         results = [{"lr": lr, "val_accuracy": v, "test_accuracy": t}
                    for lr, (v, t) in zip((1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2), scores, strict=False)]
         best = max(results, key=lambda run: run["val_accuracy"])
-        case = f"{n_runs} run{'s' if n_runs > 1 else ''}: " + ", ".join(
+        case = tr("{n_runs} run{s}: ", n_runs=n_runs, s="s" if n_runs > 1 else "") + tr(", ").join(
             tr("val {val_accuracy} / test {test_accuracy}",
                val_accuracy=r['val_accuracy'], test_accuracy=r['test_accuracy']) for r in results)
         got = call("07.select_by_validation", case, fn, results)
