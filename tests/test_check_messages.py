@@ -145,6 +145,21 @@ def test_a_refusal_stays_the_same_english_text(english):
     assert text == "reads the worked solutions (solutions/02.ipynb)" == localised(text)
 
 
+def test_a_class_grade_job_in_japanese_gets_japanese_verdicts(monkeypatch):
+    """grading.isolated runs with a cleared environment: the job says the language (``lang``)."""
+    from attention_course.grading.isolated import grade_tasks
+
+    monkeypatch.setenv(LANG_ENV, "en")  # restored after the test (grade_tasks sets it for its children)
+    cells = [{"index": 0, "source": "import torch\ndef causal_mask(T):\n    return torch.ones(T, T).bool().triu()"}]
+    tasks = [{"task": "02.causal_mask", "answer": "causal_mask", "cell": 1, "hidden": []},
+             {"task": "02.padding_mask", "answer": "padding_mask", "cell": 1, "hidden": []}]
+    job = {"cells": cells, "tasks": tasks, "timeout": 60, "nonce": "n1", "lang": "ja"}
+    wrong, missing = grade_tasks(job)
+    assert not wrong["passed"] and wrong["message"].startswith("02.causal_mask：ケース「T="), wrong
+    assert missing["message"] == "02.padding_mask：このチェックを実行する時点で `padding_mask` が定義されていません"
+    assert not japanese_left_in_english(wrong["message"])
+
+
 # --- the catalog ---------------------------------------------------------------------------------------------------
 def test_every_template_has_a_translation_with_the_same_fields_and_the_mo_is_current():
     assert check_messages.problems("ja") == []
