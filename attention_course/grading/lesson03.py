@@ -145,9 +145,9 @@ def check_layer_norm(fn) -> int:
     constant = torch.randn(3, 4, width, generator=g)
     constant[0, 1] = 2.5
     constant[2, 3] = -1.0
-    cases = [("3-D", torch.randn(2, rng.randint(2, 5), width, generator=g) * 3 + 1),
-             ("2-D", torch.randn(rng.randint(2, 6), width, generator=g) * 5 - 2),
-             ("4-D", torch.randn(2, 2, 3, width, generator=g)),
+    cases = [(tr("3-D"), torch.randn(2, rng.randint(2, 5), width, generator=g) * 3 + 1),
+             (tr("2-D"), torch.randn(rng.randint(2, 6), width, generator=g) * 5 - 2),
+             (tr("4-D"), torch.randn(2, 2, 3, width, generator=g)),
              (tr("3-D with two constant rows"), constant),
              (tr("3-D with tiny spread, where eps matters"), torch.randn(3, 2, width, generator=g) * 0.01 + 0.5)]
     for name, x in cases:
