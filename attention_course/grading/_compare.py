@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from ._display import format_failure
+from ._messages import tr
 
 # Bound once: an answer that replaces torch.allclose or torch.equal cannot change these.
 _allclose, _equal, _isfinite, _isnan, _isinf = torch.allclose, torch.equal, torch.isfinite, torch.isnan, torch.isinf
@@ -30,30 +31,30 @@ class CheckFailed(AssertionError):
 def preview(x: object) -> str:
     """A short description of any value that never runs the value's own code (no custom __repr__ or __eq__)."""
     if type(x) is Tensor or isinstance(x, torch.nn.Parameter):
-        head = f"tensor of shape {tuple(x.shape)}, dtype {x.dtype}"
+        head = tr("tensor of shape {shape}, dtype {dtype}", shape=tuple(x.shape), dtype=x.dtype)
         if x.device.type != "cpu":
-            return f"{head}, on device {x.device}"
+            return tr("{head}, on device {device}", head=head, device=x.device)
         flat = x.detach().flatten()[:6].tolist()
         shown = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat)
-        return f"{head}, first values [{shown}{', ...' if x.numel() > 6 else ''}]"
+        return tr("{head}, first values [{shown}{more}]", head=head, shown=shown, more=", ..." if x.numel() > 6 else "")
     if type(x) in (int, float, bool, str, type(None)):
         return repr(x) if type(x) is not str or len(x) < 80 else repr(x[:77]) + "..."
     if type(x) in (list, tuple) and len(x) <= 12:
         inner = ", ".join(preview(v) for v in x)
         return f"[{inner}]" if type(x) is list else f"({inner}{',' if len(x) == 1 else ''})"
     if type(x) in (list, tuple, dict):
-        return f"a {type(x).__name__} of {len(x)} items"
+        return tr("a {kind} of {count} items", kind=type(x).__name__, count=len(x))
     if isinstance(x, np.ndarray):
-        return f"a NumPy array of shape {x.shape}"
+        return tr("a NumPy array of shape {shape}", shape=x.shape)
     if isinstance(x, np.generic):
-        return f"NumPy {type(x).__name__} {x.item()!r}"
-    return f"an object of type {type(x).__name__}"
+        return tr("NumPy {kind} {value}", kind=type(x).__name__, value=repr(x.item()))
+    return tr("an object of type {kind}", kind=type(x).__name__)
 
 
 def fail(task_id: str, case: str, expected: object, got: object, hint: str) -> None:
     __tracebackhide__ = True
-    raise CheckFailed(f"{task_id}: case '{case}' failed.\n  expected: {preview(expected)}\n  got:      "
-                      f"{preview(got)}\n  hint: {hint}") from None
+    raise CheckFailed(tr("{task_id}: case '{case}' failed.\n  expected: {expected}\n  got:      {got}\n  hint: {hint}",
+                         task_id=task_id, case=case, expected=preview(expected), got=preview(got), hint=hint)) from None
 
 
 def as_tensor(task_id: str, case: str, got: object, expected: object) -> Tensor:
@@ -63,28 +64,29 @@ def as_tensor(task_id: str, case: str, got: object, expected: object) -> Tensor:
         got = got.detach()
     if type(got) is not Tensor:
         if got is None:
-            hint = "your function returned None: did you forget `return`?"
+            hint = tr("your function returned None: did you forget `return`?")
         elif isinstance(got, Tensor):
-            hint = f"return a plain torch.Tensor, not an object of the Tensor subclass {type(got).__name__}"
+            hint = tr("return a plain torch.Tensor, not an object of the Tensor subclass {kind}", kind=type(got).__name__)
         elif type(got) in (tuple, list):
-            hint = f"return one tensor, not a {type(got).__name__} of {len(got)} items"
+            hint = tr("return one tensor, not a {kind} of {count} items", kind=type(got).__name__, count=len(got))
         elif isinstance(got, np.ndarray):
-            hint = "return a torch.Tensor, not a NumPy array: keep the computation in torch"
+            hint = tr("return a torch.Tensor, not a NumPy array: keep the computation in torch")
         elif type(got) in (int, float, bool) or isinstance(got, np.generic):
-            hint = "return a tensor, not a single number"
+            hint = tr("return a tensor, not a single number")
         else:
-            hint = f"return a torch.Tensor, not {type(got).__name__}"
+            hint = tr("return a torch.Tensor, not {kind}", kind=type(got).__name__)
         fail(task_id, case, expected, got, hint)
     if got.device.type == "meta":
-        fail(task_id, case, expected, got, "your tensor is on the meta device: it has a shape but no values. Create "
-             "tensors on the inputs' device, e.g. torch.zeros_like(x) or torch.zeros(..., device=x.device)")
+        fail(task_id, case, expected, got, tr("your tensor is on the meta device: it has a shape but no values. Create "
+             "tensors on the inputs' device, e.g. torch.zeros_like(x) or torch.zeros(..., device=x.device)"))
     if got.device.type != "cpu":
-        fail(task_id, case, expected, got, f"your tensor is on {got.device} but the inputs were on the CPU: keep "
-             "the result on the inputs' device (no .cuda() / .to('cuda'); create tensors with device=x.device)")
+        fail(task_id, case, expected, got, tr("your tensor is on {device} but the inputs were on the CPU: keep "
+             "the result on the inputs' device (no .cuda() / .to('cuda'); create tensors with device=x.device)",
+             device=got.device))
     if got.layout != torch.strided:
         got = got.to_dense()
     if got.is_complex():
-        fail(task_id, case, expected, got, "return real numbers, not a complex tensor")
+        fail(task_id, case, expected, got, tr("return real numbers, not a complex tensor"))
     return got.detach().resolve_conj().resolve_neg()
 
 
@@ -107,35 +109,37 @@ def expect_tensor(
         if wrong.shape != expected.shape and _close(got, wrong, atol, rtol):
             fail(task_id, case, expected, got, diagnosis)
     if got.shape != expected.shape:
-        extra = (" (the right number of values in another arrangement: check the order of the axes)"
+        extra = (tr(" (the right number of values in another arrangement: check the order of the axes)")
                  if got.numel() == expected.numel() else "")
-        fail(task_id, case, expected, got, f"the shape should be {tuple(expected.shape)}{extra}. {hint}")
+        fail(task_id, case, expected, got, tr("the shape should be {shape}{extra}. {hint}", shape=tuple(expected.shape),
+                                              extra=extra, hint=hint))
     if expected.dtype == torch.bool:
         if got.dtype != torch.bool:
-            fail(task_id, case, expected, got, "return a bool tensor (True = may attend), e.g. with `.bool()` "
-                 f"or a comparison; yours has dtype {got.dtype}")
+            fail(task_id, case, expected, got, tr("return a bool tensor (True = may attend), e.g. with `.bool()` "
+                 "or a comparison; yours has dtype {dtype}", dtype=got.dtype))
     elif not expected.is_floating_point():
         if got.is_floating_point() or got.dtype == torch.bool:
-            fail(task_id, case, expected, got, f"return whole numbers (an integer dtype such as torch.long), "
-                 f"not {got.dtype}")
+            fail(task_id, case, expected, got, tr("return whole numbers (an integer dtype such as torch.long), "
+                 "not {dtype}", dtype=got.dtype))
     else:
         if not got.is_floating_point():
-            fail(task_id, case, expected, got, f"return floating-point values, not {got.dtype} (did an integer "
-                 "tensor slip in? use .float())")
+            fail(task_id, case, expected, got, tr("return floating-point values, not {dtype} (did an integer "
+                 "tensor slip in? use .float())", dtype=got.dtype))
     if _close(got, expected, atol, rtol):
         return got
     bad = ~_isfinite(got) & _isfinite(expected) if got.is_floating_point() else torch.zeros(())
-    kinds = " and ".join(name for name, found in (("NaN", _isnan(got)), ("infinity", _isinf(got)))
-                         if got.is_floating_point() and bool((found & bad).any()))
+    kinds = tr(" and ").join(name for name, found in (("NaN", _isnan(got)), (tr("infinity"), _isinf(got)))
+                             if got.is_floating_point() and bool((found & bad).any()))
     for wrong, diagnosis in diagnoses:
         if _close(got, wrong, atol, rtol):
-            fail(task_id, case, expected, got, diagnosis + (f" (that is also where your {kinds} comes from)" if kinds
-                                                            else ""))
+            fail(task_id, case, expected, got, diagnosis + (tr(" (that is also where your {kinds} comes from)", kinds=kinds)
+                                                            if kinds else ""))
     if kinds:
-        fail(task_id, case, expected, got, f"your result contains {kinds} ({int(bad.sum())} of {got.numel()} "
-             f"values). {nan_hint or hint}")
+        fail(task_id, case, expected, got, tr("your result contains {kinds} ({bad} of {total} values). {hint}",
+                                              kinds=kinds, bad=int(bad.sum()), total=got.numel(), hint=nan_hint or hint))
     if got.is_floating_point() and got.dtype in (torch.float16, torch.bfloat16) and _close(got, expected, 3e-2, 3e-2):
-        fail(task_id, case, expected, got, f"close, but computed in {got.dtype}: keep the inputs' precision (float32)")
+        fail(task_id, case, expected, got, tr("close, but computed in {dtype}: keep the inputs' precision (float32)",
+                                              dtype=got.dtype))
     fail(task_id, case, expected, got, hint)
 
 
@@ -145,7 +149,7 @@ def as_number(task_id: str, case: str, got: object, expected: object, integer: b
     __tracebackhide__ = True
     value = None
     if type(got) is bool or isinstance(got, np.bool_):
-        fail(task_id, case, expected, got, "return a number, not True/False")
+        fail(task_id, case, expected, got, tr("return a number, not True/False"))
     elif isinstance(got, int):
         value = int.__index__(got)  # a plain int even from a subclass with home-made comparisons
     elif isinstance(got, float):
@@ -155,22 +159,23 @@ def as_number(task_id: str, case: str, got: object, expected: object, integer: b
     elif isinstance(got, Tensor):
         tensor = as_tensor(task_id, case, got, expected)
         if tensor.numel() != 1:
-            fail(task_id, case, expected, got, f"return one number, not a tensor of shape {tuple(tensor.shape)}")
+            fail(task_id, case, expected, got, tr("return one number, not a tensor of shape {shape}",
+                                                  shape=tuple(tensor.shape)))
         if python_float:
-            fail(task_id, case, expected, got, "return a Python float, e.g. with `.item()`, not a tensor")
+            fail(task_id, case, expected, got, tr("return a Python float, e.g. with `.item()`, not a tensor"))
         if tensor.dtype == torch.bool:
-            fail(task_id, case, expected, got, "return a number, not True/False")
+            fail(task_id, case, expected, got, tr("return a number, not True/False"))
         value = tensor.item()
     if value is None:
-        fail(task_id, case, expected, got, ("your function returned None: did you forget `return`?" if got is None
-                                            else f"return a number (int or float), not {preview(got)}"))
+        fail(task_id, case, expected, got, (tr("your function returned None: did you forget `return`?") if got is None
+                                            else tr("return a number (int or float), not {got}", got=preview(got))))
     if python_float and isinstance(value, int):
         value = float(value)
     if isinstance(value, float) and not math.isfinite(value):
-        fail(task_id, case, expected, value, f"your function returned {value}: a number must be finite")
+        fail(task_id, case, expected, value, tr("your function returned {value}: a number must be finite", value=value))
     if integer:
         if isinstance(value, float) and not value.is_integer():
-            fail(task_id, case, expected, value, "this should be a whole number")
+            fail(task_id, case, expected, value, tr("this should be a whole number"))
         value = int(value)
     return value
 
@@ -197,6 +202,7 @@ def expect_tuple(task_id: str, case: str, got: object, names: tuple[str, ...]) -
     if isinstance(got, (tuple, list)):
         if len(got) == len(names):
             return tuple(got)
-        fail(task_id, case, wanted, got, f"return {len(names)} values {wanted}; you returned {len(got)}")
-    what = "None: did you forget `return`?" if got is None else preview(got)
-    fail(task_id, case, wanted, got, f"return a tuple {wanted}; you returned {what}")
+        fail(task_id, case, wanted, got, tr("return {count} values {wanted}; you returned {returned}", count=len(names),
+                                            wanted=wanted, returned=len(got)))
+    what = tr("None: did you forget `return`?") if got is None else preview(got)
+    fail(task_id, case, wanted, got, tr("return a tuple {wanted}; you returned {what}", wanted=wanted, what=what))

@@ -72,6 +72,7 @@ from ._guard import (
     undo_replacements,
 )
 from ._guard import time_limit as _time_limit
+from ._messages import localised, tr
 from ._sandbox import SOLUTIONS_READ, SandboxViolation, answer_guard
 from ._sandbox import install as _install_sandbox
 
@@ -171,16 +172,20 @@ def check(task_id: str, answer: object, *, seed: int | None = None, time_limit: 
     __tracebackhide__ = True
     install_display(CheckFailed)
     if task_id not in TASKS:
-        raise KeyError(f"unknown task {task_id!r}; known tasks: {', '.join(known_tasks())}")
+        raise KeyError(tr("unknown task {quoted}; known tasks: {known}", quoted=repr(task_id),
+                          known=", ".join(known_tasks())))
     if answer is None:
-        raise CheckFailed(f"{task_id}: got None. Pass your function (without calling it), e.g. check({task_id!r}, my_fn)")
+        raise CheckFailed(tr("{task_id}: got None. Pass your function (without calling it), e.g. check({quoted}, my_fn)",
+                             task_id=task_id, quoted=repr(task_id)))
     if not callable(answer):
-        raise CheckFailed(f"{task_id}: got {preview(answer)}, which is not a function. Pass the function itself, "
-                          f"without calling it: check({task_id!r}, my_fn), not check({task_id!r}, my_fn(...))")
+        raise CheckFailed(tr("{task_id}: got {got}, which is not a function. Pass the function itself, "
+                             "without calling it: check({quoted}, my_fn), not check({quoted}, my_fn(...))",
+                             task_id=task_id, got=preview(answer), quoted=repr(task_id)))
     _verify_untouched(task_id)
     if SOLUTIONS_READ:
-        raise CheckFailed(f"{task_id}: this notebook opened the worked solutions ({SOLUTIONS_READ[0]}). The check "
-                          "does not grade answers taken from them: restart the kernel and write your own.")
+        raise CheckFailed(tr("{task_id}: this notebook opened the worked solutions ({path}). The check "
+                             "does not grade answers taken from them: restart the kernel and write your own.",
+                             task_id=task_id, path=SOLUTIONS_READ[0]))
     run = _new_run(task_id, seed, time_limit)
     token = _RUN.set(run)
     try:
@@ -188,19 +193,23 @@ def check(task_id: str, answer: object, *, seed: int | None = None, time_limit: 
             cases = TASKS[task_id](answer)
         for group in run.require:
             if group not in run.required_used:
-                raise CheckFailed(f"{task_id}: your values are right, but the task asks you to call "
-                                  f"{library_name(group)}; your function computes it another way.")
+                raise CheckFailed(tr("{task_id}: your values are right, but the task asks you to call "
+                                     "{function}; your function computes it another way.",
+                                     task_id=task_id, function=library_name(group)))
     except CheckFailed as failure:
         raise _final(run, str(failure), getattr(failure, "learner_error", None)) from None
     except Exception as error:  # the checker tripped over what the answer returned: still the learner's message
-        raise _final(run, f"{task_id}: the check could not use what your function returned "
-                     f"({type(error).__name__}: {error}).\n  hint: return exactly what the task describes "
-                     "(a tensor, a number or a tuple, with the shape it names)", None) from None
+        raise _final(run, tr("{task_id}: the check could not use what your function returned "
+                             "({error_type}: {error}).\n  hint: return exactly what the task describes "
+                             "(a tensor, a number or a tuple, with the shape it names)",
+                             task_id=task_id, error_type=type(error).__name__, error=error), None) from None
     finally:
         _RUN.reset(token)
     _verify_untouched(task_id)
-    noted = "".join(f"\n   note: {text}" for text in run.notes)
-    print(f"\N{WHITE HEAVY CHECK MARK} {task_id}: passed ({cases} case{'s' if cases != 1 else ''} checked).{noted}")
+    noted = "".join(tr("\n   note: {text}", text=text) for text in run.notes)
+    passed = (tr("{task_id}: passed ({cases} case checked).", task_id=task_id, cases=cases) if cases == 1 else
+              tr("{task_id}: passed ({cases} cases checked).", task_id=task_id, cases=cases))
+    print(f"\N{WHITE HEAVY CHECK MARK} {passed}{noted}")
 
 
 def _verify_untouched(task_id: str) -> None:
@@ -208,14 +217,16 @@ def _verify_untouched(task_id: str) -> None:
 
     changed = verify()
     if changed:
-        raise CheckFailed(f"{task_id}: refused: this notebook changed {', '.join(changed[:4])}"
-                          f"{' and more' if len(changed) > 4 else ''}. The check put them back; it does not grade "
-                          "answers next to a patched PyTorch, NumPy or checker. Remove that code and run again.")
+        raise CheckFailed(tr("{task_id}: refused: this notebook changed {names}{more}. The check put them back; it "
+                             "does not grade answers next to a patched PyTorch, NumPy or checker. Remove that code and "
+                             "run again.", task_id=task_id, names=", ".join(changed[:4]),
+                             more=tr(" and more") if len(changed) > 4 else ""))
 
 
 def _final(run: _Run, message: str, learner_error: BaseException | None) -> CheckFailed:
-    notes = "".join(f"\n  note: {text}" for text in run.notes)
-    repeat = f"\n  (random cases from seed {run.seed}: check({run.task_id!r}, your_fn, seed={run.seed}) repeats them)"
+    notes = "".join(tr("\n  note: {text}", text=text) for text in run.notes)
+    repeat = tr("\n  (random cases from seed {seed}: check({quoted}, your_fn, seed={seed}) repeats them)",
+                seed=run.seed, quoted=repr(run.task_id))
     failure = CheckFailed(message + notes + repeat)
     failure.learner_error = learner_error
     return failure
@@ -230,7 +241,7 @@ def _parameter_names(fn: Callable) -> list[str]:
 
 def _raise(task_id: str, case: str, text: str, error: BaseException | None = None):
     __tracebackhide__ = True
-    failure = CheckFailed(f"{task_id}: case '{case}': {text}")
+    failure = CheckFailed(tr("{task_id}: case '{case}': {text}", task_id=task_id, case=case, text=text))
     failure.learner_error = error
     raise failure from None
 
@@ -240,8 +251,8 @@ def call(task_id: str, case: str, fn: Callable, *args, **kwargs):
     __tracebackhide__ = True
     run = _current(task_id)
     if run.time_left <= 0:
-        _raise(task_id, case, "the time limit of this task was used up by the earlier cases: your function is far "
-               "too slow (an endless loop, or a Python loop over every element?)")
+        _raise(task_id, case, tr("the time limit of this task was used up by the earlier cases: your function is far "
+               "too slow (an endless loop, or a Python loop over every element?)"))
     given_args, given_kwargs = copy_inputs(list(args)), copy_inputs(dict(kwargs))
     watch = LibraryWatch(run.forbid, run.require) if (run.forbid or run.require) else None
     taken = snapshot()
@@ -259,54 +270,59 @@ def call(task_id: str, case: str, fn: Callable, *args, **kwargs):
             raise SandboxViolation(guard.violation)
     except SandboxViolation as error:
         what = guard.violation if guard is not None and guard.violation else error.what
-        _raise(task_id, case, f"refused: your function {what}. An answer computes its result from its inputs "
+        _raise(task_id, case, tr("refused: your function {what}. An answer computes its result from its inputs "
                "with your own code; the check does not grade the course's implementation, the solutions or tricks "
-               "played on the checker.")
+               "played on the checker.", what=localised(what)))
     except NotImplementedError as error:
-        _raise(task_id, case, "not done yet: the function still raises NotImplementedError. "
-               "Replace the `raise NotImplementedError` line with your code.", error)
+        _raise(task_id, case, tr("not done yet: the function still raises NotImplementedError. "
+               "Replace the `raise NotImplementedError` line with your code."), error)
     except ForbiddenCall as error:
         _forbidden(task_id, case, error.name)
     except TimeUp:
-        _raise(task_id, case, f"your function was stopped: it ran past this task's time limit ({run.time_left:.3g} s "
+        _raise(task_id, case, tr("your function was stopped: it ran past this task's time limit ({left:.3g} s "
                "left for this case). An endless loop (a `while` whose condition never changes)? Or a Python loop "
-               "over every element where one tensor operation would do?")
+               "over every element where one tensor operation would do?", left=run.time_left))
     except SystemExit as error:
-        _raise(task_id, case, f"your function called sys.exit() or exit() (SystemExit({error.code!r})). Return the "
-               "result instead: exiting would end the script or restart the notebook's kernel.", error)
+        _raise(task_id, case, tr("your function called sys.exit() or exit() (SystemExit({code})). Return the "
+               "result instead: exiting would end the script or restart the notebook's kernel.", code=repr(error.code)),
+               error)
     except KeyboardInterrupt as error:
-        _raise(task_id, case, "your function was interrupted (KeyboardInterrupt). If you pressed stop, run the "
-               "check again; if your code raises KeyboardInterrupt itself, return a value instead.", error)
+        _raise(task_id, case, tr("your function was interrupted (KeyboardInterrupt). If you pressed stop, run the "
+               "check again; if your code raises KeyboardInterrupt itself, return a value instead."), error)
     except Exception as error:  # the learner's bug, reported with the case that triggered it
-        _raise(task_id, case, f"your function raised {type(error).__name__}: {error}", error)
+        _raise(task_id, case, tr("your function raised {error_type}: {error}", error_type=type(error).__name__,
+                                 error=error), error)
     except BaseException as error:  # GeneratorExit and other exits that `except Exception` does not catch
-        _raise(task_id, case, f"your function raised {type(error).__name__} (a BaseException that stops "
-               f"programs: {error}). Return a value instead.", error)
+        _raise(task_id, case, tr("your function raised {error_type} (a BaseException that stops "
+               "programs: {error}). Return a value instead.", error_type=type(error).__name__, error=error), error)
     finally:
         run.time_left -= time.monotonic() - started
         replaced = undo_replacements(taken)
     if replaced:
-        _raise(task_id, case, f"your function replaced {', '.join(replaced)}. An answer computes its result; it must "
-               "not change PyTorch or the checker (they have been put back).")
+        _raise(task_id, case, tr("your function replaced {names}. An answer computes its result; it must "
+               "not change PyTorch or the checker (they have been put back).", names=", ".join(replaced)))
     if watch is not None:
         if watch.banned_used:  # the answer caught the signal and carried on
             _forbidden(task_id, case, watch.banned_used)
         run.required_used |= watch.required_used
     names = _parameter_names(fn)
-    changed = [names[i] if i < len(names) else f"argument {i + 1}"
+    changed = [names[i] if i < len(names) else tr("argument {number}", number=i + 1)
                for i, (a, b) in enumerate(zip(args, given_args, strict=True)) if not same_inputs(a, b)]
     changed += [k for k in kwargs if not same_inputs(kwargs[k], given_kwargs[k])]
     if changed:
-        note(f"your function changed its input{'s' if len(changed) > 1 else ''} {', '.join(changed)} in place. "
+        names = ", ".join(changed)
+        note((tr("your function changed its input {names} in place. ", names=names) if len(changed) == 1 else
+              tr("your function changed its inputs {names} in place. ", names=names)) + tr(
              "The check gave it copies, so your values were graded fairly, but a caller's tensors would change "
-             "too: prefer `x = x - m` to `x -= m`, and avoid methods ending in _.")
+             "too: prefer `x = x - m` to `x -= m`, and avoid methods ending in _."))
     return result
 
 
 def _forbidden(task_id: str, case: str, group: str):
     __tracebackhide__ = True
-    _raise(task_id, case, f"your function calls {library_name(group)}. This task asks you to write it yourself "
-           "from basic tensor operations (the check compares your result with that library function).")
+    _raise(task_id, case, tr("your function calls {function}. This task asks you to write it yourself "
+           "from basic tensor operations (the check compares your result with that library function).",
+           function=library_name(group)))
 
 
 __all__ = ["TASKS", "CheckFailed", "as_number", "as_tensor", "call", "check", "expect_number", "expect_tensor",

@@ -1,7 +1,7 @@
 """How a failed check looks: the learner's case, expected/got and hint first, then only the learner's own frames.
 
 In Jupyter and IPython ``CheckFailed._render_traceback_`` gives the short form; in a script ``install_display`` sets an
-exception hook that does the same. Imports nothing of the grader's, so ``_compare`` (which defines ``CheckFailed``)
+exception hook that does the same. Imports nothing of the grader's but ``_messages``, so ``_compare`` (which defines ``CheckFailed``)
 and ``_core`` both use it without a circle.
 """
 
@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import traceback
 from pathlib import Path
+
+from ._messages import tr
 
 _HERE = str(Path(__file__).resolve().parent)
 
@@ -22,7 +24,7 @@ def learner_frames(error: BaseException | None, limit: int = 6) -> str:
     if not frames:
         return ""
     lines = traceback.format_list(frames[-limit:])
-    return "Where your code raised it:\n" + "".join(lines) + "".join(traceback.format_exception_only(error))
+    return tr("Where your code raised it:") + "\n" + "".join(lines) + "".join(traceback.format_exception_only(error))
 
 
 def format_failure(failure: BaseException) -> str:

@@ -33,6 +33,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from ._messages import deferred
+
 _GRADING = os.path.dirname(os.path.abspath(__file__)) + os.sep  # attention_course/grading/ (as Python names it)
 _PACKAGE = os.path.dirname(_GRADING[:-1]) + os.sep  # attention_course/
 _ROOTS = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
@@ -153,26 +155,27 @@ def _note_solutions_read(path: str) -> None:
 def _refused(event: str, args: tuple) -> str | None:
     """What an answer would be doing with this event, if it is one the guard refuses."""
     if event == "sys._getframe":
-        return "reads the checker's frames (sys._getframe / inspect)"
+        return deferred("reads the checker's frames (sys._getframe / inspect)")
     if event.startswith("ctypes."):
-        return f"uses ctypes ({event}) to reach below Python"
+        return deferred("uses ctypes ({event}) to reach below Python", event=event)
     if event in _PROCESS_EVENTS:
-        return f"calls {event} (threads, processes, hooks and the garbage collector's object lists are off-limits)"
+        return deferred("calls {event} (threads, processes, hooks and the garbage collector's object lists are "
+                        "off-limits)", event=event)
     if event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRIBUTES:
-        return f"reads .{args[1]} (the frames of the running check)"
+        return deferred("reads .{attribute} (the frames of the running check)", attribute=args[1])
     if event in ("object.__setattr__", "object.__delattr__") and len(args) > 1:
         target, name = args[0], args[1]
         if name in ("__code__", "__defaults__", "__kwdefaults__") and not _learner_object(target):
-            return f"swaps the {name} of {getattr(target, '__qualname__', target)!r}"
+            return deferred("swaps the {name} of {target}", name=name, target=repr(getattr(target, '__qualname__', target)))
         if isinstance(target, type) and str(getattr(target, "__module__", "")).split(".")[0] in _GUARDED_CLASSES:
-            return f"changes the class {target.__module__}.{target.__qualname__} ({name})"
+            return deferred("changes the class {cls} ({name})", cls=f"{target.__module__}.{target.__qualname__}", name=name)
         return None
     if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
         path = os.fsdecode(args[0])
         if path.startswith("/proc/") and path.endswith(("/mem", "/environ", "/maps")):
-            return f"opens {path} (the memory of a process)"
+            return deferred("opens {path} (the memory of a process)", path=path)
         if f"{os.sep}solutions{os.sep}" in path or path.startswith(f"solutions{os.sep}"):
-            return f"reads the worked solutions ({path})"
+            return deferred("reads the worked solutions ({path})", path=path)
     return None
 
 
@@ -243,7 +246,7 @@ class _Guard:
 
     def _forbidden(self, name: str) -> None:
         self.library_used = name
-        self.violation = self.violation or f"calls {name}, which this task asks you to write yourself"
+        self.violation = self.violation or deferred("calls {name}, which this task asks you to write yourself", name=name)
         raise SandboxViolation(self.violation)
 
     def _library(self, filename: str, qualname: str) -> None:
@@ -252,7 +255,7 @@ class _Guard:
         if any(name == a or (a.endswith(".*") and name.startswith(a[:-1])) for a in self.allowed):
             return
         self.library_used = name
-        self.violation = self.violation or f"calls the course library's own {name}"
+        self.violation = self.violation or deferred("calls the course library's own {name}", name=name)
         raise SandboxViolation(self.violation)
 
 

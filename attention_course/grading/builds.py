@@ -24,6 +24,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..core.profiles import BUILD_TASKS, pick_profile, sizes
 from ._core import call, fail, fresh_generator, note, task
+from ._messages import tr
 
 # Modules that would make the build "the library's" rather than the learner's own block.
 _LIBRARY_BLOCKS = ("TransformerBlock", "MultiHeadAttention", "TransformerClassifier", "GPT")
@@ -36,8 +37,8 @@ def _settings(name: str):
 
 def _own_block_only(task_id: str, model: object) -> nn.Module:
     if not isinstance(model, nn.Module):
-        fail(task_id, "building the model", "an nn.Module", model,
-             "return the model itself (an nn.Module), e.g. `return MyClassifier(...)`")
+        fail(task_id, tr("building the model"), tr("an nn.Module"), model,
+             tr("return the model itself (an nn.Module), e.g. `return MyClassifier(...)`"))
     from ..core import attention as library_attention
     from ..core import gpt as library_gpt
     from ..core import models as library_models
@@ -48,12 +49,14 @@ def _own_block_only(task_id: str, model: object) -> nn.Module:
                     nn.TransformerEncoder, nn.TransformerDecoder, nn.Transformer)
     for name, module in model.named_modules():
         if isinstance(module, library + torch_blocks):
-            fail(task_id, "building the model", "a model built from your own block", f"{type(module).__name__} at "
-                 f"'{name or 'the top'}'", "this task asks you to assemble the block yourself (attention, feed-forward, "
-                 "residuals, LayerNorm) from the functions you wrote; library and torch.nn Transformer blocks are "
-                 "not allowed here")
+            where = f"'{name}'" if name else tr("'the top'")
+            fail(task_id, tr("building the model"), tr("a model built from your own block"),
+                 tr("{kind} at {name}", kind=type(module).__name__, name=where),
+                 tr("this task asks you to assemble the block yourself (attention, feed-forward, residuals, LayerNorm) "
+                    "from the functions you wrote; library and torch.nn Transformer blocks are not allowed here"))
     if not any(p.requires_grad for p in model.parameters()):
-        fail(task_id, "building the model", "trainable parameters", "none", "the model needs parameters to train")
+        fail(task_id, tr("building the model"), tr("trainable parameters"), tr("none"),
+             tr("the model needs parameters to train"))
     return model
 
 
@@ -71,25 +74,26 @@ def check_build_classifier(build) -> int:
     profile, s = _settings("classifier")
     g = fresh_generator()
     torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=g)))
-    model = call(task_id, "building the model", build, s["vocab"], s["d_model"], s["heads"], s["layers"], s["vocab"],
+    model = call(task_id, tr("building the model"), build, s["vocab"], s["d_model"], s["heads"], s["layers"], s["vocab"],
                  s["distance"])
     model = _own_block_only(task_id, model).cpu()
     x_train, y_train = make_recall_task(s["n_train"], s["distance"], s["vocab"], g)
     x_test, y_test = make_recall_task(s["n_test"], s["distance"], s["vocab"], g)
-    out = call(task_id, "one batch", model, x_test[:4])
+    out = call(task_id, tr("one batch"), model, x_test[:4])
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (4, s["vocab"]):
-        fail(task_id, "one batch", f"logits of shape (4, {s['vocab']})", out,
-             "the model's forward takes (batch, time) token ids and returns one row of class logits per sequence")
-    call(task_id, "training", lambda: fit_classifier(model, x_train, y_train, steps=s["steps"], lr=s["lr"],
+        fail(task_id, tr("one batch"), tr("logits of shape (4, {vocab})", vocab=s['vocab']), out,
+             tr("the model's forward takes (batch, time) token ids and returns one row of class logits per sequence"))
+    call(task_id, tr("training"), lambda: fit_classifier(model, x_train, y_train, steps=s["steps"], lr=s["lr"],
                                                      generator=g, progress=False))
     measured = call(task_id, "evaluating", lambda: accuracy(model, x_test, y_test))
-    what = (f"recall of the first token over {s['distance']} tokens, {s['steps']} training steps (profile {profile}): "
-            f"test accuracy {measured:.3f}, target {s['target']:.2f}, chance {1 / s['vocab']:.3f}")
+    what = (tr("recall of the first token over {distance} tokens, {steps} training steps (profile {profile}): test "
+               "accuracy {measured:.3f}, target {target:.2f}, chance {value:.3f}",
+               distance=s['distance'], steps=s['steps'], profile=profile, measured=measured, target=s['target'], value=1 / s['vocab']))
     if measured < s["target"]:
-        fail(task_id, "the target", f"accuracy >= {s['target']:.2f}", f"{measured:.3f}",
-             f"{what}. Check that attention can reach the first position (no causal mask with a mean over "
-             "positions is fine; a causal mask needs the LAST position as the readout), that positions are "
-             "encoded, and that the residual connections add rather than replace")
+        fail(task_id, tr("the target"), tr("accuracy >= {target:.2f}", target=s['target']), f"{measured:.3f}",
+             tr("{what}. Check that attention can reach the first position (no causal mask with a mean over "
+                "positions is fine; a causal mask needs the LAST position as the readout), that positions are "
+                "encoded, and that the residual connections add rather than replace", what=what))
     note(what)
     return 1
 
@@ -151,23 +155,23 @@ def check_build_gpt(build) -> int:
     g = fresh_generator()
     torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=g)))
     vocab, block = tokenizer.vocab_size, s["block_size"]
-    model = call(task_id, "building the model", build, vocab, block, s["layers"], s["heads"], s["d_model"])
+    model = call(task_id, tr("building the model"), build, vocab, block, s["layers"], s["heads"], s["d_model"])
     model = _own_block_only(task_id, model).cpu()
     x = torch.randint(vocab, (2, block), generator=g)
-    logits = call(task_id, "one batch", model, x)
+    logits = call(task_id, tr("one batch"), model, x)
     if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (2, block, vocab):
-        fail(task_id, "one batch", f"logits of shape (2, {block}, {vocab})", logits,
-             "forward takes (batch, time) character ids and returns (batch, time, vocab_size) logits")
+        fail(task_id, tr("one batch"), tr("logits of shape (2, {block}, {vocab})", block=block, vocab=vocab), logits,
+             tr("forward takes (batch, time) character ids and returns (batch, time, vocab_size) logits"))
     changed = x.clone()
     changed[:, block // 2 :] = (changed[:, block // 2 :] + 1) % vocab
     with torch.no_grad():
         model.eval()
-        before, after = call(task_id, "causality", lambda: (model(x), model(changed)))
+        before, after = call(task_id, tr("causality"), lambda: (model(x), model(changed)))
         model.train()
     if not torch.allclose(before[:, : block // 2], after[:, : block // 2], atol=1e-4, rtol=1e-4):
-        fail(task_id, "causality", "logits at position t that ignore tokens after t",
-             "logits that change when later tokens change",
-             "the model peeks at the future: attention needs the causal mask (position t may attend to 0..t only)")
+        fail(task_id, tr("causality"), tr("logits at position t that ignore tokens after t"),
+             tr("logits that change when later tokens change"),
+             tr("the model peeks at the future: attention needs the causal mask (position t may attend to 0..t only)"))
     device = torch.device("cpu")
 
     def validation_loss(attention: TorchFunctionMode | None = None) -> float:
@@ -186,11 +190,12 @@ def check_build_gpt(build) -> int:
         model.train()
         return float(np.mean(losses))
 
-    untrained = call(task_id, "before training", validation_loss)
+    untrained = call(task_id, tr("before training"), validation_loss)
     if not untrained >= 0.75 * math.log(vocab):
-        fail(task_id, "before training", f"a validation loss near a uniform guess ({math.log(vocab):.2f}) before "
-             "any training", f"{untrained:.3f}", "the check trains your model itself: build it from fresh layers "
-             "(nothing learnt from the text in advance, such as a table of character counts)")
+        fail(task_id, tr("before training"),
+             tr("a validation loss near a uniform guess ({log:.2f}) before any training", log=math.log(vocab)),
+             f"{untrained:.3f}", tr("the check trains your model itself: build it from fresh layers (nothing learnt "
+                                    "from the text in advance, such as a table of character counts)"))
     initial = [p.detach().clone() for p in model.parameters()]
     optimizer = make_optimizer(model, s["lr"], 0.1, device)
 
@@ -208,25 +213,30 @@ def check_build_gpt(build) -> int:
             optimizer.step()
         return validation_loss()
 
-    measured = call(task_id, "training", train_and_measure)
-    what = (f"{s['steps']} steps of batch {s['batch']} x {block} characters (profile {profile}): validation loss "
-            f"{measured:.3f} nats/char, target {s['target']:.2f} (a uniform guess scores {math.log(vocab):.2f})")
+    measured = call(task_id, tr("training"), train_and_measure)
+    what = (tr("{steps} steps of batch {batch} x {block} characters (profile {profile}): validation loss "
+               "{measured:.3f} nats/char, target {target:.2f} (a uniform guess scores {log:.2f})",
+               steps=s['steps'], batch=s['batch'], block=block, profile=profile, measured=measured, target=s['target'],
+               log=math.log(vocab)))
     if not measured <= s["target"]:
-        fail(task_id, "the target", f"validation loss <= {s['target']:.2f}", f"{measured:.3f}",
-             f"{what}. Check the Pre-LN order (normalise, sublayer, add), the residual additions, the causal mask, "
-             "and that the position embedding is added to the token embedding")
+        fail(task_id, tr("the target"), tr("validation loss <= {target:.2f}", target=s['target']), f"{measured:.3f}",
+             tr("{what}. Check the Pre-LN order (normalise, sublayer, add), the residual additions, the causal mask, "
+                "and that the position embedding is added to the token embedding", what=what))
     moved = sum(int(not torch.equal(p.detach(), p0)) for p, p0 in zip(model.parameters(), initial, strict=True))
     if moved < len(initial) / 2:
-        fail(task_id, "training", "most parameter tensors changed by training", f"{moved} of {len(initial)}",
-             "every layer of the model should take part in predicting the next character")
-    ablated = call(task_id, "attention switched off", validation_loss, UniformAttention())
-    what += f"; with uniform attention {ablated:.3f}"
+        fail(task_id, tr("training"), tr("most parameter tensors changed by training"),
+             tr("{moved} of {total}", moved=moved, total=len(initial)),
+             tr("every layer of the model should take part in predicting the next character"))
+    ablated = call(task_id, tr("attention switched off"), validation_loss, UniformAttention())
+    what += tr("; with uniform attention {ablated:.3f}", ablated=ablated)
     if not ablated - measured >= s["attention_gain"]:
-        fail(task_id, "attention switched off", f"a validation loss at least {s['attention_gain']:.3f} worse than "
-             f"{measured:.3f} when every softmax and F.scaled_dot_product_attention weighs positions uniformly",
-             f"{ablated:.3f}", "the model must predict through its attention: compute the attention weights with "
-             "torch.softmax / F.softmax / Tensor.softmax or F.scaled_dot_product_attention (the check switches "
-             "those off to measure what attention contributes)")
+        fail(task_id, tr("attention switched off"), tr("a validation loss at least {attention_gain:.3f} worse than "
+                                                   "{measured:.3f} when every softmax and "
+                                                   "F.scaled_dot_product_attention weighs positions uniformly",
+                                                   attention_gain=s['attention_gain'], measured=measured),
+             f"{ablated:.3f}", tr("the model must predict through its attention: compute the attention weights with "
+                                  "torch.softmax / F.softmax / Tensor.softmax or F.scaled_dot_product_attention (the "
+                                  "check switches those off to measure what attention contributes)"))
     note(what)
     return 2
 
@@ -244,21 +254,23 @@ def check_build_200_labels(train_and_predict) -> int:
     seed = int(torch.randint(2**31 - 1, (1,), generator=fresh_generator()))
     train = rotten_tomatoes("train").subset(s["n_labels"], seed=seed)
     held_out = rotten_tomatoes("validation").subset(s["n_eval"], seed=seed)
-    predictions = call(task_id, "training and predicting", train_and_predict, list(train.texts), list(train.labels),
+    predictions = call(task_id, tr("training and predicting"), train_and_predict, list(train.texts), list(train.labels),
                        list(held_out.texts))
     try:
         predicted = np.asarray(predictions.cpu() if isinstance(predictions, torch.Tensor) else predictions).reshape(-1)
     except Exception:  # noqa: BLE001  (anything that is not a sequence of labels)
         predicted = None
     if predicted is None or len(predicted) != len(held_out) or not np.isin(predicted, (0, 1)).all():
-        fail(task_id, "predicting", f"{len(held_out)} labels, each 0 or 1", predictions,
-             "return one predicted label (1 = fresh, 0 = rotten) per text you were given, in order")
+        fail(task_id, "predicting", tr("{n_held_out} labels, each 0 or 1", n_held_out=len(held_out)), predictions,
+             tr("return one predicted label (1 = fresh, 0 = rotten) per text you were given, in order"))
     measured = float(np.mean(predicted == np.asarray(held_out.labels)))
     majority = max(np.mean(held_out.labels), 1 - np.mean(held_out.labels))
-    what = (f"{s['n_labels']} labelled training sentences, {len(held_out)} held-out validation sentences (profile "
-            f"{profile}): accuracy {measured:.3f}, target {s['target']:.2f}, majority class {majority:.3f}")
+    what = (tr("{n_labels} labelled training sentences, {n_held_out} held-out validation sentences (profile "
+               "{profile}): accuracy {measured:.3f}, target {target:.2f}, majority class {majority:.3f}",
+               n_labels=s['n_labels'], n_held_out=len(held_out), profile=profile, measured=measured, target=s['target'], majority=majority))
     if measured < s["target"]:
-        fail(task_id, "the target", f"accuracy >= {s['target']:.2f}", f"{measured:.3f}",
-             f"{what}. With so few labels, start from pretrained features (lesson 07's probe or fine-tuning)")
+        fail(task_id, tr("the target"), tr("accuracy >= {target:.2f}", target=s['target']), f"{measured:.3f}",
+             tr("{what}. With so few labels, start from pretrained features (lesson 07's probe or fine-tuning)",
+                what=what))
     note(what)
     return 1

@@ -1,10 +1,13 @@
 """Hints in stages: ``hint("01.rnn_step")`` gives a first nudge, ``hint("01.rnn_step", 2)`` more, and so on.
 
 The exercise stubs carry only the first stage (the nudge); each later stage says more, and the last one is
-close to the answer. Nothing here is needed to pass a check.
+close to the answer. Nothing here is needed to pass a check. ``hint`` prints them in the learner's language
+(``_messages``: the English stage is the key of its translation).
 """
 
 from __future__ import annotations
+
+from ._messages import tr, translate
 
 HINTS: dict[str, tuple[str, ...]] = {
     # ---------------------------------------------------------------- 01
@@ -335,8 +338,12 @@ def hint(task_id: str, stage: int = 1) -> None:
     stages = HINTS.get(task_id)
     if not stages:
         known = sorted(HINTS) if task_id not in TASKS else []
-        print(f"no hints for {task_id!r}" + (f"; tasks with hints: {', '.join(known)}" if known else ""))
+        print(tr("no hints for {quoted}", quoted=repr(task_id))
+              + (tr("; tasks with hints: {known}", known=", ".join(known)) if known else ""))
         return
     stage = max(1, min(int(stage), len(stages)))
-    more = f"  (more: hint({task_id!r}, {stage + 1}))" if stage < len(stages) else "  (that was the last hint)"
-    print(f"Hint {stage}/{len(stages)} for {task_id}: {stages[stage - 1]}{more}")
+    more = (tr("  (more: hint({quoted}, {next}))", quoted=repr(task_id), next=stage + 1) if stage < len(stages)
+            else tr("  (that was the last hint)"))
+    # a stage is its own template (no fields): translate() looks it up without formatting it
+    print(tr("Hint {stage}/{stages} for {task_id}: {text}{more}", stage=stage, stages=len(stages), task_id=task_id,
+             text=translate(stages[stage - 1]), more=more))

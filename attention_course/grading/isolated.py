@@ -1,7 +1,8 @@
 """A class grade computed where the learner's code cannot reach the checker before it runs.
 
 ``python -I -m attention_course.grading.isolated`` reads a job (JSON on stdin: the learner's code cells in
-order, the graded tasks with the name of each answer, hidden cases, a time limit) and writes one verdict per
+order, the graded tasks with the name of each answer, hidden cases, a time limit, and optionally ``lang``, the
+language of the messages: "ja" for a notebook of the Japanese edition) and writes one verdict per
 task (JSON on stdout). For every task it:
 
 1. imports the checker first (all lessons) and seals it (``_integrity``) before any learner code exists;
@@ -37,10 +38,12 @@ import time
 import torch
 
 import attention_course.grading as grading  # first, before any learner code: the checker is sealed on import
+from attention_course.core.language import LANG_ENV
 from attention_course.grading._compare import CheckFailed
 from attention_course.grading._core import check
 from attention_course.grading._guard import TimeUp, time_limit
 from attention_course.grading._integrity import verify
+from attention_course.grading._messages import localised, tr
 from attention_course.grading._sandbox import SandboxViolation, answer_guard
 from attention_course.grading.challenges import CHALLENGE_CHECKS, challenge_message, run_time_rule
 
@@ -62,17 +65,19 @@ def _run_cells(cells: list[dict], until: int, namespace: dict, deadline: float, 
         try:
             code = compile(cell["source"], f"<cell {cell['index']}>", "exec")
         except SyntaxError as error:
-            errors.append(f"cell {cell['index'] + 1}: SyntaxError: {error.msg} (line {error.lineno})")
+            errors.append(tr("cell {index}: SyntaxError: {msg} (line {lineno})",
+                             index=cell['index'] + 1, msg=error.msg, lineno=error.lineno))
             continue
         try:
             with time_limit(max(min(cell_limit, deadline - time.monotonic()), 0.1)), answer_guard(library=False):
                 exec(code, namespace)  # noqa: S102  (the learner's own cell, in a throwaway process)
         except SandboxViolation as error:
-            errors.append(f"cell {cell['index'] + 1}: refused: your code {error.what}")
+            errors.append(tr("cell {index}: refused: your code {what}", index=cell['index'] + 1, what=localised(error.what)))
         except TimeUp:
-            errors.append(f"cell {cell['index'] + 1} was stopped at the time limit (an endless loop?)")
+            errors.append(tr("cell {index} was stopped at the time limit (an endless loop?)", index=cell['index'] + 1))
         except BaseException as error:  # noqa: BLE001  (a learner's cell may raise anything; the next cells still run)
-            errors.append(f"cell {cell['index'] + 1}: {type(error).__name__}: {error}")
+            errors.append(tr("cell {index}: {name}: {error}",
+                             index=cell['index'] + 1, name=type(error).__name__, error=error))
     return errors
 
 
@@ -85,9 +90,10 @@ def _hidden(task: dict, namespace: dict) -> str | None:
             with time_limit(10.0), answer_guard(library=False):
                 holds = eval(expression, dict(names))  # noqa: S307  (the course's own hidden case)
         except BaseException as error:  # noqa: BLE001
-            return f"{task['task']} (hidden case): {why}; evaluating it raised {type(error).__name__}: {error}"
+            return tr("{task} (hidden case): {why}; evaluating it raised {name}: {error}",
+                      task=task['task'], why=why, name=type(error).__name__, error=error)
         if holds is not True:
-            return f"{task['task']} (hidden case): {why}"
+            return tr("{task} (hidden case): {why}", task=task['task'], why=why)
     return None
 
 
@@ -100,12 +106,14 @@ def verdict(task: dict, cells: list[dict], seed: int | None, limit: float, cell_
     ran = time.monotonic() - started  # measured here: a challenge's training time is not taken on the team's word
     changed = verify()
     if changed:
-        return {"passed": False, "message": f"{task['task']}: refused: your notebook changed {', '.join(changed[:4])}. "
-                "The grade is computed with the course's own PyTorch, NumPy and checker."}
+        return {"passed": False, "message": tr("{task}: refused: your notebook changed {changed}. The grade is "
+                                               "computed with the course's own PyTorch, NumPy and checker.",
+                                               task=task['task'], changed=', '.join(changed[:4]))}
     name = task["answer"]
     if name not in namespace:
-        why = f" (the notebook's cells raised: {'; '.join(errors[:3])})" if errors else ""
-        return {"passed": False, "message": f"{task['task']}: `{name}` is not defined when this check runs{why}"}
+        why = tr(" (the notebook's cells raised: {errors})", errors='; '.join(errors[:3])) if errors else ""
+        return {"passed": False, "message": tr("{task}: `{name}` is not defined when this check runs{why}",
+                                               task=task['task'], name=name, why=why)}
     printed = io.StringIO()
     if task["task"] in CHALLENGE_CHECKS:
         return _challenge(task["task"], namespace[name], ran)
@@ -115,11 +123,12 @@ def verdict(task: dict, cells: list[dict], seed: int | None, limit: float, cell_
     except CheckFailed as failure:
         return {"passed": False, "message": str(failure)}
     except BaseException as error:  # noqa: BLE001  (e.g. an unknown task: the course's bug, not the learner's)
-        return {"passed": False, "message": f"{task['task']}: the check stopped: {type(error).__name__}: {error}"}
+        return {"passed": False, "message": tr("{task}: the check stopped: {name}: {error}",
+                                               task=task['task'], name=type(error).__name__, error=error)}
     failed = _hidden(task, namespace)
     if failed:
         return {"passed": False, "message": failed}
-    return {"passed": True, "message": printed.getvalue().strip() or f"{task['task']}: passed"}
+    return {"passed": True, "message": printed.getvalue().strip() or tr("{task}: passed", task=task['task'])}
 
 
 def _challenge(task_id: str, answer: object, ran: float) -> dict:
@@ -129,7 +138,7 @@ def _challenge(task_id: str, answer: object, ran: float) -> dict:
     if too_long:
         return {"passed": False, "message": too_long}
     if not isinstance(answer, dict):
-        return {"passed": False, "message": f"{task_id}: pass a dict (see the notebook's last cell)"}
+        return {"passed": False, "message": tr("{task_id}: pass a dict (see the notebook's last cell)", task_id=task_id)}
     try:
         with contextlib.redirect_stdout(io.StringIO()), answer_guard(library=False):
             score, detail = CHALLENGE_CHECKS[task_id](answer)
@@ -148,7 +157,8 @@ def _child(task: dict, job: dict, write_end: int) -> None:
         timeout = float(job.get("timeout", 60))
         result = verdict(task, job["cells"], job.get("seed"), task_limit(task["task"], timeout), timeout)
     except BaseException as error:  # noqa: BLE001
-        result = {"passed": False, "message": f"{task['task']}: the grader stopped: {type(error).__name__}: {error}"}
+        result = {"passed": False, "message": tr("{task}: the grader stopped: {name}: {error}",
+                                                 task=task['task'], name=type(error).__name__, error=error)}
     for number in range(1, signal.NSIG):  # no handler the learner left may run during the write
         with contextlib.suppress(OSError, ValueError, RuntimeError):
             signal.signal(number, signal.SIG_DFL)
@@ -168,6 +178,8 @@ def task_limit(task_id: str, timeout: float) -> float:
 def grade_tasks(job: dict) -> list[dict]:
     """One verdict per task of ``job`` (this process never runs learner code; each task's child does)."""
     results = []
+    if job.get("lang"):  # the language of the notebook graded: its messages (the grade is the same)
+        os.environ[LANG_ENV] = str(job["lang"])
     for task in job["tasks"]:
         limit = task_limit(task["task"], float(job.get("timeout", 60)))
         read_end, write_end = os.pipe()
@@ -201,8 +213,9 @@ def grade_tasks(job: dict) -> list[dict]:
 def _accept(task: dict, raw: bytes, nonce: str, stopped: bool, limit: float) -> dict:
     name = task["task"]
     if stopped:
-        return {"task": name, "passed": False, "message": f"{name}: stopped: the notebook's code and this check ran "
-                f"past the {limit:g} s limit (an endless loop, or a cell that waits?)"}
+        return {"task": name, "passed": False, "message": tr("{name}: stopped: the notebook's code and this check "
+                                                             "ran past the {limit:g} s limit (an endless loop, or a "
+                                                             "cell that waits?)", name=name, limit=limit)}
     lines = [line for line in raw.decode(errors="replace").splitlines() if line.strip()]
     records = []
     for line in lines:
@@ -213,11 +226,13 @@ def _accept(task: dict, raw: bytes, nonce: str, stopped: bool, limit: float) -> 
     if len(lines) == 1 and len(records) == 1 and isinstance(records[0].get("passed"), bool):
         return {"task": name, "passed": records[0]["passed"], "message": str(records[0].get("message", ""))}
     if not lines:
-        return {"task": name, "passed": False, "message": f"{name}: the notebook's code ended the grading process "
-                "before this check gave a verdict (os._exit, a crash, or a killed kernel); earlier and later "
-                "tasks are graded on their own"}
-    return {"task": name, "passed": False, "message": f"{name}: refused: the grading process received "
-            f"{len(lines)} verdicts for this task; the notebook's code wrote to the grader's channel"}
+        return {"task": name, "passed": False, "message": tr("{name}: the notebook's code ended the grading process "
+                                                             "before this check gave a verdict (os._exit, a crash, "
+                                                             "or a killed kernel); earlier and later tasks are "
+                                                             "graded on their own", name=name)}
+    return {"task": name, "passed": False, "message": tr("{name}: refused: the grading process received {n_lines} "
+                                                         "verdicts for this task; the notebook's code wrote to the "
+                                                         "grader's channel", name=name, n_lines=len(lines))}
 
 
 def _read_exactly(fd: int, size: int) -> bytes:

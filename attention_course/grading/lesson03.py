@@ -6,6 +6,7 @@ import torch
 
 from ..core.attention import multi_head_attention, scaled_dot_product_attention, sinusoidal_positional_encoding
 from ._core import call, expect_tensor, fresh_generator, fresh_rng, task
+from ._messages import tr
 
 
 @task("03.sinusoidal_positional_encoding")
@@ -25,18 +26,18 @@ def check_positional_encoding(fn) -> int:
         half = position / torch.pow(10000.0, torch.arange(0, d_model, 2) / d_model)
         diagnoses = [
             (torch.stack([expected[:, 1::2], expected[:, 0::2]], dim=-1).flatten(1),
-             "sin and cos are swapped: sin goes on EVEN dimensions, cos on odd ones"),
+             tr("sin and cos are swapped: sin goes on EVEN dimensions, cos on odd ones")),
             (interleave(position / torch.pow(10000.0, torch.arange(d_model) / d_model)),
-             "dimensions 2i and 2i+1 share one frequency: the exponent is 2i/d, so use the even index for both"),
+             tr("dimensions 2i and 2i+1 share one frequency: the exponent is 2i/d, so use the even index for both")),
             (interleave(position / torch.pow(10000.0, 2 * torch.arange(d_model) / d_model)),
-             "dimensions 2i and 2i+1 share one frequency: 10000^(2i/d) with i = dimension // 2"),
-            (sinusoidal_positional_encoding(length + 1, d_model)[1:], "positions start at 0, not 1"),
+             tr("dimensions 2i and 2i+1 share one frequency: 10000^(2i/d) with i = dimension // 2")),
+            (sinusoidal_positional_encoding(length + 1, d_model)[1:], tr("positions start at 0, not 1")),
             (torch.cat([torch.sin(half), torch.cos(half)], dim=1),
-             "interleave them: sin in the even columns 0, 2, 4, ..., cos in the odd ones (not halves side by side)"),
+             tr("interleave them: sin in the even columns 0, 2, 4, ..., cos in the odd ones (not halves side by side)")),
         ]
         got = call("03.sinusoidal_positional_encoding", case, fn, length, d_model)
         expect_tensor("03.sinusoidal_positional_encoding", case, got, expected,
-                      "PE[t, 2i] = sin(t / 10000^(2i/d)) and PE[t, 2i+1] = cos(t / 10000^(2i/d))", diagnoses)
+                      tr("PE[t, 2i] = sin(t / 10000^(2i/d)) and PE[t, 2i+1] = cos(t / 10000^(2i/d))"), diagnoses)
     return len(cases)
 
 
@@ -47,16 +48,21 @@ def check_split_heads(fn) -> int:
     cases += [(2, 3, 3, 4), (1, 5, 1, 6)]  # T equal to the number of heads; one head
     for batch, length, heads, d_head in cases:
         x = torch.randn(batch, length, heads * d_head, generator=g)
-        case = f"x {tuple(x.shape)}, {heads} heads"
+        case = tr("x {shape}, {heads} heads", shape=tuple(x.shape), heads=heads)
         expected = x.view(batch, length, heads, d_head).transpose(1, 2)
         got = call("03.split_heads", case, fn, x, heads)
         expect_tensor("03.split_heads", case, got, expected,
-                      "view as (B, T, heads, d_head), then transpose(1, 2) to (B, heads, T, d_head)",
-                      [(x.reshape(batch, heads, length, d_head), "a reshape straight to (B, heads, T, d_head) mixes "
-                        "time steps into heads: reshape to (B, T, heads, d_head) first, then transpose(1, 2)"),
-                       (x.view(batch, length, d_head, heads).permute(0, 3, 1, 2), "head h holds the CONSECUTIVE "
-                        "features h*d_head .. (h+1)*d_head - 1: view as (B, T, heads, d_head), not (B, T, d_head, heads)"),
-                       (x.view(batch, length, heads, d_head), "now transpose(1, 2): the result is (B, heads, T, d_head)")])
+                      tr("view as (B, T, heads, d_head), then transpose(1, 2) to (B, heads, T, d_head)"),
+                      [(x.reshape(batch, heads, length, d_head), tr("a reshape straight to (B, heads, T, d_head) "
+                                                                    "mixes time steps into heads: reshape to (B, T, "
+                                                                    "heads, d_head) first, then transpose(1, 2)")),
+                       (x.view(batch, length, d_head, heads).permute(0, 3, 1, 2), tr("head h holds the CONSECUTIVE "
+                                                                                     "features h*d_head .. "
+                                                                                     "(h+1)*d_head - 1: view as (B, "
+                                                                                     "T, heads, d_head), not (B, T, "
+                                                                                     "d_head, heads)")),
+                       (x.view(batch, length, heads, d_head), tr("now transpose(1, 2): the result is (B, heads, T, "
+                                                                 "d_head)"))])
     return len(cases)
 
 
@@ -81,17 +87,19 @@ def _mha_diagnoses(x, w_q, w_k, w_v, w_o, n_heads, mask):
     no_transpose = [(x @ w).reshape(batch, n_heads, length, d_head) for w in (w_q, w_k, w_v)]
     wrong_split, _ = scaled_dot_product_attention(*no_transpose, mask)
     over_scaled, _ = scaled_dot_product_attention(q * (d_head / d_model) ** 0.5, k, v, mask)
-    split_hint = "heads were split by a reshape without the transpose: view (B, T, H, d_head), then transpose(1, 2)"
+    split_hint = tr("heads were split by a reshape without the transpose: view (B, T, H, d_head), then transpose(1, "
+                    "2)")
     diagnoses = [(wrong_split.reshape(batch, length, d_model) @ w_o, split_hint),
                  (wrong_split.transpose(1, 2).reshape(batch, length, d_model) @ w_o, split_hint),
-                 (heads.reshape(batch, length, d_model) @ w_o, "heads were merged by a reshape without the "
-                  "transpose: heads.transpose(1, 2).reshape(B, T, d_model)"),
-                 (heads.transpose(1, 2).reshape(batch, length, d_model), "you forgot the output projection @ w_o")]
+                 (heads.reshape(batch, length, d_model) @ w_o, tr("heads were merged by a reshape without the "
+                                                                  "transpose: heads.transpose(1, 2).reshape(B, T, "
+                                                                  "d_model)")),
+                 (heads.transpose(1, 2).reshape(batch, length, d_model), tr("you forgot the output projection @ w_o"))]
     if n_heads > 1:
         diagnoses += [(multi_head_attention(x, w_q, w_k, w_v, w_o, 1, mask),
-                       "this is single-head attention: split q, k and v into n_heads heads"),
+                       tr("this is single-head attention: split q, k and v into n_heads heads")),
                       (over_scaled.transpose(1, 2).reshape(batch, length, d_model) @ w_o,
-                       "each head scales by sqrt(d_head), the size of ITS vectors, not sqrt(d_model)")]
+                       tr("each head scales by sqrt(d_head), the size of ITS vectors, not sqrt(d_model)"))]
     return diagnoses
 
 
@@ -115,14 +123,17 @@ def check_multi_head_attention(fn) -> int:
             mask[:, 0] = True
         else:
             mask = None
-        shown = "no mask" if mask is None else f"{mask_kind} mask {tuple(mask.shape)}"
-        cases.append((f"x {tuple(x.shape)}, {n_heads} head{'s' if n_heads > 1 else ''}, {shown}", x, weights,
-                      n_heads, mask))
+        shape = None if mask is None else tuple(mask.shape)
+        shown = {None: tr("no mask"), "causal": tr("causal mask {shape}", shape=shape),
+                 "padding": tr("padding mask {shape}", shape=shape), "one key": tr("one key mask {shape}", shape=shape)}[
+            mask_kind if mask is not None else None]
+        cases.append((tr("x {shape}, {n_heads} head{s}, {shown}", shape=tuple(x.shape), n_heads=n_heads,
+                         s="s" if n_heads > 1 else "", shown=shown), x, weights, n_heads, mask))
     for case, x, weights, n_heads, mask in cases:
         expected = _torch_mha(x, *weights, n_heads, mask)
         got = call("03.multi_head_attention", case, fn, x, *weights, n_heads, mask)
-        expect_tensor("03.multi_head_attention", f"{case}, vs torch.nn.MultiheadAttention", got, expected,
-                      "project with x @ w, split heads, attend per head, merge heads, then @ w_o",
+        expect_tensor("03.multi_head_attention", tr("{case}, vs torch.nn.MultiheadAttention", case=case), got, expected,
+                      tr("project with x @ w, split heads, attend per head, merge heads, then @ w_o"),
                       _mha_diagnoses(x, *weights, n_heads, mask))
     return len(cases)
 
@@ -134,11 +145,11 @@ def check_layer_norm(fn) -> int:
     constant = torch.randn(3, 4, width, generator=g)
     constant[0, 1] = 2.5
     constant[2, 3] = -1.0
-    cases = [("3-D", torch.randn(2, rng.randint(2, 5), width, generator=g) * 3 + 1),
-             ("2-D", torch.randn(rng.randint(2, 6), width, generator=g) * 5 - 2),
-             ("4-D", torch.randn(2, 2, 3, width, generator=g)),
-             ("3-D with two constant rows", constant),
-             ("3-D with tiny spread, where eps matters", torch.randn(3, 2, width, generator=g) * 0.01 + 0.5)]
+    cases = [(tr("3-D"), torch.randn(2, rng.randint(2, 5), width, generator=g) * 3 + 1),
+             (tr("2-D"), torch.randn(rng.randint(2, 6), width, generator=g) * 5 - 2),
+             (tr("4-D"), torch.randn(2, 2, 3, width, generator=g)),
+             (tr("3-D with two constant rows"), constant),
+             (tr("3-D with tiny spread, where eps matters"), torch.randn(3, 2, width, generator=g) * 0.01 + 0.5)]
     for name, x in cases:
         gamma, beta = torch.randn(width, generator=g), torch.randn(width, generator=g)
         case = f"{name}, x {tuple(x.shape)}"
@@ -146,19 +157,20 @@ def check_layer_norm(fn) -> int:
         mean, var = x.mean(-1, keepdim=True), x.var(-1, keepdim=True, unbiased=False)
         normed = (x - mean) / torch.sqrt(var + 1e-5)
         diagnoses = [((x - mean) / torch.sqrt(x.var(-1, keepdim=True) + 1e-5) * gamma + beta,
-                      "use the biased variance (unbiased=False), as LayerNorm does"),
-                     (normed, "scale by gamma and shift by beta at the end: normalised * gamma + beta"),
-                     (normed * beta + gamma, "gamma scales and beta shifts: normalised * gamma + beta"),
-                     ((x - mean) / (torch.sqrt(var) + 1e-5) * gamma + beta, "eps goes INSIDE the square root: "
-                      "sqrt(var + eps)"),
-                     ((x - mean) / (var + 1e-5) * gamma + beta, "divide by the standard deviation sqrt(var + eps), "
-                      "not by the variance")]
+                      tr("use the biased variance (unbiased=False), as LayerNorm does")),
+                     (normed, tr("scale by gamma and shift by beta at the end: normalised * gamma + beta")),
+                     (normed * beta + gamma, tr("gamma scales and beta shifts: normalised * gamma + beta")),
+                     ((x - mean) / (torch.sqrt(var) + 1e-5) * gamma + beta, tr("eps goes INSIDE the square root: "
+                                                                               "sqrt(var + eps)")),
+                     ((x - mean) / (var + 1e-5) * gamma + beta, tr("divide by the standard deviation sqrt(var + "
+                                                                   "eps), not by the variance"))]
         if x.shape[0] > 1:
             diagnoses.append(((x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + 1e-5) * gamma + beta,
-                              "that normalises over the batch (BatchNorm): LayerNorm uses the last axis"))
+                              tr("that normalises over the batch (BatchNorm): LayerNorm uses the last axis")))
         got = call("03.layer_norm", case, fn, x, gamma, beta)
-        expect_tensor("03.layer_norm", f"{case} vs torch.nn.functional.layer_norm", got, expected,
-                      "normalise each token over its features (last axis): (x - mean) / sqrt(var + eps) * gamma + beta",
-                      diagnoses, nan_hint="a constant row has variance 0: add eps inside the square root, "
-                      "sqrt(var + eps), so you never divide by zero")
+        expect_tensor("03.layer_norm", tr("{case} vs torch.nn.functional.layer_norm", case=case), got, expected,
+                      tr("normalise each token over its features (last axis): (x - mean) / sqrt(var + eps) * gamma + "
+                         "beta"),
+                      diagnoses, nan_hint=tr("a constant row has variance 0: add eps inside the square root, "
+                                             "sqrt(var + eps), so you never divide by zero"))
     return len(cases)

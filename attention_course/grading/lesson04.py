@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ._core import CheckFailed, call, expect_number, expect_tensor, fail, fresh_generator, fresh_rng, task
+from ._messages import tr
 
 
 @task("04.block_flops")
@@ -23,16 +24,18 @@ def check_block_flops(fn) -> int:
     for length, width in cases:
         got = call("04.block_flops", f"T={length}, d={width}", fn, length, width)
         expect_number("04.block_flops", f"T={length}, d={width}", got, 24 * length * width**2 + 4 * length**2 * width,
-                      "QKV and output projections: 8 T d^2; MLP: 16 T d^2; scores and weighted sum: 4 T^2 d",
-                      [(12 * length * width**2 + 2 * length**2 * width, "you counted multiply-adds: each is 2 FLOPs"),
-                       (24 * length * width**2, "you left out attention's own products: Q K^T and weights @ V cost "
-                        "2 T^2 d FLOPs each"),
-                       (8 * length * width**2 + 4 * length**2 * width, "the MLP (d -> 4d -> d) costs 16 T d^2 FLOPs: "
-                        "did you forget it?"),
-                       (24 * length * width**2 + 2 * length**2 * width, "attention has TWO products of 2 T^2 d FLOPs "
-                        "each: Q K^T and weights @ V"),
-                       (16 * length * width**2 + 4 * length**2 * width, "the MLP's two layers are d x 4d and 4d x d: "
-                        "2 x (2 T d 4d) = 16 T d^2, plus 8 T d^2 for the four projections")], integer=True)
+                      tr("QKV and output projections: 8 T d^2; MLP: 16 T d^2; scores and weighted sum: 4 T^2 d"),
+                      [(12 * length * width**2 + 2 * length**2 * width, tr("you counted multiply-adds: each is 2 "
+                                                                           "FLOPs")),
+                       (24 * length * width**2, tr("you left out attention's own products: Q K^T and weights @ V "
+                                                   "cost 2 T^2 d FLOPs each")),
+                       (8 * length * width**2 + 4 * length**2 * width, tr("the MLP (d -> 4d -> d) costs 16 T d^2 "
+                                                                          "FLOPs: did you forget it?")),
+                       (24 * length * width**2 + 2 * length**2 * width, tr("attention has TWO products of 2 T^2 d "
+                                                                           "FLOPs each: Q K^T and weights @ V")),
+                       (16 * length * width**2 + 4 * length**2 * width, tr("the MLP's two layers are d x 4d and 4d x "
+                                                                           "d: 2 x (2 T d 4d) = 16 T d^2, plus 8 T "
+                                                                           "d^2 for the four projections"))], integer=True)
     return len(cases)
 
 
@@ -66,8 +69,8 @@ def _check_timer_case(fn, case, g, repeats, warmup, pass_counts=True) -> None:
     args = (repeats, warmup) if pass_counts else ()
     got = call(task_id, case, fn, fake.work, fake.sync, fake.clock, *args)
     if fake.calls != repeats + warmup:
-        fail(task_id, case, f"{repeats + warmup} calls of work()", f"{fake.calls} calls",
-             "call work() `warmup` times untimed, then `repeats` times timed")
+        fail(task_id, case, tr("{repeats} calls of work()", repeats=repeats + warmup), tr("{calls} calls", calls=fake.calls),
+             tr("call work() `warmup` times untimed, then `repeats` times timed"))
     queued = False
     for event in fake.log:
         if event == "work":
@@ -75,23 +78,24 @@ def _check_timer_case(fn, case, g, repeats, warmup, pass_counts=True) -> None:
         elif event == "sync":
             queued = False
         elif event == "clock" and queued:
-            raise CheckFailed(f"{task_id}: case '{case}': the clock was read while work was still queued (no sync() "
-                              "after a work()): on a GPU that times only the launch. Call sync() after the warm-up "
-                              "and after each timed work(), before reading the clock.")
+            raise CheckFailed(tr("{task_id}: case '{case}': the clock was read while work was still queued (no "
+                                 "sync() after a work()): on a GPU that times only the launch. Call sync() after the "
+                                 "warm-up and after each timed work(), before reading the clock.",
+                                 task_id=task_id, case=case))
     ordered = sorted(timed)
-    wrongs = [(statistics.mean(timed), "that is the mean: report the MEDIAN, which one slow outlier cannot drag"),
-              (min(timed), "that is the fastest call: report the MEDIAN"),
-              (sum(timed), "that is the total: report the MEDIAN of the timed durations")]
+    wrongs = [(statistics.mean(timed), tr("that is the mean: report the MEDIAN, which one slow outlier cannot drag")),
+              (min(timed), tr("that is the fastest call: report the MEDIAN")),
+              (sum(timed), tr("that is the total: report the MEDIAN of the timed durations"))]
     if warmup:
         wrongs.append((statistics.median(warm + timed),
-                       "the warm-up calls were timed too: time only the `repeats` calls after the warm-up"))
+                       tr("the warm-up calls were timed too: time only the `repeats` calls after the warm-up")))
     if repeats % 2 == 0:
-        wrongs += [(ordered[repeats // 2], "for an even count the median is the MEAN of the two middle values "
-                    "(statistics.median does it)"),
-                   (ordered[repeats // 2 - 1], "for an even count the median is the MEAN of the two middle values "
-                    "(statistics.median does it; torch.median returns the lower one)")]
+        wrongs += [(ordered[repeats // 2], tr("for an even count the median is the MEAN of the two middle values "
+                                              "(statistics.median does it)")),
+                   (ordered[repeats // 2 - 1], tr("for an even count the median is the MEAN of the two middle values "
+                                                  "(statistics.median does it; torch.median returns the lower one)"))]
     expect_number(task_id, case, got, statistics.median(timed),
-                  "return the MEDIAN of the timed durations (statistics.median), as a float",
+                  tr("return the MEDIAN of the timed durations (statistics.median), as a float"),
                   [(w, text) for w, text in wrongs if abs(w - statistics.median(timed)) > 1e-9], tol=1e-9,
                   python_float=True)
 
@@ -101,13 +105,13 @@ def check_time_fn(fn) -> int:
     g, rng = fresh_generator(), fresh_rng()
     cases = [(rng.randint(2, 5) * 2 + 1, rng.randint(1, 3)), (rng.randint(2, 5) * 2, rng.randint(1, 3)), (4, 0), (1, 2)]
     for repeats, warmup in cases:
-        _check_timer_case(fn, f"{warmup} warm-up + {repeats} timed calls", g, repeats, warmup)
+        _check_timer_case(fn, tr("{warmup} warm-up + {repeats} timed calls", warmup=warmup, repeats=repeats), g, repeats, warmup)
     try:
-        _check_timer_case(fn, "called with the defaults (5 timed, 2 warm-up)", g, 5, 2, pass_counts=False)
+        _check_timer_case(fn, tr("called with the defaults (5 timed, 2 warm-up)"), g, 5, 2, pass_counts=False)
     except CheckFailed as failure:
         if isinstance(getattr(failure, "learner_error", None), TypeError):
-            fail("04.time_fn", "called as time_fn(work, sync, clock)", "a median", "an error",
-                 "keep the defaults of the signature: repeats=5, warmup=2")
+            fail("04.time_fn", tr("called as time_fn(work, sync, clock)"), tr("a median"), tr("an error"),
+                 tr("keep the defaults of the signature: repeats=5, warmup=2"))
         raise
     return len(cases) + 1
 
@@ -119,17 +123,17 @@ def check_causal_sdpa(fn) -> int:
     cases += [(2, 4, 9, 16), (1, 2, 1, 8)]
     for batch, heads, length, d in cases:
         q, k, v = (torch.randn(batch, heads, length, d, generator=g) for _ in range(3))
-        case = f"batch {batch}, {heads} heads, T={length}, d={d}"
+        case = tr("batch {batch}, {heads} heads, T={length}, d={d}", batch=batch, heads=heads, length=length, d=d)
         expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         upper = torch.ones(length, length, dtype=torch.bool).triu(1)
         got = call("04.causal_sdpa", case, fn, q, k, v)
         expect_tensor("04.causal_sdpa", case, got, expected,
-                      "use F.scaled_dot_product_attention(q, k, v, is_causal=True)",
-                      [(F.scaled_dot_product_attention(q, k, v), "no causal mask: pass is_causal=True"),
+                      tr("use F.scaled_dot_product_attention(q, k, v, is_causal=True)"),
+                      [(F.scaled_dot_product_attention(q, k, v), tr("no causal mask: pass is_causal=True")),
                        (F.scaled_dot_product_attention(q, k, v, attn_mask=upper),
-                        "the mask is inverted: a bool attn_mask is True where attending is ALLOWED"),
+                        tr("the mask is inverted: a bool attn_mask is True where attending is ALLOWED")),
                        (F.scaled_dot_product_attention(q, k, v, attn_mask=~upper.T),
-                        "that mask lets each position see the future and not the past: use the lower triangle")])
+                        tr("that mask lets each position see the future and not the past: use the lower triangle"))])
     return len(cases)
 
 
@@ -145,13 +149,14 @@ def check_ddp_average(fn) -> int:
         full = torch.autograd.grad(F.mse_loss(x @ weight.T, y), weight)[0]
         shards = [torch.autograd.grad(F.mse_loss(xs @ weight.T, ys), weight)[0]
                   for xs, ys in zip(x.chunk(replicas), y.chunk(replicas), strict=True)]
-        case = f"{replicas} replica{'s' if replicas > 1 else ''}, gradients {tuple(full.shape)}"
+        case = tr("{replicas} replica{s}, gradients {shape}",
+                  replicas=replicas, s="s" if replicas > 1 else "", shape=tuple(full.shape))
         got = call("04.ddp_average", case, fn, shards)
-        expect_tensor("04.ddp_average", case + ", each the gradient of its shard's mean loss", got, full,
-                      "all-reduce sums the replicas' gradients; DDP then divides by the number of replicas",
-                      [(torch.stack(shards).sum(0), "that is the SUM: divide by the number of replicas"),
-                       (shards[0], "that is one replica's gradient: combine all of them"),
-                       (shards[-1], "that is one replica's gradient: combine all of them"),
-                       (torch.stack(shards).mean(1), "average over the replicas (dim=0 of the stacked gradients)")])
+        expect_tensor("04.ddp_average", case + tr(", each the gradient of its shard's mean loss"), got, full,
+                      tr("all-reduce sums the replicas' gradients; DDP then divides by the number of replicas"),
+                      [(torch.stack(shards).sum(0), tr("that is the SUM: divide by the number of replicas")),
+                       (shards[0], tr("that is one replica's gradient: combine all of them")),
+                       (shards[-1], tr("that is one replica's gradient: combine all of them")),
+                       (torch.stack(shards).mean(1), tr("average over the replicas (dim=0 of the stacked gradients)"))])
         cases += 1
     return cases

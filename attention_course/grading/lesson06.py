@@ -6,6 +6,7 @@ import torch
 
 from ..inside.viz import attention_rollout, mean_attention_distance
 from ._core import as_number, call, expect_tensor, expect_tuple, fail, fresh_generator, fresh_rng, task
+from ._messages import tr
 
 
 def _random_attention(g, *shape):
@@ -28,19 +29,20 @@ def check_rollout(fn) -> int:
     shapes = [(rng.randint(2, 4), rng.randint(2, 4), rng.randint(3, 8)) for _ in range(2)] + [(1, 3, 5), (3, 1, 4)]
     for layers, heads, length in shapes:
         attention = _random_attention(g, layers, heads, length, length)
-        case = f"{layers} layer{'s' if layers > 1 else ''} x {heads} head{'s' if heads > 1 else ''}, T={length}"
+        case = tr("{layers} layer{s} x {heads} head{s2}, T={length}", layers=layers, s="s" if layers > 1 else "",
+                  heads=heads, s2="s" if heads > 1 else "", length=length)
         got = call("06.attention_rollout", case, fn, attention)
         expect_tensor("06.attention_rollout", case, got, attention_rollout(attention),
-                      "per layer: A = 0.5 * mean over heads + 0.5 * I, rows normalised; rollout = A_L @ ... @ A_1",
-                      [(_rollout(attention, left=False), "multiply in the other order: each new layer goes on the "
-                        "LEFT (A_l @ rollout)"),
-                       (_rollout(attention, residual=False), "add the identity for the residual connection: "
-                        "0.5 * A + 0.5 * I, then renormalise"),
-                       (_rollout(attention, combine=lambda layer: layer.sum(0)), "average over the heads (mean), "
-                        "don't sum them"),
-                       (_rollout(attention, combine=lambda layer: layer.amax(0)), "average over the heads (mean), "
-                        "don't take the maximum"),
-                       (_rollout(attention[-1:]), "multiply ALL the layers, not only the last")])
+                      tr("per layer: A = 0.5 * mean over heads + 0.5 * I, rows normalised; rollout = A_L @ ... @ A_1"),
+                      [(_rollout(attention, left=False), tr("multiply in the other order: each new layer goes on the "
+                                                            "LEFT (A_l @ rollout)")),
+                       (_rollout(attention, residual=False), tr("add the identity for the residual connection: 0.5 * "
+                                                                "A + 0.5 * I, then renormalise")),
+                       (_rollout(attention, combine=lambda layer: layer.sum(0)), tr("average over the heads (mean), "
+                                                                                    "don't sum them")),
+                       (_rollout(attention, combine=lambda layer: layer.amax(0)), tr("average over the heads (mean), "
+                                                                                     "don't take the maximum")),
+                       (_rollout(attention[-1:]), tr("multiply ALL the layers, not only the last"))])
     return len(shapes)
 
 
@@ -49,13 +51,14 @@ def check_distance(fn) -> int:
     g, rng = fresh_generator(), fresh_rng()
     cases = []
     for heads, length in ((rng.randint(2, 5), rng.randint(4, 9)), (1, rng.randint(3, 7))):
-        cases.append((f"{heads} head{'s' if heads > 1 else ''}, T={length}", _random_attention(g, heads, length, length)))
+        cases.append((tr("{heads} head{s}, T={length}", heads=heads, s="s" if heads > 1 else "", length=length),
+                      _random_attention(g, heads, length, length)))
     previous = torch.zeros(1, 5, 5)
     previous[0, 0, 0] = 1
     previous[0, torch.arange(1, 5), torch.arange(4)] = 1
-    cases.append(("a head that always looks one token back, T=5", previous))
+    cases.append((tr("a head that always looks one token back, T=5"), previous))
     length = rng.randint(3, 8)
-    cases.append((f"a uniform head (constant rows) and a self head, T={length}",
+    cases.append((tr("a uniform head (constant rows) and a self head, T={length}", length=length),
                    torch.stack([torch.full((length, length), 1 / length), torch.eye(length)])))
     for case, weights in cases:
         length = weights.shape[-1]
@@ -63,12 +66,14 @@ def check_distance(fn) -> int:
         offsets = positions[:, None] - positions[None, :]
         got = call("06.mean_attention_distance", case, fn, weights)
         expect_tensor("06.mean_attention_distance", case, got, mean_attention_distance(weights),
-                      "for each head: sum_j w[i, j] * |i - j|, averaged over the queries i",
-                      [((weights * offsets).sum(-1).mean(-1), "use the absolute distance |i - j|, not the signed one"),
-                       ((weights * offsets.abs()).mean(-1).mean(-1), "weight the distances and SUM over the keys "
-                        "(the weights already sum to 1); then average over the queries"),
-                       ((weights * offsets.abs()).sum(-1).sum(-1), "average over the queries (mean), don't sum"),
-                       ((weights * offsets**2).sum(-1).mean(-1), "use |i - j|, not its square")])
+                      tr("for each head: sum_j w[i, j] * |i - j|, averaged over the queries i"),
+                      [((weights * offsets).sum(-1).mean(-1), tr("use the absolute distance |i - j|, not the signed "
+                                                                 "one")),
+                       ((weights * offsets.abs()).mean(-1).mean(-1), tr("weight the distances and SUM over the keys "
+                                                                        "(the weights already sum to 1); then "
+                                                                        "average over the queries")),
+                       ((weights * offsets.abs()).sum(-1).sum(-1), tr("average over the queries (mean), don't sum")),
+                       ((weights * offsets**2).sum(-1).mean(-1), tr("use |i - j|, not its square"))])
     return len(cases)
 
 
@@ -94,25 +99,26 @@ def check_previous_head(fn) -> int:
     shapes = [(rng.randint(2, 4), rng.randint(3, 6), rng.randint(5, 10)), (3, 4, 8), (1, 3, 6), (4, 1, 5)]
     for layers, heads, length in shapes:
         attention, target, ahead, itself = _plant(g, layers, heads, length, rng.uniform(0.7, 0.9))
-        case = f"{layers} layer{'s' if layers > 1 else ''} x {heads} head{'s' if heads > 1 else ''}, T={length}"
+        case = tr("{layers} layer{s} x {heads} head{s2}, T={length}", layers=layers, s="s" if layers > 1 else "",
+                  heads=heads, s2="s" if heads > 1 else "", length=length)
         got = call(task_id, case, fn, attention)
         if isinstance(got, (int, torch.Tensor)) and not isinstance(got, bool):
-            fail(task_id, case, target, got, "return a tuple (layer, head) of two numbers: for a flat index into "
-                 "the (layers, heads) grid, divmod(index, n_heads) gives them")
+            fail(task_id, case, target, got, tr("return a tuple (layer, head) of two numbers: for a flat index into "
+                                                "the (layers, heads) grid, divmod(index, n_heads) gives them"))
         layer, head = expect_tuple(task_id, case, got, ("layer", "head"))
         layer = as_number(task_id, case + " (layer)", layer, target[0], integer=True)
         head = as_number(task_id, case + " (head)", head, target[1], integer=True)
         if (layer, head) == target:
             continue
         if (layer, head) == ahead:
-            hint = "that head attends to the NEXT token: look at w[i, i-1], just below the diagonal"
+            hint = tr("that head attends to the NEXT token: look at w[i, i-1], just below the diagonal")
         elif (layer, head) == itself:
-            hint = "that head attends to ITSELF (the diagonal): look at w[i, i-1], just below it"
+            hint = tr("that head attends to ITSELF (the diagonal): look at w[i, i-1], just below it")
         elif (head, layer) == target:
-            hint = "layer and head are swapped: return (layer, head)"
+            hint = tr("layer and head are swapped: return (layer, head)")
         else:
-            hint = ("for each (layer, head) average w[i, i-1] over i = 1..T-1 (torch.diagonal(w, offset=-1, dim1=-2, "
-                    "dim2=-1)); take the argmax")
+            hint = (tr("for each (layer, head) average w[i, i-1] over i = 1..T-1 (torch.diagonal(w, offset=-1, "
+                       "dim1=-2, dim2=-1)); take the argmax"))
         fail(task_id, case, target, (layer, head), hint)
     return len(shapes)
 
@@ -133,15 +139,18 @@ def check_special_share(fn) -> int:
     for heads, special in cases:
         length = len(special)
         weights = _random_attention(g, heads, length, length)
-        case = f"{heads} head{'s' if heads > 1 else ''}, T={length}, special at {special.nonzero().flatten().tolist()}"
+        case = tr("{heads} head{s}, T={length}, special at {positions}", heads=heads, s="s" if heads > 1 else "",
+                  length=length, positions=special.nonzero().flatten().tolist())
         expected = weights[..., special].sum(-1).mean(-1)
         got = call("06.special_token_share", case, fn, weights, special)
         expect_tensor("06.special_token_share", case, got, expected,
-                      "for each head: the weight on special KEYS (columns), summed per query, averaged over queries",
-                      [(weights[..., special, :].sum(-2).mean(-1), "select special tokens among the keys "
-                        "(last axis), not among the queries"),
-                       (1 - expected, "that is the share of the ORDINARY tokens: sum the weights on the special ones"),
-                       (weights[..., special].sum(-1).sum(-1), "average over the queries (mean), don't sum"),
-                       (weights[..., special].mean(-1).mean(-1), "SUM the weights on the special keys per query "
-                        "(a share), then average over the queries")])
+                      tr("for each head: the weight on special KEYS (columns), summed per query, averaged over "
+                         "queries"),
+                      [(weights[..., special, :].sum(-2).mean(-1), tr("select special tokens among the keys (last "
+                                                                      "axis), not among the queries")),
+                       (1 - expected, tr("that is the share of the ORDINARY tokens: sum the weights on the special "
+                                         "ones")),
+                       (weights[..., special].sum(-1).sum(-1), tr("average over the queries (mean), don't sum")),
+                       (weights[..., special].mean(-1).mean(-1), tr("SUM the weights on the special keys per query "
+                                                                    "(a share), then average over the queries"))])
     return len(cases)

@@ -9,6 +9,7 @@ import math
 import random
 
 from ._core import CheckFailed, call, fail, fresh_rng, task
+from ._messages import tr
 
 
 def _close(got, expected, rel=1e-6) -> bool:
@@ -24,18 +25,19 @@ def check_cost_per_million(fn) -> int:
     cases = [(1000.0, 3.6)] + [(rng.uniform(5, 5000), rng.uniform(0.05, 8)) for _ in range(5)]
     for rate, price in cases:
         expected = price * 1e6 / (3600 * rate)
-        case = f"{rate:.1f} predictions/s at ${price:.2f}/h"
+        case = tr("{rate:.1f} predictions/s at ${price:.2f}/h", rate=rate, price=price)
         got = call("10.cost_per_million", case, fn, rate, price)
         if _close(got, expected):
             continue
-        diagnoses = [(price * 1e6 / rate, "the price is per HOUR and the rate per SECOND: divide by 3600 * rate"),
-                     (price * 1e6 / (60 * rate), "an hour has 3600 seconds, not 60"),
-                     (price * 1e3 / (3600 * rate), "a million is 1e6, not 1e3"),
-                     (3600 * rate / (price * 1e6), "upside down: dollars = price * 1e6 / (3600 * rate)")]
+        diagnoses = [(price * 1e6 / rate, tr("the price is per HOUR and the rate per SECOND: divide by 3600 * rate")),
+                     (price * 1e6 / (60 * rate), tr("an hour has 3600 seconds, not 60")),
+                     (price * 1e3 / (3600 * rate), tr("a million is 1e6, not 1e3")),
+                     (3600 * rate / (price * 1e6), tr("upside down: dollars = price * 1e6 / (3600 * rate)"))]
         for wrong, hint in diagnoses:
             if _close(got, wrong):
                 fail("10.cost_per_million", case, expected, got, hint)
-        fail("10.cost_per_million", case, expected, got, "hours for a million = 1e6 / (3600 * rate); times the price")
+        fail("10.cost_per_million", case, expected, got, tr("hours for a million = 1e6 / (3600 * rate); times the "
+                                                            "price"))
     return len(cases)
 
 
@@ -48,20 +50,23 @@ def check_monthly_cost(fn) -> int:
     for volume, rate, price in cases:
         machines = max(1, math.ceil(volume / (86400 * rate)))
         expected = machines * price * 730
-        case = f"{volume:,.0f} a day, {rate:.1f} predictions/s per machine, ${price:.2f}/h"
+        case = tr("{volume:,.0f} a day, {rate:.1f} predictions/s per machine, ${price:.2f}/h",
+                  volume=volume, rate=rate, price=price)
         got = call("10.monthly_cost", case, fn, volume, rate, price)
         if _close(got, expected):
             continue
         exact = volume / (86400 * rate) * price * 730
-        diagnoses = [(math.ceil(volume / (86400 * rate)) * price * 730, "even a tiny volume keeps one machine running"),
-                     (exact, "machines come whole and one is always on: round the count up, never below one"),
-                     (machines * price * 720, "use 730 hours a month (365 * 24 / 12)"),
-                     (machines * price * 24 * 30.4, "use 730 hours a month (365 * 24 / 12)")]
+        diagnoses = [(math.ceil(volume / (86400 * rate)) * price * 730, tr("even a tiny volume keeps one machine "
+                                                                           "running")),
+                     (exact, tr("machines come whole and one is always on: round the count up, never below one")),
+                     (machines * price * 720, tr("use 730 hours a month (365 * 24 / 12)")),
+                     (machines * price * 24 * 30.4, tr("use 730 hours a month (365 * 24 / 12)"))]
         for wrong, hint in diagnoses:
             if _close(got, wrong):
                 fail("10.monthly_cost", case, expected, got, hint)
-        fail("10.monthly_cost", case, expected, got, "count the machines first (whole ones, at least one, each "
-             "doing predictions_per_s * 86400 a day), then price them for a 730-hour month; hint(\"10.monthly_cost\") says more")
+        fail("10.monthly_cost", case, expected, got, tr("count the machines first (whole ones, at least one, each "
+                                                        "doing predictions_per_s * 86400 a day), then price them for "
+                                                        "a 730-hour month; hint(\"10.monthly_cost\") says more"))
     return len(cases)
 
 
@@ -73,20 +78,21 @@ def check_break_even(fn) -> int:
     for one_off, model, manual in cases:
         saving = manual - model
         expected = one_off / saving if saving > 0 else math.inf
-        case = f"one-off ${one_off:,.0f}, model ${model:,.0f}/month, by hand ${manual:,.0f}/month"
+        case = tr("one-off ${one_off:,.0f}, model ${model:,.0f}/month, by hand ${manual:,.0f}/month",
+                  one_off=one_off, model=model, manual=manual)
         got = call("10.break_even_months", case, fn, one_off, model, manual)
         if _close(got, expected):
             continue
         if saving <= 0:
             fail("10.break_even_months", case, math.inf, got,
-                 "the model costs at least as much each month as doing it by hand: it never pays back (math.inf)")
-        diagnoses = [(one_off / manual, "divide by the monthly SAVING (manual - model), not by the manual cost"),
-                     (one_off / model, "divide by the monthly saving (manual - model), not by the model's cost"),
-                     (saving / one_off, "upside down: months = one_off / saving")]
+                 tr("the model costs at least as much each month as doing it by hand: it never pays back (math.inf)"))
+        diagnoses = [(one_off / manual, tr("divide by the monthly SAVING (manual - model), not by the manual cost")),
+                     (one_off / model, tr("divide by the monthly saving (manual - model), not by the model's cost")),
+                     (saving / one_off, tr("upside down: months = one_off / saving"))]
         for wrong, hint in diagnoses:
             if _close(got, wrong):
                 fail("10.break_even_months", case, expected, got, hint)
-        fail("10.break_even_months", case, expected, got, "months = one_off / (manual - model)")
+        fail("10.break_even_months", case, expected, got, tr("months = one_off / (manual - model)"))
     return len(cases)
 
 
@@ -114,11 +120,11 @@ def check_choose(fn) -> int:
              {"candidate": "too many labels", "accuracy": 0.85, "p95_ms": 10.0, "cost_per_million": 0.1, "labels": 10000}]
     on_the_limits = {"candidate": "exactly on every limit", "accuracy": KPI["min_accuracy"], "p95_ms": KPI["max_p95_ms"],
                      "cost_per_million": KPI["max_cost_per_million"], "labels": KPI["max_labels"]}
-    cases = [("five rows, three traps", fixed, dict(KPI)), ("nothing meets the KPIs", fixed[:2], dict(KPI)),
-             ("a row exactly on every KPI limit meets them", [fixed[1], on_the_limits], dict(KPI))]
+    cases = [(tr("five rows, three traps"), fixed, dict(KPI)), (tr("nothing meets the KPIs"), fixed[:2], dict(KPI)),
+             (tr("a row exactly on every KPI limit meets them"), [fixed[1], on_the_limits], dict(KPI))]
     while len(cases) < 8:
         kpi = {**KPI, "min_accuracy": rng.choice([0.7, 0.75, 0.8])}
-        cases.append((f"random rows #{len(cases) - 1}", _random_rows(rng, 6), kpi))
+        cases.append((tr("random rows #{n_cases}", n_cases=len(cases) - 1), _random_rows(rng, 6), kpi))
     for case, rows, kpi in cases:
         meeting = [row for row in rows if _meets(row, kpi)]
         expected = min(meeting, key=lambda r: (r["cost_per_million"], -r["accuracy"]))["candidate"] if meeting else None
@@ -127,17 +133,19 @@ def check_choose(fn) -> int:
             continue
         by_name = {row["candidate"]: row for row in rows}
         if expected is None:
-            hint = "no row meets every KPI: return None (and say so) rather than the least bad one"
+            hint = tr("no row meets every KPI: return None (and say so) rather than the least bad one")
         elif got in by_name and not _meets(by_name[got], kpi):
             missed = [k for k, ok in (("accuracy", by_name[got]["accuracy"] >= kpi["min_accuracy"]),
-                                      ("p95 latency", by_name[got]["p95_ms"] <= kpi["max_p95_ms"]),
+                                      (tr("p95 latency"), by_name[got]["p95_ms"] <= kpi["max_p95_ms"]),
                                       ("cost", by_name[got]["cost_per_million"] <= kpi["max_cost_per_million"]),
                                       ("labels", by_name[got]["labels"] <= kpi["max_labels"])) if not ok]
-            hint = f"{got!r} misses the KPI(s) {', '.join(missed)}: keep only rows that meet every KPI"
+            hint = tr("{got} misses the KPI(s) {missed}: keep only rows that meet every KPI",
+                      got=repr(got), missed=', '.join(missed))
         elif got in by_name:
-            hint = "among the rows meeting every KPI, return the CHEAPEST (lowest cost_per_million), not the most accurate"
+            hint = tr("among the rows meeting every KPI, return the CHEAPEST (lowest cost_per_million), not the most "
+                      "accurate")
         else:
-            hint = "return the 'candidate' name of the chosen row (a string), or None"
+            hint = tr("return the 'candidate' name of the chosen row (a string), or None")
         fail("10.choose_candidate", case, expected, got, hint)
     return len(cases)
 
@@ -157,20 +165,23 @@ def check_slice_accuracy(fn) -> int:
         if not members or len(members) == len(texts):
             continue
         expected = sum(labels[i] == predictions[i] for i in members) / len(members)
-        case = f"60 random sentences #{index}, slice 'has not/never' ({len(members)} members)"
+        case = tr("60 random sentences #{index}, slice 'has not/never' ({n_members} members)",
+                  index=index, n_members=len(members))
         got = call("10.slice_accuracy", case, fn, list(texts), list(labels), list(predictions), predicate)
         if _close(got, expected, 1e-9):
             continue
         overall = sum(a == b for a, b in zip(labels, predictions, strict=True)) / len(texts)
         correct = sum(labels[i] == predictions[i] for i in members)
-        diagnoses = [(overall, "that is the overall accuracy: count only the sentences where predicate(text) is True"),
-                     (correct / len(texts), "divide by the number of sentences IN the slice, not all sentences"),
-                     (len(members) / len(texts), "that is the slice's share of the data, not its accuracy"),
-                     (1 - expected, "you counted the mistakes: accuracy is the share of CORRECT predictions")]
+        diagnoses = [(overall, tr("that is the overall accuracy: count only the sentences where predicate(text) is "
+                                  "True")),
+                     (correct / len(texts), tr("divide by the number of sentences IN the slice, not all sentences")),
+                     (len(members) / len(texts), tr("that is the slice's share of the data, not its accuracy")),
+                     (1 - expected, tr("you counted the mistakes: accuracy is the share of CORRECT predictions"))]
         for wrong, hint in diagnoses:
             if _close(got, wrong, 1e-9):
                 fail("10.slice_accuracy", case, expected, got, hint)
-        fail("10.slice_accuracy", case, expected, got, "accuracy over the sentences for which predicate(text) is True")
+        fail("10.slice_accuracy", case, expected, got, tr("accuracy over the sentences for which predicate(text) is "
+                                                          "True"))
     return 5
 
 
@@ -204,27 +215,28 @@ def check_invalid(fn) -> int:
               {"test data in training"})]
     cases = fixed + [_random_run(rng, reference) for _ in range(8)]
     for index, (run, expected) in enumerate(cases):
-        case = f"run #{index}: {run}"
+        case = tr("run #{index}: {run}", index=index, run=run)
         got = call("10.invalid_comparison", case, fn, dict(run), reference)
         if not isinstance(got, (set, list, tuple)) or not all(isinstance(p, str) for p in got):
-            raise CheckFailed(f"10.invalid_comparison: case '{case}': return a set of problem names "
-                              f"(strings from {PROBLEMS}), got {got!r}")
+            raise CheckFailed(tr("10.invalid_comparison: case '{case}': return a set of problem names (strings from "
+                                 "{problems}), got {got}", case=case, problems=PROBLEMS, got=repr(got)))
         got = set(got)
         if got == expected:
             continue
         unknown = got - set(PROBLEMS)
         if unknown:
-            hint = f"use only the names {PROBLEMS}; unknown: {sorted(unknown)}"
+            hint = tr("use only the names {problems}; unknown: {unknown}", problems=PROBLEMS, unknown=sorted(unknown))
         elif expected - got:
             first = sorted(expected - got)[0]
-            hint = {"tuned on test": "a run whose settings were chosen on the test split overstates its accuracy",
-                    "different test set": f"this run was scored on the test set {run['test_sha']!r} (its test_sha), "
-                                          f"not on the agreed one (reference {reference!r}): scores on different "
-                                          "test sets are not comparable",
-                    "test data in training": "the test set this run was scored on (its test_sha) appears in "
-                                             "train_includes: it leaked into training"}[first]
-            hint = f"missed {first!r}: {hint}"
+            hint = {"tuned on test": tr("a run whose settings were chosen on the test split overstates its accuracy"),
+                    "different test set": tr("this run was scored on the test set {test_sha} (its test_sha), not on "
+                                             "the agreed one (reference {reference}): scores on different test sets "
+                                             "are not comparable",
+                                             test_sha=repr(run['test_sha']), reference=repr(reference)),
+                    "test data in training": tr("the test set this run was scored on (its test_sha) appears in "
+                                                "train_includes: it leaked into training")}[first]
+            hint = tr("missed {first}: {hint}", first=repr(first), hint=hint)
         else:
-            hint = f"{sorted(got - expected)} is not a problem of this run: flag only what the fields show"
+            hint = tr("{got} is not a problem of this run: flag only what the fields show", got=sorted(got - expected))
         fail("10.invalid_comparison", case, sorted(expected), sorted(got), hint)
     return len(cases)

@@ -14,6 +14,7 @@ would otherwise pile up in the file with every run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tarfile
 import time
@@ -23,6 +24,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, DeadKernelError
 
+from ..core.language import SESSION_ENV
 from .widget_state import WIDGET_STATE, shown_widgets, widget_tree
 
 
@@ -53,8 +55,11 @@ def execute(source: Path, output: Path, timeout: int = 1800) -> tuple[bool, floa
         # store_widget_state: the state of every widget model of the session goes into the notebook's metadata
         # ("widgets", application/vnd.jupyter.widget-state+json), so a reopened lesson draws its widgets; what no
         # output shows is pruned below.
+        # env: the kernel learns the notebook's path the way Jupyter Server tells it ($JPY_SESSION_NAME), so a
+        # notebook in exercises-ja/ runs with Japanese widgets and check messages (core.language)
         NotebookClient(notebook, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                       resources={"metadata": {"path": str(source.resolve().parent)}}).execute()
+                       resources={"metadata": {"path": str(source.resolve().parent)}}).execute(
+            env={**os.environ, SESSION_ENV: str(source.resolve())})
     # keep what ran, with the failure, and go on; after a dead kernel nbclient's own clean-up can fail too (an
     # AssertionError was seen when a kernel died on a busy machine): that is this notebook's failure, not the run's
     except (CellExecutionError, DeadKernelError, TimeoutError, AssertionError, RuntimeError) as error:
