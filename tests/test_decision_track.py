@@ -29,8 +29,8 @@ def test_every_track_page_is_built(site):
     # the figure with Japanese labels (figure_language_filename) on the Japanese page only
     assert "poc_candidates.ja.png" in japanese and "poc_candidates.ja.png" not in english and "poc_candidates.png" in english
     costs = (site / "ja" / "decision" / "cloud_vs_onprem.html").read_text(encoding="utf-8")
-    assert "100 万件あたり (ドル)" in costs and "100 万件あたり (円)" in costs and "1 ドル = 150 円" in costs  # yen beside dollars
-    assert "(円)" not in (site / "decision" / "cloud_vs_onprem.html").read_text(encoding="utf-8")
+    assert "100 万件あたり（ドル）" in costs and "100 万件あたり（円）" in costs and "1 ドル = 150 円" in costs  # yen beside dollars
+    assert "円）" not in (site / "decision" / "cloud_vs_onprem.html").read_text(encoding="utf-8")
 
 
 def test_the_search_index_holds_japanese_words(site):

@@ -272,6 +272,21 @@ def test_japanese_memo_has_no_english_left(source):
     assert "$" not in memo.memo(result, "en") + memo.memo(result, "ja")  # a pair of dollars renders as maths
 
 
+@pytest.mark.parametrize("source", ["synthetic", pytest.param("stored lesson", marks=STORED_PREDATES)])
+def test_japanese_memo_and_cost_table_use_full_width_brackets_and_spaced_percent(source):
+    result = synthetic_result() if source == "synthetic" else memo.result_from_notebook(NOTEBOOK)
+    pages = {"memo": memo.memo(result, "ja"), "cost table": memo.cloud_table(result, "ja"),
+             "yen table": memo.cloud_table(result, "ja", yen_per_dollar=150.0)}
+    for page, text in pages.items():
+        text = re.sub(r"`[^`]*`", "", text)  # code keeps its own brackets
+        for name in {result["hardware"], *(row["hardware"] for row in result["rows"])}:
+            text = text.replace(name, "")  # a device's name is a name, brackets and all
+        assert not re.findall(r".{0,12}[()].{0,12}", text), page  # STYLE.md: （） in Japanese, ( ) in English
+        assert not re.findall(r".{0,12}\d%.{0,4}", text), page  # STYLE.md: "95 %", a space before %
+    assert "%" in pages["memo"] and "（ドル）" in pages["cost table"]  # the checks above had something to look at
+    assert re.search(r"\d\.\d{3}（\d\.\d{3}–\d\.\d{3}） \|", pages["memo"])  # a table cell's interval
+
+
 def test_fingerprint_sees_any_change():
     base = poc.fingerprint(["a", "b"], [0, 1])
     assert base == poc.fingerprint(["a", "b"], [0, 1])
@@ -380,7 +395,7 @@ def test_the_yen_table_is_the_dollar_table_at_the_stated_rate():
     dollars, yen = memo.cloud_table(result, "ja"), memo.cloud_table(result, "ja", yen_per_dollar=150.0)
     year, month, day = memo.YEN_RATE_FIXED_ON
     assert "1 ドル = 150 円" in yen and f"{year} 年 {month} 月 {day} 日" in yen and "仮定" in yen  # rate, date, assumption
-    assert "(円)" in yen and "(円)" not in dollars
+    assert "（円）" in yen and "（円）" not in dollars
 
     def rows(table):
         return [[cell.strip() for cell in line.split("|")[1:-1]] for line in table.splitlines()

@@ -101,8 +101,8 @@ TEXT = {
                 "決められています。今回の実行では、最初の候補の学習（{started}）より前の {hashed} に KPI ファイルの"
                 "ハッシュ（sha256 {sha}）を記録しました。",
         "evidence": "根拠",
-        "header": "| 候補 | ハードウェア | テスト正解率（95 % 区間） | p95 (ms) | 100 万件あたり (ドル) | ラベル数 | 説明の一致度 | "
-                  "学習 (秒) | 未達の KPI |",
+        "header": "| 候補 | ハードウェア | テスト正解率（95 % 区間） | p95（ms） | 100 万件あたり（ドル） | ラベル数 | 説明の一致度 | "
+                  "学習（秒） | 未達の KPI |",
         "met": "なし",
         "not_shown": "計測なし",
         "risks": "リスク",
@@ -120,8 +120,8 @@ TEXT = {
                 "下回る可能性があるため、パイロットの実データで正解率を確かめてから頼ってください。",
         "money": "費用の試算です。仮定は 1 日 {volume:,} 文、人による判断 1 件 {label:.2f} ドル、見逃した否定的な文 "
                  "1 件 {miss:.2f} ドル、誤って人に回した肯定的な文 1 件 {alarm:.2f} ドルで、マシンは平均の {peak:.0f} 倍の"
-                 "ピークに合わせて用意します。{named}が確信度 {thr:.0%} 以上の文だけを自動で振り分けると（全体の "
-                 "{coverage:.0%}、そのうち {auto:.1%} が正解）、月額は {monthly:,.0f} ドル、モデルを使わない場合は "
+                 "ピークに合わせて用意します。{named}が確信度 {thr_pct} 以上の文だけを自動で振り分けると（全体の "
+                 "{coverage_pct}、そのうち {auto_pct} が正解）、月額は {monthly:,.0f} ドル、モデルを使わない場合は "
                  "{reference:,.0f} ドルで、{even}。",
         "licence": "データとモデル：{items}。レビューのデータセット自体にはライセンスの記載がないため、利用前に確認が必要です。",
         "next": "次の段階",
@@ -217,13 +217,17 @@ def _signed(value) -> str:
     return "n/a" if value is None else f"{value:+.2f}"
 
 
-def _fmt_accuracy(row: dict, prose_lang: str = "en") -> str:
+def _fmt_accuracy(row: dict, lang: str = "en", prose: bool = True) -> str:
     """Mean accuracy with its bootstrap 95 % interval where the row has one ("0.803 (0.781-0.825)"; in Japanese
-    prose, ``prose_lang="ja"``: "0.803（95 % 区間 0.781–0.825）")."""
+    prose: "0.803（95 % 区間 0.781–0.825）"; in a Japanese table cell, whose header names the interval:
+    "0.803（0.781–0.825）", full-width brackets as STYLE.md asks)."""
     text = f"{row['accuracy']:.3f}"
     if row.get("accuracy_low") is not None:
         interval = f"{row['accuracy_low']:.3f}–{row['accuracy_high']:.3f}"
-        text += f"（95 % 区間 {interval}）" if prose_lang == "ja" else f" ({interval})"
+        if lang != "ja":
+            text += f" ({interval})"
+        else:
+            text += f"（95 % 区間 {interval}）" if prose else f"（{interval}）"
     return text
 
 
@@ -312,6 +316,9 @@ def _money_line(t: dict, result: dict, row: dict, lang: str) -> str:
                              name=candidate_name(row["candidate"], lang), hw=row["hardware"].upper(),
                              named=named_on(row["candidate"], row["hardware"], lang), thr=MONEY["threshold"], coverage=priced["coverage"],
                              auto=priced["automated_accuracy"] or 0.0, monthly=priced["monthly"],
+                             # Japanese shares are written "90 %" (STYLE.md); the English template formats them itself
+                             thr_pct=percent(MONEY["threshold"], 0, lang), coverage_pct=percent(priced["coverage"], 0, lang),
+                             auto_pct=percent(priced["automated_accuracy"] or 0.0, 1, lang),
                              reference=priced["manual_monthly"], even=format_months(priced["break_even_months"], lang))
 
 
@@ -355,7 +362,7 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
                                started=record.get("training_started_at", "n/a")), "",
               f"{'#' * (level + 1)} {t['evidence']}", "", t["header"], "|" + " --- |" * 9]
     for row in rows:
-        lines.append(f"| {candidate_name(row['candidate'], lang)} | {row['hardware'].upper()} | {_fmt_accuracy(row)} | "
+        lines.append(f"| {candidate_name(row['candidate'], lang)} | {row['hardware'].upper()} | {_fmt_accuracy(row, lang, prose=False)} | "
                      f"{row['p95_ms']:.1f} | {row['cost_per_million']:.3f} | {row['labels']:,} | {_agreement(row, t)} | "
                      f"{row['train_seconds']:.1f} | {missed_kpis(row['missed'], lang) or t['met']} |")
     subject = decision_subject(result)
@@ -394,8 +401,8 @@ CLOUD_TEXT = {
     "ja": dict(caption="計測環境は {hardware}（プロファイル `{profile}`）で、1 文ずつ推論する構成（レイテンシの KPI と同じ）、"
                        "マシンは平均の {peak:.0f} 倍のピークに合わせて用意します。1 時間あたりの価格は仮定で、CPU サーバー "
                        "{cpu:.2f} ドル、GPU {gpu:.2f} ドルです。",
-               header="| 候補 | ハードウェア | 件/秒 | 100 万件あたり ({unit}) | " + " | ".join(
-                   f"1 日 {v:,} 件の月額 ({{unit}})" for v in CLOUD_VOLUMES) + " |",
+               header="| 候補 | ハードウェア | 件/秒 | 100 万件あたり（{unit}） | " + " | ".join(
+                   f"1 日 {v:,} 件の月額（{{unit}}）" for v in CLOUD_VOLUMES) + " |",
                unit={"USD": "ドル", "JPY": "円"},
                yen="参考として、同じ表を円で示します。1 ドル = {rate:,.0f} 円で換算しています。このレートは仮定で、"
                    "本講座が {year} 年 {month} 月 {day} 日に固定した値です（サイトはオフラインで作成するため、市場のレートは"
