@@ -72,6 +72,41 @@ SERVING_DERIVED = {
     "20": "the p95's definition: 19 requests in 20 are faster",
     "3.7": "the scratch student's distillation gain: 0.774 - 0.737, printed as gain_mean 0.037",
 }
+# The lessons' own paragraphs that quote a stored run or a results/ file (checked like a page: notebook -> cell ids);
+# the rest of a lesson's prose describes the method, with the numbers of its code, and is not checked here.
+NOTEBOOK_PROSE = {"notebooks/08_serving.ipynb": ("044d86b2", "7f78343c"),
+                  "notebooks/11_factory_floor.ipynb": ("67c72b01", "a43762aa")}
+# Lesson 08's "since this run" figures, each bound to the one entry of results/generation_variants_H100.json it
+# quotes (variant, batch, key; "profile." for the kernel profile): the page check above accepts any number of the
+# file that rounds to a figure, this one only the figure's own.
+GENERATION_VARIANTS = {
+    "1,731": ("ro", "1", "tokens_per_s"),  # the stored run's loop: reduce-overhead, one step a graph
+    "1,769": ("lib", "1", "tokens_per_s"),  # 16 decode steps a CUDA graph
+    "7,641": ("lib", "8", "tokens_per_s"),
+    "2,025": ("lib_gemv", "1", "tokens_per_s"),  # + one-row linear layers as multiply-and-sum, coordinate descent
+    "0.418": ("lib_gemv", "1", "profile.ms_per_step"),
+    "152": ("lib_gemv", "1", "profile.kernels_per_step"),
+    "0.494": ("ro", "1", "profile.ms_per_step"),
+    "177": ("ro", "1", "profile.kernels_per_step"),
+    "1,702": ("lib_cdt", "1", "tokens_per_s"),  # coordinate-descent tuning alone
+    "2,055": ("lib_gemv_prefill", "1", "tokens_per_s"),  # + the prefill compiled
+}
+# where each quotes them: (place, figures); a place is a notebook cell "path#id", a page, or README's row
+GENERATION_VARIANTS_QUOTED = {
+    "notebooks/08_serving.ipynb#044d86b2": ("1,731", "1,769", "7,641", "2,025", "0.418", "152", "0.494", "177",
+                                            "1,702", "2,055"),
+    "notebooks/08_serving.ipynb#7f78343c": ("1,731", "2,025", "2,055"),
+    "book/decision/lesson08.md": ("1,731", "2,025", "0.418", "2,055"),
+    "README.md: Generation, GPT-2 small (lesson 08)": ("1,731", "2,025", "0.418", "2,055"),
+}
+DERIVED.update({
+    ("notebooks/08_serving.ipynb#044d86b2", "13,000"): "the ceiling: 3.35 TB/s / 248,879,616 bytes of weights = "
+                                                        "13,460 tokens/s, written 'about 13,000'",
+    ("notebooks/08_serving.ipynb#044d86b2", "64"): "the tiles in the attention kernel's name in "
+                                                    "results/generation_gpu_H100.json (fmha_cutlassF_bf16_aligned_64x64)",
+    ("notebooks/08_serving.ipynb#044d86b2", "forty"): "78,338 prompt tokens/s / 1,753 generated tokens/s = 44.7",
+    ("notebooks/08_serving.ipynb#7f78343c", "3.7"): SERVING_DERIVED["3.7"],
+})
 for _page in ("book/decision/lesson04b.md",):
     DERIVED.update({(_page, number): why for number, why in SHARDING_DERIVED.items()})
 for _page in ("book/decision/lesson08.md", "README.md: Serving MiniLM (lesson 08)"):
@@ -276,6 +311,59 @@ def test_readme_measured_results_are_in_what_they_cite(key, line):
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
     sources = cited_sources(cells[1] + " " + cells[2])
     assert not (problems := _check(key, cells[1], sources, key)), "\n".join(problems)
+
+
+def _prose_params():
+    for path, cells in NOTEBOOK_PROSE.items():
+        for cell_id in cells:
+            key = f"{path}#{cell_id}"
+            yield pytest.param(path, cell_id, id=key, marks=[_pending(key)] if key in PENDING_REWRITE else [])
+
+
+def _cell_source(path: str, cell_id: str) -> str:
+    notebook = nbformat.read(ROOT / path, as_version=4)
+    cells = [cell for cell in notebook.cells if cell.get("id") == cell_id]
+    assert len(cells) == 1 and cells[0].cell_type == "markdown", f"{path} has no markdown cell {cell_id}"
+    return cells[0].source
+
+
+@pytest.mark.parametrize("path, cell_id", list(_prose_params()))
+def test_a_lessons_stored_run_paragraphs_quote_what_they_cite(path, cell_id):
+    key = f"{path}#{cell_id}"
+    text = _cell_source(path, cell_id)
+    own = re.match(r"notebooks/(\d\d[a-z]?)_", path).group(1)
+    problems = _check(key, text, cited_sources(text, own), key)
+    assert page_numbers(text), f"{key} quotes no figure: the check would check nothing"
+    assert not problems, "\n".join(problems)
+
+
+def _place_text(place: str) -> str:
+    if "#" in place:
+        return _cell_source(*place.split("#"))
+    if place.startswith("README.md: "):
+        rows = dict(_readme_tables()[1])
+        assert place in rows, f"README.md has no measured row {place!r}"
+        return rows[place]
+    return (ROOT / place).read_text(encoding="utf-8")
+
+
+def test_lesson_08_generation_variants_are_the_figures_of_their_own_entries():
+    """Each figure quoted from results/generation_variants_H100.json equals its own entry, rounded as written, and
+    every place that quotes it still does (a stale or mistyped figure there fails, even when some other number of
+    the file would round to it)."""
+    variants = json.loads((ROOT / "results" / "generation_variants_H100.json").read_text())["variants"]
+    for written, (variant, batch, key) in GENERATION_VARIANTS.items():
+        entry = variants[variant][batch]
+        for part in key.split("."):
+            entry = entry[part]
+        decimals = len(written.split(".")[1]) if "." in written else 0
+        assert f"{entry:,.{decimals}f}" == written, f"{written} is {variant} batch {batch} {key} = {entry}"
+    for place, figures in GENERATION_VARIANTS_QUOTED.items():
+        text = _place_text(place)
+        assert "generation_variants_H100.json" in text, f"{place} quotes the variants without citing their file"
+        written = {figure[0] for figure in page_numbers(text)}
+        missing = [figure for figure in figures if figure not in written]
+        assert not missing, f"{place} no longer quotes {missing}: update it and GENERATION_VARIANTS_QUOTED together"
 
 
 def test_the_check_finds_a_stale_number_and_accepts_a_rounded_one():
