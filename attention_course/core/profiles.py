@@ -161,7 +161,7 @@ LESSONS: dict[str, dict[str, dict]] = {
                       lr=2e-3, localise=24, speed_batch=32, speed_repeats=2, int8_compile=False,
                       forecast=dict(context=24, d_model=16, n_heads=2, n_layers=1, epochs=2, batch_size=32, lr=1e-3),
                       forecast_seeds=[0]),
-        # cpu: one seed, 100 steps a run; measured 719 s of CPU time at 150 steps (a 2-core machine at load 5-20)
+        # cpu: one seed, 100 steps of 64 a run: 122 s for the whole lesson (180 s of CPU time) on an idle 2-core AMD EPYC
         "cpu": dict(sizes=[50, 200, 1000], seeds=[0], vit=dict(patch=8, d_model=32, n_heads=4, n_layers=2), steps=100,
                     pretrain_steps=100, unlabelled=2000, validation_limit=None, test_limit=None, batch_size=64,
                     lr=2e-3, localise=100, speed_batch=64, speed_repeats=3, int8_compile=False,

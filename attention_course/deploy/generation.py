@@ -138,8 +138,10 @@ class StaticGenerator:
         self.temperature, self.top_k = temperature, top_k
         self.compiled = compile
         self.steps_per_graph = steps_per_graph
-        # Inductor fuses the step's kernels; the CUDA graphs are captured here (``_capture``), not by the compiler
-        self._step = torch.compile(self.decode_step, fullgraph=True) if compile else self.decode_step
+        # Inductor fuses the step's kernels (coordinate-descent tuning picks the launch settings of the reductions it
+        # writes, as gpt-fast does); the CUDA graphs are captured here (``_capture``), not by the compiler
+        self._step = torch.compile(self.decode_step, fullgraph=True, options={"coordinate_descent_tuning": True}) \
+            if compile else self.decode_step
         # the prompt's length varies from call to call: one graph for every length (no stall on a new length)
         self._prefill = torch.compile(self.prefill, dynamic=True) if compile else self.prefill
         self._states: dict[int, _DecodeState] = {}

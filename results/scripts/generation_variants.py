@@ -1,7 +1,9 @@
 """The script, as run on one NVIDIA H100 on 2026-12-06 (results/generation_variants_H100.json), that compared ways
 to make GPT-2-small batch-1 decoding faster; it ran against the working tree just before commit 8ec4d9b: the 16-step CUDA graphs
 without OneRowLinear, the one-row linear layers patched in here (gemv_linear). Today's StaticGenerator(compile=True)
-already has both and a compiled prefill, so its "lib" variant now measures what "lib_gemv_prefill" measured. Run it from
+has all of "lib_gemv_prefill" (16-step graphs, one-row linear layers as multiply-and-sum, coordinate-descent tuning of
+the decode step, a compiled prefill), the linear layers through generation.OneRowLinear instead of the patch; so its
+"lib" variant now measures that route, not the one this file's JSON records under "lib". Run it from
 the repository root on a GPU: python results/scripts/generation_variants.py [variant ...]. Variants: ro (last
 session's reduce-overhead step, per token), lib (16-step graphs), lib_gemv (+ linear layers as multiply-and-sum,
 coordinate-descent tuning), lib_cdt (tuning only), lib_gemv_prefill (+ prefill compiled), lib_mat (max-autotune)."""
