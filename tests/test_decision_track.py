@@ -3,6 +3,7 @@ finds Japanese terms (and still stems English), the pages fit a phone with no co
 lesson 10's what-if widget renders from its saved state."""
 
 import json
+import re
 
 import pytest
 
@@ -99,3 +100,15 @@ def test_japanese_figure_loads(browser, server):
     width = page.locator("img[src*='poc_candidates']").first.evaluate("img => img.naturalWidth")
     page.close()
     assert width > 100
+
+
+@pytest.mark.parametrize("page", ["notebooks/10_proof_of_concept", "ja/notebooks/10_proof_of_concept",
+                                  "notebooks/11_factory_floor", "ja/notebooks/11_factory_floor"])
+def test_a_memo_displayed_by_a_lesson_renders_its_tables(site, page):
+    # the memos are markdown a cell displays: read as CommonMark (myst-nb's default) their tables were paragraphs of pipes
+    html = (site / f"{page}.html").read_text(encoding="utf-8")
+    assert html.count("<table") >= 2, page  # the English and the Japanese memo's evidence tables at least
+    assert "<p>| " not in html and "<p>|" not in html, page
+    # the Japanese memo's header cell on both pages; on the Japanese page the English memo's header is translated too
+    headers = re.findall(r"<th[^>]*>\s*<p>(?:<span[^>]*>)?候補<", html)
+    assert len(headers) == (2 if page.startswith("ja/") else 1), page
