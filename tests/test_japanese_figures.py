@@ -1,4 +1,5 @@
-"""The Japanese site shows lesson 04's charts with Japanese labels, drawn again from the data the lesson stored."""
+"""The Japanese site shows lessons 04, 08, 10 and 11's charts with Japanese labels, drawn again from the data the
+lessons stored."""
 
 import base64
 import copy
@@ -15,14 +16,41 @@ from attention_course.tools import japanese_figures as J
 
 matplotlib.use("Agg")
 LESSON04 = course().root / "notebooks" / "04_parallelism.ipynb"
+LESSON08 = course().root / "notebooks" / "08_serving.ipynb"
+LESSON11 = course().root / "notebooks" / "11_factory_floor.ipynb"
 NAMES = {"LSTM", "SDPA", "NVIDIA", "H200", "H100", "AMD", "EPYC", "CPU", "GPU", "DDP", "GPT", "MiB", "ms", "T", "MLP",
          "QKV", "LM", "LayerNorm", "GELU", "AdamW", "FLOP", "TFLOP", "s", "nanoGPT", "CUDA", "small", "μs",
-         "MiniLM", "TF", "IDF", "int8", "KPI", "p95", "HBM3", "GB", "e"}  # names, units, 1e-4
+         "MiniLM", "TF", "IDF", "int8", "KPI", "p95", "HBM3", "GB", "e", "transformers", "GPT2LMHeadModel", "KV",
+         "fp32", "fp16", "CNN", "ViT", "gpu", "wineind"}  # names, units, 1e-4, a profile's name
 
 
 @pytest.fixture(scope="module")
 def lesson04():
     return json.loads(LESSON04.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def lesson08():
+    return json.loads(LESSON08.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def lesson11():
+    return json.loads(LESSON11.read_text(encoding="utf-8"))
+
+
+def with_output(notebook: dict, cell_id: str, old: str, new: str) -> dict:
+    """A copy of ``notebook`` whose cell ``cell_id`` printed ``new`` where it printed ``old`` (which it must have)."""
+    changed = copy.deepcopy(notebook)
+    cell = next(cell for cell in changed["cells"] if cell.get("id") == cell_id)
+    hits = 0
+    for output in cell["outputs"]:
+        if output["output_type"] == "stream":
+            text = "".join(output["text"])
+            hits += old in text
+            output["text"] = text.replace(old, new)
+    assert hits == 1, (cell_id, old)
+    return changed
 
 
 def labels(fig) -> list[str]:
@@ -131,3 +159,117 @@ def test_the_candidates_figures_axis_labels_do_not_run_into_each_other(lang):
     assert left.x1 < right.x0, (left, right)
     if lang == "ja":
         assert english_words(labels(fig)) == [] and "、CPU）" in fig.axes[0].get_yticklabels()[1].get_text()
+
+
+def test_the_generation_figure_draws_the_run_lesson_08_printed(lesson08, tmp_path):
+    device, printed = J.generation_from_table(J.stored_text(lesson08, "ca47e162"))
+    run = J.generation_run(lesson08)
+    assert device == run["device_name"] == "NVIDIA H100 80GB HBM3" and len(printed) == len(run["rows"]) == 8
+    assert printed[("GPT-2 small", 1, 512, "static cache, compiled")] == 1753.0
+    assert set(method for *_, method in printed) == set(J.GENERATION_METHODS)
+    [fig] = J.generation_figures(lesson08)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    static = lines[J.GENERATION_METHODS["static cache, compiled"]]
+    assert list(static.get_xdata()) == [1, 8]
+    assert list(static.get_ydata()) == [r["tokens_per_s"] for r in run["rows"] if r["method"] == "static cache, compiled"]
+    # the ceiling at batch 1: the H100's 3.35 TB/s over 249 MB of weights and half the final KV cache (28 MB)
+    assert lines[J.LABELS["ceiling"]].get_ydata()[0] == pytest.approx(3.35e12 / (248879616 + 28274688 / 2))
+    other = json.loads((J.RESULTS / J.GENERATION_FILE).read_text(encoding="utf-8"))
+    other["rows"][2]["tokens_per_s"] = 2100.0  # a later run, which the lesson did not print
+    (tmp_path / J.GENERATION_FILE).write_text(json.dumps(other), encoding="utf-8")
+    with pytest.raises(ValueError, match="is not the run lesson 08 printed"):
+        J.generation_figures(lesson08, tmp_path)
+    with pytest.raises(ValueError, match="is not the run lesson 08 printed"):
+        J.generation_figures(with_output(lesson08, "ca47e162", " 1753.0 ", " 1754.0 "))
+    with pytest.raises(ValueError, match="not lesson 08's generation table"):
+        J.generation_from_table("GPT-2 small: 124.4 M parameters")
+
+
+def test_the_cost_figure_draws_the_table_lesson_08_printed(lesson08):
+    threads, table = J.cost_from_table(J.stored_text(lesson08, "fc73e934"))
+    assert threads == 16 and len(table) == 9
+    assert table[0] == {"variant": "scratch student fp32", "hardware": "cpu", "accuracy": 0.77, "params": 4303874.0,
+                        "size_mib": 16.4, "peak_mib": 16.0, "p50_ms": 0.6, "p95_ms": 1.1, "throughput_per_s": 12368.0,
+                        "cost_per_million": 0.018}
+    assert table[-1]["variant"] == "teacher fp32" and table[-1]["cost_per_million"] == 0.289
+    [fig] = J.cost_figures(lesson08)
+    cost, latency = fig.axes[:2]
+    points = sorted(tuple(map(float, c.get_offsets()[0])) for c in cost.collections)
+    assert points == sorted((row["cost_per_million"], row["accuracy"]) for row in table)
+    points = sorted(tuple(map(float, c.get_offsets()[0])) for c in latency.collections)
+    assert points == sorted((row["p95_ms"], row["accuracy"]) for row in table)
+
+    def front(ax):
+        return {text.get_text().removesuffix(J.LABELS["on_front"]) for text in ax.get_legend().get_texts()
+                if text.get_text().endswith(J.LABELS["on_front"])}
+
+    # the fronts the stored English figure outlines (read off its image, and the lesson's "Reading the table")
+    assert front(cost) == {"ゼロからの生徒モデル fp32（CPU）", "浅い生徒モデル fp16（GPU）", "教師モデル fp32（GPU）"}
+    assert front(latency) == {"ゼロからの生徒モデル fp32（CPU）", "浅い生徒モデル int8（CPU）", "教師モデル fp32（GPU）"}
+    with pytest.raises(ValueError, match="not a row"):
+        J.cost_figures(with_output(lesson08, "fc73e934", "teacher fp32      cpu", "teacher fp32      tpu"))
+    with pytest.raises(ValueError, match="not lesson 08's cost table"):
+        J.cost_from_table("the int8 rows keep the word embeddings in fp32")
+    with pytest.raises(KeyError, match="no Japanese"):
+        J.variant_name("tiny student fp32", "cpu")
+
+
+def test_the_data_efficiency_figure_draws_the_curve_lesson_11_stored(lesson11):
+    printed = J.curve_from_table(J.stored_text(lesson11, "414638c0"))
+    assert len(printed) == 9 and printed[0] == {"model": "CNN", "labels": 50, "mean": 0.591, "std": 0.041, "seeds": 3,
+                                                 "interval": (0.489, 0.693)}
+    assert printed[5]["labels"] == 1000 and printed[5]["model"] == "ViT from scratch"
+    result, curve = J.factory_curve(lesson11)
+    [fig] = J.data_efficiency_figures(lesson11)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    cnn = [r for r in curve if r["model"] == "CNN"]
+    assert list(lines["CNN"].get_ydata()) == [r["mean"] for r in cnn] and list(lines["CNN"].get_xdata()) == [50, 200, 1000]
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]  # the CNN's band: its lowest and highest seeds
+    assert {round(float(v), 6) for v in band} == {r[key] for r in cnn for key in ("min", "max")}
+    assert list(lines[J.LABELS["kpi_recall"].format(recall=0.95)].get_ydata()) == [0.95, 0.95]
+    assert result["hardware"] == "NVIDIA H200" and "NVIDIA H200" in ax.get_title()
+    with pytest.raises(ValueError, match="is not the curve its table printed"):
+        J.data_efficiency_figures(with_output(lesson11, "414638c0", "0.591", "0.592"))
+    with pytest.raises(ValueError, match="not a row"):
+        J.curve_from_table(" model labels\n CNN fifty 0.5 0.1 [0.4, 0.6] 3\n")
+
+
+def test_the_demand_figure_draws_the_series_lesson_11_scored(lesson11):
+    from attention_course.factory import demand
+
+    series = demand.wine_split()
+    text = J.stored_text(lesson11, "9f0b5f40")
+    J.demand_check(series, text)  # the baselines' MASE, recomputed from the series, equal the printed ones
+    [fig] = J.demand_figures(lesson11)
+    ax = fig.axes[0]
+    [line] = ax.get_lines()
+    assert list(line.get_ydata()) == list(demand.wine_sales()) and len(line.get_ydata()) == 176
+    [span] = ax.patches
+    assert span.get_x() == pytest.approx(1991 + 8 / 12)  # the first test month the table printed: 1991-09
+    changed = copy.deepcopy(series)
+    changed.values[150] += 1000  # one test month different: the baselines score otherwise
+    with pytest.raises(ValueError, match="not the one lesson 11 scored"):
+        J.demand_check(changed, text)
+    with pytest.raises(ValueError, match="test origins"):
+        J.demand_check(series, text.replace("(from 1991-09)", "(from 1991-10)"))
+    with pytest.raises(ValueError, match="not lesson 11's demand table"):
+        J.demand_check(series, "lowest MASE overall")
+
+
+@pytest.mark.parametrize("page,fixture", [("notebooks/08_serving", "lesson08"), ("notebooks/11_factory_floor", "lesson11")])
+def test_lessons_08_and_11_images_are_replaced_and_a_renamed_cell_is_an_error(page, fixture, request):
+    notebook = request.getfixturevalue(fixture)
+    staged = copy.deepcopy(notebook)
+    cells = {cell for source, cell in J.FIGURES if source == page}
+    assert J.replace_figures(page, staged) == len(cells) == 2
+    for old, new in zip(notebook["cells"], staged["cells"], strict=True):
+        images = [[o["data"][J.PNG] for o in c.get("outputs", []) if J.PNG in o.get("data", {})] for c in (old, new)]
+        assert (images[0] != images[1]) == (old.get("id") in cells), old.get("id")
+    renamed = copy.deepcopy(notebook)
+    for cell in renamed["cells"]:
+        if cell.get("id") in cells:
+            cell["id"] += "-renamed"
+            break
+    with pytest.raises(LookupError, match="has no cell"):
+        J.replace_figures(page, renamed)

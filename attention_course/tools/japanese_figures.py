@@ -261,6 +261,309 @@ def coverage_figures(notebook: dict) -> list:
     return [plot_coverage(stored_result(notebook), "ja", hardware="cpu")]
 
 
+# lesson 08: results/generation_gpu_lesson_H100.json's methods, and the cost table's variants
+GENERATION_FILE = "generation_gpu_lesson_H100.json"
+GENERATION_METHODS = {"naive loop": "素朴なループ", "growing cache, eager": "伸びるキャッシュ（コンパイルなし）",
+                      "static cache, compiled": "静的キャッシュ（コンパイル済み）",
+                      "transformers GPT2LMHeadModel, static cache": "transformers の GPT2LMHeadModel（静的キャッシュ）"}
+GENERATION_MARKERS = {"naive": "v", "growing": "o", "static": "s", "transformers": "D"}  # as cell 5f65f52e draws them
+GENERATION_ROW = re.compile(r"^\s*(?P<model>.+?)\s+(?P<batch>\d+)\s+(?P<prompt>\d+)\s+(?P<method>\S.*?)\s+"
+                            r"(?P<tokens_per_s>[\d.]+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(?:NaN|[\d.]+)\s*$")
+GENERATION_HEADER = re.compile(r"^(?P<device>.+?), (?P<dtype>\w+), torch \S+, transformers \S+; (?P<seconds>\d+) s$")
+STUDENTS = {"scratch student": "ゼロからの生徒モデル", "shallow student": "浅い生徒モデル", "teacher": "教師モデル"}
+HARDWARE = {"cpu": "CPU", "gpu": "GPU"}
+COST_HEADER = re.compile(r"^CPU: CPU \([^,()]+, (?P<threads>\d+) threads? of \d+ cores?\); GPU: .+; "
+                         r"assumed prices per hour: \{.*\}; throughput at batch \d+$")
+COST_COLUMNS = ("accuracy", "params", "size_mib", "peak_mib", "p50_ms", "p95_ms", "throughput_per_s", "cost_per_million")
+COST_ROW = re.compile(r"^\s*(?P<variant>.+?)\s+(?P<hardware>cpu|gpu)" + "".join(rf"\s+(?P<{c}>[\d.]+)" for c in COST_COLUMNS)
+                      + r"\s*$")
+# lesson 11: the data-efficiency table (cell 414638c0) and the demand table's header (cell 9f0b5f40)
+CURVE_ROW = re.compile(r"^\s*(?P<model>.+?)\s+(?P<labels>[\d,]+)\s+(?P<mean>[\d.]+)\s+(?P<std>[\d.]+)\s+"
+                       r"(?:\[(?P<low>[\d.]+), (?P<high>[\d.]+)\]|n/a \(one seed\))\s+(?P<seeds>\d+)\s*$")
+DEMAND_HEADER = re.compile(r"^\d+ training windows, (?P<origins>\d+) test origins \(from (?P<year>\d{4})-(?P<month>\d\d)\)")
+DEMAND_ROW = re.compile(r"^\s*(?P<method>.+?)\s+(?P<all>[\d.]+) \[[\d.]+, [\d.]+\]\s+(?P<h1>[\d.]+)\s+(?P<h3>[\d.]+)\s+"
+                        r"(?P<h6>[\d.]+)\s+(?P<h12>[\d.]+)\s*$")
+HORIZONS = (1, 3, 6, 12)
+LABELS.update({
+    "batch": "バッチ（同時に生成する系列の数）",
+    "new_tokens": "1 秒あたりの新しいトークン数",
+    "ceiling": "上限：定格の帯域で 1 ステップごとに重みと KV キャッシュを 1 回読む場合",
+    "generation_title": "{model}、プロンプト {prompt} トークン、ウォームな呼び出し\n{device}",
+    "cost": "100 万件あたりのコスト（ドル、仮定の価格）",
+    "p95": "バッチ 1 での p95 レイテンシ（ms）",
+    "test_accuracy": "テストデータでの正解率",
+    "cost_title": "正解率とコスト：パレートフロント（輪郭線つき）",
+    "p95_title": "正解率とテールレイテンシ：パレートフロント（輪郭線つき）",
+    "on_front": "：フロント上",
+    "shapes": "丸：CPU（{threads} スレッド）、四角：GPU",
+    "labelled": "ラベル付きの学習画像の数（対数目盛）",
+    "recall": "誤検知率 0.05 以下での検出率",
+    "kpi_recall": "KPI：検出率 {recall}",
+    "efficiency_title": "データ効率（{hardware}、プロファイル {profile}）",
+    "year": "年",
+    "kilolitres": "販売量（キロリットル）",
+    "sales": "販売量",
+    "test_months": "テスト期間",
+    "wine_title": "オーストラリアのワイン販売量、月次（wineind）",
+})
+
+
+def cell_constant(notebook: dict, cell_id: str, name: str):
+    """The literal a cell's code assigns to ``name`` (lesson 08's bandwidth table), read from the code that ran."""
+    import ast
+
+    for cell in notebook["cells"]:
+        if cell.get("id") == cell_id:
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+                    return ast.literal_eval(node.value)
+            raise LookupError(f"cell {cell_id!r} assigns no literal to {name!r}")
+    raise LookupError(f"the notebook has no cell {cell_id!r}")
+
+
+def generation_from_table(text: str) -> tuple[str, dict[tuple, float]]:
+    """(device, {(model, batch, prompt, method): warm tokens/s}) from what lesson 08's cell ca47e162 printed."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = next((match for line in lines if (match := GENERATION_HEADER.match(line))), None)
+    start = next((i for i, line in enumerate(lines) if line.split()[:3] == ["model", "batch", "prompt"]), None)
+    if header is None or start is None:
+        raise ValueError("not lesson 08's generation table: no device line or no column header")
+    rows = {}
+    for line in lines[start + 1:]:
+        match = GENERATION_ROW.match(line)
+        if match is None:
+            raise ValueError(f"a line of the generation table that is not a row: {line!r}")
+        rows[(match["model"], int(match["batch"]), int(match["prompt"]), match["method"])] = float(match["tokens_per_s"])
+    if not rows:
+        raise ValueError("the generation table has no rows")
+    return header["device"], rows
+
+
+def generation_run(notebook: dict, results: Path = RESULTS) -> dict:
+    """``results/generation_gpu_lesson_H100.json``, checked to be the run lesson 08's cell ca47e162 printed: same device
+    and the same warm tokens/s in every row (as printed, to the token); another run is an error."""
+    run = json.loads((results / GENERATION_FILE).read_text(encoding="utf-8"))
+    device_name, printed = generation_from_table(stored_text(notebook, "ca47e162"))
+    stored = {(r["model"], r["batch"], r["prompt"], r["method"]): float(round(r["tokens_per_s"])) for r in run["rows"]}
+    if device_name != run["device_name"] or stored != printed:
+        raise ValueError(f"results/{GENERATION_FILE} is not the run lesson 08 printed (cell ca47e162): the Japanese "
+                         f"figure would not show the English one's numbers")
+    return run
+
+
+def generation_figures(notebook: dict, results: Path = RESULTS) -> list:
+    """Lesson 08's new tokens per second against batch (cell 5f65f52e), from the run its table came from, with the
+    memory-bandwidth ceiling the cell draws from its own bandwidth table."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    run = generation_run(notebook, results)
+    model = next(iter(run["models"]))
+    prompt = max(r["prompt"] for r in run["rows"] if r["model"] == model)
+    longest = [r for r in run["rows"] if r["model"] == model and r["prompt"] == prompt]
+    batches = sorted({r["batch"] for r in longest})
+    bandwidth = [value for name, value in cell_constant(notebook, "5f65f52e", "bandwidth").items()
+                 if name in run["device_name"]]
+    with plt.rc_context(figure_style("ja")):
+        fig, ax = plt.subplots(figsize=(6.4, 4.6))
+        for colour, method in enumerate(dict.fromkeys(r["method"] for r in longest)):
+            part = [r for r in longest if r["method"] == method]
+            ax.plot([r["batch"] for r in part], [r["tokens_per_s"] for r in part], color=f"C{colour}",
+                    marker=GENERATION_MARKERS[method.split()[0].rstrip(",")], label=_japanese(GENERATION_METHODS, method))
+        if bandwidth:  # each decode step reads the weights once and, on average, half the final KV cache
+            kv_mean = [r["kv_bytes_formula"] / 2 for r in longest if r["method"].startswith("naive")]
+            weights = run["models"][model]["weight_bytes"]
+            ax.plot(batches, [b * bandwidth[0] / (weights + kv) for b, kv in zip(batches, kv_mean, strict=True)], "k:",
+                    label=LABELS["ceiling"])
+        ax.set(xscale="log", yscale="log", xlabel=LABELS["batch"], ylabel=LABELS["new_tokens"],
+               title=LABELS["generation_title"].format(model=model, prompt=prompt, device=run["device_name"]))
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1)
+        fig.tight_layout()
+    return [fig]
+
+
+def cost_from_table(text: str) -> tuple[int, list[dict]]:
+    """(CPU threads, rows) from the cost table lesson 08's cell fc73e934 prints, numbers as printed (rounded)."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    header = COST_HEADER.match(lines[0]) if lines else None
+    if header is None or len(lines) < 3 or lines[1].split()[:2] != ["variant", "hardware"]:
+        raise ValueError(f"not lesson 08's cost table: its first line is {lines[:1]}")
+    rows = []
+    for line in lines[2:]:
+        match = COST_ROW.match(line)
+        if match is None:
+            raise ValueError(f"a line of the cost table that is not a row: {line!r}")
+        rows.append({"variant": match["variant"], "hardware": match["hardware"],
+                     **{column: float(match[column]) for column in COST_COLUMNS}})
+    return int(header["threads"]), rows
+
+
+def variant_name(variant: str, hardware: str) -> str:
+    """"teacher fp16", "gpu" -> "教師モデル fp16（GPU）": the model in Japanese, its number format as it is."""
+    model, _, precision = variant.rpartition(" ")
+    return f"{_japanese(STUDENTS, model)} {precision}（{_japanese(HARDWARE, hardware)}）"
+
+
+def cost_figures(notebook: dict) -> list:
+    """Lesson 08's accuracy against cost and against p95 latency with their Pareto fronts (cell ad1c6f03), from the
+    cost table cell fc73e934 printed. The front is computed, as the cell does, from the printed (rounded) numbers; where
+    a rounded tie could decide it (three teachers at 0.851 in the H100 run), the stored English figure outlines the
+    same rows (tests/test_japanese_figures.py holds both fronts)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    from ..deploy.cost import pareto_front
+
+    threads, table = cost_from_table(stored_text(notebook, "fc73e934"))
+    english = [f"{row['variant']} ({row['hardware']})" for row in table]
+    colour_of = {name: f"C{i}" for i, name in enumerate(sorted(english))}  # the English figure's colours and order
+    with plt.rc_context(figure_style("ja")):
+        fig, axes = plt.subplots(2, 1, figsize=(6.4, 12))
+        for ax, x, label in [(axes[0], "cost_per_million", LABELS["cost"]), (axes[1], "p95_ms", LABELS["p95"])]:
+            entries = {}
+            for on_front, row, name in zip(pareto_front(table, maximize="accuracy", minimize=x), table, english,
+                                           strict=True):
+                entries[name] = ax.scatter(
+                    row[x], row["accuracy"], s=80 if on_front else 40, marker="o" if row["hardware"] == "cpu" else "s",
+                    color=colour_of[name], edgecolor="black" if on_front else "none", zorder=3,
+                    label=variant_name(row["variant"], row["hardware"]) + (LABELS["on_front"] if on_front else ""))
+            ax.set(xscale="log", xlabel=label, ylabel=LABELS["test_accuracy"])
+            ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.legend([entries[name] for name in sorted(entries)], [entries[name].get_label() for name in sorted(entries)],
+                      fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+        axes[0].set_title(LABELS["cost_title"])
+        axes[1].set_title(LABELS["p95_title"])
+        fig.suptitle(LABELS["shapes"].format(threads=threads), fontsize=9)
+        fig.tight_layout()
+    return [fig]
+
+
+def curve_from_table(text: str) -> list[dict]:
+    """Rows of the data-efficiency table lesson 11's cell 414638c0 prints: model, labels, mean, std, interval (None
+    with one seed), seeds, as printed (3 decimals)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or lines[0].split()[:2] != ["model", "labels"]:
+        raise ValueError(f"not lesson 11's data-efficiency table: its first line is {lines[:1]}")
+    rows = []
+    for line in lines[1:]:
+        match = CURVE_ROW.match(line)
+        if match is None:
+            raise ValueError(f"a line of the data-efficiency table that is not a row: {line!r}")
+        rows.append({"model": match["model"], "labels": int(match["labels"].replace(",", "")),
+                     "mean": float(match["mean"]), "std": float(match["std"]), "seeds": int(match["seeds"]),
+                     "interval": None if match["low"] is None else (float(match["low"]), float(match["high"]))})
+    return rows
+
+
+def stored_factory_result(notebook: dict) -> dict:
+    """The result lesson 11 stored as a JSON output (cell 9efd64d9): its curve holds each point's lowest and highest
+    seed, which the figure's bands show and the printed table does not."""
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {}).get("application/json")
+            if isinstance(data, dict) and "curve" in data and "kpis" in data:
+                return data
+    raise LookupError("the notebook holds no stored lesson-11 result: execute it first")
+
+
+def factory_curve(notebook: dict) -> tuple[dict, list[dict]]:
+    """(stored result, its curve), the curve checked against the table cell 414638c0 printed: same rows, and each
+    mean, spread and interval equal to the printed one at its 3 decimals."""
+    result = stored_factory_result(notebook)
+    printed = curve_from_table(stored_text(notebook, "414638c0"))
+    rounded = [{"model": r["model"], "labels": r["labels"], "mean": round(r["mean"], 3), "std": round(r["std"], 3),
+                "seeds": r["seeds"], "interval": None if r["interval"] is None else tuple(round(v, 3) for v in r["interval"])}
+               for r in result["curve"]]
+    if rounded != printed:
+        raise ValueError("lesson 11's stored result is not the curve its table printed (cell 414638c0)")
+    return result, result["curve"]
+
+
+def data_efficiency_figures(notebook: dict) -> list:
+    """Lesson 11's recall against labelled images (cell 310a560a): each model's mean over seeds, a band from its
+    lowest to its highest seed, and the recall KPI, from the result the lesson stored."""
+    import matplotlib.pyplot as plt
+
+    from ..factory.inspection import MODELS
+    from ..factory.memo import NAMES_JA
+
+    result, curve = factory_curve(notebook)
+    with plt.rc_context(figure_style("ja")):
+        fig, ax = plt.subplots(figsize=(6.5, 4))
+        for name, marker in zip(MODELS, "osD", strict=True):
+            rows = [r for r in curve if r["model"] == name]
+            x = [r["labels"] for r in rows]
+            ax.plot(x, [r["mean"] for r in rows], marker=marker, label=_japanese(NAMES_JA, name))
+            ax.fill_between(x, [r["min"] for r in rows], [r["max"] for r in rows], alpha=0.2)
+        recall = result["kpis"]["min_recall"]
+        ax.axhline(recall, color="gray", linestyle="--", label=LABELS["kpi_recall"].format(recall=recall))
+        ax.set(xscale="log", xlabel=LABELS["labelled"], ylabel=LABELS["recall"], ylim=(0, 1.02),
+               title=LABELS["efficiency_title"].format(hardware=result["hardware"].split(" (")[0],
+                                                       profile=result["profile"]))
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+    return [fig]
+
+
+def demand_check(series, text: str) -> None:
+    """Check that ``series`` (pmdarima's wineind, as ``factory.demand`` reads it) is the one lesson 11's cell 9f0b5f40
+    scored: the same first test month and number of test origins, and the four simple baselines' MASE (overall and
+    at each printed horizon) equal to the printed ones at 3 decimals, recomputed from the series."""
+    import numpy as np
+
+    from ..beyond.forecast import baseline_forecasts, mase
+
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = DEMAND_HEADER.match(lines[0]) if lines else None
+    if header is None:
+        raise ValueError(f"not lesson 11's demand table: its first line is {lines[:1]}")
+    printed = {m["method"]: m for line in lines[2:] if (m := DEMAND_ROW.match(line))}
+    origins = np.arange(series.test_start, len(series.values) - 12 + 1)
+    start = (series.first_year + series.test_start // 12, series.test_start % 12 + 1)
+    if start != (int(header["year"]), int(header["month"])) or len(origins) != int(header["origins"]):
+        raise ValueError(f"the demand series has {len(origins)} test origins from {start[0]}-{start[1]:02d}; lesson 11 "
+                         f"printed {header['origins']} from {header['year']}-{header['month']}")
+    truth = np.stack([series.values[t : t + 12] for t in origins])
+    baselines = baseline_forecasts(series, origins, 12)
+    for name, predicted in baselines.items():
+        if name not in printed:
+            raise ValueError(f"lesson 11's demand table has no row {name!r}")
+        ours = [mase(truth, predicted, series.train)] + [mase(truth[:, h - 1], predicted[:, h - 1], series.train)
+                                                         for h in HORIZONS]
+        theirs = [float(printed[name][key]) for key in ("all", *(f"h{h}" for h in HORIZONS))]
+        if [round(value, 3) for value in ours] != theirs:
+            raise ValueError(f"the demand series is not the one lesson 11 scored: {name} MASE {ours} here, {theirs} "
+                             "printed")
+
+
+def demand_figures(notebook: dict) -> list:
+    """Lesson 11's wine sales (cell 168a561d): the series read again from pmdarima's wheel, checked against the demand
+    table cell 9f0b5f40 printed, and its test months. Drawn in kilolitres (the English figure: thousands of them)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import FuncFormatter
+
+    from ..factory.demand import wine_split
+
+    series = wine_split()
+    demand_check(series, stored_text(notebook, "9f0b5f40"))
+    years = series.first_year + np.arange(len(series.values)) / 12
+    with plt.rc_context(figure_style("ja")):
+        fig, ax = plt.subplots(figsize=(9, 3.4))
+        ax.plot(years, series.values, color="black", linewidth=1, label=LABELS["sales"])
+        ax.axvspan(series.first_year + series.test_start / 12, series.first_year + len(series.values) / 12,
+                   color="gray", alpha=0.2, label=LABELS["test_months"])
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+        ax.set(xlabel=LABELS["year"], ylabel=LABELS["kilolitres"], title=LABELS["wine_title"])
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+    return [fig]
+
+
 # (source page, cell id) -> the cell's figures drawn again in Japanese, in the order the cell shows them. Lesson
 # 04's cell c010b (where one step's time goes) is not here: its numbers were never printed, only drawn.
 FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
@@ -271,6 +574,10 @@ FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
     ("notebooks/04_parallelism", "6dd3eba1"): idle_figures,
     ("notebooks/10_proof_of_concept", "51b4ecdc"): candidates_figures,
     ("notebooks/10_proof_of_concept", "poc10cov"): coverage_figures,
+    ("notebooks/08_serving", "5f65f52e"): generation_figures,
+    ("notebooks/08_serving", "ad1c6f03"): cost_figures,
+    ("notebooks/11_factory_floor", "310a560a"): data_efficiency_figures,
+    ("notebooks/11_factory_floor", "168a561d"): demand_figures,
 }
 
 
