@@ -30,6 +30,20 @@ def dihedral(images: torch.Tensor, generator: torch.Generator, flip) -> torch.Te
     return torch.where(swap[:, None, None], images.transpose(-1, -2), images)
 
 
+class DeeperCNN(inspection.InspectionCNN):
+    """InspectionCNN with a third stage (a pair of 3x3 convolutions at 8 x 8 pixels): its receptive field grows
+    from about 29 to about 61 pixels, enough to see a whole stain (a soft blob of radius 5-9 pixels, low contrast)
+    against the surface around it."""
+
+    def __init__(self, width: int = 16):
+        super().__init__(width)
+        w4 = 4 * width
+        extra = []
+        for _ in range(2):
+            extra += [torch.nn.Conv2d(w4, w4, 3, 1, 1, bias=False), torch.nn.BatchNorm2d(w4), torch.nn.ReLU()]
+        self.body = torch.nn.Sequential(*self.body, *extra)
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -51,6 +65,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=gpu["lr"])
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--width", type=int, default=None, help="CNN width (default: matched to the gpu ViT)")
+    parser.add_argument("--deep", action="store_true", help="a third convolution stage (receptive field ~61 px)")
     parser.add_argument("--rot90", action="store_true", help="augment with all 8 symmetries of the square")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="results/inspection_recipes_cpu.json")
@@ -65,7 +80,10 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         torch.manual_seed(seed)
-        model = (inspection.InspectionCNN(args.width) if args.width else inspection.build("cnn", gpu["vit"]))
+        if args.deep:
+            model = DeeperCNN(args.width or 16)
+        else:
+            model = inspection.InspectionCNN(args.width) if args.width else inspection.build("cnn", gpu["vit"])
         fit = inspection.train_model(model, labelled.images, labelled.labels, args.steps, batch_size=args.batch,
                                      lr=args.lr, weight_decay=args.weight_decay, seed=seed, progress=False)
         scores = inspection.evaluate(model, validation, test)
@@ -74,7 +92,7 @@ def main() -> None:
         flagged = scores["scores"] > scores["deployed"]["threshold"]
         by_kind = {kind: float(flagged[(test.labels == k).numpy()].mean()) for k, kind in enumerate(CLASSES) if k}
         row = {"variant": args.variant, "seed": seed, "labels": args.labels, "steps": args.steps, "batch": args.batch,
-               "lr": args.lr, "weight_decay": args.weight_decay, "rot90": args.rot90,
+               "lr": args.lr, "weight_decay": args.weight_decay, "rot90": args.rot90, "deep": args.deep, "width": args.width,
                "params": inspection.n_params(model), "recall_val": val["recall"], "false_alarm_val": val["false_alarm"],
                "recall_test_at_val_threshold": scores["deployed"]["recall"],
                "false_alarm_test": scores["deployed"]["false_alarm"], "recall_test_roc": scores["recall_at_far"],
