@@ -123,17 +123,17 @@ class StaticGenerator:
             raise ValueError(f"max_batch must be positive, got {max_batch}")
         if temperature < 0:
             raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if steps_per_graph < 1:
+            raise ValueError(f"steps_per_graph must be positive, got {steps_per_graph}")
+        decode_linear = decode_linear or ("sum" if compile else "matmul")
+        if decode_linear not in self.DECODE_LINEAR:
+            raise ValueError(f"decode_linear must be one of {self.DECODE_LINEAR}, got {decode_linear!r}")
         self.model = model.eval()
         weight = model.token_embedding.weight
         self.dtype, self.device = weight.dtype, weight.device
         config = model.config
         self.caches = [StaticKVCache(max_batch, max_len, config.n_head, config.d_model // config.n_head, self.dtype,
                                      self.device, decode_attention) for _ in model.blocks]
-        if steps_per_graph < 1:
-            raise ValueError(f"steps_per_graph must be positive, got {steps_per_graph}")
-        decode_linear = decode_linear or ("sum" if compile else "matmul")
-        if decode_linear not in self.DECODE_LINEAR:
-            raise ValueError(f"decode_linear must be one of {self.DECODE_LINEAR}, got {decode_linear!r}")
         self.decode_linear = decode_linear
         self.temperature, self.top_k = temperature, top_k
         self.compiled = compile
