@@ -402,7 +402,11 @@ GENERATION = {
                 compile=False),
     "gpu": dict(models={"GPT-2 small": (GPT2_SMALL, [512, 128], 256), "lesson 05": (LESSON05, [128], 128)},
                 batches={"GPT-2 small": [1, 8, 32], "lesson 05": [1, 32]}, repeats=2, hf=[1, 8], compile=True,
-                variants=list(DECODE_VARIANTS)),
+                # the fused-attention variant is left out on the GPU: the first full-grid run on an H200 (torch
+                # 2.11, 2026-12-06) died of a segmentation fault 199 s in, within GPT-2 small's batch-1 rows (which
+                # row was not logged); that variant is the one batch-1 piece the lesson grid, which ran clean, lacks
+                # besides the 128-token prompt. The smoke profile still runs it
+                variants=["matmul linear layers"]),
 }
 # lesson 08's cut of the gpu grid: the rows the floors judge (GPT-2 small, prompt 512, batch 1 and 8, transformers at
 # both), so that the whole lesson fits one ten-minute run; ``attention-course bench generation`` runs the full grid
