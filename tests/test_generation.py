@@ -200,3 +200,19 @@ def test_floors_judge_the_default_rows_not_the_variants():
     slow = floors([row("static cache, compiled", 1, 1900)] + rows[1:], info, gpu=True)
     assert not slow["batch 1 warm tokens/s >= 2000"]
     assert floors(rows, info, gpu=False) == {}
+
+
+def test_the_prompt_pass_runs_with_cudnn_attention_off_and_restores_it(model):
+    # cuDNN attention's per-shape plan stalled a first 512-token prompt for seconds on a GPU: the prefill avoids it
+    generator = StaticGenerator(model, max_batch=1)
+    seen = []
+    prefill = generator._prefill
+    generator._prefill = lambda tokens: seen.append(torch.backends.cuda.cudnn_sdp_enabled()) or prefill(tokens)
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    torch.backends.cuda.enable_cudnn_sdp(True)  # on, so that the check can fail
+    try:
+        generator.generate(torch.zeros(1, 3, dtype=torch.long), 2)
+        assert seen == [False]
+        assert torch.backends.cuda.cudnn_sdp_enabled()
+    finally:
+        torch.backends.cuda.enable_cudnn_sdp(before)
