@@ -144,11 +144,16 @@ def test_kv_cache_bytes_formula():
         2 * 12 * 768 * 768 * 2
 
 
-def test_bench_generation_json_on_the_smoke_profile(capsys):
+def test_bench_generation_json_on_the_smoke_profile(capsys, monkeypatch):
+    from attention_course.deploy import generation
     from attention_course.tools.cli import main
 
+    kept = []  # what a run cut short would have left after each model
+    monkeypatch.setattr(generation, "_save", lambda result: kept.append(result))
     assert main(["bench", "generation", "--profile", "smoke", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
+    assert [bool(k.get("partial")) for k in kept] == [True, False]
+    assert kept[0]["rows"] == result["rows"] and kept[0]["device_name"] == result["device_name"]
     methods = {row["method"] for row in result["rows"]}
     assert {"naive loop", "growing cache, eager", "static cache, eager",
             "static cache, eager, fused decode attention", "static cache, eager, matmul linear layers"} <= methods
@@ -216,3 +221,14 @@ def test_the_prompt_pass_runs_with_cudnn_attention_off_and_restores_it(model):
         assert torch.backends.cuda.cudnn_sdp_enabled()
     finally:
         torch.backends.cuda.enable_cudnn_sdp(before)
+
+
+def test_a_whole_result_replaces_the_partial_file(monkeypatch, tmp_path):
+    from attention_course.deploy.generation import _save
+
+    monkeypatch.setenv("ATTENTION_COURSE_RESULTS_DIR", str(tmp_path))
+    result = {"device": "cpu", "device_name": "CPU", "profile": "smoke", "grid": "full", "rows": []}
+    _save(dict(result, partial=True))
+    assert [p.name for p in tmp_path.iterdir()] == ["generation_smoke_cpu_partial.json"]
+    _save(result)
+    assert [p.name for p in tmp_path.iterdir()] == ["generation_smoke_cpu.json"]

@@ -551,7 +551,9 @@ def _no_cudnn_attention():
         torch.backends.cuda.enable_cudnn_sdp(before)
 
 
-def _all_models(s: dict, compile: bool, device, dtype, progress: bool) -> tuple[list[dict], dict]:
+def _all_models(s: dict, compile: bool, device, dtype, progress: bool,
+                after_each=None) -> tuple[list[dict], dict]:
+    """Every model's rows and facts; ``after_each(rows, info)`` runs after each model (to keep a partial result)."""
     rows, info = [], {}
     for label, (shape, prompts, new_tokens) in s["models"].items():
         batches = s["batches"][label] if isinstance(s["batches"], dict) else s["batches"]
@@ -559,6 +561,8 @@ def _all_models(s: dict, compile: bool, device, dtype, progress: bool) -> tuple[
                                               s["repeats"], s["hf"] if label == next(iter(s["models"])) else [],
                                               compile, device, dtype, progress, s.get("variants", []))
         rows += model_rows
+        if after_each is not None:
+            after_each(rows, info)
     return rows, info
 
 
@@ -614,19 +618,23 @@ def bench_generation(profile: str | None = None, progress: bool = False, lesson:
     rows, info = [], {}
     probe = cudnn_attention_stall(GPTConfig(**next(iter(s["models"].values()))[0]), device, dtype) \
         if gpu and not lesson else None
-    rows, info = _all_models(s, compile, device, dtype, progress)
+    name = device_name(device)
+    heading = {"device": device.type, "device_name": name, "torch": torch.__version__,
+               "transformers": transformers.__version__, "profile": profile, "grid": "lesson" if lesson else "full",
+               "dtype": str(dtype).removeprefix("torch."), "weights": "random (only time matters)"}
+
+    def keep_partial(rows: list[dict], info: dict) -> None:  # a run cut short (a time limit, a crash) keeps these
+        _save(dict(heading, models=info, rows=rows, partial=True, seconds=time.perf_counter() - started))
+
+    rows, info = _all_models(s, compile, device, dtype, progress, keep_partial)
     last_name, (last_shape, _, _) = list(s["models"].items())[-1]  # the smallest: one more compilation, in float32
     equal = same_tokens_fp32(GPTConfig(**last_shape), device, compile=compile, label=last_name)
-    name = device_name(device)
-    result = {"device": device.type, "device_name": name, "torch": torch.__version__,
-              "transformers": transformers.__version__, "profile": profile, "grid": "lesson" if lesson else "full",
-              "dtype": str(dtype).removeprefix("torch."),
-              "weights": "random (only time matters)", "models": info, "rows": rows,
+    result = {**heading, "models": info, "rows": rows,
               "greedy_fp32_same_tokens": equal, "floors": floors(rows, info, gpu),
               "cudnn_attention_probe": probe,
               "note": "cuDNN attention is switched off for the eager loops (naive, growing cache), whose shapes change "
-                      "every token: its per-shape set-up would stall each new length (cudnn_attention_probe); the "
-                      "static cache and transformers keep PyTorch's default",
+                      "every token, and for the static cache's prompt pass: its per-shape set-up would stall each new "
+                      "length (cudnn_attention_probe); transformers keeps PyTorch's default",
               "seconds": time.perf_counter() - started}
     _save(result)
     return result
@@ -640,6 +648,9 @@ def _save(result: dict) -> None:
         return
     tag = result["device_name"].replace("NVIDIA ", "").split()[0] if result["device"] == "cuda" else "cpu"
     grid = "_lesson" if result.get("grid") == "lesson" else ""
-    path = Path(folder) / f"generation_{result['profile']}{grid}_{tag}.json"
+    partial = "_partial" if result.get("partial") else ""
+    path = Path(folder) / f"generation_{result['profile']}{grid}_{tag}{partial}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
+    if not partial:  # the whole result supersedes what a cut-short run would have kept
+        path.with_name(path.stem + "_partial.json").unlink(missing_ok=True)
