@@ -130,3 +130,14 @@ def test_japanese_label_budget_reads_one_clause_per_model():
     ja = memo.memo(result, "ja")
     assert "CNN はラベル 50 件で 0.434、1,000 件で 0.642。ゼロから学習した ViT はラベル 50 件で 0.032。" in ja
     assert "CNN @ 50: 0.434, CNN @ 1,000: 0.642, ViT from scratch @ 50: 0.032." in memo.memo(result)
+
+
+def test_the_money_line_counts_its_machines_in_words():
+    # one CPU machine keeps up with the assumed lines at 400 images/s; a slow one needs several
+    assert re.search(r"\(1 machine USD", memo.memo(_result()))
+    slow = _result()
+    for row in slow["candidates"]:
+        row["images_per_s"] = 20.0
+    text = memo.memo(slow)
+    assert re.search(r"\((\d+) machines USD", text) and int(re.search(r"\((\d+) machines USD", text)[1]) > 1
+    assert "machine(s)" not in text

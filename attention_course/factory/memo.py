@@ -102,7 +102,7 @@ TEXT = {
         "where_low": "At least one does not beat chance clearly: do not show its map to inspectors as an explanation.",
         "money": "Money (assumptions: {lines} lines of {rate:.0f} parts/s, {hours:.0f} h a day, {defect} "
                  "defective, a shipped defect USD {miss:.2f}, a false alarm USD {alarm:.2f}): {name} costs about USD "
-                 "{total:,.0f} a month ({machines} machine(s) USD {serving:,.0f}, missed defects USD {misses:,.0f}, "
+                 "{total:,.0f} a month ({machines} {machine_word} USD {serving:,.0f}, missed defects USD {misses:,.0f}, "
                  "false alarms USD {alarms:,.0f}) against USD {unchecked:,.0f} of shipped defects without inspection.",
         "next": "Next stage",
         "next_go": "Shadow mode on one line for four weeks: the model flags, people still decide; collect every "
@@ -260,7 +260,8 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
     cost = monthly_line_cost(chosen, chosen["hourly_price"])
     lines += ["- " + t["money"].format(lines=LINE["lines"], rate=LINE["parts_per_s"], hours=LINE["hours_per_day"],
                                        defect=percent(LINE["defect_rate"], lang), miss=ERROR_PRICES["miss"],
-                                       alarm=ERROR_PRICES["false_alarm"], name=_name(chosen["candidate"], lang), **cost),
+                                       alarm=ERROR_PRICES["false_alarm"], name=_name(chosen["candidate"], lang),
+                                       machine_word="machine" if cost["machines"] == 1 else "machines", **cost),
               "", f"{'#' * (level + 1)} {t['next']}", "", t["next_go" if best else "next_no"], "",
               "<small>" + t["record"].format(**result["record"]["reproduce"]) + "</small>"]
     if lang == "ja":  # names and numbers are put into Japanese sentences: space them as STYLE.md says
