@@ -164,23 +164,26 @@ def test_the_candidates_figures_axis_labels_do_not_run_into_each_other(lang):
 def test_the_generation_figure_draws_the_run_lesson_08_printed(lesson08, tmp_path):
     device, printed = J.generation_from_table(J.stored_text(lesson08, "ca47e162"))
     run = J.generation_run(lesson08)
-    assert device == run["device_name"] == "NVIDIA H100 80GB HBM3" and len(printed) == len(run["rows"]) == 8
-    assert printed[("GPT-2 small", 1, 512, "static cache, compiled")] == 1753.0
+    assert device == run["device_name"] == "NVIDIA H200" and len(printed) == len(run["rows"]) == 9
+    assert printed[("GPT-2 small", 1, 512, "static cache, compiled")] == 1951.0
     assert set(method for *_, method in printed) == set(J.GENERATION_METHODS)
     [fig] = J.generation_figures(lesson08)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     static = lines[J.GENERATION_METHODS["static cache, compiled"]]
     assert list(static.get_xdata()) == [1, 8]
     assert list(static.get_ydata()) == [r["tokens_per_s"] for r in run["rows"] if r["method"] == "static cache, compiled"]
-    # the ceiling at batch 1: the H100's 3.35 TB/s over 249 MB of weights and half the final KV cache (28 MB)
-    assert lines[J.LABELS["ceiling"]].get_ydata()[0] == pytest.approx(3.35e12 / (248879616 + 28274688 / 2))
+    # the ceiling at batch 1: the H200's 4.8 TB/s over 249 MB of weights and half the final KV cache (28 MB)
+    assert lines[J.LABELS["ceiling"]].get_ydata()[0] == pytest.approx(4.8e12 / (248879616 + 28274688 / 2))
+    matmul = lines[J.GENERATION_METHODS["static cache, compiled, matmul linear layers"]]  # the batch-1-only row
+    assert list(matmul.get_xdata()) == [1] and list(matmul.get_ydata()) == [
+        r["tokens_per_s"] for r in run["rows"] if r["method"] == "static cache, compiled, matmul linear layers"]
     other = json.loads((J.RESULTS / J.GENERATION_FILE).read_text(encoding="utf-8"))
     other["rows"][2]["tokens_per_s"] = 2100.0  # a later run, which the lesson did not print
     (tmp_path / J.GENERATION_FILE).write_text(json.dumps(other), encoding="utf-8")
     with pytest.raises(ValueError, match="is not the run lesson 08 printed"):
         J.generation_figures(lesson08, tmp_path)
     with pytest.raises(ValueError, match="is not the run lesson 08 printed"):
-        J.generation_figures(with_output(lesson08, "ca47e162", " 1753.0 ", " 1754.0 "))
+        J.generation_figures(with_output(lesson08, "ca47e162", " 1951.0 ", " 1952.0 "))
     with pytest.raises(ValueError, match="not lesson 08's generation table"):
         J.generation_from_table("GPT-2 small: 124.4 M parameters")
 
@@ -188,10 +191,10 @@ def test_the_generation_figure_draws_the_run_lesson_08_printed(lesson08, tmp_pat
 def test_the_cost_figure_draws_the_table_lesson_08_printed(lesson08):
     threads, table = J.cost_from_table(J.stored_text(lesson08, "fc73e934"))
     assert threads == 16 and len(table) == 9
-    assert table[0] == {"variant": "scratch student fp32", "hardware": "cpu", "accuracy": 0.77, "params": 4303874.0,
-                        "size_mib": 16.4, "peak_mib": 16.0, "p50_ms": 0.6, "p95_ms": 1.1, "throughput_per_s": 12368.0,
-                        "cost_per_million": 0.018}
-    assert table[-1]["variant"] == "teacher fp32" and table[-1]["cost_per_million"] == 0.289
+    assert table[0] == {"variant": "scratch student fp32", "hardware": "cpu", "accuracy": 0.751, "params": 4303874.0,
+                        "size_mib": 16.4, "peak_mib": 16.0, "p50_ms": 0.5, "p95_ms": 0.6, "throughput_per_s": 20955.0,
+                        "cost_per_million": 0.011}
+    assert table[-1]["variant"] == "teacher fp32" and table[-1]["cost_per_million"] == 0.194
     [fig] = J.cost_figures(lesson08)
     cost, latency = fig.axes[:2]
     points = sorted(tuple(map(float, c.get_offsets()[0])) for c in cost.collections)
@@ -204,8 +207,8 @@ def test_the_cost_figure_draws_the_table_lesson_08_printed(lesson08):
                 if text.get_text().endswith(J.LABELS["on_front"])}
 
     # the fronts the stored English figure outlines (read off its image, and the lesson's "Reading the table")
-    assert front(cost) == {"ゼロからの生徒モデル fp32（CPU）", "浅い生徒モデル fp16（GPU）", "教師モデル fp32（GPU）"}
-    assert front(latency) == {"ゼロからの生徒モデル fp32（CPU）", "浅い生徒モデル int8（CPU）", "教師モデル fp32（GPU）"}
+    both = {"ゼロからの生徒モデル fp32（CPU）", "浅い生徒モデル fp16（GPU）", "浅い生徒モデル int8（CPU）", "教師モデル fp16（GPU）"}
+    assert front(cost) == both and front(latency) == both  # the same four rows in both panels of the H200 run
     with pytest.raises(ValueError, match="not a row"):
         J.cost_figures(with_output(lesson08, "fc73e934", "teacher fp32      cpu", "teacher fp32      tpu"))
     with pytest.raises(ValueError, match="not lesson 08's cost table"):

@@ -261,11 +261,12 @@ def coverage_figures(notebook: dict) -> list:
     return [plot_coverage(stored_result(notebook), "ja", hardware="cpu")]
 
 
-# lesson 08: results/generation_gpu_lesson_H100.json's methods, and the cost table's variants
-GENERATION_FILE = "generation_gpu_lesson_H100.json"
+# lesson 08: results/generation_gpu_lesson_H200.json's methods, and the cost table's variants
+GENERATION_FILE = "generation_gpu_lesson_H200.json"
 GENERATION_METHODS = {"naive loop": "素朴なループ", "growing cache, eager": "伸びるキャッシュ（コンパイルなし）",
                       "static cache, compiled": "静的キャッシュ（コンパイル済み）",
-                      "transformers GPT2LMHeadModel, static cache": "transformers の GPT2LMHeadModel（静的キャッシュ）"}
+                      "transformers GPT2LMHeadModel, static cache": "transformers の GPT2LMHeadModel（静的キャッシュ）",
+                      "static cache, compiled, matmul linear layers": "静的キャッシュ（コンパイル済み、線形層は行列積）"}
 GENERATION_MARKERS = {"naive": "v", "growing": "o", "static": "s", "transformers": "D"}  # as cell 5f65f52e draws them
 GENERATION_ROW = re.compile(r"^\s*(?P<model>.+?)\s+(?P<batch>\d+)\s+(?P<prompt>\d+)\s+(?P<method>\S.*?)\s+"
                             r"(?P<tokens_per_s>[\d.]+)\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+(?:NaN|[\d.]+)\s*$")
@@ -340,7 +341,7 @@ def generation_from_table(text: str) -> tuple[str, dict[tuple, float]]:
 
 
 def generation_run(notebook: dict, results: Path = RESULTS) -> dict:
-    """``results/generation_gpu_lesson_H100.json``, checked to be the run lesson 08's cell ca47e162 printed: same device
+    """``results/generation_gpu_lesson_H200.json``, checked to be the run lesson 08's cell ca47e162 printed: same device
     and the same warm tokens/s in every row (as printed, to the token); another run is an error."""
     run = json.loads((results / GENERATION_FILE).read_text(encoding="utf-8"))
     device_name, printed = generation_from_table(stored_text(notebook, "ca47e162"))
@@ -409,7 +410,7 @@ def variant_name(variant: str, hardware: str) -> str:
 def cost_figures(notebook: dict) -> list:
     """Lesson 08's accuracy against cost and against p95 latency with their Pareto fronts (cell ad1c6f03), from the
     cost table cell fc73e934 printed. The front is computed, as the cell does, from the printed (rounded) numbers; where
-    a rounded tie could decide it (three teachers at 0.851 in the H100 run), the stored English figure outlines the
+    a rounded tie could decide it (three teachers at 0.851 in the H100 and H200 runs), the stored English figure outlines the
     same rows (tests/test_japanese_figures.py holds both fronts)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
