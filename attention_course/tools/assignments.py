@@ -19,6 +19,8 @@ from pathlib import Path
 
 import nbformat
 
+from .exercises import HINT_COMMENT
+
 CHECK_CALL = re.compile(r"""^\s*check(?:_challenge)?\(\s*["'](?P<task>[\w.]+)["']\s*,""", re.MULTILINE)
 BEGIN_WITH_HINT = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<hint>.*)$", re.MULTILINE)
 MARKDOWN_SOLUTION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.DOTALL)
@@ -131,7 +133,7 @@ def source_notebook(solution: nbformat.NotebookNode, lock_setup: bool = True) ->
             new = nbformat.v4.new_raw_cell(cell.source)
         elif "### BEGIN SOLUTION" in cell.source:  # the learner's answer; the hint stays visible
             source = BEGIN_WITH_HINT.sub(
-                lambda m: (f"{m['indent']}# Hint: {m['hint'].strip(' :-')}\n" if m["hint"].strip(" :-") else "")
+                lambda m: (f"{m['indent']}{HINT_COMMENT}{m['hint'].strip(' :-')}\n" if m["hint"].strip(" :-") else "")
                 + f"{m['indent']}### BEGIN SOLUTION", cell.source)
             new = nbformat.v4.new_code_cell(source)
             new.metadata["nbgrader"] = _nbgrader_meta(f"answer_{index:02d}", solution=True)
