@@ -82,8 +82,9 @@ def grade_id(task: str) -> str:
     return "task_" + task.replace(".", "_")
 
 
-def nbgrader_settings(root: Path, timeout: int = DEFAULT_TIMEOUT) -> dict[str, dict[str, object]]:
-    """The nbgrader configuration of a course folder (written to nbgrader_config.py and used in-process)."""
+def nbgrader_settings(root: Path, timeout: int = DEFAULT_TIMEOUT, lang: str = "") -> dict[str, dict[str, object]]:
+    """The nbgrader configuration of a course folder (written to nbgrader_config.py and used in-process); ``lang``:
+    the language of the checks' messages when grading (empty: each notebook's own, see ``IsolatedVerdicts``)."""
     return {
         "CourseDirectory": {"root": str(Path(root).resolve()), "course_id": COURSE_ID},
         "ClearSolutions": {"code_stub": {"python": STUB}},
@@ -91,15 +92,15 @@ def nbgrader_settings(root: Path, timeout: int = DEFAULT_TIMEOUT) -> dict[str, d
         # The learner's code never runs in nbgrader's kernel: each test cell's verdict comes from
         # grading.isolated, as a throwaway user (tools/grade_sandbox.py); nbgrader scores the outputs as usual.
         "Autograde": {"autograde_preprocessors": AUTOGRADE_PREPROCESSORS},
-        "IsolatedVerdicts": {"timeout": int(timeout), "hide": str(Path(root).resolve())},
+        "IsolatedVerdicts": {"timeout": int(timeout), "hide": str(Path(root).resolve()), "lang": lang},
     }
 
 
-def _config(root: Path, timeout: int):
+def _config(root: Path, timeout: int, lang: str = ""):
     from traitlets.config import Config
 
     config = Config()
-    for section, values in nbgrader_settings(root, timeout).items():
+    for section, values in nbgrader_settings(root, timeout, lang).items():
         for key, value in values.items():
             setattr(config[section], key, value)
     return config
@@ -160,8 +161,9 @@ def tasks_of(notebook: nbformat.NotebookNode) -> list[tuple[str, str, float]]:
     return found
 
 
-def nbgrader_api(root: Path, timeout: int):
-    """nbgrader's API on the course folder ``root``, quiet (warnings only), with its own command-line tools on PATH."""
+def nbgrader_api(root: Path, timeout: int, lang: str = ""):
+    """nbgrader's API on the course folder ``root``, quiet (warnings only), with its own command-line tools on PATH;
+    ``lang``: the language of the checks' messages when it grades (empty: each notebook's own)."""
     import logging
 
     from nbgrader.apps import NbGraderAPI
@@ -171,7 +173,7 @@ def nbgrader_api(root: Path, timeout: int):
     scripts = str(Path(sys.executable).parent)
     if scripts not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
-    config = _config(root, timeout)
+    config = _config(root, timeout, lang)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     api.log_level = logging.WARNING
     return api

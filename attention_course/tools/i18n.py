@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.course import course
-from ..core.language import NOTEBOOK_FOLDERS, localised_folder
+from ..core.language import GENERATED_METADATA, NOTEBOOK_FOLDERS, localised_folder
 from .exercises import HINT_COMMENT
 
 ROOT = course().root
@@ -308,7 +308,7 @@ def translate_markdown(source: str, catalog: dict[str, str], used: set[str] | No
     return "\n".join(lines)
 
 
-GENERATED = "attention_course_i18n"  # notebook metadata: the language and a fingerprint of what was generated
+GENERATED = GENERATED_METADATA  # notebook metadata: the language and a fingerprint of what was generated
 
 
 def japanese_folder(folder: str) -> str:
