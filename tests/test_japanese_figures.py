@@ -1,5 +1,5 @@
-"""The Japanese site shows lessons 04, 08, 10 and 11's charts with Japanese labels, drawn again from the data the
-lessons stored."""
+"""The Japanese site shows lesson charts with Japanese labels, drawn again from the data the lessons stored (or the
+definition or calculation they plot); every other lesson figure gets a Japanese caption there."""
 
 import base64
 import copy
@@ -21,7 +21,8 @@ LESSON11 = course().root / "notebooks" / "11_factory_floor.ipynb"
 NAMES = {"LSTM", "SDPA", "NVIDIA", "H200", "H100", "AMD", "EPYC", "CPU", "GPU", "DDP", "GPT", "MiB", "ms", "T", "MLP",
          "QKV", "LM", "LayerNorm", "GELU", "AdamW", "FLOP", "TFLOP", "s", "nanoGPT", "CUDA", "small", "μs",
          "MiniLM", "TF", "IDF", "int8", "KPI", "p95", "HBM3", "GB", "e", "transformers", "GPT2LMHeadModel", "KV",
-         "fp32", "fp16", "CNN", "ViT", "gpu", "wineind", "ZeRO", "GiB", "B", "min", "lr", "i", "j"}  # names, units,
+         "fp32", "fp16", "CNN", "ViT", "gpu", "wineind", "ZeRO", "GiB", "B", "min", "lr", "i", "j", "RNN", "GRU",
+         "Rotten", "Tomatoes"}  # names, units,
 # 1e-4, a profile's name, min_lr, the positions i and j
 
 
@@ -331,4 +332,22 @@ def test_the_japanese_site_captions_the_english_figures(tmp_path):
             cell["outputs"] = []
     with pytest.raises(LookupError, match="9c2730da"):
         J.caption_figures("notebooks/09_beyond_text", content)
+
+
+def test_lessons_01_and_07_curves_are_read_from_the_tables_they_printed():
+    lesson01, lesson07 = (json.loads((course().root / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+                          for name in ("01_recurrence_to_attention", "07_transfer_learning"))
+    steps, curves = J.recall_from_table(J.stored_text(lesson01, "c013"))
+    assert steps == 1000 and list(curves) == list(J.RECALL_MODELS)
+    assert curves["GRU"][3] == (50, 0.12) and curves["vanilla RNN"][1] == (10, 0.25) and len(curves["GRU"]) == 6
+    hardware, rows = J.transfer_from_table(J.stored_text(lesson07, "c005"))
+    assert hardware == "NVIDIA H200" and list(rows) == list(J.TRANSFER_METHODS)
+    assert rows["fine-tuned MiniLM"][-1] == (10201, 0.849, 0.002) and rows["TF-IDF + logistic regression"][0] == (50, 0.603, 0.006)
+    assert J.lesson_start(lesson07) == {"hardware": "NVIDIA H200", "profile": "gpu"}
+    with pytest.raises(ValueError, match="not lesson 01's recall table"):
+        J.recall_from_table("roofline of NVIDIA H200")
+    with pytest.raises(ValueError, match="not a row"):
+        J.recall_from_table("test accuracy after 5 training steps, on CPU:\ndistance  GRU\n 5 one\n")
+    with pytest.raises(ValueError, match="not lesson 07's"):
+        J.transfer_from_table("test accuracy, on CPU")
 

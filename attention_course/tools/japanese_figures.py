@@ -664,6 +664,103 @@ def sharding_memory_figures(notebook: dict) -> list:
         fig.tight_layout()
     return [fig]
 
+
+# --- figures drawn again from the tables the lessons printed -------------------------------------------------------
+LESSON_START = re.compile(r"^Lesson \w+: device \S+ \((?P<hardware>.+)\), profile '(?P<profile>\w+)'", re.M)
+RECALL_MODELS = {"vanilla RNN": "素朴な RNN", "GRU": "GRU", "causal Transformer": "因果トランスフォーマー"}
+# lesson 07's table cuts each method's name to 22 characters ("TF-IDF + logistic regr")
+TRANSFER_METHODS = {"TF-IDF + logistic regression": "TF-IDF ＋ ロジスティック回帰",
+                    "Transformer from scratch": "ゼロから学習したトランスフォーマー",
+                    "linear probe on MiniLM": "MiniLM の線形プローブ", "fine-tuned MiniLM": "ファインチューニングした MiniLM"}
+
+
+def lesson_start(notebook: dict) -> dict[str, str]:
+    """{"hardware": ..., "profile": ...} from the line a lesson's first cell printed (``start_lesson``)."""
+    for cell in notebook["cells"]:
+        found = LESSON_START.search("".join("".join(o.get("text", "")) for o in cell.get("outputs", [])))
+        if found:
+            return found.groupdict()
+    raise LookupError("the notebook never printed its `Lesson NN: device ...` line")
+
+
+def recall_from_table(text: str) -> tuple[int, dict[str, list[tuple[int, float]]]]:
+    """(training steps, {model: [(distance, accuracy)]}) from the table lesson 01's cell c013 printed."""
+    lines = text.strip().splitlines()
+    header = re.match(r"^test accuracy after (\d+) training steps, on .+:$", lines[0]) if lines else None
+    if header is None or len(lines) < 3 or not lines[1].startswith("distance"):
+        raise ValueError(f"not lesson 01's recall table: it starts {lines[:2]}")
+    models = re.split(r"\s{2,}", lines[1].removeprefix("distance").strip())
+    curves: dict[str, list[tuple[int, float]]] = {model: [] for model in models}
+    for line in lines[2:]:
+        values = line.split()
+        if len(values) != len(models) + 1 or not all(re.fullmatch(r"\d+(?:\.\d+)?", value) for value in values):
+            raise ValueError(f"a line of the recall table that is not a row: {line!r}")
+        for model, value in zip(models, values[1:], strict=True):
+            curves[model].append((int(values[0]), float(value)))
+    return int(header[1]), curves
+
+
+def recall_figures(notebook: dict) -> list:
+    """Lesson 01's accuracy against distance (cell c014), from the table cell c013 printed."""
+    import matplotlib.pyplot as plt
+
+    steps, curves = recall_from_table(stored_text(notebook, "c013"))
+    profile = lesson_start(notebook)["profile"]
+    with plt.rc_context(figure_style("ja")):
+        fig, ax = plt.subplots(figsize=(6.5, 3.5))
+        for model, points in curves.items():
+            ax.plot(*zip(*points, strict=True), marker="o", label=_japanese(RECALL_MODELS, model))
+        ax.axhline(1 / 8, color="gray", linestyle=":", label="偶然の水準（1/8）")
+        ax.set_xscale("log")
+        ax.set(xlabel="必要なトークンまでの距離（系列長）", ylabel="テスト正解率", ylim=(0, 1.05))
+        ax.set_title(f"最初のトークンの想起：距離ごとの正解率（{steps} ステップ、プロファイル {profile}）", fontsize=9)
+        ax.legend()
+    return [fig]
+
+
+def transfer_from_table(text: str) -> tuple[str, dict[str, list[tuple[int, float, float]]]]:
+    """(hardware, {method: [(labels, mean, std)]}) from the table lesson 07's cell c005 printed."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    at = next((i for i, line in enumerate(lines) if line.startswith("test accuracy (mean +- std over seeds)")), None)
+    if at is None or at + 2 >= len(lines):
+        raise ValueError("not lesson 07's data-efficiency table")
+    hardware = re.match(r"^test accuracy \(mean \+- std over seeds\), on (.+), [\d,]+ test sentences$", lines[at])[1]
+    cut = re.split(r"\s{2,}", lines[at + 1].strip())[1:]
+    methods = [next((m for m in TRANSFER_METHODS if m.startswith(name)), name) for name in cut]
+    curves: dict[str, list[tuple[int, float, float]]] = {method: [] for method in methods}
+    for line in lines[at + 2:]:
+        found = re.findall(r"([\d.]+) \+- ([\d.]+)", line)
+        if not re.match(r"^\s*\d+\s", line) or len(found) != len(methods):
+            raise ValueError(f"a line of the data-efficiency table that is not a row: {line!r}")
+        for method, (mean, std) in zip(methods, found, strict=True):
+            curves[method].append((int(line.split()[0]), float(mean), float(std)))
+    return hardware, curves
+
+
+def transfer_figures(notebook: dict) -> list:
+    """Lesson 07's data-efficiency curve (cell c006), from the table cell c005 printed and the majority class
+    cell c008 printed."""
+    import matplotlib.pyplot as plt
+
+    hardware, curves = transfer_from_table(stored_text(notebook, "c005"))
+    majority = re.search(r"\(majority class ([\d.]+)\)", stored_text(notebook, "c008"))
+    if majority is None:
+        raise ValueError("lesson 07's cell c008 no longer prints the majority class")
+    profile = lesson_start(notebook)["profile"]
+    with plt.rc_context(figure_style("ja")):
+        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        for method, rows in curves.items():
+            n, mean, std = (list(column) for column in zip(*rows, strict=True))
+            ax.plot(n, mean, marker="o", label=_japanese(TRANSFER_METHODS, method))
+            ax.fill_between(n, [m - s for m, s in zip(mean, std, strict=True)],
+                            [m + s for m, s in zip(mean, std, strict=True)], alpha=0.2)
+        ax.axhline(float(majority[1]), color="gray", linestyle=":", label="多数派クラス")
+        ax.set_xscale("log")
+        ax.set(xlabel="ラベル付きの学習用の文の数", ylabel="テスト正解率",
+               title=f"Rotten Tomatoes でのデータ効率（{hardware}、プロファイル {profile}）")
+        ax.legend(fontsize=8)
+    return [fig]
+
 # (source page, cell id) -> the cell's figures drawn again in Japanese, in the order the cell shows them. Lesson
 # 04's cell c010b (where one step's time goes) is not here: its numbers were never printed, only drawn.
 FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
@@ -681,6 +778,8 @@ FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
     ("notebooks/01_recurrence_to_attention", "c007"): path_length_figures,
     ("notebooks/05_training_a_gpt", "c009"): learning_rate_figures,
     ("notebooks/04b_beyond_data_parallel", "744b4996"): sharding_memory_figures,
+    ("notebooks/01_recurrence_to_attention", "c014"): recall_figures,
+    ("notebooks/07_transfer_learning", "c006"): transfer_figures,
 }
 
 
@@ -695,10 +794,6 @@ CAPTIONS: dict[tuple[str, str], str] = {
         "縦軸：スループット（TFLOP/s）。凡例：数値の型（float32、bfloat16）。",
     ("notebooks/01_recurrence_to_attention", "c009"):
         "図中の英語の訳。題：素朴な RNN は最初の入力を指数的な速さで忘れる。横軸：系列長 T。縦軸：`|dh_T / dx_0|` の平均。",
-    ("notebooks/01_recurrence_to_attention", "c014"):
-        "図中の英語の訳。題：最初のトークンの想起、距離ごとの正解率（学習のステップ数とプロファイル）。"
-        "横軸：必要なトークンまでの距離（系列長）。縦軸：テスト正解率。凡例：「vanilla RNN」 は素朴な RNN、GRU、"
-        "「causal Transformer」 は因果トランスフォーマー、「chance (1/8)」 は偶然の水準（1/8）。",
     ("notebooks/02_self_attention", "c007"):
         "図中の英語の訳。左の題：スケーリングしないとスコアのばらつきは sqrt(d) のように増える。右の題：スケーリングしない"
         "ソフトマックスは一つのキーに集中する。横軸：幅 d。縦軸：左はスコアの標準偏差、右は最大の重みの平均（キー 32 個）。"
@@ -745,10 +840,6 @@ CAPTIONS: dict[tuple[str, str], str] = {
     ("notebooks/06_attention_maps", "c018"):
         "図中の英語の訳。題：一つのレビューのトークンの重要度を、三つの手法で比べる。縦軸：重要度（最大値を 1 にそろえた値）。"
         "横軸：レビューのトークン。凡例：「erasure」 は消去テスト、「attention」 はアテンション、「gradient x input」 は勾配×入力。",
-    ("notebooks/07_transfer_learning", "c006"):
-        "図中の英語の訳。題：Rotten Tomatoes でのデータ効率（実行したハードウェアとプロファイル）。横軸：ラベル付きの"
-        "学習用の文の数。縦軸：テスト正解率。凡例：TF-IDF とロジスティック回帰、ゼロから学習したトランスフォーマー、"
-        "MiniLM の線形プローブ、ファインチューニングした MiniLM、「majority class」 は多数派クラス。",
     ("notebooks/09_beyond_text", "e0f8c603"):
         "図中の英語の訳。左の題：ラベルと、順に番号を付けたパッチ。右の題：系列、パッチ 1 個が 1 行。横軸：パッチの中の"
         "画素（行ごとに並べたもの）。縦軸：パッチ（トークン）の番号。",
