@@ -22,7 +22,7 @@ NAMES = {"LSTM", "SDPA", "NVIDIA", "H200", "H100", "AMD", "EPYC", "CPU", "GPU", 
          "QKV", "LM", "LayerNorm", "GELU", "AdamW", "FLOP", "TFLOP", "s", "nanoGPT", "CUDA", "small", "μs",
          "MiniLM", "TF", "IDF", "int8", "KPI", "p95", "HBM3", "GB", "e", "transformers", "GPT2LMHeadModel", "KV",
          "fp32", "fp16", "CNN", "ViT", "gpu", "wineind", "ZeRO", "GiB", "B", "min", "lr", "i", "j", "RNN", "GRU",
-         "Rotten", "Tomatoes"}  # names, units,
+         "Rotten", "Tomatoes", "float32", "bfloat16", "n", "MNIST"}  # names, units,
 # 1e-4, a profile's name, min_lr, the positions i and j
 
 
@@ -323,7 +323,7 @@ def test_the_japanese_site_captions_the_english_figures(tmp_path):
     captions = {language: {c.get("id"): c["metadata"].get("mystnb", {}).get("figure", {}).get("caption")
                            for c in json.loads((tmp_path / f"{language}.ipynb").read_text(encoding="utf-8"))["cells"]}
                 for language in ("en", "ja")}
-    assert len(wanted) == 9 and {cell: captions["ja"][cell] for cell in wanted} == wanted
+    assert len(wanted) == 8 and {cell: captions["ja"][cell] for cell in wanted} == wanted
     assert not any(captions["en"].values())  # the English site is untouched
     # a caption for a cell that no longer shows a figure is an error, not a caption under nothing
     content = json.loads(notebook.read_text(encoding="utf-8"))
@@ -350,4 +350,21 @@ def test_lessons_01_and_07_curves_are_read_from_the_tables_they_printed():
         J.recall_from_table("test accuracy after 5 training steps, on CPU:\ndistance  GRU\n 5 one\n")
     with pytest.raises(ValueError, match="not lesson 07's"):
         J.transfer_from_table("test accuracy, on CPU")
+
+
+def test_lessons_00_and_09_curves_are_read_from_the_tables_they_printed():
+    lesson00, lesson09 = (json.loads((course().root / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+                          for name in ("00_setup_and_first_look", "09_beyond_text"))
+    hardware, rows = J.matmul_from_table(J.stored_text(lesson00, "c005"))
+    assert hardware == "NVIDIA H200" and list(rows) == ["float32", "bfloat16"]
+    assert rows["bfloat16"][-1] == (8192, 743.69) and len(rows["float32"]) == 4
+    run, curves = J.vision_from_table(J.stored_text(lesson09, "1eab217d"))
+    assert run == {"images": "1000", "hardware": "NVIDIA H100 80GB HBM3", "profile": "gpu"}
+    assert list(curves) == list(J.VISION_STYLES) and curves["ViT"][0] == (250, 0.663)
+    with pytest.raises(ValueError, match="not lesson 00's"):
+        J.matmul_from_table("roofline of NVIDIA H200")
+    with pytest.raises(ValueError, match="not a row"):
+        J.matmul_from_table("Matrix products on CPU:\n dtype n time TFLOP/s\n float32 1024 fast\n")
+    with pytest.raises(ValueError, match="not lesson 09's"):
+        J.vision_from_table("test accuracy, on CPU")
 

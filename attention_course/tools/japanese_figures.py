@@ -761,6 +761,91 @@ def transfer_figures(notebook: dict) -> list:
         ax.legend(fontsize=8)
     return [fig]
 
+
+MATMUL_ROW = re.compile(r"^\s*(?P<dtype>\w+)\s+(?P<n>\d+)\s+[\d.]+ ms\s+(?P<tflops>[\d.]+)\s*$")
+
+
+def matmul_from_table(text: str) -> tuple[str, dict[str, list[tuple[int, float]]]]:
+    """(hardware, {dtype: [(n, TFLOP/s)]}) from the table lesson 00's cell c005 printed."""
+    lines = text.strip().splitlines()
+    header = re.match(r"^Matrix products on (.+):$", lines[0]) if lines else None
+    if header is None:
+        raise ValueError(f"not lesson 00's matrix-product table: it starts {lines[:1]}")
+    rows: dict[str, list[tuple[int, float]]] = {}
+    for line in lines[2:]:
+        if re.match(r"^\w+: [\d.]+ TFLOP/s at", line):
+            break  # the summary lines under the table
+        match = MATMUL_ROW.match(line)
+        if match is None:
+            raise ValueError(f"a line of the matrix-product table that is not a row: {line!r}")
+        rows.setdefault(match["dtype"], []).append((int(match["n"]), float(match["tflops"])))
+    if not rows:
+        raise ValueError("the matrix-product table has no rows")
+    return header[1], rows
+
+
+def matmul_figures(notebook: dict) -> list:
+    """Lesson 00's matrix-product throughput (cell c006), from the table cell c005 printed."""
+    import matplotlib.pyplot as plt
+
+    hardware, rows = matmul_from_table(stored_text(notebook, "c005"))
+    with plt.rc_context(figure_style("ja")):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for dtype, points in rows.items():
+            ax.plot(*zip(*points, strict=True), marker="o", label=dtype)
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="行列のサイズ n（n × n と n × n の積）", ylabel="スループット（TFLOP/s）")
+        ax.set_title(f"{device(hardware)} での行列積のスループット", fontsize=9)
+        ax.legend()
+    return [fig]
+
+
+VISION_STYLES = {"ViT + shifts": ("tab:blue", "-", "ViT（ずらしによる拡張あり）"), "ViT": ("tab:blue", "--", "ViT"),
+                 "CNN + shifts": ("tab:orange", "-", "CNN（ずらしによる拡張あり）"), "CNN": ("tab:orange", "--", "CNN"),
+                 "MLP": ("tab:gray", ":", "MLP")}
+
+
+def vision_from_table(text: str) -> tuple[dict[str, str], dict[str, list[tuple[int, float]]]]:
+    """({"images": held-out count, "hardware", "profile"}, {variant: [(training images, accuracy)]}) from the table
+    lesson 09's cell 1eab217d printed."""
+    lines = text.strip().splitlines()
+    header = re.match(r"^test accuracy on (?P<images>\d+) held-out images \((?P<hardware>.+), profile (?P<profile>\w+)\)$",
+                      lines[0]) if lines else None
+    if header is None or len(lines) < 3 or not lines[1].strip().startswith("images"):
+        raise ValueError(f"not lesson 09's accuracy table: it starts {lines[:2]}")
+    variants = re.split(r"\s{2,}", lines[1].strip().removeprefix("images").strip())
+    curves: dict[str, list[tuple[int, float]]] = {variant: [] for variant in variants}
+    for line in lines[2:]:
+        if line.endswith("s of training"):
+            break
+        values = line.split()
+        if len(values) != len(variants) + 1 or not all(re.fullmatch(r"\d+(?:\.\d+)?", v) for v in values):
+            raise ValueError(f"a line of the accuracy table that is not a row: {line!r}")
+        for variant, value in zip(variants, values[1:], strict=True):
+            curves[variant].append((int(values[0]), float(value)))
+    return header.groupdict(), curves
+
+
+def vision_figures(notebook: dict) -> list:
+    """Lesson 09's accuracy against training images (cell deb83dfd), from the table cell 1eab217d printed."""
+    import matplotlib.pyplot as plt
+
+    run, curves = vision_from_table(stored_text(notebook, "1eab217d"))
+    with plt.rc_context(figure_style("ja")):
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for variant, points in curves.items():
+            if variant not in VISION_STYLES:
+                raise KeyError(f"no Japanese for {variant!r}: add it to {__name__}.VISION_STYLES")
+            color, line, name = VISION_STYLES[variant]
+            ax.plot(*zip(*points, strict=True), marker="o", color=color, linestyle=line, label=name)
+        ax.set_xscale("log")
+        ax.set(xlabel="学習用の画像の数", ylabel=f"テスト正解率（取り分けた {int(run['images']):,} 枚の数字）",
+               title=f"MNIST：ViT、CNN、MLP の比較（{run['hardware'].split(' (')[0]}、プロファイル {run['profile']}）")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+    return [fig]
+
 # (source page, cell id) -> the cell's figures drawn again in Japanese, in the order the cell shows them. Lesson
 # 04's cell c010b (where one step's time goes) is not here: its numbers were never printed, only drawn.
 FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
@@ -780,6 +865,8 @@ FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
     ("notebooks/04b_beyond_data_parallel", "744b4996"): sharding_memory_figures,
     ("notebooks/01_recurrence_to_attention", "c014"): recall_figures,
     ("notebooks/07_transfer_learning", "c006"): transfer_figures,
+    ("notebooks/00_setup_and_first_look", "c006"): matmul_figures,
+    ("notebooks/09_beyond_text", "deb83dfd"): vision_figures,
 }
 
 
@@ -789,9 +876,6 @@ FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
 # ``mystnb.figure.caption``, on the Japanese site only); its alt text is translated in the page's catalog as every
 # figure's is. Code and names stay as the figure writes them.
 CAPTIONS: dict[tuple[str, str], str] = {
-    ("notebooks/00_setup_and_first_look", "c006"):
-        "図中の英語の訳。題：行列積のスループット（実行したハードウェア）。横軸：行列のサイズ n（n × n と n × n の積）。"
-        "縦軸：スループット（TFLOP/s）。凡例：数値の型（float32、bfloat16）。",
     ("notebooks/01_recurrence_to_attention", "c009"):
         "図中の英語の訳。題：素朴な RNN は最初の入力を指数的な速さで忘れる。横軸：系列長 T。縦軸：`|dh_T / dx_0|` の平均。",
     ("notebooks/02_self_attention", "c007"):
@@ -843,9 +927,6 @@ CAPTIONS: dict[tuple[str, str], str] = {
     ("notebooks/09_beyond_text", "e0f8c603"):
         "図中の英語の訳。左の題：ラベルと、順に番号を付けたパッチ。右の題：系列、パッチ 1 個が 1 行。横軸：パッチの中の"
         "画素（行ごとに並べたもの）。縦軸：パッチ（トークン）の番号。",
-    ("notebooks/09_beyond_text", "deb83dfd"):
-        "図中の英語の訳。題：MNIST での ViT、CNN、MLP の比較（実行したハードウェアとプロファイル）。横軸：学習用の画像の数。"
-        "縦軸：テスト正解率（取り分けた 1,000 個の数字）。凡例：「+ shifts」は画像をずらすデータ拡張あり。",
     ("notebooks/09_beyond_text", "e6356a4f"):
         "図中の英語の訳。題：[CLS] がどこを見るか（明るいほどアテンションが大きい）。列：「digit」 は数字の画像、「rollout」 は"
         "アテンションロールアウト、「layer N mean」 は層 N の平均、「head h」 はヘッド h。行の見出し：「true」 は正解、「said」 は予測。",
