@@ -454,6 +454,38 @@ def test_a_changed_english_hint_makes_its_translation_stale(pot_dir, tmp_path):
     assert line.strip() == f"# {hint} Changed."
 
 
+def test_a_hint_line_is_translated_from_its_nudges_reviewed_japanese(tmp_path):
+    from babel.messages.pofile import write_po
+
+    catalogs = catalog_copy(tmp_path)
+    # emptied hint lines of exercise 02 come back as they are, from the checks' translations of the same nudges
+    path = catalogs / "exercises" / "02_self_attention.po"
+    catalog = i18n.read_catalog(path)
+    hints = {m.id: m.string for m in catalog if m.id and i18n.CODE_MESSAGE_COMMENT in m.auto_comments}
+    assert len(hints) == 5
+    for message in catalog:
+        if message.id in hints:
+            message.string = ""
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=100)
+    assert i18n.reuse_translations(catalogs) == 5
+    assert i18n.translations(path).items() >= hints.items()
+    # the hint lines that a lesson's rewrite waits for (exercise 08) get their Japanese the same way once extracted
+    notebook = json.loads((book.ROOT / "exercises" / "08_serving.ipynb").read_text(encoding="utf-8"))
+    lines = [m for c in notebook["cells"] if c["cell_type"] == "code" for m in i18n.code_messages("".join(c["source"]))]
+    path = catalogs / "exercises" / "08_serving.po"
+    catalog = i18n.read_catalog(path)
+    for line in lines:
+        catalog.add(line, auto_comments=[i18n.CODE_MESSAGE_COMMENT])
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=100)
+    i18n.reuse_translations(catalogs)
+    filled = i18n.translations(path)
+    assert len(lines) == 6 and all(japanese_hint(f"# {filled[line]}") for line in lines)
+    assert i18n.hint_translation("Hint: Not a nudge anyone wrote. More: hint(\"01.x\")", i18n.check_translations()) is None
+    assert i18n.hint_translation("Not a hint line", {"Not a hint line": "ヒントではない"}) is None
+
+
 def markdown_outputs(notebook: dict) -> str:
     """The text of every markdown output of a notebook's code cells, one after another."""
     texts = []

@@ -104,10 +104,12 @@ def reuse_translations(catalogs: Path = CATALOGS) -> int:
     """Fill empty entries from translations that already exist: an exercise's instructions from its solution's
     catalog (always, replacing what was there: one source, solutions/), and any other recurring English (a heading such as "Summary") in the
     pages that are being translated, i.e. not on the list of untranslated sources (a listed page may still be
-    rewritten in English: a reused translation there would turn stale under its author). Returns how many."""
+    rewritten in English: a reused translation there would turn stale under its author); and an exercise stub's
+    hint line from the checks' translation of its nudge (``hint_translation``). Returns how many."""
     from babel.messages.pofile import write_po
 
     listed = read_untranslated_list() if UNTRANSLATED_LIST.exists() else {}
+    nudges = check_translations()
     memory: dict[str, str] = {}
     paths = sorted(catalogs.rglob("*.po"))
     for path in paths:
@@ -130,6 +132,9 @@ def reuse_translations(catalogs: Path = CATALOGS) -> int:
             elif message.id and not message.string and not message.fuzzy and message.id in source:
                 message.string = source[message.id]
                 changed += 1
+            elif message.id and not message.string and not message.fuzzy and hint_translation(message.id, nudges):
+                message.string = hint_translation(message.id, nudges)  # a stub's hint line: its nudge's reviewed
+                changed += 1  # Japanese, on any page (the line is generated from the same nudge as hint() prints)
         if changed:
             with path.open("wb") as handle:
                 write_po(handle, catalog, width=100, omit_header=False)
@@ -166,6 +171,26 @@ def translate_code(source: str, catalog: dict[str, str], used: set[str] | None =
             if used is not None:
                 used.add(match["message"])
     return "\n".join(lines)
+
+
+HINT_MESSAGE = re.compile(r'^Hint: (?P<nudge>.+) More: (?P<call>hint\("[^"]+"\))$', re.DOTALL)
+
+
+def hint_translation(msgid: str, nudges: dict[str, str]) -> str | None:
+    """A hint line's Japanese built from the checks' own translation of its nudge (``nudges``: {English: Japanese}
+    of grading/locales, what ``hint("NN.task")`` prints), or None where the line is not a hint or its nudge has none:
+    the stub and ``hint()`` then say the same words in Japanese as they do in English."""
+    match = HINT_MESSAGE.match(msgid)
+    if match is None or match["nudge"] not in nudges:
+        return None
+    return f"ヒント：{nudges[match['nudge']]}（詳しくは {match['call']}）"
+
+
+def check_translations() -> dict[str, str]:
+    """{English: Japanese} of the checks' messages (grading/locales), the nudges of ``hint()`` among them."""
+    from ..grading._messages import DOMAIN, LOCALE_DIR
+
+    return translations(LOCALE_DIR / LANGUAGE / "LC_MESSAGES" / f"{DOMAIN}.po")
 
 
 def add_code_messages(pot_dir: Path, root: Path | None = None, folders: tuple[str, ...] = CODE_MESSAGE_FOLDERS) -> int:
