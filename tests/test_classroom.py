@@ -237,3 +237,17 @@ def test_classroom_grade_takes_a_language(monkeypatch, tmp_path):
         assert classroom.run(parser.parse_args(argv)) == 0 and seen["lang"] == lang
     with pytest.raises(SystemExit):
         parser.parse_args(["classroom", "grade", str(tmp_path), "--lang", "fr"])
+
+
+def test_a_japanese_class_gets_its_hint_lines_in_japanese(tmp_path):
+    from attention_course.tools import i18n
+
+    i18n.write_notebooks(tmp_path, folders=("solutions",))
+    for folder, expected in (("solutions", "# Hint: "), (tmp_path / "solutions-ja", "# ヒント：")):
+        source = assignments.source_notebook(nbformat.read(Path(ROOT / folder) / NAME, as_version=4))
+        answers = [c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")]
+        hints = [line.strip() for answer in answers for line in answer.splitlines() if line.strip().startswith("#")
+                 and ("Hint" in line or "ヒント" in line)]
+        assert len(hints) == 5 and all(line.startswith(expected) for line in hints), hints
+        assert all("### BEGIN SOLUTION" in answer for answer in answers)
+

@@ -123,10 +123,25 @@ def _hidden_block(task: str) -> str:
     return "\n".join(lines)
 
 
+def _hint_translations(solution: nbformat.NotebookNode) -> dict[str, str]:
+    """For a solution notebook of the Japanese edition (``attention-course i18n notebooks``), the Japanese of its
+    stubs' hint lines (its exercise's catalog, as the Japanese exercise notebook shows them); else {}."""
+    from ..core.language import GENERATED_METADATA, metadata_language
+
+    if metadata_language(solution.metadata) != "ja":
+        return {}
+    from .i18n import CATALOGS, translations
+
+    source = Path(solution.metadata[GENERATED_METADATA].get("source", ""))
+    return translations(CATALOGS / "exercises" / f"{source.stem}.po")
+
+
 def source_notebook(solution: nbformat.NotebookNode, lock_setup: bool = True) -> nbformat.NotebookNode:
     """An nbgrader source notebook made from one of the course's solution notebooks (or a team challenge:
-    ``lock_setup=False`` leaves every cell but the scored one free for the team to change)."""
+    ``lock_setup=False`` leaves every cell but the scored one free for the team to change). A Japanese-edition
+    solution gives its learners the hint lines in Japanese."""
     notebook = nbformat.v4.new_notebook(metadata=dict(solution.metadata))
+    hints = _hint_translations(solution)
     for index, cell in enumerate(solution.cells):
         if cell.cell_type == "markdown":
             new = nbformat.v4.new_markdown_cell(MARKDOWN_SOLUTION.sub("", cell.source))
@@ -136,6 +151,10 @@ def source_notebook(solution: nbformat.NotebookNode, lock_setup: bool = True) ->
             source = BEGIN_WITH_HINT.sub(
                 lambda m: (f"{m['indent']}{HINT_COMMENT}{m['hint'].strip(' :-')}\n" if m["hint"].strip(" :-") else "")
                 + f"{m['indent']}### BEGIN SOLUTION", cell.source)
+            if hints:
+                from .i18n import translate_code
+
+                source = translate_code(source, hints)
             new = nbformat.v4.new_code_cell(source)
             new.metadata["nbgrader"] = _nbgrader_meta(f"answer_{index:02d}", solution=True)
         elif (match := CHECK_CALL.search(cell.source)):
