@@ -1,5 +1,5 @@
-"""The Japanese site shows lessons 04, 08, 10 and 11's charts with Japanese labels, drawn again from the data the
-lessons stored."""
+"""The Japanese site shows lesson charts with Japanese labels, drawn again from the data the lessons stored (or the
+definition or calculation they plot); every other lesson figure gets a Japanese caption there."""
 
 import base64
 import copy
@@ -21,7 +21,9 @@ LESSON11 = course().root / "notebooks" / "11_factory_floor.ipynb"
 NAMES = {"LSTM", "SDPA", "NVIDIA", "H200", "H100", "AMD", "EPYC", "CPU", "GPU", "DDP", "GPT", "MiB", "ms", "T", "MLP",
          "QKV", "LM", "LayerNorm", "GELU", "AdamW", "FLOP", "TFLOP", "s", "nanoGPT", "CUDA", "small", "μs",
          "MiniLM", "TF", "IDF", "int8", "KPI", "p95", "HBM3", "GB", "e", "transformers", "GPT2LMHeadModel", "KV",
-         "fp32", "fp16", "CNN", "ViT", "gpu", "wineind"}  # names, units, 1e-4, a profile's name
+         "fp32", "fp16", "CNN", "ViT", "gpu", "wineind", "ZeRO", "GiB", "B", "min", "lr", "i", "j", "RNN", "GRU",
+         "Rotten", "Tomatoes", "float32", "bfloat16", "n", "MNIST"}  # names, units,
+# 1e-4, a profile's name, min_lr, the positions i and j
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +278,96 @@ def test_lessons_08_and_11_images_are_replaced_and_a_renamed_cell_is_an_error(pa
             break
     with pytest.raises(LookupError, match="has no cell"):
         J.replace_figures(page, renamed)
+
+
+# --- every figure of a Japanese page: redrawn in Japanese, or captioned in Japanese ----------------------------------
+def test_every_figure_on_the_japanese_site_is_japanese_or_has_a_japanese_caption():
+    found = J.inventory()
+    assert len(found) >= 40  # every lesson's figures were seen: an inventory that found none fails
+    english = [(page, cell) for page, cell, how in found if how == "English"]
+    assert all(page in J.WAITING for page, _ in english), english  # only lessons being rewritten may wait
+    hows = {(page, cell): how for page, cell, how in found}
+    for key in [*J.FIGURES, *J.CAPTIONS, *J.DRAWN_IN_JAPANESE]:
+        assert key in hows, f"{key} shows no figure: a stale entry"
+    assert not set(J.FIGURES) & set(J.CAPTIONS)
+
+
+def caption_numbers(text: str) -> set[str]:
+    return set(re.findall(r"\d+(?:[.,]\d+)*(?:e-\d+)?", text))
+
+
+@pytest.mark.parametrize("page,cell", list(J.CAPTIONS))
+def test_each_caption_is_japanese_and_keeps_to_the_figures_numbers(page, cell):
+    from test_i18n import english_left
+
+    caption = J.CAPTIONS[(page, cell)]
+    assert caption.startswith("図中の英語の訳。") and re.search(r"[ぁ-んァ-ン]", caption)
+    assert not english_left(caption), english_left(caption)
+    notebook = json.loads((course().root / f"{page}.ipynb").read_text(encoding="utf-8"))
+    source = next(c for c in notebook["cells"] if c.get("id") == cell)
+    # what the figure can show: its code, its alt text, and what the lesson printed
+    shown = "".join(source["source"]) + source["metadata"]["mystnb"]["image"]["alt"] + "".join(
+        "".join(o.get("text", "")) for c in notebook["cells"] for o in c.get("outputs", []))
+    assert caption_numbers(caption) <= caption_numbers(shown), caption_numbers(caption) - caption_numbers(shown)
+
+
+def test_the_caption_checks_can_fail():
+    from test_i18n import english_left
+
+    assert english_left("図中の英語の訳。題：how well does each method rank tokens")
+    assert caption_numbers("横軸：キー 32 個、1e-3、1,000 個") == {"32", "1e-3", "1,000"}
+
+
+def test_the_japanese_site_captions_the_english_figures(tmp_path):
+    notebook = course().root / "notebooks" / "09_beyond_text.ipynb"
+    wanted = {cell: text for (page, cell), text in J.CAPTIONS.items() if page == "notebooks/09_beyond_text"}
+    for language in ("en", "ja"):
+        book.stage_notebook(notebook, tmp_path / f"{language}.ipynb", language)
+    captions = {language: {c.get("id"): c["metadata"].get("mystnb", {}).get("figure", {}).get("caption")
+                           for c in json.loads((tmp_path / f"{language}.ipynb").read_text(encoding="utf-8"))["cells"]}
+                for language in ("en", "ja")}
+    assert len(wanted) == 8 and {cell: captions["ja"][cell] for cell in wanted} == wanted
+    assert not any(captions["en"].values())  # the English site is untouched
+    # a caption for a cell that no longer shows a figure is an error, not a caption under nothing
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in content["cells"]:
+        if cell.get("id") == "9c2730da":
+            cell["outputs"] = []
+    with pytest.raises(LookupError, match="9c2730da"):
+        J.caption_figures("notebooks/09_beyond_text", content)
+
+
+def test_lessons_01_and_07_curves_are_read_from_the_tables_they_printed():
+    lesson01, lesson07 = (json.loads((course().root / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+                          for name in ("01_recurrence_to_attention", "07_transfer_learning"))
+    steps, curves = J.recall_from_table(J.stored_text(lesson01, "c013"))
+    assert steps == 1000 and list(curves) == list(J.RECALL_MODELS)
+    assert curves["GRU"][3] == (50, 0.12) and curves["vanilla RNN"][1] == (10, 0.25) and len(curves["GRU"]) == 6
+    hardware, rows = J.transfer_from_table(J.stored_text(lesson07, "c005"))
+    assert hardware == "NVIDIA H200" and list(rows) == list(J.TRANSFER_METHODS)
+    assert rows["fine-tuned MiniLM"][-1] == (10201, 0.849, 0.002) and rows["TF-IDF + logistic regression"][0] == (50, 0.603, 0.006)
+    assert J.lesson_start(lesson07) == {"hardware": "NVIDIA H200", "profile": "gpu"}
+    with pytest.raises(ValueError, match="not lesson 01's recall table"):
+        J.recall_from_table("roofline of NVIDIA H200")
+    with pytest.raises(ValueError, match="not a row"):
+        J.recall_from_table("test accuracy after 5 training steps, on CPU:\ndistance  GRU\n 5 one\n")
+    with pytest.raises(ValueError, match="not lesson 07's"):
+        J.transfer_from_table("test accuracy, on CPU")
+
+
+def test_lessons_00_and_09_curves_are_read_from_the_tables_they_printed():
+    lesson00, lesson09 = (json.loads((course().root / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+                          for name in ("00_setup_and_first_look", "09_beyond_text"))
+    hardware, rows = J.matmul_from_table(J.stored_text(lesson00, "c005"))
+    assert hardware == "NVIDIA H200" and list(rows) == ["float32", "bfloat16"]
+    assert rows["bfloat16"][-1] == (8192, 743.69) and len(rows["float32"]) == 4
+    run, curves = J.vision_from_table(J.stored_text(lesson09, "1eab217d"))
+    assert run == {"images": "1000", "hardware": "NVIDIA H100 80GB HBM3", "profile": "gpu"}
+    assert list(curves) == list(J.VISION_STYLES) and curves["ViT"][0] == (250, 0.663)
+    with pytest.raises(ValueError, match="not lesson 00's"):
+        J.matmul_from_table("roofline of NVIDIA H200")
+    with pytest.raises(ValueError, match="not a row"):
+        J.matmul_from_table("Matrix products on CPU:\n dtype n time TFLOP/s\n float32 1024 fast\n")
+    with pytest.raises(ValueError, match="not lesson 09's"):
+        J.vision_from_table("test accuracy, on CPU")
+
