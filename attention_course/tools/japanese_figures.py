@@ -877,6 +877,14 @@ FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
 # ``mystnb.figure.caption``, on the Japanese site only); its alt text is translated in the page's catalog as every
 # figure's is. Code and names stay as the figure writes them.
 CAPTIONS: dict[tuple[str, str], str] = {
+    ("notebooks/11_factory_floor", "b1f7fbef"):
+        "図中の英語の訳。題：テスト用の表面（上段）とその欠陥マスク（下段）。上段の各画像の題は、上が種類（good は良品、"
+        "scratch は傷、spot は斑点、crack はひび割れ、stain は染み）、下が素材（brushed metal はヘアライン加工の金属、"
+        "woven fabric は織物、wood は木材、cast は鋳物）。下段の題「mask」はマスク。",
+    ("notebooks/11_factory_floor", "0b371515"):
+        "図中の英語の訳。題：モデルがどこを見ているか（本当の欠陥を緑の線で囲んでいます）。行の見出し：「image + mask」は"
+        "画像とマスク、「rollout (ViT)」は ViT のアテンションロールアウト、「Grad-CAM (CNN)」は CNN の Grad-CAM。各列の題は"
+        "欠陥の種類（scratch は傷、spot は斑点、crack はひび割れ、stain は染み）。",
     ("notebooks/01_recurrence_to_attention", "c009"):
         "図中の英語の訳。題：素朴な RNN は最初の入力を指数的な速さで忘れる。横軸：系列長 T。縦軸：`|dh_T / dx_0|` の平均。",
     ("notebooks/02_self_attention", "c007"):
@@ -954,7 +962,7 @@ CAPTIONS: dict[tuple[str, str], str] = {
 # The lesson itself draws this one in Japanese (for the Japanese memo).
 DRAWN_IN_JAPANESE = {("notebooks/10_proof_of_concept", "c3904179")}
 # Lessons being rewritten this session: their remaining English figures wait for the rewrite (see inventory()).
-WAITING = ("notebooks/08_serving", "notebooks/11_factory_floor")
+WAITING: tuple[str, ...] = ()  # pages whose figures may stay English without a caption while they are rewritten
 
 
 def figure_cells(notebook: dict) -> list[str]:
