@@ -711,7 +711,7 @@ def recall_figures(notebook: dict) -> list:
         fig, ax = plt.subplots(figsize=(6.5, 3.5))
         for model, points in curves.items():
             ax.plot(*zip(*points, strict=True), marker="o", label=_japanese(RECALL_MODELS, model))
-        ax.axhline(1 / 8, color="gray", linestyle=":", label="偶然の正解率（1/8）")
+        ax.axhline(1 / 8, color="gray", linestyle=":", label="偶然の水準（1/8）")
         ax.set_xscale("log")
         ax.set(xlabel="必要なトークンまでの距離（系列長）", ylabel="テスト正解率", ylim=(0, 1.05))
         ax.set_title(f"最初のトークンの想起：距離ごとの正解率（{steps} ステップ、プロファイル {profile}）", fontsize=9)
