@@ -10,7 +10,9 @@ operating point at a false-alarm budget, localisation against the true masks, an
   texture looks like before it sees one label; ``fine_tune`` then trains the whole network on the few labels.
 - A model's defect score is 1 - p(good) over the five classes (good and four defect kinds);
   ``recall_at_false_alarm`` is the share of defects caught when at most ``max_false_alarm`` of good parts are
-  flagged: the inspection KPI.
+  flagged: the inspection KPI. ``recall_by_kind`` splits it by defect kind at a fixed threshold (``evaluate``
+  reports it at the deployed one; ``summarise_by_kind`` over seeds): one overall recall can hide a kind that is
+  rarely caught.
 - Localisation: ``rollout_maps`` (attention rollout, lesson 06's ``viz.attention_rollout``) and ``gradcam_maps``
   (Grad-CAM; Selvaraju et al., 2017) scored against the defect masks with the pointing game and IoU, beside
   ``random_maps`` as the chance baseline.
