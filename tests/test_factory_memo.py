@@ -97,7 +97,7 @@ JAPANESE = "\u3040-\u30ff\u4e00-\u9fff"
 
 @pytest.mark.parametrize("recall", [0.97, 0.80])
 def test_japanese_memo_follows_the_style_guide(recall):
-    weak = _result(recall=recall)
+    weak = {**_result(recall=recall), "by_kind": _by_kind()}
     weak["localisation"][0]["pointing_interval"] = (0.06, 0.2)  # the "do not show its map" verdict too
     ja = memo.memo(weak, "ja") + memo.memo(_result(recall=recall), "ja")
     glued = re.findall(f"[A-Za-z0-9%][{JAPANESE}]|[{JAPANESE}][A-Za-z0-9%]", ja)
@@ -121,6 +121,23 @@ def test_the_cpu_description_is_said_in_japanese():
     assert memo.hardware_name(name) == name and memo.hardware_name("NVIDIA H100 80GB HBM3", "ja") == "NVIDIA H100 80GB HBM3"
     ja_memo = memo.memo({**_result(), "hardware": name}, "ja")
     assert "threads of" not in ja_memo and "プロファイルは `cpu` です" in ja_memo
+
+
+def _by_kind(model="ViT pretrained (masked patches)"):
+    recalls = {"scratch": 0.99, "spot": 0.97, "crack": 1.0, "stain": 0.91}
+    return [{"model": model, "labels": 1000, "kind": k, "parts": 100, "seeds": 3, "mean": v, "min": v, "max": v}
+            for k, v in recalls.items()]
+
+
+def test_memo_names_the_weakest_defect_kind_of_the_chosen_model():
+    plain = memo.memo(_result())
+    assert "Recall by defect kind" not in plain  # a result without the table reads as before
+    result = {**_result(), "by_kind": _by_kind() + _by_kind("CNN")[:1]}
+    en, ja = memo.memo(result), memo.memo(result, "ja")
+    assert "scratch 0.99, spot 0.97, crack 1.00, stain 0.91. The weakest is stain (0.91)" in en
+    assert "傷 0.99、斑点 0.97、ひび割れ 1.00、染み 0.91。最も低いのは染み（0.91）" in ja
+    other = {**_result(), "by_kind": _by_kind("CNN")}  # no row for the chosen model: no line
+    assert "Recall by defect kind" not in memo.memo(other)
 
 
 def test_japanese_label_budget_reads_one_clause_per_model():

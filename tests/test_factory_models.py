@@ -64,6 +64,65 @@ def test_recall_at_false_alarm_picks_the_right_threshold():
         inspection.recall_at_false_alarm(defects, np.ones(5, bool))
 
 
+def test_recall_by_kind_counts_each_kind_at_the_threshold():
+    # good parts (label 0) never count; scratches all caught, spots half, cracks none, no stain at all
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3])
+    scores = np.array([0.9, 0.1, 0.8, 0.7, 0.6, 0.2, 0.3, 0.5])
+    by_kind = inspection.recall_by_kind(scores, labels, 0.5)
+    assert by_kind == {"scratch": {"recall": 1.0, "parts": 2}, "spot": {"recall": 0.5, "parts": 2},
+                       "crack": {"recall": 0.0, "parts": 2}, "stain": {"recall": None, "parts": 0}}
+    # the per-kind recalls, weighted by parts, give the overall recall of operating_point
+    point = inspection.operating_point(scores, labels > 0, 0.5)
+    caught = sum(v["recall"] * v["parts"] for v in by_kind.values() if v["parts"])
+    assert caught / 6 == pytest.approx(point["recall"])
+
+
+def test_recall_by_kind_rejects_bad_input():
+    labels, scores = np.array([0, 1, 4]), np.array([0.1, 0.9, 0.8])
+    with pytest.raises(ValueError, match="one score and one label per part"):
+        inspection.recall_by_kind(scores[:2], labels, 0.5)
+    with pytest.raises(ValueError, match="class indices 0..4"):
+        inspection.recall_by_kind(scores, np.array([0, 1, 5]), 0.5)
+    with pytest.raises(ValueError, match="class indices"):
+        inspection.recall_by_kind(scores, np.array([0.0, 1.0, 2.0]), 0.5)
+    with pytest.raises(ValueError, match="at least one defective part"):
+        inspection.recall_by_kind(scores, np.zeros(3, int), 0.5)
+    with pytest.raises(ValueError, match="finite"):
+        inspection.recall_by_kind(scores, labels, float("nan"))
+
+
+def _run(model, labels, seed, stain):
+    kinds = {"scratch": 1.0, "spot": 0.9, "crack": 1.0, "stain": stain}
+    return {"model": model, "labels": labels, "seed": seed,
+            "deployed_by_kind": {k: {"recall": v, "parts": 10} for k, v in kinds.items()}}
+
+
+def test_summarise_by_kind_averages_seeds_and_finds_the_weakest_kind():
+    records = [_run("CNN", 1000, 0, 0.5), _run("CNN", 1000, 1, 0.7), _run("CNN", 200, 0, 0.1),
+               _run("ViT", 1000, 0, 0.95)]
+    rows = inspection.summarise_by_kind(records, 1000)
+    stain = next(r for r in rows if r["model"] == "CNN" and r["kind"] == "stain")
+    assert stain["mean"] == pytest.approx(0.6) and (stain["min"], stain["max"], stain["seeds"]) == (0.5, 0.7, 2)
+    assert len(rows) == 8 and {r["labels"] for r in rows} == {1000}  # the 200-label run is left out
+    assert inspection.weakest_kind(rows, "CNN")["kind"] == "stain"
+    assert inspection.weakest_kind(rows, "ViT")["kind"] == "spot"
+    with pytest.raises(ValueError, match=r"label budgets \[200, 1000\]"):
+        inspection.summarise_by_kind(records, 50)
+    with pytest.raises(ValueError, match="no recall by kind for 'MLP'"):
+        inspection.weakest_kind(rows, "MLP")
+
+
+def test_evaluate_reports_recall_by_kind_at_its_deployed_threshold():
+    torch.manual_seed(0)
+    model = inspection.InspectionCNN(4)
+    validation, test = surfaces.load_split("validation", 40), surfaces.load_split("test", 40)
+    result = inspection.evaluate(model, validation, test)
+    by_kind = result["deployed_by_kind"]
+    assert sum(v["parts"] for v in by_kind.values()) == int(test.defective.sum())
+    caught = sum(v["recall"] * v["parts"] for v in by_kind.values() if v["parts"])
+    assert caught / int(test.defective.sum()) == pytest.approx(result["deployed"]["recall"])
+
+
 def test_pointing_game_and_iou_score_against_the_mask():
     masks = torch.zeros(2, 64, 64, dtype=torch.bool)
     masks[:, 10:14, 20:24] = True

@@ -75,7 +75,7 @@ SERVING_DERIVED = {
 # The lessons' own paragraphs that quote a stored run or a results/ file (checked like a page: notebook -> cell ids);
 # the rest of a lesson's prose describes the method, with the numbers of its code, and is not checked here.
 NOTEBOOK_PROSE = {"notebooks/08_serving.ipynb": ("044d86b2", "7f78343c"),
-                  "notebooks/11_factory_floor.ipynb": ("67c72b01", "a43762aa")}
+                  "notebooks/11_factory_floor.ipynb": ("67c72b01", "f1e2d3c4", "a43762aa")}
 # Lesson 08's "since this run" figures, each bound to the one entry of results/generation_variants_H100.json it
 # quotes (variant, batch, key; "profile." for the kernel profile): the page check above accepts any number of the
 # file that rounds to a figure, this one only the figure's own.

@@ -10,7 +10,9 @@ operating point at a false-alarm budget, localisation against the true masks, an
   texture looks like before it sees one label; ``fine_tune`` then trains the whole network on the few labels.
 - A model's defect score is 1 - p(good) over the five classes (good and four defect kinds);
   ``recall_at_false_alarm`` is the share of defects caught when at most ``max_false_alarm`` of good parts are
-  flagged: the inspection KPI.
+  flagged: the inspection KPI. ``recall_by_kind`` splits it by defect kind at a fixed threshold (``evaluate``
+  reports it at the deployed one; ``summarise_by_kind`` over seeds): one overall recall can hide a kind that is
+  rarely caught.
 - Localisation: ``rollout_maps`` (attention rollout, lesson 06's ``viz.attention_rollout``) and ``gradcam_maps``
   (Grad-CAM; Selvaraju et al., 2017) scored against the defect masks with the pointing game and IoU, beside
   ``random_maps`` as the chance baseline.
@@ -210,9 +212,31 @@ def operating_point(scores, defective, threshold: float) -> dict:
             "threshold": float(threshold)}
 
 
+def recall_by_kind(scores, labels, threshold: float, classes: tuple[str, ...] = CLASSES) -> dict[str, dict]:
+    """Recall of each defect kind at a threshold fixed beforehand: for every kind in ``classes[1:]`` (class 0 is
+    good), ``{"recall": share of its parts scored above threshold, "parts": how many}``; recall is None for a
+    kind with no parts. One overall recall can hide a kind the model never catches; this shows it."""
+    scores, labels = np.asarray(scores, dtype=float), np.asarray(labels)
+    if scores.ndim != 1 or scores.shape != labels.shape:
+        raise ValueError(f"need one score and one label per part, got {scores.shape} scores and {labels.shape} labels")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0 or labels.max(initial=0) >= len(classes):
+        raise ValueError(f"labels are class indices 0..{len(classes) - 1} ({', '.join(classes)}), got {labels[:5]}...")
+    if not (labels > 0).any():
+        raise ValueError("need at least one defective part (label > 0) to measure recall")
+    if not math.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold}")
+    flagged = scores > threshold
+    out = {}
+    for index, kind in enumerate(classes[1:], start=1):
+        chosen = labels == index
+        out[kind] = {"recall": float(flagged[chosen].mean()) if chosen.any() else None, "parts": int(chosen.sum())}
+    return out
+
+
 def evaluate(model: nn.Module, validation, test, max_false_alarm: float = MAX_FALSE_ALARM) -> dict:
     """Test recall at the false-alarm budget (threshold read on the test ROC), the deployable version (threshold
-    set on validation, then applied to test) and the defect-kind accuracy on the test defects."""
+    set on validation, then applied to test) with its recall per defect kind, and the defect-kind accuracy on the
+    test defects."""
     val_scores = defect_scores(class_probabilities(model, validation.images))
     threshold = recall_at_false_alarm(val_scores, validation.defective.numpy(), max_false_alarm)["threshold"]
     probabilities = class_probabilities(model, test.images)
@@ -220,6 +244,7 @@ def evaluate(model: nn.Module, validation, test, max_false_alarm: float = MAX_FA
     kinds = probabilities[:, 1:].argmax(-1) + 1
     return {"recall_at_far": recall_at_false_alarm(scores, defective, max_false_alarm)["recall"],
             "deployed": operating_point(scores, defective, threshold),
+            "deployed_by_kind": recall_by_kind(scores, test.labels.numpy(), threshold),
             "kind_accuracy": float((kinds[test.defective] == test.labels[test.defective]).float().mean()),
             "scores": scores}
 
@@ -278,6 +303,32 @@ def summarise(records: list[dict], key: str = "recall_at_far") -> list[dict]:
                          "interval": None if half is None else (max(0.0, float(values.mean()) - half),
                                                                 min(1.0, float(values.mean()) + half))})
     return rows
+
+
+def summarise_by_kind(records: list[dict], labels: int) -> list[dict]:
+    """Per (model, defect kind) at ``labels`` labelled images: recall at the deployed threshold (``evaluate``'s
+    ``deployed_by_kind``) as mean, min and max over seeds, with the number of test parts of that kind; mean, min
+    and max are None for a kind the test split does not hold."""
+    rows = []
+    for name in dict.fromkeys(r["model"] for r in records):
+        runs = [r["deployed_by_kind"] for r in records if r["model"] == name and r["labels"] == labels]
+        for kind in runs[0] if runs else ():
+            values = [run[kind]["recall"] for run in runs if run[kind]["recall"] is not None]
+            rows.append({"model": name, "labels": labels, "kind": kind, "parts": runs[0][kind]["parts"],
+                         "seeds": len(runs), "mean": float(np.mean(values)) if values else None,
+                         "min": min(values, default=None), "max": max(values, default=None)})
+    if not rows:
+        budgets = sorted({r["labels"] for r in records})
+        raise ValueError(f"no record at {labels} labels; the records hold label budgets {budgets}")
+    return rows
+
+
+def weakest_kind(by_kind: list[dict], model: str) -> dict:
+    """The row of ``summarise_by_kind`` with the lowest mean recall for ``model`` (kinds with no parts skipped)."""
+    rows = [r for r in by_kind if r["model"] == model and r["mean"] is not None]
+    if not rows:
+        raise ValueError(f"no recall by kind for {model!r}; models: {sorted({r['model'] for r in by_kind})}")
+    return min(rows, key=lambda r: r["mean"])
 
 
 # ---------------------------------------------------------------- where is the defect

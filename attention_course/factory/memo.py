@@ -96,6 +96,8 @@ TEXT = {
                   "retrained model may land anywhere in that range.",
         "threshold": "The threshold comes from {goods} good validation images: the false-alarm rate on new parts "
                      "will wander around its target; re-set it on the line's own good parts in the pilot.",
+        "by_kind": "Recall by defect kind ({name}, {labels:,} labels, threshold set on validation, mean over "
+                   "seeds): {kinds}. The weakest is {weakest} ({low:.2f}): collect real images of it first.",
         "where": "Where the models look (pointing game on {n} defective test images, chance {chance:.2f}): "
                  "{methods}. {verdict}",
         "where_ok": "Both point at the defect far more often than chance: the maps can help an inspector find it.",
@@ -142,6 +144,8 @@ TEXT = {
                   "再学習したモデルの検出率は、この範囲のどこに来てもおかしくありません。",
         "threshold": "しきい値は検証用の良品 {goods} 枚から決めています。新しい部品での誤検知率は目標値の前後でばらつくため、"
                      "パイロットではそのラインの良品でしきい値を決め直してください。",
+        "by_kind": "欠陥の種類別の検出率（{name}、ラベル {labels:,} 件、検証用データで決めたしきい値、シードの平均）："
+                   "{kinds}。最も低いのは{weakest}（{low:.2f}）で、実画像はまずこの種類から集めてください。",
         "where": "モデルが見ている場所（欠陥のあるテスト画像 {n} 枚でのポインティングゲーム。ランダムなマップでは "
                  "{chance:.2f}）：{methods}でした。{verdict}",
         "where_method": "{method}が {pointing:.2f}",
@@ -162,6 +166,7 @@ NAMES_JA = {"CNN": "CNN", "ViT from scratch": "ゼロから学習した ViT",
             "ViT pretrained (masked patches)": "事前学習（マスク予測）した ViT", "ViT pretrained, int8": "事前学習した ViT（int8）"}
 KPI_NAMES_JA = {"recall": "検出率", "false alarms": "誤検知率", "line rate": "処理速度", "cost per million": "100 万件あたりのコスト",
                 "labels": "ラベル数"}
+DEFECTS_JA = {"scratch": "傷", "spot": "斑点", "crack": "ひび割れ", "stain": "染み"}  # as lesson 11's catalog names them
 METHODS_JA = {"attention rollout (ViT)": "アテンションロールアウト（ViT）", "Grad-CAM (CNN)": "Grad-CAM（CNN）",
               "random map": "ランダムなマップ"}
 def percent(share: float, lang: str = "en") -> str:
@@ -204,6 +209,18 @@ def _curve(curve: list[dict], t: dict, lang: str) -> str:
         t["curve_model"].format(name=_name(model, lang), points="、".join(
             t["curve_point"].format(labels=r["labels"], mean=r["mean"]) for r in curve if r["model"] == model))
         for model in models)
+
+
+def _by_kind(by_kind: list[dict], chosen: dict, t: dict, lang: str) -> str | None:
+    """The chosen model's recall for each defect kind and its weakest kind; None when the result has none for it."""
+    rows = [r for r in by_kind if r["model"] == chosen["model"] and r["mean"] is not None]
+    if not rows:
+        return None
+    name = (lambda kind: DEFECTS_JA.get(kind, kind)) if lang == "ja" else (lambda kind: kind)
+    kinds = ("、" if lang == "ja" else ", ").join(f"{name(r['kind'])} {r['mean']:.2f}" for r in rows)
+    weakest = min(rows, key=lambda r: r["mean"])
+    return t["by_kind"].format(name=_name(chosen["model"], lang), labels=rows[0]["labels"], kinds=kinds,
+                               weakest=name(weakest["kind"]), low=weakest["mean"])
 
 
 def _where(where: list[dict], t: dict, lang: str) -> str:
@@ -255,6 +272,9 @@ def memo(result: dict, lang: str = "en", level: int = 1) -> str:
         lines.append("- " + t["spread"].format(n=chosen["labels"], name=_name(chosen["model"], lang),
                                                low=spread[0]["min"], high=spread[0]["max"], seeds=spread[0]["seeds"]))
     lines.append("- " + t["threshold"].format(goods=result["validation_images"] // 2))
+    kinds_line = _by_kind(result.get("by_kind") or [], chosen, t, lang)
+    if kinds_line:
+        lines.append("- " + kinds_line)
     if result.get("localisation"):
         lines.append("- " + _where(result["localisation"], t, lang))
     cost = monthly_line_cost(chosen, chosen["hourly_price"])
