@@ -178,3 +178,76 @@ def test_hidden_cases_pass_on_the_solutions():
             if task.startswith(lesson + "."):
                 for expression, why in cases:
                     assert eval(expression, namespace), f"{task}: {why}"
+
+
+def test_feedback_speaks_the_class_language(tmp_path):
+    """`classroom grade --lang ja` gives a Japanese class Japanese feedback; by default a course speaks its
+    assignments' language: English from solutions/, Japanese from the Japanese edition's solutions-ja/."""
+    import re
+
+    from attention_course.tools import i18n
+
+    kana = re.compile(r"[ぁ-んァ-ン]")
+    english = tmp_path / "course-en"
+    assignments.init_course(english, ROOT / "solutions", ["02"], timeout=TIMEOUT)
+    i18n.write_notebooks(tmp_path, folders=("solutions",))  # tmp_path/solutions-ja, as `i18n notebooks` writes it
+    japanese = tmp_path / "course-ja"
+    assignments.init_course(japanese, tmp_path / "solutions-ja", ["02"], timeout=TIMEOUT)
+    release = nbformat.read(english / "release" / "lesson02" / NAME, as_version=4)
+    submissions = tmp_path / "submissions"
+    (submissions / "bob_wrong").mkdir(parents=True)
+    (submissions / "bob_wrong" / NAME).write_text(student_notebook(release, {**RIGHT, **WRONG}), encoding="utf-8")
+
+    def feedback(course, **options):
+        rows = gradebook.grade_course(course, submissions, timeout=TIMEOUT, progress=lambda _: None, **options)
+        with open(course / gradebook.TASK_CSV, newline="", encoding="utf-8") as handle:  # the report an instructor reads
+            report = {row["task"]: row for row in csv.DictReader(handle)}
+        assert {row.task: row.points for row in rows} == {t: float(r["points"]) for t, r in report.items()}
+        return report
+
+    default = feedback(english)
+    assert "sqrt" in default["02.attention_scores"]["message"].lower()
+    assert not any(kana.search(row["message"]) for row in default.values())
+    in_japanese = feedback(english, lang="ja")
+    failed = [task for task, row in in_japanese.items() if row["points"] == "0"]
+    assert failed == ["02.attention_scores", "02.softmax", "02.causal_mask", "02.scaled_dot_product_attention"]
+    assert all(kana.search(in_japanese[task]["message"]) for task in failed), in_japanese
+    assert {t: r["points"] for t, r in in_japanese.items()} == {t: r["points"] for t, r in default.items()}
+    # a course made from the Japanese solutions is told by its notebooks' metadata
+    from_japanese = feedback(japanese)
+    assert all(kana.search(from_japanese[task]["message"]) for task in failed)
+    overridden = feedback(japanese, lang="en")
+    assert "hint: you forgot to divide by sqrt(d)" in overridden["02.attention_scores"]["message"]
+    assert "hint: you forgot to divide by sqrt(d)" in default["02.attention_scores"]["message"]
+    assert not any(kana.search(row["message"]) for row in overridden.values())
+    with pytest.raises(ValueError, match="lang must be one of"):
+        gradebook.grade_course(english, lang="fr")
+
+
+def test_classroom_grade_takes_a_language(monkeypatch, tmp_path):
+    import argparse
+
+    from attention_course.tools import classroom
+
+    parser = argparse.ArgumentParser()
+    classroom.add_parser(parser.add_subparsers(dest="command"))
+    seen = {}
+    monkeypatch.setattr(classroom, "grade_course", lambda *args, **options: seen.update(options) or [])
+    for argv, lang in ((["classroom", "grade", str(tmp_path)], None), (["classroom", "grade", str(tmp_path), "--lang", "ja"], "ja")):
+        assert classroom.run(parser.parse_args(argv)) == 0 and seen["lang"] == lang
+    with pytest.raises(SystemExit):
+        parser.parse_args(["classroom", "grade", str(tmp_path), "--lang", "fr"])
+
+
+def test_a_japanese_class_gets_its_hint_lines_in_japanese(tmp_path):
+    from attention_course.tools import i18n
+
+    i18n.write_notebooks(tmp_path, folders=("solutions",))
+    for folder, expected in (("solutions", "# Hint: "), (tmp_path / "solutions-ja", "# ヒント：")):
+        source = assignments.source_notebook(nbformat.read(Path(ROOT / folder) / NAME, as_version=4))
+        answers = [c.source for c in source.cells if c.metadata.get("nbgrader", {}).get("solution")]
+        hints = [line.strip() for answer in answers for line in answer.splitlines() if line.strip().startswith("#")
+                 and ("Hint" in line or "ヒント" in line)]
+        assert len(hints) == 5 and all(line.startswith(expected) for line in hints), hints
+        assert all("### BEGIN SOLUTION" in answer for answer in answers)
+

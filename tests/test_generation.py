@@ -152,8 +152,9 @@ def test_bench_generation_json_on_the_smoke_profile(capsys, monkeypatch):
     monkeypatch.setattr(generation, "_save", lambda result: kept.append(result))
     assert main(["bench", "generation", "--profile", "smoke", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert [bool(k.get("partial")) for k in kept] == [True, False]
-    assert kept[0]["rows"] == result["rows"] and kept[0]["device_name"] == result["device_name"]
+    assert [bool(k.get("partial")) for k in kept] == [True, True, False]  # after batch 1, after batch 2, whole
+    assert len(kept[0]["rows"]) < len(kept[1]["rows"]) == len(result["rows"])
+    assert kept[1]["rows"] == result["rows"] and kept[0]["device_name"] == result["device_name"]
     methods = {row["method"] for row in result["rows"]}
     assert {"naive loop", "growing cache, eager", "static cache, eager",
             "static cache, eager, fused decode attention", "static cache, eager, matmul linear layers"} <= methods

@@ -329,7 +329,8 @@ def test_japanese_notebooks_share_code_outputs_and_ids(tmp_path):
         assert [c.get("id") for c in japanese["cells"]] == [c.get("id") for c in english["cells"]]
         for en, ja in zip(english["cells"], japanese["cells"], strict=True):
             if en["cell_type"] == "code":
-                assert ja["source"] == en["source"] and ja["outputs"] == en["outputs"], path
+                assert ja["outputs"] == en["outputs"], path
+                hint_lines(en, ja)  # the code is the English code, but for the hint comments
         # every translation the catalog holds found its paragraph (or figure description) in the notebook, or is of
         # a markdown output (a generated memo): the site translates those, the notebook keeps its outputs as run
         catalog = i18n.translations(i18n.CATALOGS / folder / path.with_suffix(".po").name)
@@ -337,6 +338,152 @@ def test_japanese_notebooks_share_code_outputs_and_ids(tmp_path):
         outputs = " ".join(" ".join(markdown_outputs(english).split()).split())
         unused = {m for m, t in catalog.items() if t != m and " ".join(m.split()) not in outputs} - used
         assert not unused, (path, sorted(unused)[:3])
+
+
+def hint_lines(english_cell: dict, japanese_cell: dict) -> list[tuple[str, str]]:
+    """(English line, Japanese line) for each hint comment of a code cell; every other byte of the cell must be the
+    English one (same lines, same line ends, same storage as a list of lines or one string)."""
+    assert type(japanese_cell["source"]) is type(english_cell["source"])
+    english, japanese = "".join(english_cell["source"]), "".join(japanese_cell["source"])
+    english_lines, japanese_lines = english.split("\n"), japanese.split("\n")
+    assert len(japanese_lines) == len(english_lines)
+    pairs = []
+    for en, ja in zip(english_lines, japanese_lines, strict=True):
+        if i18n.HINT_LINE.match(en):
+            assert i18n.HINT_LINE.match(en)["indent"] + "# " == ja[: len(ja) - len(ja.lstrip()) + 2], (en, ja)
+            pairs.append((en, ja))
+        else:
+            assert ja == en  # code is never translated
+    return pairs
+
+
+def japanese_hint(line: str) -> bool:
+    """Whether a hint comment is written in Japanese: starts as the catalogs translate "Hint:", holds kana, and
+    leaves no English sentence (the call `hint("NN.task")` aside)."""
+    return line.lstrip().startswith("# ヒント：") and bool(re.search(r"[ぁ-んァ-ン]", line)) \
+        and not english_left(re.sub(r'hint\("[^"]+"\)', " ", line))
+
+
+def test_japanese_exercises_show_their_hints_in_japanese_and_the_english_code(tmp_path):
+    listed = i18n.read_untranslated_list()
+    written = i18n.write_notebooks(tmp_path, folders=("exercises",)).written
+    compared = 0
+    for path in written:
+        english = json.loads((book.ROOT / "exercises" / path.name).read_text(encoding="utf-8"))
+        japanese = json.loads(path.read_text(encoding="utf-8"))
+        for en, ja in zip(english["cells"], japanese["cells"], strict=True):
+            if en["cell_type"] != "code":
+                continue
+            for english_line, japanese_line in hint_lines(en, ja):
+                if f"exercises/{path.stem}" not in listed:
+                    assert japanese_hint(japanese_line), (path.name, japanese_line)
+                    compared += 1
+                else:  # a listed page may wait for its hints: then the English line stays as it is
+                    assert japanese_line == english_line or japanese_hint(japanese_line)
+    # every exercise that is not on the list of untranslated pages: 4 hints in 01, 5 in 02, ...; none found fails
+    expected = sum(len(i18n.code_messages("".join(c["source"]))) for p in sorted((book.ROOT / "exercises").glob("*.ipynb"))
+                   if f"exercises/{p.stem}" not in listed
+                   for c in json.loads(p.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code")
+    assert compared == expected >= 40
+
+
+def test_the_hint_checks_can_fail():
+    english = {"cell_type": "code", "source": ["def f(x):\n", "    # Hint: Add one. More: hint(\"01.f\")\n",
+                                                 "    raise NotImplementedError(\"your code here\")"]}
+    catalog = {'Hint: Add one. More: hint("01.f")': 'ヒント：1 を足します。（詳しくは hint("01.f")）'}
+    japanese = dict(english, source=i18n.translate_code_cell(english["source"], catalog))
+    (pair,) = hint_lines(english, japanese)
+    assert japanese_hint(pair[1]) and not japanese_hint(pair[0])
+    assert japanese["source"][0] == english["source"][0] and japanese["source"][2] == english["source"][2]
+    assert not japanese_hint('    # ヒント：Add one and return it to the caller. （詳しくは hint("01.f")）')
+    changed = dict(japanese, source=[japanese["source"][0].replace("x", "y"), *japanese["source"][1:]])
+    with pytest.raises(AssertionError):
+        hint_lines(english, changed)  # a changed line of code is caught
+    assert i18n.code_messages("".join(english["source"])) == ['Hint: Add one. More: hint("01.f")']
+    assert i18n.code_messages("# NBVAL_IGNORE_OUTPUT\nx = 1  # Hint: not a comment-only line") == []
+
+
+def test_the_japanese_site_shows_the_exercises_hints_in_japanese(tmp_path):
+    source = book.ROOT / "exercises" / "02_self_attention.ipynb"
+    english = json.loads(source.read_text(encoding="utf-8"))
+    book.stage_notebook(source, tmp_path / "ja.ipynb", "ja")
+    staged = json.loads((tmp_path / "ja.ipynb").read_text(encoding="utf-8"))
+    pairs = [pair for en, ja in zip(english["cells"], staged["cells"], strict=True) if en["cell_type"] == "code"
+             for pair in hint_lines(en, ja)]
+    assert len(pairs) == 5 and all(japanese_hint(ja) for _, ja in pairs)
+    book.stage_notebook(source, tmp_path / "en.ipynb", "en")
+    assert [c["source"] for c in json.loads((tmp_path / "en.ipynb").read_text(encoding="utf-8"))["cells"]] == \
+        [c["source"] for c in english["cells"]]
+
+
+def test_a_changed_english_hint_makes_its_translation_stale(pot_dir, tmp_path):
+    from babel.messages.pofile import read_po, write_po
+    from sphinx_intl import basic
+
+    name = "exercises/02_self_attention"
+    notebook = json.loads((book.ROOT / f"{name}.ipynb").read_text(encoding="utf-8"))
+    cell = next(c for c in notebook["cells"] if c["cell_type"] == "code" and i18n.code_messages("".join(c["source"])))
+    (hint,) = i18n.code_messages("".join(cell["source"]))
+    assert hint in i18n.translations(i18n.CATALOGS / f"{name}.po")  # translated today
+    with (pot_dir / f"{name}.pot").open("rb") as handle:
+        template = read_po(handle)
+    assert hint in template  # the extraction holds the hint lines, so `i18n check` sees them
+    # the English exercise with that hint changed, extracted again: the page's paragraphs from Sphinx, its hints here
+    for other in notebook["cells"]:
+        for message in i18n.code_messages("".join(other["source"])) if other["cell_type"] == "code" else []:
+            template.delete(message)
+    course = tmp_path / "course"
+    (course / "exercises").mkdir(parents=True)
+    cell["source"] = "".join(cell["source"]).replace(hint, f"{hint} Changed.")
+    (course / f"{name}.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    changed = tmp_path / "pot"
+    (changed / "exercises").mkdir(parents=True)
+    with (changed / f"{name}.pot").open("wb") as handle:
+        write_po(handle, template)
+    assert i18n.add_code_messages(changed, course) == 5
+    catalogs = catalog_copy(tmp_path)
+    assert i18n.coverage(changed, catalogs)[name].stale == [hint]  # without `update`: its English is gone
+    basic.update(str(catalogs.parent.parent), str(changed), (i18n.LANGUAGE,), line_width=100)
+    report = i18n.coverage(changed, catalogs)
+    assert f"{hint} Changed." in report[name].stale and report[name].untranslated == [f"{hint} Changed."]
+    assert any(p.startswith(f"STALE {name}") for p in i18n.coverage_problems(report, {}))
+    # the Japanese notebook then shows the new English hint, never the old Japanese
+    japanese, _ = i18n.japanese_notebook(notebook, i18n.translations(catalogs / f"{name}.po"))
+    (line,) = [ln for c in japanese["cells"] if c["cell_type"] == "code" for ln in "".join(c["source"]).split("\n")
+               if "Changed." in ln or f"({hint.split('More: ')[1]}" in ln]
+    assert line.strip() == f"# {hint} Changed."
+
+
+def test_a_hint_line_is_translated_from_its_nudges_reviewed_japanese(tmp_path):
+    from babel.messages.pofile import write_po
+
+    catalogs = catalog_copy(tmp_path)
+    # emptied hint lines of exercise 02 come back as they are, from the checks' translations of the same nudges
+    path = catalogs / "exercises" / "02_self_attention.po"
+    catalog = i18n.read_catalog(path)
+    hints = {m.id: m.string for m in catalog if m.id and i18n.CODE_MESSAGE_COMMENT in m.auto_comments}
+    assert len(hints) == 5
+    for message in catalog:
+        if message.id in hints:
+            message.string = ""
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=100)
+    assert i18n.reuse_translations(catalogs) == 5
+    assert i18n.translations(path).items() >= hints.items()
+    # the hint lines that a lesson's rewrite waits for (exercise 08) get their Japanese the same way once extracted
+    notebook = json.loads((book.ROOT / "exercises" / "08_serving.ipynb").read_text(encoding="utf-8"))
+    lines = [m for c in notebook["cells"] if c["cell_type"] == "code" for m in i18n.code_messages("".join(c["source"]))]
+    path = catalogs / "exercises" / "08_serving.po"
+    catalog = i18n.read_catalog(path)
+    for line in lines:
+        catalog.add(line, auto_comments=[i18n.CODE_MESSAGE_COMMENT])
+    with path.open("wb") as handle:
+        write_po(handle, catalog, width=100)
+    i18n.reuse_translations(catalogs)
+    filled = i18n.translations(path)
+    assert len(lines) == 6 and all(japanese_hint(f"# {filled[line]}") for line in lines)
+    assert i18n.hint_translation("Hint: Not a nudge anyone wrote. More: hint(\"01.x\")", i18n.check_translations()) is None
+    assert i18n.hint_translation("Not a hint line", {"Not a hint line": "ヒントではない"}) is None
 
 
 def markdown_outputs(notebook: dict) -> str:

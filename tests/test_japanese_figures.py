@@ -1,5 +1,5 @@
-"""The Japanese site shows lessons 04, 08, 10 and 11's charts with Japanese labels, drawn again from the data the
-lessons stored."""
+"""The Japanese site shows lesson charts with Japanese labels, drawn again from the data the lessons stored (or the
+definition or calculation they plot); every other lesson figure gets a Japanese caption there."""
 
 import base64
 import copy
@@ -21,7 +21,9 @@ LESSON11 = course().root / "notebooks" / "11_factory_floor.ipynb"
 NAMES = {"LSTM", "SDPA", "NVIDIA", "H200", "H100", "AMD", "EPYC", "CPU", "GPU", "DDP", "GPT", "MiB", "ms", "T", "MLP",
          "QKV", "LM", "LayerNorm", "GELU", "AdamW", "FLOP", "TFLOP", "s", "nanoGPT", "CUDA", "small", "μs",
          "MiniLM", "TF", "IDF", "int8", "KPI", "p95", "HBM3", "GB", "e", "transformers", "GPT2LMHeadModel", "KV",
-         "fp32", "fp16", "CNN", "ViT", "gpu", "wineind"}  # names, units, 1e-4, a profile's name
+         "fp32", "fp16", "CNN", "ViT", "gpu", "wineind", "ZeRO", "GiB", "B", "min", "lr", "i", "j", "RNN", "GRU",
+         "Rotten", "Tomatoes", "float32", "bfloat16", "n", "MNIST"}  # names, units,
+# 1e-4, a profile's name, min_lr, the positions i and j
 
 
 @pytest.fixture(scope="module")
@@ -164,23 +166,26 @@ def test_the_candidates_figures_axis_labels_do_not_run_into_each_other(lang):
 def test_the_generation_figure_draws_the_run_lesson_08_printed(lesson08, tmp_path):
     device, printed = J.generation_from_table(J.stored_text(lesson08, "ca47e162"))
     run = J.generation_run(lesson08)
-    assert device == run["device_name"] == "NVIDIA H100 80GB HBM3" and len(printed) == len(run["rows"]) == 8
-    assert printed[("GPT-2 small", 1, 512, "static cache, compiled")] == 1753.0
+    assert device == run["device_name"] == "NVIDIA H200" and len(printed) == len(run["rows"]) == 9
+    assert printed[("GPT-2 small", 1, 512, "static cache, compiled")] == 1951.0
     assert set(method for *_, method in printed) == set(J.GENERATION_METHODS)
     [fig] = J.generation_figures(lesson08)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
     static = lines[J.GENERATION_METHODS["static cache, compiled"]]
     assert list(static.get_xdata()) == [1, 8]
     assert list(static.get_ydata()) == [r["tokens_per_s"] for r in run["rows"] if r["method"] == "static cache, compiled"]
-    # the ceiling at batch 1: the H100's 3.35 TB/s over 249 MB of weights and half the final KV cache (28 MB)
-    assert lines[J.LABELS["ceiling"]].get_ydata()[0] == pytest.approx(3.35e12 / (248879616 + 28274688 / 2))
+    # the ceiling at batch 1: the H200's 4.8 TB/s over 249 MB of weights and half the final KV cache (28 MB)
+    assert lines[J.LABELS["ceiling"]].get_ydata()[0] == pytest.approx(4.8e12 / (248879616 + 28274688 / 2))
+    matmul = lines[J.GENERATION_METHODS["static cache, compiled, matmul linear layers"]]  # the batch-1-only row
+    assert list(matmul.get_xdata()) == [1] and list(matmul.get_ydata()) == [
+        r["tokens_per_s"] for r in run["rows"] if r["method"] == "static cache, compiled, matmul linear layers"]
     other = json.loads((J.RESULTS / J.GENERATION_FILE).read_text(encoding="utf-8"))
     other["rows"][2]["tokens_per_s"] = 2100.0  # a later run, which the lesson did not print
     (tmp_path / J.GENERATION_FILE).write_text(json.dumps(other), encoding="utf-8")
     with pytest.raises(ValueError, match="is not the run lesson 08 printed"):
         J.generation_figures(lesson08, tmp_path)
     with pytest.raises(ValueError, match="is not the run lesson 08 printed"):
-        J.generation_figures(with_output(lesson08, "ca47e162", " 1753.0 ", " 1754.0 "))
+        J.generation_figures(with_output(lesson08, "ca47e162", " 1951.0 ", " 1952.0 "))
     with pytest.raises(ValueError, match="not lesson 08's generation table"):
         J.generation_from_table("GPT-2 small: 124.4 M parameters")
 
@@ -188,10 +193,10 @@ def test_the_generation_figure_draws_the_run_lesson_08_printed(lesson08, tmp_pat
 def test_the_cost_figure_draws_the_table_lesson_08_printed(lesson08):
     threads, table = J.cost_from_table(J.stored_text(lesson08, "fc73e934"))
     assert threads == 16 and len(table) == 9
-    assert table[0] == {"variant": "scratch student fp32", "hardware": "cpu", "accuracy": 0.77, "params": 4303874.0,
-                        "size_mib": 16.4, "peak_mib": 16.0, "p50_ms": 0.6, "p95_ms": 1.1, "throughput_per_s": 12368.0,
-                        "cost_per_million": 0.018}
-    assert table[-1]["variant"] == "teacher fp32" and table[-1]["cost_per_million"] == 0.289
+    assert table[0] == {"variant": "scratch student fp32", "hardware": "cpu", "accuracy": 0.751, "params": 4303874.0,
+                        "size_mib": 16.4, "peak_mib": 16.0, "p50_ms": 0.5, "p95_ms": 0.6, "throughput_per_s": 20955.0,
+                        "cost_per_million": 0.011}
+    assert table[-1]["variant"] == "teacher fp32" and table[-1]["cost_per_million"] == 0.194
     [fig] = J.cost_figures(lesson08)
     cost, latency = fig.axes[:2]
     points = sorted(tuple(map(float, c.get_offsets()[0])) for c in cost.collections)
@@ -204,8 +209,8 @@ def test_the_cost_figure_draws_the_table_lesson_08_printed(lesson08):
                 if text.get_text().endswith(J.LABELS["on_front"])}
 
     # the fronts the stored English figure outlines (read off its image, and the lesson's "Reading the table")
-    assert front(cost) == {"ゼロからの生徒モデル fp32（CPU）", "浅い生徒モデル fp16（GPU）", "教師モデル fp32（GPU）"}
-    assert front(latency) == {"ゼロからの生徒モデル fp32（CPU）", "浅い生徒モデル int8（CPU）", "教師モデル fp32（GPU）"}
+    both = {"ゼロからの生徒モデル fp32（CPU）", "浅い生徒モデル fp16（GPU）", "浅い生徒モデル int8（CPU）", "教師モデル fp16（GPU）"}
+    assert front(cost) == both and front(latency) == both  # the same four rows in both panels of the H200 run
     with pytest.raises(ValueError, match="not a row"):
         J.cost_figures(with_output(lesson08, "fc73e934", "teacher fp32      cpu", "teacher fp32      tpu"))
     with pytest.raises(ValueError, match="not lesson 08's cost table"):
@@ -273,3 +278,96 @@ def test_lessons_08_and_11_images_are_replaced_and_a_renamed_cell_is_an_error(pa
             break
     with pytest.raises(LookupError, match="has no cell"):
         J.replace_figures(page, renamed)
+
+
+# --- every figure of a Japanese page: redrawn in Japanese, or captioned in Japanese ----------------------------------
+def test_every_figure_on_the_japanese_site_is_japanese_or_has_a_japanese_caption():
+    found = J.inventory()
+    assert len(found) >= 40  # every lesson's figures were seen: an inventory that found none fails
+    english = [(page, cell) for page, cell, how in found if how == "English"]
+    assert all(page in J.WAITING for page, _ in english), english  # only lessons being rewritten may wait
+    hows = {(page, cell): how for page, cell, how in found}
+    for key in [*J.FIGURES, *J.CAPTIONS, *J.DRAWN_IN_JAPANESE]:
+        assert key in hows, f"{key} shows no figure: a stale entry"
+    assert not set(J.FIGURES) & set(J.CAPTIONS)
+
+
+def caption_numbers(text: str) -> set[str]:
+    return set(re.findall(r"\d+(?:[.,]\d+)*(?:e-\d+)?", text))
+
+
+@pytest.mark.parametrize("page,cell", list(J.CAPTIONS))
+def test_each_caption_is_japanese_and_keeps_to_the_figures_numbers(page, cell):
+    from test_i18n import english_left
+
+    caption = J.CAPTIONS[(page, cell)]
+    assert caption.startswith("図中の英語の訳。") and re.search(r"[ぁ-んァ-ン]", caption)
+    assert not english_left(caption), english_left(caption)
+    notebook = json.loads((course().root / f"{page}.ipynb").read_text(encoding="utf-8"))
+    source = next(c for c in notebook["cells"] if c.get("id") == cell)
+    # what the figure can show: its code, its alt text, and what the lesson printed
+    shown = "".join(source["source"]) + source["metadata"]["mystnb"]["image"]["alt"] + "".join(
+        "".join(o.get("text", "")) for c in notebook["cells"] for o in c.get("outputs", []))
+    assert caption_numbers(caption) <= caption_numbers(shown), caption_numbers(caption) - caption_numbers(shown)
+
+
+def test_the_caption_checks_can_fail():
+    from test_i18n import english_left
+
+    assert english_left("図中の英語の訳。題：how well does each method rank tokens")
+    assert caption_numbers("横軸：キー 32 個、1e-3、1,000 個") == {"32", "1e-3", "1,000"}
+
+
+def test_the_japanese_site_captions_the_english_figures(tmp_path):
+    notebook = course().root / "notebooks" / "09_beyond_text.ipynb"
+    wanted = {cell: text for (page, cell), text in J.CAPTIONS.items() if page == "notebooks/09_beyond_text"}
+    for language in ("en", "ja"):
+        book.stage_notebook(notebook, tmp_path / f"{language}.ipynb", language)
+    captions = {language: {c.get("id"): c["metadata"].get("mystnb", {}).get("figure", {}).get("caption")
+                           for c in json.loads((tmp_path / f"{language}.ipynb").read_text(encoding="utf-8"))["cells"]}
+                for language in ("en", "ja")}
+    assert len(wanted) == 8 and {cell: captions["ja"][cell] for cell in wanted} == wanted
+    assert not any(captions["en"].values())  # the English site is untouched
+    # a caption for a cell that no longer shows a figure is an error, not a caption under nothing
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in content["cells"]:
+        if cell.get("id") == "9c2730da":
+            cell["outputs"] = []
+    with pytest.raises(LookupError, match="9c2730da"):
+        J.caption_figures("notebooks/09_beyond_text", content)
+
+
+def test_lessons_01_and_07_curves_are_read_from_the_tables_they_printed():
+    lesson01, lesson07 = (json.loads((course().root / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+                          for name in ("01_recurrence_to_attention", "07_transfer_learning"))
+    steps, curves = J.recall_from_table(J.stored_text(lesson01, "c013"))
+    assert steps == 1000 and list(curves) == list(J.RECALL_MODELS)
+    assert curves["GRU"][3] == (50, 0.12) and curves["vanilla RNN"][1] == (10, 0.25) and len(curves["GRU"]) == 6
+    hardware, rows = J.transfer_from_table(J.stored_text(lesson07, "c005"))
+    assert hardware == "NVIDIA H200" and list(rows) == list(J.TRANSFER_METHODS)
+    assert rows["fine-tuned MiniLM"][-1] == (10201, 0.849, 0.002) and rows["TF-IDF + logistic regression"][0] == (50, 0.603, 0.006)
+    assert J.lesson_start(lesson07) == {"hardware": "NVIDIA H200", "profile": "gpu"}
+    with pytest.raises(ValueError, match="not lesson 01's recall table"):
+        J.recall_from_table("roofline of NVIDIA H200")
+    with pytest.raises(ValueError, match="not a row"):
+        J.recall_from_table("test accuracy after 5 training steps, on CPU:\ndistance  GRU\n 5 one\n")
+    with pytest.raises(ValueError, match="not lesson 07's"):
+        J.transfer_from_table("test accuracy, on CPU")
+
+
+def test_lessons_00_and_09_curves_are_read_from_the_tables_they_printed():
+    lesson00, lesson09 = (json.loads((course().root / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+                          for name in ("00_setup_and_first_look", "09_beyond_text"))
+    hardware, rows = J.matmul_from_table(J.stored_text(lesson00, "c005"))
+    assert hardware == "NVIDIA H200" and list(rows) == ["float32", "bfloat16"]
+    assert rows["bfloat16"][-1] == (8192, 743.69) and len(rows["float32"]) == 4
+    run, curves = J.vision_from_table(J.stored_text(lesson09, "1eab217d"))
+    assert run == {"images": "1000", "hardware": "NVIDIA H100 80GB HBM3", "profile": "gpu"}
+    assert list(curves) == list(J.VISION_STYLES) and curves["ViT"][0] == (250, 0.663)
+    with pytest.raises(ValueError, match="not lesson 00's"):
+        J.matmul_from_table("roofline of NVIDIA H200")
+    with pytest.raises(ValueError, match="not a row"):
+        J.matmul_from_table("Matrix products on CPU:\n dtype n time TFLOP/s\n float32 1024 fast\n")
+    with pytest.raises(ValueError, match="not lesson 09's"):
+        J.vision_from_table("test accuracy, on CPU")
+

@@ -42,13 +42,13 @@ DERIVED = {
     ("book/decision/lesson00.md", "8,192"): "the matrix size lesson 00 multiplies (its code: n = 8192)",
     ("book/decision/lesson04.md", "1,024"): "the sequence length of lesson 04's sweep (its code)",
     ("book/decision/lesson00.md", "14.6"): "743.69 / 50.76 TFLOP/s, the two 8,192 rows of lesson 00's table",
-    # cloud_vs_onprem's lesson-08 paragraph: from the stored throughputs it quotes (2,731/s CPU int8 student,
-    # 21,452/s GPU fp16 student) and lesson 08's prices (CPU $0.80/h, GPU $4.00/h), 730 hours a month
-    ("book/decision/cloud_vs_onprem.md", "236"): "2,731/s x 86,400 s = 236 million a day (one CPU box)",
+    # cloud_vs_onprem's lesson-08 paragraph: from the stored throughputs it quotes (5,621/s CPU int8 student,
+    # 30,811/s GPU fp16 student, lesson 08's H200 run) and lesson 08's prices (CPU $0.80/h, GPU $4.00/h), 730 hours a month
+    ("book/decision/cloud_vs_onprem.md", "486"): "5,621/s x 86,400 s = 486 million a day (one CPU box)",
     ("book/decision/cloud_vs_onprem.md", "584"): "one 16-thread CPU box: $0.80/h x 730 h",
     ("book/decision/cloud_vs_onprem.md", "2,920"): "one GPU: $4.00/h x 730 h",
-    ("book/decision/cloud_vs_onprem.md", "1.85"): "21,452/s x 86,400 s = 1.85 billion a day (one GPU)",
-    ("book/decision/cloud_vs_onprem.md", "1.18"): "five CPU boxes: 5 x 236 million = 1.18 billion a day",
+    ("book/decision/cloud_vs_onprem.md", "2.66"): "30,811/s x 86,400 s = 2.66 billion a day (one GPU)",
+    ("book/decision/cloud_vs_onprem.md", "2.43"): "five CPU boxes: 5 x 485.7 million = 2.43 billion a day",
     ("book/decision/lesson01.md", "12.5"): "chance on lesson 01's task: 1 / 8 (a vocabulary of 8 tokens)",
 }
 
@@ -60,52 +60,49 @@ SHARDING_DERIVED = {
     "1.5": "bytes sent per GPU a step, FSDP2 over DDP: 34.0 / 22.7 GB",
     "9.5": "the largest loss gap of lesson 04b's stored gloo run (9.5e-07), in its exponent form",
 }
-# Lesson 08's pages: figures computed from its stored outputs and results/generation_gpu_lesson_H100.json.
+# Lesson 08's pages: figures computed from its stored outputs and results/generation_gpu_lesson_H200.json (one H200);
+# test_lesson_08_kernel_figures_follow_the_stored_profile recomputes the generation ones from that file.
+H200_BYTES_PER_S = 4.8e12  # the H200's rated bandwidth (SXM), as lesson 08's cell 5f65f52e states it
 SERVING_DERIVED = {
-    "0.35": "the decode step's matrix-product kernels (nvjet x4, gemv, cublasLt splitKreduce) in "
-            "results/generation_gpu_lesson_H100.json's top_kernels_ms_per_step: 0.161 + 0.058 + 0.042 + 0.032 + 0.031 "
-            "+ 0.023 = 0.347 ms of the 0.494 ms step",
-    "0.074": "GPT-2 small's 248,879,616 bytes of bf16 weights read once at the H100's rated 3.35 TB/s: 0.0743 ms",
+    "0.052": "GPT-2 small's 248,879,616 bytes of bf16 weights read once at the H200's rated 4.8 TB/s: 0.0518 ms",
     "124.4": "GPT-2 small's 124,439,808 parameters, printed by lesson 08 as 124.4 M",
-    "4": "a batch of 64 at 16,082 (fp32) or 14,902 (fp16) sentences/s takes 64 / rate = 4.0 or 4.3 ms",
+    "3.7": "a batch of 64 for the teacher in fp32 on the GPU at 17,111 sentences/s: 64 / 17,111 = 3.74 ms",
     "19": "the p95's definition: 19 requests in 20 are faster",
     "20": "the p95's definition: 19 requests in 20 are faster",
-    "3.7": "the scratch student's distillation gain: 0.774 - 0.737, printed as gain_mean 0.037",
+    "3.5": "the scratch student's distillation gain: 0.769 - 0.734, printed as gain_mean 0.035",
+    "0.3": "the shallow student's gain_std 0.003, in points",
+    "1.26": "the teacher's GPU throughput at batch 64, fp16 over fp32: 21,528 / 17,111 = 1.258",
 }
 # The lessons' own paragraphs that quote a stored run or a results/ file (checked like a page: notebook -> cell ids);
 # the rest of a lesson's prose describes the method, with the numbers of its code, and is not checked here.
-NOTEBOOK_PROSE = {"notebooks/08_serving.ipynb": ("044d86b2", "7f78343c"),
+NOTEBOOK_PROSE = {"notebooks/08_serving.ipynb": ("3245352a", "044d86b2", "2484a7a9", "0c19f0ea", "c870fd7f", "7f78343c"),
                   "notebooks/11_factory_floor.ipynb": ("67c72b01", "f1e2d3c4", "a43762aa")}
-# Lesson 08's "since this run" figures, each bound to the one entry of results/generation_variants_H100.json it
-# quotes (variant, batch, key; "profile." for the kernel profile): the page check above accepts any number of the
-# file that rounds to a figure, this one only the figure's own.
-GENERATION_VARIANTS = {
-    "1,731": ("ro", "1", "tokens_per_s"),  # the stored run's loop: reduce-overhead, one step a graph
-    "1,769": ("lib", "1", "tokens_per_s"),  # 16 decode steps a CUDA graph
-    "7,641": ("lib", "8", "tokens_per_s"),
-    "2,025": ("lib_gemv", "1", "tokens_per_s"),  # + one-row linear layers as multiply-and-sum, coordinate descent
-    "0.418": ("lib_gemv", "1", "profile.ms_per_step"),
-    "152": ("lib_gemv", "1", "profile.kernels_per_step"),
-    "0.494": ("ro", "1", "profile.ms_per_step"),
-    "177": ("ro", "1", "profile.kernels_per_step"),
-    "1,702": ("lib_cdt", "1", "tokens_per_s"),  # coordinate-descent tuning alone
-    "2,055": ("lib_gemv_prefill", "1", "tokens_per_s"),  # + the prefill compiled
-}
-# where each quotes them: (place, figures); a place is a notebook cell "path#id", a page, or README's row
-GENERATION_VARIANTS_QUOTED = {
-    "notebooks/08_serving.ipynb#044d86b2": ("1,731", "1,769", "7,641", "2,025", "0.418", "152", "0.494", "177",
-                                            "1,702", "2,055"),
-    "notebooks/08_serving.ipynb#7f78343c": ("1,731", "2,025", "2,055"),
-    "book/decision/lesson08.md": ("1,731", "2,025", "0.418", "2,055"),
-    "README.md: Generation, GPT-2 small (lesson 08)": ("1,731", "2,025", "0.418", "2,055"),
-}
+GENERATION_CELL = "notebooks/08_serving.ipynb#044d86b2"
 DERIVED.update({
-    ("notebooks/08_serving.ipynb#044d86b2", "13,000"): "the ceiling: 3.35 TB/s / 248,879,616 bytes of weights = "
-                                                        "13,460 tokens/s, written 'about 13,000'",
-    ("notebooks/08_serving.ipynb#044d86b2", "64"): "the tiles in the attention kernel's name in "
-                                                    "results/generation_gpu_H100.json (fmha_cutlassF_bf16_aligned_64x64)",
-    ("notebooks/08_serving.ipynb#044d86b2", "forty"): "78,338 prompt tokens/s / 1,753 generated tokens/s = 44.7",
-    ("notebooks/08_serving.ipynb#7f78343c", "3.7"): SERVING_DERIVED["3.7"],
+    (GENERATION_CELL, "4.8"): "the H200's rated bandwidth, 4.8 TB/s (cell 5f65f52e's bandwidth table)",
+    (GENERATION_CELL, "0.052"): SERVING_DERIVED["0.052"],
+    (GENERATION_CELL, "19,000"): "the ceiling: 4.8 TB/s / 248,879,616 bytes of weights = 19,287 tokens/s, written "
+                                 "'about 19,000'",
+    (GENERATION_CELL, "0.04"): "decode ms per token minus kernel ms per decode step: 0.499 - 0.460 = 0.039 ms",
+    (GENERATION_CELL, "72"): "139,672 prompt tokens/s / 1,951 generated tokens/s = 71.6",
+    (GENERATION_CELL, "14.0"): "the batch-8 static row's first_s, 13.99 s",
+    (GENERATION_CELL, "0.27"): "the batch-8 static row's warm_s, 0.2708 s",
+    ("notebooks/08_serving.ipynb#2484a7a9", "3.5"): SERVING_DERIVED["3.5"],
+    ("notebooks/08_serving.ipynb#2484a7a9", "0.3"): SERVING_DERIVED["0.3"],
+    ("notebooks/08_serving.ipynb#2484a7a9", "0.9"): "the scratch student's gain_std 0.009 and the shallow student's "
+                                                     "gap_to_teacher -0.009, in points",
+    ("notebooks/08_serving.ipynb#2484a7a9", "8.2"): "the scratch student's gap_to_teacher -0.082, in points",
+    ("notebooks/08_serving.ipynb#c870fd7f", "3.7"): SERVING_DERIVED["3.7"],
+    ("notebooks/08_serving.ipynb#c870fd7f", "1.26"): SERVING_DERIVED["1.26"],
+    ("notebooks/08_serving.ipynb#c870fd7f", "2.1"): "a batch of 64 for the 3-layer student in fp16 at 30,811/s: 2.08 ms",
+    ("notebooks/08_serving.ipynb#c870fd7f", "64"): "64 times the sentences: batch 64 against batch 1",
+    ("notebooks/08_serving.ipynb#c870fd7f", "4.8"): "the H200's rated bandwidth, 4.8 TB/s (cell 5f65f52e's bandwidth table)",
+    ("notebooks/08_serving.ipynb#c870fd7f", "0.02"): "the teacher's 86.7 MiB of fp32 weights at 4.8 TB/s: 0.019 ms",
+    ("notebooks/08_serving.ipynb#7f78343c", "3.5"): SERVING_DERIVED["3.5"],
+    ("notebooks/08_serving.ipynb#7f78343c", "0.3"): SERVING_DERIVED["0.3"],
+    ("notebooks/08_serving.ipynb#7f78343c", "1.26"): SERVING_DERIVED["1.26"],
+    ("book/decision/lesson08.md", "14.0"): "the batch-8 static row's first_s, 13.99 s",
+    ("book/decision/lesson08.md", "0.27"): "the batch-8 static row's warm_s, 0.2708 s",
 })
 for _page in ("book/decision/lesson04b.md",):
     DERIVED.update({(_page, number): why for number, why in SHARDING_DERIVED.items()})
@@ -347,25 +344,6 @@ def _place_text(place: str) -> str:
     return (ROOT / place).read_text(encoding="utf-8")
 
 
-def test_lesson_08_generation_variants_are_the_figures_of_their_own_entries():
-    """Each figure quoted from results/generation_variants_H100.json equals its own entry, rounded as written, and
-    every place that quotes it still does (a stale or mistyped figure there fails, even when some other number of
-    the file would round to it)."""
-    variants = json.loads((ROOT / "results" / "generation_variants_H100.json").read_text())["variants"]
-    for written, (variant, batch, key) in GENERATION_VARIANTS.items():
-        entry = variants[variant][batch]
-        for part in key.split("."):
-            entry = entry[part]
-        decimals = len(written.split(".")[1]) if "." in written else 0
-        assert f"{entry:,.{decimals}f}" == written, f"{written} is {variant} batch {batch} {key} = {entry}"
-    for place, figures in GENERATION_VARIANTS_QUOTED.items():
-        text = _place_text(place)
-        assert "generation_variants_H100.json" in text, f"{place} quotes the variants without citing their file"
-        written = {figure[0] for figure in page_numbers(text)}
-        missing = [figure for figure in figures if figure not in written]
-        assert not missing, f"{place} no longer quotes {missing}: update it and GENERATION_VARIANTS_QUOTED together"
-
-
 def test_the_check_finds_a_stale_number_and_accepts_a_rounded_one():
     sources = ["nb:00"]
     stored = source_values("nb:00")
@@ -379,12 +357,25 @@ def test_the_check_finds_a_stale_number_and_accepts_a_rounded_one():
 
 
 def test_lesson_08_kernel_figures_follow_the_stored_profile():
-    """SERVING_DERIVED's kernel figures are recomputed from the profile the pages quote, so a re-run that moves
-    them fails here until the pages (and the entries) follow."""
-    info = json.loads((ROOT / "results" / "generation_gpu_lesson_H100.json").read_text())["models"]["GPT-2 small"]
-    kernels = info["decode_kernel_profile_batch1"]["top_kernels_ms_per_step"]
-    matmul_ms = sum(ms for name, ms in kernels.items() if name.startswith(("nvjet", "void gemv", "void cublasLt")))
-    read_ms = info["weight_bytes"] / 3.35e12 * 1000  # the H100's rated bandwidth (SXM), as lesson 08 states it
-    assert f"{matmul_ms:.2f}" == "0.35", matmul_ms
-    assert f"{read_ms:.3f}" == "0.074", read_ms
-    assert all(number in SERVING_DERIVED for number in ("0.35", "0.074"))
+    """The generation figures the lesson and its page derive (ceiling, gaps, ratios) are recomputed from the run they
+    quote, results/generation_gpu_lesson_H200.json, and each is still written where it is quoted, so a re-run that
+    moves them fails here until the prose (and the entries) follow."""
+    run = json.loads((ROOT / "results" / "generation_gpu_lesson_H200.json").read_text())
+    assert run["device_name"] == "NVIDIA H200"
+    info = run["models"]["GPT-2 small"]
+    rows = {(r["method"], r["batch"]): r for r in run["rows"] if r["prompt"] == 512}
+    static1, static8 = rows[("static cache, compiled", 1)], rows[("static cache, compiled", 8)]
+    read_ms = info["weight_bytes"] / H200_BYTES_PER_S * 1000
+    kernel_ms = info["decode_kernel_profile_batch1"]["ms_per_step"]
+    decode_ms = run["floors"]["batch 1 decode ms per token"]
+    ceiling = H200_BYTES_PER_S / info["weight_bytes"]
+    derived = {"0.052": f"{read_ms:.3f}", "19,000": f"{round(ceiling, -3):,.0f}",
+               "0.04": f"{decode_ms - kernel_ms:.2f}",
+               "72": f"{info['prompt_forward_tokens_per_s']['1x512'] / static1['tokens_per_s']:.0f}",
+               "14.0": f"{static8['first_s']:.1f}", "0.27": f"{static8['warm_s']:.2f}"}
+    assert derived == {written: written for written in derived}, derived
+    assert round(kernel_ms / read_ms) == 9 and round(static1["tokens_per_s"] / ceiling, 1) == 0.1  # "nine times", "a tenth"
+    cell = _cell_source(*GENERATION_CELL.split("#"))
+    assert "nine times" in cell and "about a tenth" in cell and "nine times" in _place_text("book/decision/lesson08.md")
+    for written in derived:
+        assert (GENERATION_CELL, written) in DERIVED, written

@@ -51,6 +51,16 @@ def notebook_language(path: str | os.PathLike | None) -> str | None:
     return None
 
 
+# What `attention-course i18n notebooks` records in a notebook it writes: {"language": "ja", "source": ..., ...}
+GENERATED_METADATA = "attention_course_i18n"
+
+
+def metadata_language(metadata: dict) -> str | None:
+    """The language a notebook's metadata records (a Japanese notebook, or an assignment made from one), or None."""
+    lang = (metadata or {}).get(GENERATED_METADATA, {}).get("language")
+    return lang if lang in LANGUAGES else None
+
+
 def _running_notebook() -> str | None:
     """The path of the notebook this kernel runs, where the front end says it (None outside a notebook)."""
     if os.environ.get(SESSION_ENV):

@@ -419,7 +419,7 @@ LESSON_GRID = {"gpu": dict(GENERATION["gpu"], models={"GPT-2 small": (GPT2_SMALL
 
 def _model_rows(label: str, config: GPTConfig, prompts: list[int], new_tokens: int, batches: list[int], repeats: int,
                 hf_batches: list[int], compile: bool, device, dtype, progress: bool = False,
-                variants: list[str] = ()) -> tuple[list[dict], dict]:
+                variants: list[str] = (), after_batch=None) -> tuple[list[dict], dict]:
     torch.manual_seed(0)
     model = GPT(config).to(device=device, dtype=dtype).eval()
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -477,6 +477,8 @@ def _model_rows(label: str, config: GPTConfig, prompts: list[int], new_tokens: i
             rows += _variant_rows(label, model, info, prompts[0], new_tokens, repeats, compile, device, progress,
                                   variants)
         del generator
+        if after_batch is not None:
+            after_batch(rows, info)
     return rows, info
 
 
@@ -553,16 +555,20 @@ def _no_cudnn_attention():
 
 def _all_models(s: dict, compile: bool, device, dtype, progress: bool,
                 after_each=None) -> tuple[list[dict], dict]:
-    """Every model's rows and facts; ``after_each(rows, info)`` runs after each model (to keep a partial result)."""
+    """Every model's rows and facts; ``after_each(rows, info)`` runs after each batch of each model (to keep a
+    partial result)."""
     rows, info = [], {}
+
+    def so_far(label: str):
+        return lambda model_rows, model_info: after_each(rows + model_rows, {**info, label: model_info})
+
     for label, (shape, prompts, new_tokens) in s["models"].items():
         batches = s["batches"][label] if isinstance(s["batches"], dict) else s["batches"]
         model_rows, info[label] = _model_rows(label, GPTConfig(**shape), prompts, new_tokens, batches,
                                               s["repeats"], s["hf"] if label == next(iter(s["models"])) else [],
-                                              compile, device, dtype, progress, s.get("variants", []))
+                                              compile, device, dtype, progress, s.get("variants", []),
+                                              so_far(label) if after_each is not None else None)
         rows += model_rows
-        if after_each is not None:
-            after_each(rows, info)
     return rows, info
 
 

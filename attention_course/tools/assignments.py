@@ -19,6 +19,8 @@ from pathlib import Path
 
 import nbformat
 
+from .exercises import HINT_COMMENT
+
 CHECK_CALL = re.compile(r"""^\s*check(?:_challenge)?\(\s*["'](?P<task>[\w.]+)["']\s*,""", re.MULTILINE)
 BEGIN_WITH_HINT = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<hint>.*)$", re.MULTILINE)
 MARKDOWN_SOLUTION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.DOTALL)
@@ -80,8 +82,9 @@ def grade_id(task: str) -> str:
     return "task_" + task.replace(".", "_")
 
 
-def nbgrader_settings(root: Path, timeout: int = DEFAULT_TIMEOUT) -> dict[str, dict[str, object]]:
-    """The nbgrader configuration of a course folder (written to nbgrader_config.py and used in-process)."""
+def nbgrader_settings(root: Path, timeout: int = DEFAULT_TIMEOUT, lang: str = "") -> dict[str, dict[str, object]]:
+    """The nbgrader configuration of a course folder (written to nbgrader_config.py and used in-process); ``lang``:
+    the language of the checks' messages when grading (empty: each notebook's own, see ``IsolatedVerdicts``)."""
     return {
         "CourseDirectory": {"root": str(Path(root).resolve()), "course_id": COURSE_ID},
         "ClearSolutions": {"code_stub": {"python": STUB}},
@@ -89,15 +92,15 @@ def nbgrader_settings(root: Path, timeout: int = DEFAULT_TIMEOUT) -> dict[str, d
         # The learner's code never runs in nbgrader's kernel: each test cell's verdict comes from
         # grading.isolated, as a throwaway user (tools/grade_sandbox.py); nbgrader scores the outputs as usual.
         "Autograde": {"autograde_preprocessors": AUTOGRADE_PREPROCESSORS},
-        "IsolatedVerdicts": {"timeout": int(timeout), "hide": str(Path(root).resolve())},
+        "IsolatedVerdicts": {"timeout": int(timeout), "hide": str(Path(root).resolve()), "lang": lang},
     }
 
 
-def _config(root: Path, timeout: int):
+def _config(root: Path, timeout: int, lang: str = ""):
     from traitlets.config import Config
 
     config = Config()
-    for section, values in nbgrader_settings(root, timeout).items():
+    for section, values in nbgrader_settings(root, timeout, lang).items():
         for key, value in values.items():
             setattr(config[section], key, value)
     return config
@@ -120,10 +123,25 @@ def _hidden_block(task: str) -> str:
     return "\n".join(lines)
 
 
+def _hint_translations(solution: nbformat.NotebookNode) -> dict[str, str]:
+    """For a solution notebook of the Japanese edition (``attention-course i18n notebooks``), the Japanese of its
+    stubs' hint lines (its exercise's catalog, as the Japanese exercise notebook shows them); else {}."""
+    from ..core.language import GENERATED_METADATA, metadata_language
+
+    if metadata_language(solution.metadata) != "ja":
+        return {}
+    from .i18n import CATALOGS, translations
+
+    source = Path(solution.metadata[GENERATED_METADATA].get("source", ""))
+    return translations(CATALOGS / "exercises" / f"{source.stem}.po")
+
+
 def source_notebook(solution: nbformat.NotebookNode, lock_setup: bool = True) -> nbformat.NotebookNode:
     """An nbgrader source notebook made from one of the course's solution notebooks (or a team challenge:
-    ``lock_setup=False`` leaves every cell but the scored one free for the team to change)."""
+    ``lock_setup=False`` leaves every cell but the scored one free for the team to change). A Japanese-edition
+    solution gives its learners the hint lines in Japanese."""
     notebook = nbformat.v4.new_notebook(metadata=dict(solution.metadata))
+    hints = _hint_translations(solution)
     for index, cell in enumerate(solution.cells):
         if cell.cell_type == "markdown":
             new = nbformat.v4.new_markdown_cell(MARKDOWN_SOLUTION.sub("", cell.source))
@@ -131,8 +149,12 @@ def source_notebook(solution: nbformat.NotebookNode, lock_setup: bool = True) ->
             new = nbformat.v4.new_raw_cell(cell.source)
         elif "### BEGIN SOLUTION" in cell.source:  # the learner's answer; the hint stays visible
             source = BEGIN_WITH_HINT.sub(
-                lambda m: (f"{m['indent']}# Hint: {m['hint'].strip(' :-')}\n" if m["hint"].strip(" :-") else "")
+                lambda m: (f"{m['indent']}{HINT_COMMENT}{m['hint'].strip(' :-')}\n" if m["hint"].strip(" :-") else "")
                 + f"{m['indent']}### BEGIN SOLUTION", cell.source)
+            if hints:
+                from .i18n import translate_code
+
+                source = translate_code(source, hints)
             new = nbformat.v4.new_code_cell(source)
             new.metadata["nbgrader"] = _nbgrader_meta(f"answer_{index:02d}", solution=True)
         elif (match := CHECK_CALL.search(cell.source)):
@@ -158,8 +180,9 @@ def tasks_of(notebook: nbformat.NotebookNode) -> list[tuple[str, str, float]]:
     return found
 
 
-def nbgrader_api(root: Path, timeout: int):
-    """nbgrader's API on the course folder ``root``, quiet (warnings only), with its own command-line tools on PATH."""
+def nbgrader_api(root: Path, timeout: int, lang: str = ""):
+    """nbgrader's API on the course folder ``root``, quiet (warnings only), with its own command-line tools on PATH;
+    ``lang``: the language of the checks' messages when it grades (empty: each notebook's own)."""
     import logging
 
     from nbgrader.apps import NbGraderAPI
@@ -169,7 +192,7 @@ def nbgrader_api(root: Path, timeout: int):
     scripts = str(Path(sys.executable).parent)
     if scripts not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = scripts + os.pathsep + os.environ.get("PATH", "")
-    config = _config(root, timeout)
+    config = _config(root, timeout, lang)
     api = NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
     api.log_level = logging.WARNING
     return api

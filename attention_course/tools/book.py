@@ -182,15 +182,23 @@ def prepare_widgets(notebook: dict, language: str = "en") -> dict:
 
 def stage_notebook(notebook: Path, target: Path, language: str = "en") -> None:
     """Copy a notebook into the book's source, its saved widgets prepared for a static page; on the Japanese site,
-    the figures ``japanese_figures`` draws again in Japanese take the place of the English ones, and the saved
-    widgets and bertviz views speak Japanese (``widget_state.localise_widgets``)."""
+    the figures ``japanese_figures`` draws again in Japanese take the place of the English ones (the others get a
+    caption that translates their labels), the saved
+    widgets and bertviz views speak Japanese (``widget_state.localise_widgets``), and so do the exercises' hint
+    lines (``i18n.translate_code_cell``: the rest of each code cell is the English one)."""
     content = json.loads(notebook.read_text(encoding="utf-8"))
     if language == "ja":
-        from .japanese_figures import replace_figures
+        from .i18n import CATALOGS, translate_code_cell, translations
+        from .japanese_figures import caption_figures, replace_figures
         from .widget_state import localise_widgets
 
         replace_figures(f"{notebook.parent.name}/{notebook.stem}", content)
+        caption_figures(f"{notebook.parent.name}/{notebook.stem}", content)
         localise_widgets(content, language)
+        catalog = translations(CATALOGS / notebook.parent.name / f"{notebook.stem}.po")
+        for cell in content["cells"]:
+            if cell["cell_type"] == "code":
+                cell["source"] = translate_code_cell(cell["source"], catalog)
     target.write_text(json.dumps(prepare_widgets(content, language), ensure_ascii=False, indent=1), encoding="utf-8")
 
 

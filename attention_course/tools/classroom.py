@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..core.course import find_root
+from ..core.language import LANGUAGES
 from .assignments import DEFAULT_TIMEOUT, init_course
 from .gradebook import TASK_CSV, grade_course, read_task_csv, summary
 from .leaderboard import format_leaderboard, leaderboard
@@ -29,6 +30,9 @@ def add_parser(commands) -> None:
                        help="a folder of <student>/NN_name.ipynb to grade (copied; default: the course's submitted/)")
     grade.add_argument("--assignment", nargs="+", help="only these assignments, e.g. lesson02")
     grade.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help="seconds a cell may run (default %(default)s)")
+    grade.add_argument("--lang", choices=LANGUAGES,
+                       help="the language of the feedback (the checks' messages): default, each assignment's own "
+                            "(ja for a course made with `init --solutions solutions-ja`), else en")
     board = sub.add_parser("leaderboard", help="rank teams from a grading CSV's challenge scores")
     board.add_argument("csv", type=Path)
     board.add_argument("--json", action="store_true")
@@ -45,7 +49,7 @@ def run(args) -> int:
         print(f"wrote the nbgrader course {args.folder}: {', '.join(made)}; student versions in {args.folder / 'release'}")
         return 0
     if args.classroom_command == "grade":
-        rows = grade_course(args.folder, args.submissions, args.assignment, args.timeout)
+        rows = grade_course(args.folder, args.submissions, args.assignment, args.timeout, lang=args.lang)
         print(summary(rows))
         print(f"wrote {args.folder / TASK_CSV} and nbgrader's {args.folder / 'grades.csv'}")
         return 0

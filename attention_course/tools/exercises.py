@@ -30,6 +30,7 @@ BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<hint>.*)$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
 MARKDOWN_SOLUTION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.DOTALL)
 STAMP = "attention_course"
+HINT_COMMENT = "# Hint: "  # the line above each stub; a learner reads it (the Japanese edition translates it)
 
 
 class SolutionFormatError(ValueError):
@@ -47,7 +48,7 @@ def strip_solution_code(source: str, where: str = "cell") -> str:
             inside = True
             indent, hint = begin["indent"], begin["hint"].strip(" :-")
             if hint:
-                out.append(f"{indent}# Hint: {hint}")
+                out.append(f"{indent}{HINT_COMMENT}{hint}")
             out.append(f'{indent}raise NotImplementedError("your code here")')
         elif END.match(line):
             if not inside:

@@ -131,6 +131,14 @@ def job_from_notebook(notebook: nbformat.NotebookNode, timeout: int) -> dict:
     return {"cells": cells, "tasks": tasks, "timeout": int(timeout), "nonce": secrets.token_hex(16)}
 
 
+def notebook_language(notebook: nbformat.NotebookNode) -> str:
+    """The language of an assignment's checks: the one its notebook's metadata records (a course made from the
+    Japanese edition, ``classroom init --solutions solutions-ja``), else English."""
+    from ..core.language import DEFAULT, metadata_language
+
+    return metadata_language(notebook.metadata) or DEFAULT
+
+
 def _library_copy() -> Path:
     """A plain, read-only copy of the installed library (no editable finder points into the repository), without
     the hidden tests (hub.instructor_only_files). It sits in a 0700 folder of its own, so no other user of the host
@@ -278,11 +286,13 @@ class IsolatedVerdicts(NbGraderPreprocessor):
 
     timeout = Integer(60, help="seconds each task may take (a build task's own limit is used when larger)").tag(config=True)
     hide = Unicode("", help="os.pathsep-separated folders to hide from learner code (the course folder)").tag(config=True)
+    lang = Unicode("", help="the language of the checks' messages: en or ja (empty: the notebook's own)").tag(config=True)
 
     def preprocess(self, nb, resources):
         job = job_from_notebook(nb, self.timeout)
         if not job["tasks"]:
             return nb, resources
+        job["lang"] = self.lang or notebook_language(nb)
         info = resources.get("nbgrader", {})
         ahead = PRECOMPUTED.pop((info.get("student"), info.get("assignment")), None)
         if ahead is not None and [r["task"] for r in ahead[0]] == [t["task"] for t in job["tasks"]]:

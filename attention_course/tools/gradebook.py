@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..core.language import check_language
 from .assignments import DEFAULT_TIMEOUT, nbgrader_api, tasks_of
 
 TASK_CSV = "grades_by_task.csv"
@@ -88,11 +89,15 @@ def copy_submissions(submissions: Path, folder: Path) -> list[str]:
 
 
 def grade_course(folder: Path, submissions: Path | None = None, assignments: list[str] | None = None,
-                 timeout: int = DEFAULT_TIMEOUT, progress=print) -> list[TaskGrade]:
+                 timeout: int = DEFAULT_TIMEOUT, progress=print, lang: str | None = None) -> list[TaskGrade]:
     """Autograde every student in ``folder``/submitted (after copying ``submissions`` there, if given).
 
-    Writes ``grades_by_task.csv`` and nbgrader's ``grades.csv`` into ``folder`` and returns the rows.
+    Writes ``grades_by_task.csv`` and nbgrader's ``grades.csv`` into ``folder`` and returns the rows. ``lang``
+    ("en" or "ja"): the language of the checks' messages in the feedback; by default each assignment's own (Japanese
+    for a course made from the Japanese edition's solutions, else English). The points never depend on it.
     """
+    if lang is not None:
+        check_language(lang)
     folder = Path(folder).resolve()
     if not (folder / "nbgrader_config.py").exists():
         raise FileNotFoundError(f"{folder} is not a course folder: run `attention-course classroom init {folder}` first")
@@ -102,8 +107,8 @@ def grade_course(folder: Path, submissions: Path | None = None, assignments: lis
     submitted = folder / "submitted"
     students = sorted(p.name for p in submitted.iterdir() if p.is_dir()) if submitted.is_dir() else []
     wanted = assignments or sorted({a.name for s in students for a in (submitted / s).iterdir() if a.name in sources})
-    api = nbgrader_api(folder, timeout)
-    _precompute_verdicts(folder, students, wanted, sources, timeout, progress)
+    api = nbgrader_api(folder, timeout, lang or "")
+    _precompute_verdicts(folder, students, wanted, sources, timeout, progress, lang)
     with api.gradebook as gradebook:  # every student appears in nbgrader's export, graded or not
         for student in students:
             gradebook.update_or_create_student(student)
@@ -132,14 +137,16 @@ def grade_course(folder: Path, submissions: Path | None = None, assignments: lis
 
 
 def _precompute_verdicts(folder: Path, students: list[str], wanted: list[str], sources: dict, timeout: int,
-                         progress) -> None:
+                         progress, lang: str | None = None) -> None:
     """Every notebook's verdicts from one isolated grading run (one PyTorch import for the class, one throwaway
-    user per notebook); nbgrader's autograde then writes them into each test cell (grade_sandbox)."""
-    from .grade_sandbox import PRECOMPUTED, job_from_notebook, run_jobs
+    user per notebook); nbgrader's autograde then writes them into each test cell (grade_sandbox). Each job
+    carries its language (``lang``, else the assignment's), so no setting of the instructor's shell leaks in."""
+    from .grade_sandbox import PRECOMPUTED, job_from_notebook, notebook_language, run_jobs
 
     jobs = []
     for assignment in wanted:
         source = nbformat.read(sources[assignment], as_version=4)
+        language = lang or notebook_language(source)
         hidden = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
                   if c.metadata.get("nbgrader", {}).get("grade")}
         for student in students:
@@ -153,7 +160,7 @@ def _precompute_verdicts(folder: Path, students: list[str], wanted: list[str], s
                     cell.source = hidden[grade]
             job = job_from_notebook(notebook, timeout)
             if job["tasks"]:
-                jobs.append(dict(job, key=f"{student}/{assignment}"))
+                jobs.append(dict(job, key=f"{student}/{assignment}", lang=language))
     if not jobs:
         return
     progress(f"running {len(jobs)} notebooks in the isolated grader")

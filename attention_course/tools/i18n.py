@@ -12,6 +12,10 @@ How it fits together (book/locales/README.md says why this mechanism):
   generated, not committed; siblings of the English folders so that relative paths such as ``../results`` hold):
   each markdown cell's paragraphs replaced by their catalog translation; code cells, outputs and cell ids are the
   English notebook's own. A Japanese notebook a learner edited is never overwritten.
+  One kind of line inside code is prose too: the hint comment above each exercise stub (``# Hint: ...``). Each is a
+  message of its exercise's catalog (``add_code_messages`` adds them to the extraction, so a changed hint turns its
+  translation stale like any paragraph), and the Japanese notebook gets the translated line in its place; every
+  other byte of the code cell is the English one.
 
 Command line: ``attention-course i18n {update,check,notebooks}``.
 """
@@ -29,7 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.course import course
-from ..core.language import NOTEBOOK_FOLDERS, localised_folder
+from ..core.language import GENERATED_METADATA, NOTEBOOK_FOLDERS, localised_folder
+from .exercises import HINT_COMMENT
 
 ROOT = course().root
 LOCALES = ROOT / "book" / "locales"
@@ -74,7 +79,9 @@ def extract(output: Path) -> Path:
     command = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(source), "--path-output", str(output / "pot"),
                "--builder", "custom", "--custom-builder", "gettext", "-qq"]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return output / "pot" / "_build" / "gettext"
+    pot_dir = output / "pot" / "_build" / "gettext"
+    add_code_messages(pot_dir)
+    return pot_dir
 
 
 def templates(pot_dir: Path) -> dict[str, Path]:
@@ -97,10 +104,12 @@ def reuse_translations(catalogs: Path = CATALOGS) -> int:
     """Fill empty entries from translations that already exist: an exercise's instructions from its solution's
     catalog (always, replacing what was there: one source, solutions/), and any other recurring English (a heading such as "Summary") in the
     pages that are being translated, i.e. not on the list of untranslated sources (a listed page may still be
-    rewritten in English: a reused translation there would turn stale under its author). Returns how many."""
+    rewritten in English: a reused translation there would turn stale under its author); and an exercise stub's
+    hint line from the checks' translation of its nudge (``hint_translation``). Returns how many."""
     from babel.messages.pofile import write_po
 
     listed = read_untranslated_list() if UNTRANSLATED_LIST.exists() else {}
+    nudges = check_translations()
     memory: dict[str, str] = {}
     paths = sorted(catalogs.rglob("*.po"))
     for path in paths:
@@ -123,11 +132,94 @@ def reuse_translations(catalogs: Path = CATALOGS) -> int:
             elif message.id and not message.string and not message.fuzzy and message.id in source:
                 message.string = source[message.id]
                 changed += 1
+            elif message.id and not message.string and not message.fuzzy and hint_translation(message.id, nudges):
+                message.string = hint_translation(message.id, nudges)  # a stub's hint line: its nudge's reviewed
+                changed += 1  # Japanese, on any page (the line is generated from the same nudge as hint() prints)
         if changed:
             with path.open("wb") as handle:
                 write_po(handle, catalog, width=100, omit_header=False)
             filled += changed
     return filled
+
+
+# --- prose inside code cells: the exercises' hint comments ---------------------------------------------------------
+# Sphinx extracts no code, and code is shared by both languages; but the hint line the exercise generator writes above
+# each stub is prose a learner reads. Only that line (``exercises.HINT_COMMENT``) is a message: other comments
+# (``# NBVAL_IGNORE_OUTPUT``) are markers, and the code itself is never translated.
+CODE_MESSAGE_FOLDERS = ("exercises",)
+HINT_LINE = re.compile(rf"^(?P<indent>[ \t]*)# (?P<message>{re.escape(HINT_COMMENT[2:])}.*?)[ \t]*$")
+CODE_MESSAGE_COMMENT = "the hint line above a stub in a code cell (one line)"
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def code_messages(source: str) -> list[str]:
+    """The messages of a code cell: each hint line's text after ``# `` ("Hint: ..."), in order."""
+    return [match["message"] for line in source.split("\n") if (match := HINT_LINE.match(line))]
+
+
+def translate_code(source: str, catalog: dict[str, str], used: set[str] | None = None) -> str:
+    """A code cell with each hint line the catalog translates replaced by its translation (same indent, still a
+    comment); every other line, and the line ends, exactly as they were."""
+    lines = source.split("\n")
+    for number, line in enumerate(lines):
+        match = HINT_LINE.match(line)
+        if match and match["message"] in catalog:
+            lines[number] = f"{match['indent']}# {' '.join(catalog[match['message']].split())}"
+            if used is not None:
+                used.add(match["message"])
+    return "\n".join(lines)
+
+
+HINT_MESSAGE = re.compile(r'^Hint: (?P<nudge>.+) More: (?P<call>hint\("[^"]+"\))$', re.DOTALL)
+
+
+def hint_translation(msgid: str, nudges: dict[str, str]) -> str | None:
+    """A hint line's Japanese built from the checks' own translation of its nudge (``nudges``: {English: Japanese}
+    of grading/locales, what ``hint("NN.task")`` prints), or None where the line is not a hint or its nudge has none:
+    the stub and ``hint()`` then say the same words in Japanese as they do in English."""
+    match = HINT_MESSAGE.match(msgid)
+    if match is None or match["nudge"] not in nudges:
+        return None
+    return f"ヒント：{nudges[match['nudge']]}（詳しくは {match['call']}）"
+
+
+def check_translations() -> dict[str, str]:
+    """{English: Japanese} of the checks' messages (grading/locales), the nudges of ``hint()`` among them."""
+    from ..grading._messages import DOMAIN, LOCALE_DIR
+
+    return translations(LOCALE_DIR / LANGUAGE / "LC_MESSAGES" / f"{DOMAIN}.po")
+
+
+def add_code_messages(pot_dir: Path, root: Path | None = None, folders: tuple[str, ...] = CODE_MESSAGE_FOLDERS) -> int:
+    """Add the hint lines of each notebook of ``folders`` (under ``root``, the course by default) to its .pot in
+    ``pot_dir`` (made if Sphinx wrote none), after the page's own messages; returns how many were added."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.pofile import read_po, write_po
+
+    added = 0
+    for folder in folders:
+        for path in sorted(((root or ROOT) / folder).glob("*.ipynb")):
+            notebook = json.loads(path.read_text(encoding="utf-8"))
+            messages = [m for cell in notebook["cells"] if cell["cell_type"] == "code" for m in code_messages(_source(cell))]
+            if not messages:
+                continue
+            pot = pot_dir / folder / f"{path.stem}.pot"
+            if pot.exists():
+                with pot.open("rb") as handle:
+                    template = read_po(handle)
+            else:
+                template = Catalog()
+            for message in messages:
+                if message not in template:
+                    template.add(message, auto_comments=[CODE_MESSAGE_COMMENT])
+                    added += 1
+            pot.parent.mkdir(parents=True, exist_ok=True)
+            with pot.open("wb") as handle:
+                write_po(handle, template, width=0)
+    return added
 
 
 # --- coverage ---------------------------------------------------------------------------------------------------
@@ -241,7 +333,7 @@ def translate_markdown(source: str, catalog: dict[str, str], used: set[str] | No
     return "\n".join(lines)
 
 
-GENERATED = "attention_course_i18n"  # notebook metadata: the language and a fingerprint of what was generated
+GENERATED = GENERATED_METADATA  # notebook metadata: the language and a fingerprint of what was generated
 
 
 def japanese_folder(folder: str) -> str:
@@ -252,17 +344,28 @@ def japanese_folder(folder: str) -> str:
 
 
 def japanese_notebook(notebook: dict, catalog: dict[str, str]) -> tuple[dict, set[str]]:
-    """The notebook with its markdown translated (code and outputs untouched) and the messages used."""
+    """The notebook with its markdown and its code cells' hint lines translated (every other line of code, and the
+    outputs, untouched) and the messages used."""
     translated, used = copy.deepcopy(notebook), set()
     for cell in translated["cells"]:
         if cell["cell_type"] == "markdown":
-            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-            cell["source"] = translate_markdown(text, catalog, used)
+            cell["source"] = translate_markdown(_source(cell), catalog, used)
+        elif cell["cell_type"] == "code" and code_messages(_source(cell)):
+            cell["source"] = translate_code_cell(cell["source"], catalog, used)
         alt = cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt")
         if alt and alt in catalog:
             cell["metadata"]["mystnb"]["image"]["alt"] = catalog[alt]
             used.add(alt)
     return translated, used
+
+
+def translate_code_cell(source: str | list[str], catalog: dict[str, str], used: set[str] | None = None) -> str | list[str]:
+    """``translate_code`` on a cell's source as the notebook stores it (one string, or a list of lines)."""
+    joined = source if isinstance(source, str) else "".join(source)
+    text = translate_code(joined, catalog, used)
+    if text == joined or isinstance(source, str):
+        return source if text == joined else text
+    return text.splitlines(keepends=True)
 
 
 def _fingerprint(notebook: dict) -> str:

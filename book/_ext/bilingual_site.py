@@ -79,6 +79,8 @@ class MarkUntranslated(SphinxTransform):
                 continue  # math reads the same in both languages
             if isinstance(node, nodes.image) and JAPANESE.search(node.get("alt", "")):
                 continue  # its description was translated (Sphinx marks only text nodes as translated)
+            if isinstance(node, nodes.caption) and JAPANESE.search(message):
+                continue  # a figure's caption the Japanese build writes in Japanese (japanese_figures.CAPTIONS)
             if "language-en" not in node["classes"]:
                 node["classes"].append("language-en")
 
