@@ -45,7 +45,7 @@ def test_each_defect_changes_the_pixels_under_its_mask(kind):
     rng = np.random.default_rng(3)
     change, mask = surfaces.defect(kind, rng)
     assert mask.any() and np.abs(change[mask]).mean() > 0.05
-    if kind != "stain":  # a stain's soft edge fades outside its half-height mask
+    if kind != "stain":  # a stain's soft edge fades just outside its mask (the rim's outer half)
         assert np.abs(change[~mask]).max() == 0
 
 
