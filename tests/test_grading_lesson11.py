@@ -76,3 +76,20 @@ def test_unfinished_stub_says_so():
         raise NotImplementedError
     with pytest.raises(AssertionError, match="not done yet"):
         check("11.error_cost", stub)
+
+
+def test_error_cost_names_the_swap_on_every_draw_and_is_exact_on_large_lines():
+    # the tolerance is relative to the answer's size and applied once: scaled twice, a large line's cost let a 10 %
+    # error pass and let a swapped answer match another mistake's diagnosis (seen once in CI)
+    def swapped(r, f, n, d, m, a):
+        return n * d * (1 - r) * a + n * (1 - d) * f * m
+
+    def ten_percent_off_on_large_lines(r, f, n, d, m, a):
+        right = n * d * (1 - r) * m + n * (1 - d) * f * a
+        return right * (1.1 if n > 10_000 else 1.0)
+
+    for _ in range(30):
+        with pytest.raises(AssertionError, match="swapped"):
+            check("11.error_cost", swapped)
+        with pytest.raises(AssertionError, match="failed"):
+            check("11.error_cost", ten_percent_off_on_large_lines)

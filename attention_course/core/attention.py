@@ -157,7 +157,8 @@ class StaticKVCache:
             raise ValueError(f"decode_attention must be one of {self.DECODE_ATTENTION}, got {decode_attention!r}")
         # How one new query attends over the cache: "matmul" (the plain maths, which torch.compile fuses into a few
         # small kernels) or "fused" (PyTorch's scaled_dot_product_attention, whose kernels tile 64+ queries at a
-        # time and leave most of a tile idle for one query; the generation benchmark measures both).
+        # time and leave most of a tile idle for one query; the generation benchmark's smoke profile runs both, and an
+        # earlier H100 run timed both: results/generation_gpu_H100.json).
         self.decode_attention = decode_attention
         shape = (max_batch, n_heads, max_len, d_head)
         self.keys = torch.zeros(shape, dtype=dtype, device=device)

@@ -243,8 +243,9 @@ class StaticGenerator:
         batch, length = tokens.shape
         state = self._state(batch)
         state.out[:, :length] = tokens
-        # cuDNN's attention builds a plan for every new shape, which is the likeliest cause of the 14 s stall on
-        # batch 8's first 512-token prompt in lesson 08's H200 run; the other fused kernels need no such set-up
+        # cuDNN's attention builds a plan for every new shape: a candidate cause of the 14 s stall on batch 8's first
+        # 512-token prompt in lesson 08's H200 run (untested; batch 1's first call, with the same kernels, did not
+        # stall); the other fused kernels need no such set-up
         with _no_cudnn_attention():
             first = self._prefill(tokens)
         state.out[:, length] = first[:, 0]

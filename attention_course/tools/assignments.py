@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from .exercises import HINT_COMMENT
+from .code_messages import HINT_COMMENT
 
 CHECK_CALL = re.compile(r"""^\s*check(?:_challenge)?\(\s*["'](?P<task>[\w.]+)["']\s*,""", re.MULTILINE)
 BEGIN_WITH_HINT = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<hint>.*)$", re.MULTILINE)

@@ -188,7 +188,7 @@ def stage_notebook(notebook: Path, target: Path, language: str = "en") -> None:
     lines (``i18n.translate_code_cell``: the rest of each code cell is the English one)."""
     content = json.loads(notebook.read_text(encoding="utf-8"))
     if language == "ja":
-        from .i18n import CATALOGS, translate_code_cell, translations
+        from .code_messages import CATALOGS, translate_code_cell, translations
         from .japanese_figures import caption_figures, replace_figures
         from .widget_state import localise_widgets
 

@@ -26,11 +26,12 @@ from pathlib import Path
 
 import nbformat
 
+from .code_messages import HINT_COMMENT
+
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?P<hint>.*)$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
 MARKDOWN_SOLUTION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.DOTALL)
 STAMP = "attention_course"
-HINT_COMMENT = "# Hint: "  # the line above each stub; a learner reads it (the Japanese edition translates it)
 
 
 class SolutionFormatError(ValueError):

@@ -34,12 +34,20 @@ from pathlib import Path
 
 from ..core.course import course
 from ..core.language import GENERATED_METADATA, NOTEBOOK_FOLDERS, localised_folder
-from .exercises import HINT_COMMENT
+from .code_messages import (  # noqa: F401 (re-exported: the catalogs' readers also import them from here)
+    CATALOGS,
+    HINT_COMMENT,
+    HINT_LINE,
+    LANGUAGE,
+    LOCALES,
+    code_messages,
+    read_catalog,
+    translate_code,
+    translate_code_cell,
+    translations,
+)
 
 ROOT = course().root
-LOCALES = ROOT / "book" / "locales"
-LANGUAGE = "ja"
-CATALOGS = LOCALES / LANGUAGE / "LC_MESSAGES"
 UNTRANSLATED_LIST = LOCALES / "untranslated.txt"
 # Messages with no words to translate: math, code, numbers, names of files.
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
@@ -55,19 +63,7 @@ def needs_translation(msgid: str) -> bool:
     return bool(LATIN_WORD.search(text))
 
 
-def read_catalog(path: Path):
-    """A .po file as a babel Catalog (fuzzy entries kept: they are stale translations)."""
-    from babel.messages.pofile import read_po
 
-    with path.open("rb") as handle:
-        return read_po(handle, locale=LANGUAGE)
-
-
-def translations(path: Path) -> dict[str, str]:
-    """{English message: Japanese} for the current (not fuzzy, not empty) entries of a catalog; {} if none."""
-    if not path.exists():
-        return {}
-    return {m.id: m.string for m in read_catalog(path) if m.id and m.string and not m.fuzzy}
 
 
 # --- extraction (Sphinx's gettext builder) --------------------------------------------------------------------------
@@ -144,33 +140,14 @@ def reuse_translations(catalogs: Path = CATALOGS) -> int:
 
 # --- prose inside code cells: the exercises' hint comments ---------------------------------------------------------
 # Sphinx extracts no code, and code is shared by both languages; but the hint line the exercise generator writes above
-# each stub is prose a learner reads. Only that line (``exercises.HINT_COMMENT``) is a message: other comments
+# each stub is prose a learner reads. Only that line (``code_messages.HINT_COMMENT``) is a message: other comments
 # (``# NBVAL_IGNORE_OUTPUT``) are markers, and the code itself is never translated.
 CODE_MESSAGE_FOLDERS = ("exercises",)
-HINT_LINE = re.compile(rf"^(?P<indent>[ \t]*)# (?P<message>{re.escape(HINT_COMMENT[2:])}.*?)[ \t]*$")
 CODE_MESSAGE_COMMENT = "the hint line above a stub in a code cell (one line)"
 
 
 def _source(cell: dict) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-def code_messages(source: str) -> list[str]:
-    """The messages of a code cell: each hint line's text after ``# `` ("Hint: ..."), in order."""
-    return [match["message"] for line in source.split("\n") if (match := HINT_LINE.match(line))]
-
-
-def translate_code(source: str, catalog: dict[str, str], used: set[str] | None = None) -> str:
-    """A code cell with each hint line the catalog translates replaced by its translation (same indent, still a
-    comment); every other line, and the line ends, exactly as they were."""
-    lines = source.split("\n")
-    for number, line in enumerate(lines):
-        match = HINT_LINE.match(line)
-        if match and match["message"] in catalog:
-            lines[number] = f"{match['indent']}# {' '.join(catalog[match['message']].split())}"
-            if used is not None:
-                used.add(match["message"])
-    return "\n".join(lines)
 
 
 HINT_MESSAGE = re.compile(r'^Hint: (?P<nudge>.+) More: (?P<call>hint\("[^"]+"\))$', re.DOTALL)
@@ -357,15 +334,6 @@ def japanese_notebook(notebook: dict, catalog: dict[str, str]) -> tuple[dict, se
             cell["metadata"]["mystnb"]["image"]["alt"] = catalog[alt]
             used.add(alt)
     return translated, used
-
-
-def translate_code_cell(source: str | list[str], catalog: dict[str, str], used: set[str] | None = None) -> str | list[str]:
-    """``translate_code`` on a cell's source as the notebook stores it (one string, or a list of lines)."""
-    joined = source if isinstance(source, str) else "".join(source)
-    text = translate_code(joined, catalog, used)
-    if text == joined or isinstance(source, str):
-        return source if text == joined else text
-    return text.splitlines(keepends=True)
 
 
 def _fingerprint(notebook: dict) -> str:

@@ -658,7 +658,7 @@ def sharding_memory_figures(notebook: dict) -> list:
         ax.invert_yaxis()
         ax.text(card_gib, -0.7, " 80 GB の GPU", va="bottom", fontsize=8)
         ax.set(xlabel="GPU 1 基あたりの GiB（計算値）",
-               title=f"パラメータ {sharding.param_count(config) / 1e9:.2f} B 個、GPU 1 基あたり {per_gpu} × 1024 トークン、"
+               title=f"パラメータ {sharding.param_count(config) / 1e8:.1f} 億個、GPU 1 基あたり {per_gpu} × 1024 トークン、"
                      f"GPU {world} 基")
         ax.set_ylim(len(estimates) - 0.5, -1.2)  # room above the first bar for the line's label
         ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, -0.32), ncol=5, frameon=False)
@@ -877,12 +877,20 @@ FIGURES: dict[tuple[str, str], Callable[[dict], list]] = {
 # ``mystnb.figure.caption``, on the Japanese site only); its alt text is translated in the page's catalog as every
 # figure's is. Code and names stay as the figure writes them.
 CAPTIONS: dict[tuple[str, str], str] = {
+    ("notebooks/11_factory_floor", "b1f7fbef"):
+        "図中の英語の訳。題：テスト用の表面（上段）とその欠陥マスク（下段）。上段の各画像の題は、上が種類（good は良品、"
+        "scratch は傷、spot は斑点、crack はひび割れ、stain は染み）、下が素材（brushed metal はヘアライン加工の金属、"
+        "woven fabric は織物、wood は木材、cast は鋳物）。下段の題「mask」はマスク。",
+    ("notebooks/11_factory_floor", "0b371515"):
+        "図中の英語の訳。題：モデルがどこを見ているか（本当の欠陥を緑の線で囲んでいます）。行の見出し：「image + mask」は"
+        "画像とマスク、「rollout (ViT)」は ViT のアテンションロールアウト、「Grad-CAM (CNN)」は CNN の Grad-CAM。各列の題は"
+        "欠陥の種類（scratch は傷、spot は斑点、crack はひび割れ、stain は染み）。",
     ("notebooks/01_recurrence_to_attention", "c009"):
         "図中の英語の訳。題：素朴な RNN は最初の入力を指数的な速さで忘れる。横軸：系列長 T。縦軸：`|dh_T / dx_0|` の平均。",
     ("notebooks/02_self_attention", "c007"):
         "図中の英語の訳。左の題：スケーリングしないとスコアのばらつきは sqrt(d) のように増える。右の題：スケーリングしない"
         "ソフトマックスは一つのキーに集中する。横軸：幅 d。縦軸：左はスコアの標準偏差、右は最大の重みの平均（キー 32 個）。"
-        "凡例：「unscaled」 はスケーリングなし、「scaled」 はスケーリングあり、「uniform (1/32)」 は一様（1/32）。",
+        "凡例：「unscaled」はスケーリングなし、「scaled」はスケーリングあり、「uniform (1/32)」は一様（1/32）。",
     ("notebooks/02_self_attention", "c011"):
         "図中の英語の訳。題：アテンションの重み（ランダムな射影）。横軸：キー（注目される側）。縦軸：クエリ（注目する側）。"
         "目盛りは文のトークン。",
@@ -902,7 +910,7 @@ CAPTIONS: dict[tuple[str, str], str] = {
         "（名前はコードのまま）。",
     ("notebooks/05_training_a_gpt", "c012"):
         "図中の英語の訳。題：シェイクスピアで学習する文字単位の GPT（実行したハードウェアとプロファイル）。横軸：ステップ。"
-        "縦軸：交差エントロピー（ナット／文字）。凡例：「training batch loss」 は学習バッチの損失、「validation loss」 は"
+        "縦軸：交差エントロピー（ナット／文字）。凡例：「training batch loss」は学習バッチの損失、「validation loss」は"
         "検証損失、点線は 1.30 ナット／文字。",
     ("notebooks/05_training_a_gpt", "c016"):
         "図中の英語の訳。題：モデル、シード、学習率、ステップ数は同じで、ドロップアウトだけが違う（実行したハードウェア）。"
@@ -910,9 +918,9 @@ CAPTIONS: dict[tuple[str, str], str] = {
     ("notebooks/05_training_a_gpt", "c019"):
         "図中の英語の訳。上の題：ピーク学習率 5e-3（凡例に別の学習率があるものを除く）。縦軸：学習損失（ナット／文字）。"
         "下の題：勾配ノルム。縦軸：クリッピング前の勾配ノルム。横軸：ステップ。凡例：Pre-LN と Post-LN、"
-        "「warm-up」 はウォームアップ、「clipping」 はクリッピング、「no」 はなし、「lr」 は学習率。",
+        "「warm-up」はウォームアップ、「clipping」はクリッピング、「no」はなし、「lr」は学習率。",
     ("notebooks/06_attention_maps", "c005"):
-        "図中の英語の訳。各図の題：「layer N, mean over 12 heads」 は層 N、12 ヘッドの平均。縦軸はクエリ、横軸はキーのトークン。",
+        "図中の英語の訳。各図の題：「layer N, mean over 12 heads」は層 N、12 ヘッドの平均。縦軸はクエリ、横軸はキーのトークン。",
     ("notebooks/06_attention_maps", "c007"):
         "図中の英語の訳。上から順に：平均アテンション距離（トークン）、[CLS] と [SEP] に向くアテンションの割合、"
         "直前のトークンへの重み。横軸：ヘッド。縦軸：層。",
@@ -920,33 +928,33 @@ CAPTIONS: dict[tuple[str, str], str] = {
         "図中の英語の訳。題：全 6 層にわたるアテンションロールアウト（静的な描画）。目盛りは文のトークン。",
     ("notebooks/06_attention_maps", "c017"):
         "図中の英語の訳。題：各手法は重要なトークンをどれだけ正しく順位づけるか。縦軸：消去テストとのスピアマン相関。"
-        "横軸：手法（「attention」 はアテンション、「rollout」 はアテンションロールアウト、「gradient x input」 は勾配×入力、"
-        "「random」 はランダム）。",
+        "横軸：手法（「attention」はアテンション、「rollout」はアテンションロールアウト、「gradient x input」は勾配×入力、"
+        "「random」はランダム）。",
     ("notebooks/06_attention_maps", "c018"):
         "図中の英語の訳。題：一つのレビューのトークンの重要度を、三つの手法で比べる。縦軸：重要度（最大値を 1 にそろえた値）。"
-        "横軸：レビューのトークン。凡例：「erasure」 は消去テスト、「attention」 はアテンション、「gradient x input」 は勾配×入力。",
+        "横軸：レビューのトークン。凡例：「erasure」は消去テスト、「attention」はアテンション、「gradient x input」は勾配×入力。",
     ("notebooks/09_beyond_text", "e0f8c603"):
         "図中の英語の訳。左の題：ラベルと、順に番号を付けたパッチ。右の題：系列、パッチ 1 個が 1 行。横軸：パッチの中の"
         "画素（行ごとに並べたもの）。縦軸：パッチ（トークン）の番号。",
     ("notebooks/09_beyond_text", "e6356a4f"):
-        "図中の英語の訳。題：[CLS] がどこを見るか（明るいほどアテンションが大きい）。列：「digit」 は数字の画像、「rollout」 は"
-        "アテンションロールアウト、「layer N mean」 は層 N の平均、「head h」 はヘッド h。行の見出し：「true」 は正解、「said」 は予測。",
+        "図中の英語の訳。題：[CLS] がどこを見るか（明るいほどアテンションが大きい）。列：「digit」は数字の画像、「rollout」は"
+        "アテンションロールアウト、「layer N mean」は層 N の平均、「head h」はヘッド h。行の見出し：「true」は正解、「said」は予測。",
     ("notebooks/09_beyond_text", "c756a6f1"):
         "図中の英語の訳。題：各ヘッドがどこまで遠くを見るか（テスト画像の数とシードの数）。横軸：層。縦軸：平均アテンション"
         "距離（パッチ）。凡例：すべてのヘッドとシードの範囲、一つのヘッド（シード別）、一様なアテンション、"
         "次のパッチだけを見る場合（1.0）。",
     ("notebooks/09_beyond_text", "018a86e8"):
-        "図中の英語の訳。題：コサイン類似度、数字ごとのテスト画像とキャプションの比較。横軸：キャプション。縦軸：「image of a N」"
+        "図中の英語の訳。題：コサイン類似度、数字ごとに一つのテスト画像とキャプションの比較。横軸：キャプション。縦軸：「image of a N」"
         "は数字 N の画像。カラーバー：コサイン類似度。",
     ("notebooks/09_beyond_text", "e23a0569"):
         "図中の英語の訳。題：生成した各単語の、画像のパッチに対するクロスアテンション。各小図の題は生成された単語。",
     ("notebooks/09_beyond_text", "9c2730da"):
-        "図中の英語の訳。題：Nino 1+2 海域の月ごとの海面水温。横軸：年。縦軸：海面水温（℃）。凡例：「validation」 は検証期間、"
-        "「test (held out)」 は取り分けたテスト期間。",
+        "図中の英語の訳。題：Nino 1+2 海域の月ごとの海面水温。横軸：年。縦軸：海面水温（℃）。凡例：「validation」は検証期間、"
+        "「test (held out)」は取り分けたテスト期間。",
     ("notebooks/09_beyond_text", "1031a105"):
         "図中の英語の訳。題：予測の先の長さごとの誤差（低いほどよい。帯は 95 % 区間）。横軸：何か月先か。縦軸：テスト期間の "
-        "MASE。凡例：「forecaster」 はアテンションによる予測モデル（「seed」 はシード）、「seasonal naive」 は季節ナイーブ、"
-        "「persistence」 は持続予測、「climatology」 は気候値、「anomaly persistence」 は偏差の持続予測。",
+        "MASE。凡例：「forecaster」はアテンションによる予測モデル（「seed」はシード）、「seasonal naive」は季節ナイーブ、"
+        "「persistence」は持続予測、「climatology」は気候値、「anomaly persistence」は偏差の持続予測。",
     ("notebooks/09_beyond_text", "489acca9"):
         "図中の英語の訳。題：未来の各月から過去の各月へのアテンション（最後のブロック）。横軸：過去の月（予測の起点から"
         "数えた位置）。縦軸：何か月先か。カラーバー：アテンションの重み。",
@@ -954,7 +962,7 @@ CAPTIONS: dict[tuple[str, str], str] = {
 # The lesson itself draws this one in Japanese (for the Japanese memo).
 DRAWN_IN_JAPANESE = {("notebooks/10_proof_of_concept", "c3904179")}
 # Lessons being rewritten this session: their remaining English figures wait for the rewrite (see inventory()).
-WAITING = ("notebooks/08_serving", "notebooks/11_factory_floor")
+WAITING: tuple[str, ...] = ()  # pages whose figures may stay English without a caption while they are rewritten
 
 
 def figure_cells(notebook: dict) -> list[str]:
