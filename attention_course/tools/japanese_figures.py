@@ -882,7 +882,7 @@ CAPTIONS: dict[tuple[str, str], str] = {
         "scratch は傷、spot は斑点、crack はひび割れ、stain は染み）、下が素材（brushed metal はヘアライン加工の金属、"
         "woven fabric は織物、wood は木材、cast は鋳物）。下段の題「mask」はマスク。",
     ("notebooks/11_factory_floor", "0b371515"):
-        "図中の英語の訳。題：モデルがどこを見ているか（本当の欠陥を緑の線で囲んでいます）。行の見出し：「image + mask」は"
+        "図中の英語の訳。題：モデルがどこを見ているか（正解の欠陥を緑の線で囲んでいます）。行の見出し：「image + mask」は"
         "画像とマスク、「rollout (ViT)」は ViT のアテンションロールアウト、「Grad-CAM (CNN)」は CNN の Grad-CAM。各列の題は"
         "欠陥の種類（scratch は傷、spot は斑点、crack はひび割れ、stain は染み）。",
     ("notebooks/01_recurrence_to_attention", "c009"):
