@@ -123,6 +123,8 @@ def test_generator_errors_say_what_was_expected(model):
         StaticGenerator(model, max_batch=1, max_len=65)
     with pytest.raises(ValueError, match="steps_per_graph must be positive"):
         StaticGenerator(model, max_batch=1, steps_per_graph=0)
+    with pytest.raises(ValueError, match="prefill_graphs needs compile=True and a model on a CUDA device"):
+        StaticGenerator(model, max_batch=1, prefill_graphs=True)
     with pytest.raises(TypeError, match="course's GPT"):
         StaticGenerator(torch.nn.Linear(2, 2), max_batch=1)
 

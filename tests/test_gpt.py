@@ -29,6 +29,17 @@ def test_future_tokens_do_not_change_past_logits(tiny):
         torch.testing.assert_close(tiny(tokens)[0][:, :6], tiny(changed)[0][:, :6])
 
 
+def test_last_only_gives_the_last_positions_logits_alone(tiny):
+    tokens = torch.randint(11, (3, 9))
+    with torch.no_grad():
+        full, _ = tiny(tokens)
+        last, _ = tiny(tokens, last_only=True)
+    assert last.shape == (3, 1, 11)
+    torch.testing.assert_close(last, full[:, -1:])
+    with pytest.raises(ValueError, match="needs them all"):
+        tiny(tokens, tokens, last_only=True)
+
+
 def test_post_ln_and_unfused_variants_run(tiny):
     for pre_ln, fused in ((False, True), (True, False)):
         model = GPT(GPTConfig(vocab_size=11, block_size=16, n_layer=2, n_head=2, d_model=16, pre_ln=pre_ln, fused=fused))

@@ -72,7 +72,7 @@ class GPT(nn.Module):
 
     def forward(self, tokens: Tensor, targets: Tensor | None = None,
                 caches: list[KVCache] | list[StaticKVCache] | None = None,
-                positions: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+                positions: Tensor | None = None, last_only: bool = False) -> tuple[Tensor, Tensor | None]:
         """Logits (B, T, vocab) and, given targets (B, T), the mean next-token cross-entropy.
 
         With targets, gradients flow through the loss only: the logits come back detached; with
@@ -81,7 +81,11 @@ class GPT(nn.Module):
         those already cached: only they are computed, attending over the cached keys and values too.
         With ``StaticKVCache`` caches (``generation.py``), ``positions`` (T,) says where ``tokens`` sit: a tensor,
         so that a compiled decode step never sees a Python number change from one token to the next.
+        ``last_only=True`` returns the last position's logits only (B, 1, vocab), all that generation reads: the
+        head is the largest matrix product, so a prompt's pass skips most of its work.
         """
+        if last_only and targets is not None:
+            raise ValueError("last_only=True returns one position's logits; training with targets needs them all")
         batch, length = tokens.shape
         if positions is None:
             start = len(caches[0]) if caches else 0
@@ -91,6 +95,8 @@ class GPT(nn.Module):
         x = self.drop(self.token_embedding(tokens) + self.position_embedding(positions))
         for i, block in enumerate(self.blocks):
             x = block(x, is_causal=True, cache=caches[i] if caches else None, positions=positions)
+        if last_only:
+            x = x[:, -1:]
         x = self.final_norm(x)
         if targets is not None and self.config.fused_loss:
             return None, linear_cross_entropy(x, self.lm_head.weight, targets)

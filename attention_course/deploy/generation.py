@@ -94,6 +94,15 @@ class _DecodeState:
     graphs: dict = field(default_factory=dict)
 
 
+@dataclass
+class _PrefillGraph:
+    """One prompt shape's captured prompt pass: its fixed input buffer, its output (the first new token), the graph."""
+
+    tokens: Tensor
+    first: Tensor
+    graph: torch.cuda.CUDAGraph
+
+
 class StaticGenerator:
     """Greedy or sampled generation for one ``GPT`` with a static KV cache and a compiled decode step.
 
@@ -102,7 +111,9 @@ class StaticGenerator:
     size, on first use or ``warm_up``) and, on a GPU, captures ``steps_per_graph`` consecutive decode steps in one
     CUDA graph: the token, its position and the output row live in fixed buffers that the graph updates itself, so
     the host launches one graph per ``steps_per_graph`` tokens (and a one-step graph for the remainder) and never
-    waits; the prompt's forward pass (prefill) is compiled once for every length. ``decode_linear`` says how a
+    waits. The prompt's forward pass (prefill) is compiled once for every length and, with ``prefill_graphs`` (the
+    default when compiled on a GPU), captured in a CUDA graph per prompt shape on that shape's first call (a few
+    milliseconds, once): a warm prompt pass is then one launch instead of hundreds. ``decode_linear`` says how a
     decode step with one row computes its linear layers: "sum" (``OneRowLinear``; the default when compiled) or
     "matmul" (the default eager). ``decode_attention`` picks how the one new query attends over the cache
     (``StaticKVCache``): "matmul" (default) or "fused". The model keeps its dtype (cast it to bfloat16 for serving:
@@ -113,7 +124,7 @@ class StaticGenerator:
 
     def __init__(self, model: GPT, max_batch: int, max_len: int | None = None, temperature: float = 0.0,
                  top_k: int | None = None, compile: bool = False, decode_attention: str = "matmul",
-                 steps_per_graph: int = 16, decode_linear: str | None = None):
+                 steps_per_graph: int = 16, decode_linear: str | None = None, prefill_graphs: bool | None = None):
         if not isinstance(model, GPT):
             raise TypeError(f"StaticGenerator serves the course's GPT, got {type(model).__name__}")
         max_len = max_len or model.config.block_size
@@ -138,6 +149,12 @@ class StaticGenerator:
         self.temperature, self.top_k = temperature, top_k
         self.compiled = compile
         self.steps_per_graph = steps_per_graph
+        on_gpu_compiled = compile and self.device.type == "cuda"
+        if prefill_graphs and not on_gpu_compiled:
+            raise ValueError("prefill_graphs needs compile=True and a model on a CUDA device")
+        self.prefill_graphs = on_gpu_compiled if prefill_graphs is None else prefill_graphs
+        self._pool = torch.cuda.graph_pool_handle() if on_gpu_compiled else None  # one memory pool for every graph
+        self._prefills: dict[tuple[int, int], _PrefillGraph] = {}
         # Inductor fuses the step's kernels (coordinate-descent tuning picks the launch settings of the reductions it
         # writes, as gpt-fast does); the CUDA graphs are captured here (``_capture``), not by the compiler
         self._step = torch.compile(self.decode_step, fullgraph=True, options={"coordinate_descent_tuning": True}) \
@@ -163,7 +180,7 @@ class StaticGenerator:
         """Run the prompt (B, T) through the model in one pass, writing positions 0..T-1 of the caches; return
         the first new token (B, 1). Positions past T keep stale values, hidden by the mask until overwritten."""
         positions = torch.arange(tokens.shape[1], device=tokens.device)
-        logits, _ = self.model(tokens, caches=self.caches, positions=positions)
+        logits, _ = self.model(tokens, caches=self.caches, positions=positions, last_only=True)
         return sample_on_device(logits[:, -1], self.temperature, self.top_k)
 
     @torch.no_grad()
@@ -220,13 +237,40 @@ class StaticGenerator:
             state.position.fill_(0)
             self._advance(state, min(3, self.max_len - 1))
         torch.cuda.current_stream(self.device).wait_stream(side)
-        pool = torch.cuda.graph_pool_handle()
         for steps in sorted({self.steps_per_graph, 1}, reverse=True):
             state.position.fill_(0)  # recorded, not run: no position moves during a capture
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=pool):
+            with torch.cuda.graph(graph, pool=self._pool):
                 self._advance(state, steps)
             state.graphs[steps] = graph
+
+    @torch.no_grad()
+    def _capture_prefill(self, tokens: Tensor) -> _PrefillGraph:
+        # As for the decode steps: run once on a side stream (the shape's first run: kernel set-up, allocations),
+        # then record. Every graph shares one memory pool: they never run at the same time, and each keeps alive
+        # only its input and its one-token output.
+        buffer = tokens.clone()
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            self._prefill(buffer)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, pool=self._pool):
+            first = self._prefill(buffer)
+        return _PrefillGraph(tokens=buffer, first=first, graph=graph)
+
+    def _prefill_first(self, tokens: Tensor) -> Tensor:
+        """The prompt's pass (captured per shape when ``prefill_graphs``); the first new token (B, 1)."""
+        if not self.prefill_graphs:
+            return self._prefill(tokens)
+        captured = self._prefills.get(tuple(tokens.shape))
+        if captured is None:
+            captured = self._prefills[tuple(tokens.shape)] = self._capture_prefill(tokens)
+        else:
+            captured.tokens.copy_(tokens)
+        captured.graph.replay()  # a capture records without running: the first call replays too
+        return captured.first
 
     def _run(self, state: _DecodeState, steps: int) -> None:
         graph = state.graphs.get(steps)
@@ -247,7 +291,7 @@ class StaticGenerator:
         # 512-token prompt in lesson 08's H200 run (untested; batch 1's first call, with the same kernels, did not
         # stall); the other fused kernels need no such set-up
         with _no_cudnn_attention():
-            first = self._prefill(tokens)
+            first = self._prefill_first(tokens)
         state.out[:, length] = first[:, 0]
         state.token.copy_(first)
         state.position.fill_(length)
