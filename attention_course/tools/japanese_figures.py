@@ -97,6 +97,17 @@ def stored_text(notebook: dict, cell_id: str) -> str:
     raise LookupError(f"the notebook has no cell {cell_id!r}")
 
 
+def _table_rows(lines: list[str], row: re.Pattern, what: str) -> list[re.Match]:
+    """Each line matched by ``row``; a stray line is an error that names the table (``what``)."""
+    matches = []
+    for line in lines:
+        match = row.match(line)
+        if match is None:
+            raise ValueError(f"a line of {what} that is not a row: {line!r}")
+        matches.append(match)
+    return matches
+
+
 def sweep_from_table(text: str) -> tuple[str, list[dict]]:
     """(hardware, rows) from the table lesson 04's sweep cell prints: one row per method and length, ``ms`` and
     ``peak_mib`` None where the table says "out of memory" or "-"."""
@@ -104,14 +115,10 @@ def sweep_from_table(text: str) -> tuple[str, list[dict]]:
     header = HEADER.match(lines[0].strip()) if lines else None
     if header is None:
         raise ValueError(f"not lesson 04's sweep table: its first line is {lines[:1]}")
-    rows = []
-    for line in lines[2:]:
-        match = ROW.match(line)
-        if match is None:
-            raise ValueError(f"a line of the sweep table that is not a row: {line!r}")
-        rows.append({"method": match["method"], "T": int(match["T"]),
-                     "ms": None if match["ms"] == "out of memory" else float(match["ms"]),
-                     "peak_mib": None if match["peak"] == "-" else float(match["peak"])})
+    rows = [{"method": match["method"], "T": int(match["T"]),
+             "ms": None if match["ms"] == "out of memory" else float(match["ms"]),
+             "peak_mib": None if match["peak"] == "-" else float(match["peak"])}
+            for match in _table_rows(lines[2:], ROW, "the sweep table")]
     if not rows:
         raise ValueError("the sweep table has no rows")
     return header["hardware"], rows
@@ -395,13 +402,9 @@ def cost_from_table(text: str) -> tuple[int, list[dict]]:
     header = COST_HEADER.match(lines[0]) if lines else None
     if header is None or len(lines) < 3 or lines[1].split()[:2] != ["variant", "hardware"]:
         raise ValueError(f"not lesson 08's cost table: its first line is {lines[:1]}")
-    rows = []
-    for line in lines[2:]:
-        match = COST_ROW.match(line)
-        if match is None:
-            raise ValueError(f"a line of the cost table that is not a row: {line!r}")
-        rows.append({"variant": match["variant"], "hardware": match["hardware"],
-                     **{column: float(match[column]) for column in COST_COLUMNS}})
+    rows = [{"variant": match["variant"], "hardware": match["hardware"],
+             **{column: float(match[column]) for column in COST_COLUMNS}}
+            for match in _table_rows(lines[2:], COST_ROW, "the cost table")]
     return int(header["threads"]), rows
 
 
