@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -266,7 +267,12 @@ class StaticGenerator:
             return self._prefill(tokens)
         captured = self._prefills.get(tuple(tokens.shape))
         if captured is None:
-            captured = self._prefills[tuple(tokens.shape)] = self._capture_prefill(tokens)
+            try:
+                captured = self._prefills[tuple(tokens.shape)] = self._capture_prefill(tokens)
+            except RuntimeError as error:  # a capture the compiled pass does not allow: keep serving, uncaptured
+                warnings.warn(f"the prompt pass could not be captured in a CUDA graph ({error}); it runs uncaptured")
+                self.prefill_graphs = False
+                return self._prefill(tokens)
         else:
             captured.tokens.copy_(tokens)
         captured.graph.replay()  # a capture records without running: the first call replays too
