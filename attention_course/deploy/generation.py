@@ -270,7 +270,8 @@ class StaticGenerator:
             try:
                 captured = self._prefills[tuple(tokens.shape)] = self._capture_prefill(tokens)
             except RuntimeError as error:  # a capture the compiled pass does not allow: keep serving, uncaptured
-                warnings.warn(f"the prompt pass could not be captured in a CUDA graph ({error}); it runs uncaptured")
+                warnings.warn(f"the prompt pass could not be captured in a CUDA graph ({error}); it runs uncaptured",
+                              stacklevel=3)
                 self.prefill_graphs = False
                 return self._prefill(tokens)
         else:
