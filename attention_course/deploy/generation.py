@@ -112,9 +112,10 @@ class StaticGenerator:
     size, on first use or ``warm_up``) and, on a GPU, captures ``steps_per_graph`` consecutive decode steps in one
     CUDA graph: the token, its position and the output row live in fixed buffers that the graph updates itself, so
     the host launches one graph per ``steps_per_graph`` tokens (and a one-step graph for the remainder) and never
-    waits. The prompt's forward pass (prefill) is compiled once for every length and, with ``prefill_graphs`` (the
-    default when compiled on a GPU), captured in a CUDA graph per prompt shape on that shape's first call (a few
-    milliseconds, once): a warm prompt pass is then one launch instead of hundreds. ``decode_linear`` says how a
+    waits. The prompt's forward pass (prefill) is compiled once for every length and computes the head for the last
+    position only; with ``prefill_graphs=True`` (compiled, on a GPU) it is also captured in a CUDA graph per prompt
+    shape on that shape's first call (a few milliseconds, once), so that a warm prompt pass is one launch instead of
+    hundreds. It is off by default until a GPU run has timed it (lesson 08's stored run predates it). ``decode_linear`` says how a
     decode step with one row computes its linear layers: "sum" (``OneRowLinear``; the default when compiled) or
     "matmul" (the default eager). ``decode_attention`` picks how the one new query attends over the cache
     (``StaticKVCache``): "matmul" (default) or "fused". The model keeps its dtype (cast it to bfloat16 for serving:
@@ -125,7 +126,7 @@ class StaticGenerator:
 
     def __init__(self, model: GPT, max_batch: int, max_len: int | None = None, temperature: float = 0.0,
                  top_k: int | None = None, compile: bool = False, decode_attention: str = "matmul",
-                 steps_per_graph: int = 16, decode_linear: str | None = None, prefill_graphs: bool | None = None):
+                 steps_per_graph: int = 16, decode_linear: str | None = None, prefill_graphs: bool = False):
         if not isinstance(model, GPT):
             raise TypeError(f"StaticGenerator serves the course's GPT, got {type(model).__name__}")
         max_len = max_len or model.config.block_size
@@ -153,7 +154,7 @@ class StaticGenerator:
         on_gpu_compiled = compile and self.device.type == "cuda"
         if prefill_graphs and not on_gpu_compiled:
             raise ValueError("prefill_graphs needs compile=True and a model on a CUDA device")
-        self.prefill_graphs = on_gpu_compiled if prefill_graphs is None else prefill_graphs
+        self.prefill_graphs = bool(prefill_graphs)
         self._pool = torch.cuda.graph_pool_handle() if on_gpu_compiled else None  # one memory pool for every graph
         self._prefills: dict[tuple[int, int], _PrefillGraph] = {}
         # Inductor fuses the step's kernels (coordinate-descent tuning picks the launch settings of the reductions it
