@@ -7,6 +7,7 @@ import torch
 
 from attention_course.core.attention import StaticKVCache
 from attention_course.core.gpt import GPT, GPTConfig
+from attention_course.deploy import generation
 from attention_course.deploy.generation import OneRowLinear, StaticGenerator, kv_cache_bytes, sample_on_device
 
 CONFIG = GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=2, d_model=32)
@@ -105,6 +106,37 @@ def test_a_generator_is_reused_across_prompts_and_smaller_batches(model):
     generator.generate(long, 20)  # leaves stale keys beyond the next, shorter prompt: they must stay hidden
     short = long[:2, :7]
     assert torch.equal(generator.generate(short, 25), model.generate(short, 25, temperature=0))
+
+
+def test_prefill_graphs_capture_once_per_prompt_shape_and_replay_new_tokens(model, monkeypatch):
+    """The bookkeeping of captured prompt passes, on the CPU: a stand-in 'graph' reruns the prompt pass on its fixed
+    buffer, as a replay would. Each shape is captured once; a later prompt of that shape is copied into the buffer."""
+    generator = StaticGenerator(model, max_batch=2)
+    captured_shapes = []
+
+    class Replay:
+        def __init__(self, buffer, first):
+            self.buffer, self.first = buffer, first
+
+        def replay(self):
+            self.first.copy_(generator.prefill(self.buffer))
+
+    def capture(tokens):
+        captured_shapes.append(tuple(tokens.shape))
+        buffer = tokens.clone()
+        first = torch.full((tokens.shape[0], 1), -1, dtype=torch.long)  # unwritten until the first replay
+        return generation._PrefillGraph(tokens=buffer, first=first, graph=Replay(buffer, first))
+
+    monkeypatch.setattr(generator, "_capture_prefill", capture)
+    generator.prefill_graphs = True
+    draw = torch.Generator().manual_seed(3)
+    prompts = [torch.randint(0, CONFIG.vocab_size, shape, generator=draw) for shape in ((2, 6), (2, 6), (1, 9), (2, 6))]
+    for prompt in prompts:
+        assert torch.equal(generator.generate(prompt, 5), model.generate(prompt, 5, temperature=0))
+    assert captured_shapes == [(2, 6), (1, 9)]
+    first = generator._prefill_first(prompts[0])
+    first.fill_(-7)  # the caller's copy: the stored output is untouched
+    assert not torch.equal(generator._prefills[(2, 6)].first, first)
 
 
 def test_generator_errors_say_what_was_expected(model):

@@ -21,7 +21,6 @@ import json
 import os
 import sys
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -114,8 +113,9 @@ class StaticGenerator:
     the host launches one graph per ``steps_per_graph`` tokens (and a one-step graph for the remainder) and never
     waits. The prompt's forward pass (prefill) is compiled once for every length and computes the head for the last
     position only; with ``prefill_graphs=True`` (compiled, on a GPU) it is also captured in a CUDA graph per prompt
-    shape on that shape's first call (a few milliseconds, once), so that a warm prompt pass is one launch instead of
-    hundreds. It is off by default until a GPU run has timed it (lesson 08's stored run predates it). ``decode_linear`` says how a
+    shape on that shape's first call (a warm-up pass and a capture, once per shape; each captured shape keeps its
+    buffers), so that a warm prompt pass is one launch instead of hundreds. It is off by default until a GPU run has
+    timed it (lesson 08's stored run predates it). ``decode_linear`` says how a
     decode step with one row computes its linear layers: "sum" (``OneRowLinear``; the default when compiled) or
     "matmul" (the default eager). ``decode_attention`` picks how the one new query attends over the cache
     (``StaticKVCache``): "matmul" (default) or "fused". The model keeps its dtype (cast it to bfloat16 for serving:
@@ -249,36 +249,38 @@ class StaticGenerator:
     @torch.no_grad()
     def _capture_prefill(self, tokens: Tensor) -> _PrefillGraph:
         # As for the decode steps: run once on a side stream (the shape's first run: kernel set-up, allocations),
-        # then record. Every graph shares one memory pool: they never run at the same time, and each keeps alive
-        # only its input and its one-token output.
+        # then record. The warm-up fails on any host synchronisation, which a capture cannot hold: better a clear
+        # error there than a capture that breaks half-way. Every graph shares one memory pool, safe because each
+        # graph's one-token output is copied out (``_prefill_first``) before any other graph replays.
         buffer = tokens.clone()
-        side = torch.cuda.Stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            self._prefill(buffer)
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
-            first = self._prefill(buffer)
+        with torch.cuda.device(self.device):
+            side = torch.cuda.Stream(self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            before = torch.cuda.get_sync_debug_mode()
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                with torch.cuda.stream(side):
+                    self._prefill(buffer)
+            finally:
+                torch.cuda.set_sync_debug_mode(before)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self._pool):
+                first = self._prefill(buffer)
         return _PrefillGraph(tokens=buffer, first=first, graph=graph)
 
     def _prefill_first(self, tokens: Tensor) -> Tensor:
-        """The prompt's pass (captured per shape when ``prefill_graphs``); the first new token (B, 1)."""
+        """The prompt's pass (captured per shape when ``prefill_graphs``); the first new token (B, 1), a copy that
+        no later replay overwrites."""
         if not self.prefill_graphs:
             return self._prefill(tokens)
         captured = self._prefills.get(tuple(tokens.shape))
         if captured is None:
-            try:
-                captured = self._prefills[tuple(tokens.shape)] = self._capture_prefill(tokens)
-            except RuntimeError as error:  # a capture the compiled pass does not allow: keep serving, uncaptured
-                warnings.warn(f"the prompt pass could not be captured in a CUDA graph ({error}); it runs uncaptured",
-                              stacklevel=3)
-                self.prefill_graphs = False
-                return self._prefill(tokens)
+            captured = self._prefills[tuple(tokens.shape)] = self._capture_prefill(tokens)
         else:
             captured.tokens.copy_(tokens)
         captured.graph.replay()  # a capture records without running: the first call replays too
-        return captured.first
+        return captured.first.clone()
 
     def _run(self, state: _DecodeState, steps: int) -> None:
         graph = state.graphs.get(steps)
