@@ -205,7 +205,8 @@ def test_bench_generation_json_on_the_smoke_profile(capsys, monkeypatch):
     assert result["greedy_fp32_same_tokens"]["same_tokens"] is True
     assert result["greedy_fp32_same_tokens"]["model"] == "tiny"
     assert result["models"]["tiny"]["decode"] == {"steps_per_graph": 16, "decode_linear": "matmul",
-                                                  "decode_attention": "matmul"}
+                                                  "decode_attention": "matmul", "prefill_graphs": False,
+                                                  "compile_options": None}
     assert result["device_name"] and result["floors"] == {}  # floors are judged on a GPU only
 
 
