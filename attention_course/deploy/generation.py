@@ -165,7 +165,7 @@ class StaticGenerator:
         # Inductor fuses the step's kernels; the CUDA graphs are captured here (``_capture``), not by the compiler
         self._step = torch.compile(self.decode_step, fullgraph=True, options=self.DECODE_COMPILE_OPTIONS) \
             if compile else self.decode_step
-        # the prompt's length varies from call to call: one graph for every length (no stall on a new length)
+        # the prompt's length varies from call to call: one compiled program for every length (no recompiling)
         self._prefill = torch.compile(self.prefill, dynamic=True) if compile else self.prefill
         self._states: dict[int, _DecodeState] = {}
 
@@ -253,9 +253,9 @@ class StaticGenerator:
     @torch.no_grad()
     def _capture_prefill(self, tokens: Tensor) -> _PrefillGraph:
         # As for the decode steps: run once on a side stream (the shape's first run: kernel set-up, allocations),
-        # then record. The warm-up fails on any host synchronisation, which a capture cannot hold: better a clear
-        # error there than a capture that breaks half-way. Every graph shares one memory pool, safe because each
-        # graph's one-token output is copied out (``_prefill_first``) before any other graph replays.
+        # then record (a failure raises: a broken capture leaves nothing safe to fall back on). Every graph shares one
+        # memory pool, safe because each graph's one-token output is copied out (``_prefill_first``) before any other
+        # graph replays.
         buffer = tokens.clone()
         with torch.cuda.device(self.device):
             side = torch.cuda.Stream(self.device)
@@ -296,9 +296,10 @@ class StaticGenerator:
         batch, length = tokens.shape
         state = self._state(batch)
         state.out[:, :length] = tokens
-        # cuDNN's attention builds a plan for every new shape: a candidate cause of the 14 s stall on batch 8's first
-        # 512-token prompt in lesson 08's H200 run (untested; batch 1's first call, with the same kernels, did not
-        # stall); the other fused kernels need no such set-up
+        # cuDNN's attention builds a plan for every new shape: the suspected cause of a stalled first call (lesson 08's
+        # H200 run: batch 8's first 512-token prompt took 14.0 s). With it off and the pass captured, batch 8's first
+        # call on an H100 took 0.273 s against 0.252 s for the next (results/generation_decode_sweep_H100.json; both
+        # changed at once, so which one removed the stall is not known)
         with _no_cudnn_attention():
             first = self._prefill_first(tokens)
         state.out[:, length] = first[:, 0]
