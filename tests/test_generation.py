@@ -268,3 +268,17 @@ def test_a_whole_result_replaces_the_partial_file(monkeypatch, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["generation_smoke_cpu_partial.json"]
     _save(result)
     assert [p.name for p in tmp_path.iterdir()] == ["generation_smoke_cpu.json"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_captured_prompt_passes_give_the_uncaptured_tokens_across_interleaved_shapes():
+    torch.manual_seed(0)
+    gpu_model = GPT(CONFIG).cuda().eval()
+    captured = StaticGenerator(gpu_model, max_batch=2, compile=True)
+    uncaptured = StaticGenerator(gpu_model, max_batch=2, compile=True, prefill_graphs=False)
+    assert captured.prefill_graphs and not uncaptured.prefill_graphs
+    draw = torch.Generator(device="cuda").manual_seed(5)
+    for shape in ((2, 6), (1, 9), (2, 6), (1, 9), (2, 11)):
+        prompt = torch.randint(0, CONFIG.vocab_size, shape, device="cuda", generator=draw)
+        assert torch.equal(captured.generate(prompt, 7), uncaptured.generate(prompt, 7))
+    assert set(captured._prefills) == {(2, 6), (1, 9), (2, 11)}
