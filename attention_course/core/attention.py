@@ -137,6 +137,11 @@ class KVCache:
             self.values = torch.cat([self.values, v], dim=-2)
         return self.keys, self.values
 
+    def truncate(self, length: int) -> None:
+        """Forget every position from ``length`` on (a rejected guess must not be attended to); never grows."""
+        if self.keys is not None and len(self) > length:
+            self.keys, self.values = self.keys[..., :length, :], self.values[..., :length, :]
+
 
 class StaticKVCache:
     """One layer's preallocated key/value cache for serving: ``max_batch x max_len`` positions, written in place.

@@ -232,17 +232,24 @@ class StaticGenerator:
             self._states[batch] = state
         return self._states[batch]
 
-    @torch.no_grad()
-    def _capture(self, state: _DecodeState) -> None:
-        # Compile and run the step a few times on a side stream first (CUDA graphs capture only work already done
-        # once: kernel selection, allocations), then record a chunk of steps and a single step. The warm-up writes
-        # the caches at positions 0..2, which every later prompt overwrites before reading (prefill or decode).
+    def _on_side_stream(self, work) -> None:
+        """Run ``work()`` once on a side stream, ordered after and before the current one: a CUDA graph captures only
+        work already done once (kernel selection, allocations), and that first run must not be on the capture stream."""
         side = torch.cuda.Stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
+            work()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+
+    @torch.no_grad()
+    def _capture(self, state: _DecodeState) -> None:
+        # Compile and run the step a few times first, then record a chunk of steps and a single step. The warm-up
+        # writes the caches at positions 0..2, which every later prompt overwrites before reading (prefill or decode).
+        def warm() -> None:
             state.position.fill_(0)
             self._advance(state, min(3, self.max_len - 1))
-        torch.cuda.current_stream(self.device).wait_stream(side)
+
+        self._on_side_stream(warm)
         for steps in sorted({self.steps_per_graph, 1}, reverse=True):
             state.position.fill_(0)  # recorded, not run: no position moves during a capture
             graph = torch.cuda.CUDAGraph()
@@ -252,17 +259,13 @@ class StaticGenerator:
 
     @torch.no_grad()
     def _capture_prefill(self, tokens: Tensor) -> _PrefillGraph:
-        # As for the decode steps: run once on a side stream (the shape's first run: kernel set-up, allocations),
-        # then record (a failure raises: a broken capture leaves nothing safe to fall back on). Every graph shares one
+        # As for the decode steps: run the shape once, then record (a failure raises: a broken capture leaves nothing
+        # safe to fall back on). Every graph shares one
         # memory pool, safe because each graph's one-token output is copied out (``_prefill_first``) before any other
         # graph replays.
         buffer = tokens.clone()
         with torch.cuda.device(self.device):
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                self._prefill(buffer)
-            torch.cuda.current_stream(self.device).wait_stream(side)
+            self._on_side_stream(lambda: self._prefill(buffer))
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph, pool=self._pool):
                 first = self._prefill(buffer)

@@ -45,8 +45,7 @@ class SpeculativeStats:
 def truncate_caches(caches: list[KVCache], length: int) -> None:
     """Forget every cached position from ``length`` on, in every layer (a rejected guess must not be attended to)."""
     for cache in caches:
-        if cache.keys is not None and len(cache) > length:
-            cache.keys, cache.values = cache.keys[..., :length, :], cache.values[..., :length, :]
+        cache.truncate(length)
 
 
 def _greedy(model: GPT, tokens: Tensor, caches: list[KVCache]) -> Tensor:

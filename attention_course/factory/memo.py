@@ -218,7 +218,9 @@ def _by_kind(by_kind: list[dict], chosen: dict, t: dict, lang: str) -> str | Non
         return None
     name = (lambda kind: DEFECTS_JA.get(kind, kind)) if lang == "ja" else (lambda kind: kind)
     kinds = ("、" if lang == "ja" else ", ").join(f"{name(r['kind'])} {r['mean']:.2f}" for r in rows)
-    weakest = min(rows, key=lambda r: r["mean"])
+    from .inspection import weakest_kind  # imported here: the memo renders without torch until it needs this
+
+    weakest = weakest_kind(by_kind, chosen["model"])
     return t["by_kind"].format(name=_name(chosen["model"], lang), labels=rows[0]["labels"], kinds=kinds,
                                weakest=name(weakest["kind"]), low=weakest["mean"])
 
