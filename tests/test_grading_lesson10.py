@@ -89,8 +89,11 @@ WRONG = [
 
 @pytest.mark.parametrize("task_id, answer, message", WRONG, ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(WRONG)])
 def test_plausible_wrong_answers_fail_with_a_diagnosis(task_id, answer, message):
-    with pytest.raises(AssertionError, match=message):
-        check(task_id, answer)
+    # fixed seeds: on fresh cases "1 - accuracy" got the "IN the slice" hint for 12 of 2,000 seeds (when the
+    # slice's accuracy a and its size m of n sentences make a * m / n equal 1 - a), so the test failed by chance
+    for seed in (0, 1, 2):
+        with pytest.raises(AssertionError, match=message):
+            check(task_id, answer, seed=seed)
 
 
 def test_unfinished_stub_says_so():
