@@ -153,11 +153,10 @@ def check_choose(fn) -> int:
 WORDS = ["good", "bad", "not", "film", "plot", "never", "fun", "dull", "great", "acting", "story", "no"]
 
 
-@task("10.slice_accuracy")
-def check_slice_accuracy(fn) -> int:
-    rng = fresh_rng()
-    predicate = lambda text: "not" in text.split() or "never" in text.split()  # noqa: E731
-    for index in range(5):
+def _slice_case(rng: random.Random, predicate) -> tuple:
+    """Random sentences, labels and predictions whose slice is neither empty nor everything, and where each plausible
+    mistake gives a value of its own (so a wrong answer gets the hint for what it did, not another mistake's)."""
+    while True:
         texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 9))) for _ in range(60)]
         labels = [rng.randint(0, 1) for _ in texts]
         predictions = [label if rng.random() < 0.7 else 1 - label for label in labels]
@@ -165,11 +164,6 @@ def check_slice_accuracy(fn) -> int:
         if not members or len(members) == len(texts):
             continue
         expected = sum(labels[i] == predictions[i] for i in members) / len(members)
-        case = tr("60 random sentences #{index}, slice 'has not/never' ({n_members} members)",
-                  index=index, n_members=len(members))
-        got = call("10.slice_accuracy", case, fn, list(texts), list(labels), list(predictions), predicate)
-        if _close(got, expected, 1e-9):
-            continue
         overall = sum(a == b for a, b in zip(labels, predictions, strict=True)) / len(texts)
         correct = sum(labels[i] == predictions[i] for i in members)
         diagnoses = [(overall, tr("that is the overall accuracy: count only the sentences where predicate(text) is "
@@ -177,6 +171,22 @@ def check_slice_accuracy(fn) -> int:
                      (correct / len(texts), tr("divide by the number of sentences IN the slice, not all sentences")),
                      (len(members) / len(texts), tr("that is the slice's share of the data, not its accuracy")),
                      (1 - expected, tr("you counted the mistakes: accuracy is the share of CORRECT predictions"))]
+        values = [expected] + [wrong for wrong, _ in diagnoses]
+        if all(not _close(a, b, 1e-9) for i, a in enumerate(values) for b in values[i + 1:]):
+            return texts, labels, predictions, members, expected, diagnoses
+
+
+@task("10.slice_accuracy")
+def check_slice_accuracy(fn) -> int:
+    rng = fresh_rng()
+    predicate = lambda text: "not" in text.split() or "never" in text.split()  # noqa: E731
+    for index in range(5):
+        texts, labels, predictions, members, expected, diagnoses = _slice_case(rng, predicate)
+        case = tr("60 random sentences #{index}, slice 'has not/never' ({n_members} members)",
+                  index=index, n_members=len(members))
+        got = call("10.slice_accuracy", case, fn, list(texts), list(labels), list(predictions), predicate)
+        if _close(got, expected, 1e-9):
+            continue
         for wrong, hint in diagnoses:
             if _close(got, wrong, 1e-9):
                 fail("10.slice_accuracy", case, expected, got, hint)
