@@ -109,7 +109,9 @@ def _tiny_setup(n=64):
 def test_fit_student_learns_and_keeps_the_best_validation_weights(mode):
     setup = _tiny_setup()
     student = ScratchClassifier(40, 0, d_model=16, n_layers=1)
-    student, best = distill.fit_student(student, setup, mode, distill.StudentConfig(steps=60, batch_size=16, lr=3e-3,
+    # 150 steps: at 60 the best accuracy over 15 initial seeds ran 0.672-0.812, so 0.7 held by one or two sentences
+    # and a CPU that rounds differently could tip it; at 150 it ran 0.859-0.984 (labels and distilled alike)
+    student, best = distill.fit_student(student, setup, mode, distill.StudentConfig(steps=150, batch_size=16, lr=3e-3,
                                                                                     evaluations=3))
     assert best > 0.7
     from attention_course.core.training import accuracy
