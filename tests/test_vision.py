@@ -80,7 +80,9 @@ def test_a_small_vit_learns_digits():
     torch.manual_seed(0)
     x_train, y_train, x_test, y_test = V.mnist_split()
     model = V.ViT(patch=7, d_model=32, n_heads=2, n_layers=1)
-    V.train_classifier(model, x_train[:1000], y_train[:1000], epochs=5, batch_size=50, lr=3e-3, progress=False)
+    # 10 epochs: at 5, over 12 seeds, test accuracy ran 0.527-0.667 (0.547 on this seed), close to the 0.5 line; at 10
+    # it ran 0.657-0.753 (2-core EPYC, one thread, about 1 s a run)
+    V.train_classifier(model, x_train[:1000], y_train[:1000], epochs=10, batch_size=50, lr=3e-3, progress=False)
     from attention_course.core.training import accuracy
 
     assert accuracy(model, x_test[:300], y_test[:300]) > 0.5  # chance is 0.1
