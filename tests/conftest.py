@@ -15,7 +15,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUARD), str(ROOT), 
 os.environ.setdefault("ATTENTION_COURSE_PROFILE", "smoke")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-os.environ.setdefault("OMP_NUM_THREADS", "1")  # two xdist workers share two cores
+# two xdist workers share two cores; and set, not defaulted: a grading test forks its checker, and a child forked
+# from a process whose thread pool is running deadlocks (with OMP_NUM_THREADS=2 exported, the Japanese class-grade
+# test hung for 65 s and failed after the file's earlier tests had started the pool)
+os.environ["OMP_NUM_THREADS"] = "1"
 
 # Guard this process too (the interpreter started before PYTHONPATH named the guard).
 runpy.run_path(str(GUARD / "sitecustomize.py"))
