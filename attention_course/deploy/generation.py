@@ -260,9 +260,8 @@ class StaticGenerator:
     @torch.no_grad()
     def _capture_prefill(self, tokens: Tensor) -> _PrefillGraph:
         # As for the decode steps: run the shape once, then record (a failure raises: a broken capture leaves nothing
-        # safe to fall back on). Every graph shares one
-        # memory pool, safe because each graph's one-token output is copied out (``_prefill_first``) before any other
-        # graph replays.
+        # safe to fall back on). Every graph shares one memory pool, safe because each graph's one-token output is
+        # copied out (``_prefill_first``) before any other graph replays.
         buffer = tokens.clone()
         with torch.cuda.device(self.device):
             self._on_side_stream(lambda: self._prefill(buffer))
