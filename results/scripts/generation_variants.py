@@ -7,11 +7,18 @@ the decode step, a compiled prefill), the linear layers through generation.OneRo
 the repository root on a GPU: python results/scripts/generation_variants.py [variant ...]. Variants: ro (last
 session's reduce-overhead step, per token), lib (16-step graphs), lib_gemv (+ linear layers as multiply-and-sum,
 coordinate-descent tuning), lib_cdt (tuning only), lib_gemv_prefill (+ prefill compiled), lib_mat (max-autotune)."""
-import json, os, sys, time, traceback
+import json
+import os
+import sys
+import time
+import traceback
+
 import torch
+import torch._inductor.config as ic
 import torch.nn.functional as F
-from attention_course.core.gpt import GPT, GPTConfig
+
 from attention_course.core.device import synchronize
+from attention_course.core.gpt import GPT, GPTConfig
 from attention_course.deploy import generation as G
 
 OUT = os.environ.get("OUT", "/tmp/genout")
@@ -99,7 +106,6 @@ def run(name, make, batches=(1,)):
     json.dump(results, open(f"{OUT}/gen_variants.json", "w"), indent=1, default=str)
 
 
-import torch._inductor.config as ic
 only = sys.argv[1:] or ["lib", "ro", "lib_gemv", "lib_cdt", "lib_gemv_prefill", "lib_mat"]
 BATCHES = {"lib": (1, 8), "ro": (1,)}
 L = PROMPT + NEW
@@ -111,5 +117,6 @@ for name in only:
         run(name, lambda b: ReduceOverhead(model, b, L), BATCHES[name])
     else:
         mode = "max-autotune-no-cudagraphs" if name.endswith("_mat") else None
-        run(name, lambda b: make_lib(b, mode, name.endswith("prefill")), BATCHES.get(name, (1,)))
-print(json.dumps({k: {b: (r.get("tokens_per_s"), r.get("decode_tokens_per_s")) for b, r in v.items() if isinstance(r, dict)} for k, v in results["variants"].items()}))
+        run(name, lambda b, mode=mode, name=name: make_lib(b, mode, name.endswith("prefill")), BATCHES.get(name, (1,)))
+print(json.dumps({k: {b: (r.get("tokens_per_s"), r.get("decode_tokens_per_s")) for b, r in v.items() if isinstance(r, dict)}
+                  for k, v in results["variants"].items()}))
