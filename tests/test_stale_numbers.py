@@ -76,7 +76,7 @@ SERVING_DERIVED = {
 # The lessons' own paragraphs that quote a stored run or a results/ file (checked like a page: notebook -> cell ids);
 # the rest of a lesson's prose describes the method, with the numbers of its code, and is not checked here.
 NOTEBOOK_PROSE = {"notebooks/08_serving.ipynb": ("3245352a", "044d86b2", "2484a7a9", "0c19f0ea", "c870fd7f", "7f78343c"),
-                  "notebooks/11_factory_floor.ipynb": ("67c72b01", "a43762aa")}
+                  "notebooks/11_factory_floor.ipynb": ("67c72b01", "f1e2d3c4", "a43762aa")}
 GENERATION_CELL = "notebooks/08_serving.ipynb#044d86b2"
 DERIVED.update({
     (GENERATION_CELL, "4.8"): "the H200's rated bandwidth, 4.8 TB/s (cell 5f65f52e's bandwidth table)",
