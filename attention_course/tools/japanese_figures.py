@@ -272,8 +272,9 @@ def coverage_figures(notebook: dict) -> list:
     return [plot_coverage(stored_result(notebook), "ja", hardware="cpu")]
 
 
-# lesson 08: results/generation_gpu_lesson_H200.json's methods, and the cost table's variants
-GENERATION_FILE = "generation_gpu_lesson_H200.json"
+# lesson 08: the run its generation section printed (results/generation_gpu_lesson_H100.json), its methods, and the
+# cost table's variants
+GENERATION_FILE = "generation_gpu_lesson_H100.json"
 GENERATION_METHODS = {"naive loop": "素朴なループ", "growing cache, eager": "伸びるキャッシュ（コンパイルなし）",
                       "static cache, compiled": "静的キャッシュ（コンパイル済み）",
                       "transformers GPT2LMHeadModel, static cache": "transformers の GPT2LMHeadModel（静的キャッシュ）",
@@ -352,7 +353,7 @@ def generation_from_table(text: str) -> tuple[str, dict[tuple, float]]:
 
 
 def generation_run(notebook: dict, results: Path = RESULTS) -> dict:
-    """``results/generation_gpu_lesson_H200.json``, checked to be the run lesson 08's cell ca47e162 printed: same device
+    """``results/`` + ``GENERATION_FILE``, checked to be the run lesson 08's cell ca47e162 printed: same device
     and the same warm tokens/s in every row (as printed, to the token); another run is an error."""
     run = json.loads((results / GENERATION_FILE).read_text(encoding="utf-8"))
     device_name, printed = generation_from_table(stored_text(notebook, "ca47e162"))
