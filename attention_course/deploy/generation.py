@@ -11,7 +11,10 @@ gpt-fast, Hugging Face transformers' static cache) do three things instead, and 
 - **sampling on the device** (greedy, temperature, top-k) with no copy to the host per token.
 
 ``attention-course bench generation --json`` measures all of it against the naive loop, the growing cache and
-transformers' ``GPT2LMHeadModel`` with its static cache (``bench_generation``).
+transformers' ``GPT2LMHeadModel`` with its static cache (``bench_generation``). On a GPU each (model, batch) cell of
+the full grid runs in a process of its own (``python -m attention_course.deploy.generation --task ...``, started by
+the benchmark, never by hand), so that a crash costs one cell, not the run; one cell alone:
+``attention-course bench generation --profile gpu --only "GPT-2 small" --batch 8 --progress --json``.
 """
 
 from __future__ import annotations
