@@ -423,3 +423,41 @@ def test_a_generators_graphs_survive_another_generators_end_and_torch_compiles_w
     torch.cuda.synchronize()
     assert all(bool((t == 7.0).all()) for t in litter)  # no replay wrote into memory that is no longer its own
     newer.close()
+
+
+def test_resume_measures_only_the_cells_a_cut_short_run_lacks(monkeypatch, tmp_path):
+    # a first run whose second cell fails (a time limit, say), then `--resume`: the first cell's rows come from its
+    # file, the second is measured, and the earlier failure stays on record; a partial file comes first
+    monkeypatch.setenv("ATTENTION_COURSE_RESULTS_DIR", str(tmp_path))
+    asked, fail = [], {2}
+
+    def child(spec, progress, timeout_s):
+        asked.append(spec.get("batch", spec["task"]))
+        if spec["task"] == "same_tokens":
+            return {"same_tokens": True}, None
+        if spec["batch"] in fail:
+            return None, {"model": "tiny", "batch": spec["batch"], "returncode": -9, "signal": "SIGKILL",
+                          "timed_out": True}
+        rows = [{"model": "tiny", "method": "naive loop", "batch": spec["batch"], "prompt": 8, "tokens_per_s": 1.0}]
+        return (rows, {"tiny": {"compile_s": {spec["batch"]: 0.5}, "params": 7}}), None
+
+    monkeypatch.setattr(generation, "_in_child", child)
+    first = generation.bench_generation("smoke", isolate=True)
+    assert asked == [1, 2, "same_tokens"] and first["failures"][0]["timed_out"]
+    asked.clear()
+    fail.clear()
+    second = generation.bench_generation("smoke", isolate=True, resume=True)
+    assert asked == [2, "same_tokens"]  # batch 1 came from the partial file
+    assert [row["batch"] for row in second["rows"]] == [1, 2]
+    assert second["models"]["tiny"]["compile_s"] == {1: 0.5, 2: 0.5}
+    assert [f.get("earlier_run") for f in second["failures"]] == [True]
+    assert [p.name for p in tmp_path.iterdir()] == ["generation_smoke_cpu.json"]
+    partial = tmp_path / "generation_smoke_cpu_partial.json"
+    partial.write_text(json.dumps(dict(first, torch="0.1", partial=True)))
+    with pytest.raises(ValueError, match="comes from another run.*torch '0.1'"):
+        generation.bench_generation("smoke", isolate=True, resume=True)
+    with pytest.raises(ValueError, match="needs the isolated run"):
+        generation.bench_generation("smoke", resume=True)
+    monkeypatch.delenv("ATTENTION_COURSE_RESULTS_DIR")
+    with pytest.raises(ValueError, match="set that variable"):
+        generation.bench_generation("smoke", isolate=True, resume=True)

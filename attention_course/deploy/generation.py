@@ -772,7 +772,8 @@ def _in_child(spec: dict, progress: bool, timeout_s: float | None = CELL_TIMEOUT
     with tempfile.TemporaryDirectory(prefix="generation-cell-") as folder:
         out = Path(folder) / "result.pkl"
         started = time.perf_counter()
-        command = [sys.executable, "-m", "attention_course.deploy.generation", "--task", json.dumps(spec), "--out", str(out)]
+        task = json.dumps(dict(spec, parent=os.getpid()))
+        command = [sys.executable, "-m", "attention_course.deploy.generation", "--task", task, "--out", str(out)]
         process = subprocess.Popen(command,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env=env, text=True, errors="replace")
@@ -823,12 +824,21 @@ def _child_task(spec: dict):
 
 
 def _isolated_models(s: dict, profile: str, lesson: bool, device, progress: bool, keep_partial,
-                     timeout_s: float | None) -> tuple[list[dict], dict, list[dict]]:
+                     timeout_s: float | None, earlier: dict | None = None) -> tuple[list[dict], dict, list[dict]]:
     """``_all_models`` with every (model, batch) cell in its own process: rows and facts merged in the grid's order,
-    the partial result kept after each cell, and a cell whose process dies recorded in the failures."""
+    the partial result kept after each cell, and a cell whose process dies recorded in the failures. ``earlier`` (a
+    cut-short run's partial result, ``_resumable``) supplies the cells it measured; those it lacks, or whose process
+    failed, are measured now."""
     rows, info, failures = [], {}, []
+    earlier = earlier or {"rows": [], "models": {}, "failures": []}
+    failures += [dict(failure, earlier_run=True) for failure in earlier["failures"]]  # kept: evidence of a crash
     for label in s["models"]:
         for batch in _batches(s, label):
+            done = [row for row in earlier["rows"] if row["model"] == label and row["batch"] == batch]
+            if done:
+                rows += done
+                _merge_info(info, {label: earlier["models"].get(label, {})})
+                continue
             spec = dict(task="cell", profile=profile, lesson=lesson, model=label, batch=batch, device=str(device),
                         progress=progress)
             payload, failure = _in_child(spec, progress, timeout_s)
@@ -842,6 +852,31 @@ def _isolated_models(s: dict, profile: str, lesson: bool, device, progress: bool
     return rows, info, failures
 
 
+def _resumable(heading: dict) -> dict | None:
+    """What an earlier run of the same grid left in ``ATTENTION_COURSE_RESULTS_DIR``: the partial result of a run cut
+    short, else the whole result of one that ended with failed cells (None where there is neither), checked to come
+    from the same grid, device and versions."""
+    path = _result_path(dict(heading, partial=True))
+    if path is None:
+        raise ValueError("resuming reads the partial result in ATTENTION_COURSE_RESULTS_DIR: set that variable to the "
+                         "folder the cut-short run wrote to")
+    if not path.exists():
+        path = _result_path(heading)
+    if not path.exists():
+        print(f"nothing to resume ({path} does not exist): measuring every cell", file=sys.stderr, flush=True)
+        return None
+    earlier = json.loads(path.read_text())
+    same = ("device_name", "torch", "transformers", "profile", "grid", "dtype", "selection")
+    differ = [key for key in same if earlier.get(key) != heading.get(key)]
+    if differ:
+        found = ", ".join(f"{key} {earlier.get(key)!r}, here {heading.get(key)!r}" for key in differ)
+        raise ValueError(f"{path} comes from another run ({found}): move it away to start afresh")
+    for facts in earlier["models"].values():  # JSON wrote the batch sizes as strings
+        facts["compile_s"] = {int(batch): seconds for batch, seconds in facts.get("compile_s", {}).items()}
+    return {"rows": earlier["rows"], "models": earlier["models"], "failures": earlier.get("failures", []),
+            "seconds": earlier.get("seconds", 0.0)}
+
+
 # ---------------------------------------------------------------- the command
 
 
@@ -849,7 +884,7 @@ def _isolated_models(s: dict, profile: str, lesson: bool, device, progress: bool
            formatter=_format)
 def bench_generation(profile: str | None = None, progress: bool = False, lesson: bool = False,
                      only: str | None = None, batches: list[int] | None = None, isolate: bool | None = None,
-                     cell_timeout_s: float | None = CELL_TIMEOUT_S) -> dict:
+                     cell_timeout_s: float | None = CELL_TIMEOUT_S, resume: bool = False) -> dict:
     """Every method of ``GENERATION[profile]`` timed on this machine, with issue 24's floors judged on a GPU;
     ``progress`` prints each row to stderr as it is measured; ``lesson`` runs lesson 08's cut (``LESSON_GRID``)
     where the profile has one.
@@ -864,6 +899,12 @@ def bench_generation(profile: str | None = None, progress: bool = False, lesson:
     in the same process (``_own_cublas_workspace`` says the likely cause). A cell whose process dies, or runs past
     ``cell_timeout_s``, becomes an entry of ``failures`` (exit code, signal, the tail of its output) and the run goes
     on; the float32 token check runs in a process of its own too.
+
+    ``resume`` (isolated runs; ``--resume``) goes on from what an earlier run of the same grid left in
+    ``ATTENTION_COURSE_RESULTS_DIR``: the partial result of a run cut short (a time limit, a killed session), else the
+    whole result of one with failed cells. Its measured cells are kept, the missing and the failed ones measured, so
+    that a grid longer than one sitting is run by repeating one command until no ``_partial`` file is left and
+    ``failures`` holds only entries marked ``earlier_run``.
     """
     device = pick_device()
     profile = profile or pick_profile(device)
@@ -884,6 +925,11 @@ def bench_generation(profile: str | None = None, progress: bool = False, lesson:
                "isolated": isolate}
     if only is not None or batches is not None:
         heading["selection"] = {"model": only, "batches": sorted(batches) if batches else None}
+    if resume and not isolate:
+        raise ValueError("resume goes on cell by cell: it needs the isolated run (isolate=True, the GPU grid's default)")
+    earlier = _resumable(heading) if resume else None
+    if earlier is not None:
+        started -= earlier["seconds"]  # the seconds count the whole grid's measuring, over every sitting
 
     def keep_partial(rows: list[dict], info: dict, failures: list[dict] | None = None) -> None:
         # a run cut short (a time limit, a crash) keeps these
@@ -892,7 +938,8 @@ def bench_generation(profile: str | None = None, progress: bool = False, lesson:
 
     last_name, (last_shape, _, _) = list(s["models"].items())[-1]  # the smallest: one more compilation, in float32
     if isolate:
-        rows, info, failures = _isolated_models(s, profile, lesson, device, progress, keep_partial, cell_timeout_s)
+        rows, info, failures = _isolated_models(s, profile, lesson, device, progress, keep_partial, cell_timeout_s,
+                                                earlier)
         spec = dict(task="same_tokens", profile=profile, lesson=lesson, model=last_name, device=str(device),
                     progress=progress)
         equal, failure = _in_child(spec, progress, cell_timeout_s)
@@ -913,12 +960,11 @@ def bench_generation(profile: str | None = None, progress: bool = False, lesson:
     return result
 
 
-def _save(result: dict) -> None:
-    """With ``ATTENTION_COURSE_RESULTS_DIR`` set (the maintainers' GPU runs), also write the result there as JSON,
-    so that a lesson executed on a GPU leaves the benchmark's file beside its outputs without a second run."""
+def _result_path(result: dict) -> Path | None:
+    """Where ``_save`` writes ``result`` (None without ``ATTENTION_COURSE_RESULTS_DIR``)."""
     folder = os.environ.get("ATTENTION_COURSE_RESULTS_DIR")
     if not folder:
-        return
+        return None
     tag = result["device_name"].replace("NVIDIA ", "").split()[0] if result["device"] == "cuda" else "cpu"
     grid = "_lesson" if result.get("grid") == "lesson" else ""
     cut = result.get("selection")
@@ -926,10 +972,18 @@ def _save(result: dict) -> None:
         grid += "_only-" + "-".join(filter(None, [re.sub(r"[^A-Za-z0-9]+", "-", cut["model"] or "").strip("-"),
                                                   "b" + "-".join(map(str, cut["batches"])) if cut["batches"] else ""]))
     partial = "_partial" if result.get("partial") else ""
-    path = Path(folder) / f"generation_{result['profile']}{grid}_{tag}{partial}.json"
+    return Path(folder) / f"generation_{result['profile']}{grid}_{tag}{partial}.json"
+
+
+def _save(result: dict) -> None:
+    """With ``ATTENTION_COURSE_RESULTS_DIR`` set (the maintainers' GPU runs), also write the result there as JSON,
+    so that a lesson executed on a GPU leaves the benchmark's file beside its outputs without a second run."""
+    path = _result_path(result)
+    if path is None:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
-    if not partial:  # the whole result supersedes what a cut-short run would have kept
+    if not result.get("partial"):  # the whole result supersedes what a cut-short run would have kept
         path.with_name(path.stem + "_partial.json").unlink(missing_ok=True)
 
 
@@ -944,7 +998,14 @@ def _child_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", required=True, help="the task as JSON (see _child_task)")
     parser.add_argument("--out", required=True, type=Path, help="where to pickle its result")
     args = parser.parse_args(argv)
-    result = _child_task(json.loads(args.task))
+    spec = json.loads(args.task)
+    if sys.platform.startswith("linux"):  # die with the parent (a time limit that kills it must not leave us on the GPU)
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != spec.get("parent", os.getppid()):
+            return 1  # the parent died before that took effect
+    result = _child_task(spec)
     with args.out.open("wb") as file:
         pickle.dump(result, file)
     return 0
