@@ -282,3 +282,182 @@ def test_captured_prompt_passes_give_the_uncaptured_tokens_across_interleaved_sh
         prompt = torch.randint(0, CONFIG.vocab_size, shape, device="cuda", generator=draw)
         assert torch.equal(captured.generate(prompt, 7), uncaptured.generate(prompt, 7))
     assert set(captured._prefills) == {(2, 6), (1, 9), (2, 11)}
+
+
+def test_close_frees_the_generator_at_once_and_refuses_to_generate_after(model):
+    # The step holds the bound method ``self.decode_step``: a reference cycle, so ``del`` alone leaves the generator (and,
+    # on a GPU, its CUDA graphs) to the cycle collector, which frees it at a moment nobody chooses. close() must not.
+    import gc
+    import weakref
+
+    generator = StaticGenerator(model, max_batch=1, max_len=16)
+    generator.generate(torch.zeros(1, 3, dtype=torch.long), 2)
+    alive = weakref.ref(generator)
+    gc.disable()  # no collection in between: only reference counts may free it
+    try:
+        generator.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            generator.generate(torch.zeros(1, 3, dtype=torch.long), 2)
+        del generator
+        assert alive() is None
+    finally:
+        gc.enable()
+
+
+def test_captures_get_a_cublas_workspace_of_their_own(monkeypatch):
+    # cleared before the capture (so it allocates one in its own pool) and after (so no one else records that one)
+    calls = []
+    monkeypatch.setattr(torch._C, "_cuda_clearCublasWorkspaces", lambda: calls.append("clear"), raising=False)
+    with generation._own_cublas_workspace():
+        calls.append("capture")
+    assert calls == ["clear", "capture", "clear"]
+    with pytest.raises(KeyError), generation._own_cublas_workspace():
+        raise KeyError("a failed capture")
+    assert calls[3:] == ["clear", "clear"]
+
+
+def test_selecting_cells_keeps_the_anchor_and_says_what_the_grid_holds():
+    gpu = generation.GENERATION["gpu"]
+    cut = generation._select(gpu, "lesson 05", [32])
+    assert list(cut["models"]) == ["lesson 05"] and cut["batches"] == {"lesson 05": [32]}
+    assert cut["hf_model"] == "GPT-2 small"  # transformers stays beside GPT-2 small: none for lesson 05 alone
+    assert generation._select(gpu, None, [8])["batches"] == {"GPT-2 small": [8]}
+    with pytest.raises(ValueError, match="'GPT-2 small'"):
+        generation._select(gpu, "GPT-3", None)
+    with pytest.raises(ValueError, match="batch 4 is not in this grid.*GPT-2 small: 1, 8, 32"):
+        generation._select(gpu, "GPT-2 small", [4])
+
+
+def test_isolated_cells_merge_in_the_grids_order_and_a_dead_child_is_recorded(monkeypatch):
+    # the parent's side, with the children faked: cell (tiny, 1) dies, the others' rows and facts are merged
+    s = dict(generation.GENERATION["smoke"], batches=[1, 2, 4])
+    asked = []
+
+    def child(spec, progress, timeout_s):
+        asked.append((spec["model"], spec["batch"]))
+        if spec["batch"] == 1:
+            return None, {"model": "tiny", "batch": 1, "returncode": -11, "signal": "SIGSEGV"}
+        rows = [{"method": "naive loop", "batch": spec["batch"]}, {"method": "static cache, eager", "batch": spec["batch"]}]
+        info = {"tiny": {"params": 7, "compile_s": {spec["batch"]: 0.1 * spec["batch"]},
+                         "prompt_forward_tokens_per_s": {f"{spec['batch']}x8": 100.0 * spec["batch"]},
+                         "decode": {"last batch": spec["batch"]}}}
+        return (rows, info), None
+
+    monkeypatch.setattr(generation, "_in_child", child)
+    kept = []
+    rows, info, failures = generation._isolated_models(
+        s, "smoke", False, torch.device("cpu"), False, lambda *a: kept.append(json.loads(json.dumps(a))), 60)
+    assert asked == [("tiny", 1), ("tiny", 2), ("tiny", 4)]
+    assert [(r["batch"], r["method"]) for r in rows] == [(2, "naive loop"), (2, "static cache, eager"),
+                                                         (4, "naive loop"), (4, "static cache, eager")]
+    assert info["tiny"]["compile_s"] == {2: 0.2, 4: 0.4}
+    assert info["tiny"]["prompt_forward_tokens_per_s"] == {"2x8": 200.0, "4x8": 400.0}
+    assert info["tiny"]["decode"] == {"last batch": 4} and info["tiny"]["params"] == 7
+    assert failures == [{"model": "tiny", "batch": 1, "returncode": -11, "signal": "SIGSEGV"}]
+    assert [len(k[0]) for k in kept] == [0, 2, 4] and all(k[2] == failures for k in kept)  # after every cell
+
+
+def test_isolated_smoke_run_survives_a_child_that_aborts(monkeypatch, tmp_path):
+    # real child processes: the first cell's aborts as it starts (as a segmentation fault would end it), the second's
+    # rows and the float32 check still come back, and every file written on the way is valid JSON
+    monkeypatch.setenv(generation.CRASH_CELL_ENV, "tiny:1")
+    monkeypatch.setenv("ATTENTION_COURSE_RESULTS_DIR", str(tmp_path))
+    saved = []
+    save = generation._save
+    monkeypatch.setattr(generation, "_save", lambda result: saved.append(json.loads(json.dumps(result))) or save(result))
+    result = generation.bench_generation("smoke", isolate=True)
+    assert result["isolated"] is True
+    [failure] = result["failures"]
+    assert (failure["model"], failure["batch"], failure["signal"], failure["timed_out"]) == ("tiny", 1, "SIGABRT", False)
+    assert failure["returncode"] < 0 and "Aborted" in failure["output_tail"]  # faulthandler's report came back
+    assert {row["batch"] for row in result["rows"]} == {2}
+    assert {row["method"] for row in result["rows"]} == {"naive loop", "growing cache, eager", "static cache, eager"}
+    assert all(row["tokens_equal_to_naive"] == 1.0 and row["tokens_per_s"] > 0 for row in result["rows"])
+    assert list(result["models"]["tiny"]["compile_s"]) == [2]
+    assert result["greedy_fp32_same_tokens"]["same_tokens"] is True
+    assert [bool(s.get("partial")) for s in saved] == [True, True, False]
+    assert [len(s["rows"]) for s in saved] == [0, 3, 3] and saved[0]["failures"] == result["failures"][:1]
+    assert json.loads((tmp_path / "generation_smoke_cpu.json").read_text())["failures"][0]["signal"] == "SIGABRT"
+    assert [p.name for p in tmp_path.iterdir()] == ["generation_smoke_cpu.json"]
+
+
+def test_one_cell_from_the_command_line(capsys, monkeypatch, tmp_path):
+    from attention_course.tools.cli import main
+
+    monkeypatch.setenv("ATTENTION_COURSE_RESULTS_DIR", str(tmp_path))
+    assert main(["bench", "generation", "--profile", "smoke", "--only", "tiny", "--batch", "2", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["selection"] == {"model": "tiny", "batches": [2]} and result["isolated"] is False  # CPU: in process
+    assert {row["batch"] for row in result["rows"]} == {2} and len(result["rows"]) == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["generation_smoke_only-tiny-b2_cpu.json"]  # not the grid's file
+    assert main(["bench", "generation", "--profile", "smoke", "--batch", "3"]) == 2
+    assert "batch 3 is not in this grid (batch sizes tiny: 1, 2)" in capsys.readouterr().err
+    assert main(["bench", "gpt", "--only", "tiny"]) == 2
+    assert "apply to `bench generation`" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a GPU")
+def test_a_generators_graphs_survive_another_generators_end_and_torch_compiles_workspace_clearing():
+    # The suspected cause of the full grid's segmentation faults: graphs that recorded a cuBLAS workspace living in
+    # another generator's pool (or in ordinary memory), freed when that generator's graphs went or when
+    # torch.compile's CUDA graphs (transformers' static cache) cleared every workspace.
+    import gc
+
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=4096, block_size=64, n_layer=2, n_head=4, d_model=512)  # GEMMs that use a workspace
+    gpu_model = GPT(config).cuda().eval()
+    prompt = torch.randint(0, config.vocab_size, (8, 6), device="cuda")
+    expected = gpu_model.generate(prompt, 20, temperature=0)
+    older = StaticGenerator(gpu_model, max_batch=8, compile=True, decode_linear="matmul")
+    older.generate(prompt, 20)
+    newer = StaticGenerator(gpu_model, max_batch=8, compile=True, decode_linear="matmul")
+    assert torch.equal(newer.generate(prompt, 20), expected)
+    del older  # left to the cycle collector, as the benchmark did before close()
+    gc.collect()
+    torch._C._cuda_clearCublasWorkspaces()  # what torch.compile(mode="reduce-overhead") does around its captures
+    torch.cuda.empty_cache()
+    litter = [torch.full((1 << 20,), 7.0, device="cuda") for _ in range(64)]  # reuse whatever memory was freed
+    longer = torch.randint(0, config.vocab_size, (8, 9), device="cuda")  # a new prompt shape: a new capture
+    assert torch.equal(newer.generate(longer, 20), gpu_model.generate(longer, 20, temperature=0))
+    assert torch.equal(newer.generate(prompt, 20), expected)
+    torch.cuda.synchronize()
+    assert all(bool((t == 7.0).all()) for t in litter)  # no replay wrote into memory that is no longer its own
+    newer.close()
+
+
+def test_resume_measures_only_the_cells_a_cut_short_run_lacks(monkeypatch, tmp_path):
+    # a first run whose second cell fails (a time limit, say), then `--resume`: the first cell's rows come from its
+    # file, the second is measured, and the earlier failure stays on record; a partial file comes first
+    monkeypatch.setenv("ATTENTION_COURSE_RESULTS_DIR", str(tmp_path))
+    asked, fail = [], {2}
+
+    def child(spec, progress, timeout_s):
+        asked.append(spec.get("batch", spec["task"]))
+        if spec["task"] == "same_tokens":
+            return {"same_tokens": True}, None
+        if spec["batch"] in fail:
+            return None, {"model": "tiny", "batch": spec["batch"], "returncode": -9, "signal": "SIGKILL",
+                          "timed_out": True}
+        rows = [{"model": "tiny", "method": "naive loop", "batch": spec["batch"], "prompt": 8, "tokens_per_s": 1.0}]
+        return (rows, {"tiny": {"compile_s": {spec["batch"]: 0.5}, "params": 7}}), None
+
+    monkeypatch.setattr(generation, "_in_child", child)
+    first = generation.bench_generation("smoke", isolate=True)
+    assert asked == [1, 2, "same_tokens"] and first["failures"][0]["timed_out"]
+    asked.clear()
+    fail.clear()
+    second = generation.bench_generation("smoke", isolate=True, resume=True)
+    assert asked == [2, "same_tokens"]  # batch 1 came from the partial file
+    assert [row["batch"] for row in second["rows"]] == [1, 2]
+    assert second["models"]["tiny"]["compile_s"] == {1: 0.5, 2: 0.5}
+    assert [f.get("earlier_run") for f in second["failures"]] == [True]
+    assert [p.name for p in tmp_path.iterdir()] == ["generation_smoke_cpu.json"]
+    partial = tmp_path / "generation_smoke_cpu_partial.json"
+    partial.write_text(json.dumps(dict(first, torch="0.1", partial=True)))
+    with pytest.raises(ValueError, match="comes from another run.*torch '0.1'"):
+        generation.bench_generation("smoke", isolate=True, resume=True)
+    with pytest.raises(ValueError, match="needs the isolated run"):
+        generation.bench_generation("smoke", resume=True)
+    monkeypatch.delenv("ATTENTION_COURSE_RESULTS_DIR")
+    with pytest.raises(ValueError, match="set that variable"):
+        generation.bench_generation("smoke", isolate=True, resume=True)

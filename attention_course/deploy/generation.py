@@ -11,15 +11,25 @@ gpt-fast, Hugging Face transformers' static cache) do three things instead, and 
 - **sampling on the device** (greedy, temperature, top-k) with no copy to the host per token.
 
 ``attention-course bench generation --json`` measures all of it against the naive loop, the growing cache and
-transformers' ``GPT2LMHeadModel`` with its static cache (``bench_generation``).
+transformers' ``GPT2LMHeadModel`` with its static cache (``bench_generation``). On a GPU each (model, batch) cell of
+the full grid runs in a process of its own (``python -m attention_course.deploy.generation --task ...``, started by
+the benchmark, never by hand), so that a crash costs one cell, not the run; one cell alone:
+``attention-course bench generation --profile gpu --only "GPT-2 small" --batch 8 --progress --json``.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
+import pickle
+import re
+import signal
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,6 +92,29 @@ class OneRowLinear(TorchFunctionMode):
                 y = (x.unsqueeze(-2) * weight).sum(-1, dtype=torch.float32).to(x.dtype)
                 return y if bias is None else y + bias
         return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _own_cublas_workspace():
+    """Inside the block, cuBLAS allocates a new workspace; dropped again on leaving it (what ``torch.compile``'s own
+    CUDA graphs do, ``cudagraph_trees.clear_cublas_manager``).
+
+    PyTorch keeps one cuBLAS workspace per (handle, stream) and a captured matrix product records its raw address. Every
+    ``torch.cuda.graph`` without a ``stream`` captures on one process-wide stream, so without this a capture can record
+    a workspace that lives in *another* generator's memory pool or in ordinary memory, and that workspace is freed
+    behind the graph's back: when any graph captured on that stream is destroyed (``CUDAGraph::reset`` clears the
+    stream's workspaces) or when ``torch.compile(mode="reduce-overhead")`` records its graphs (transformers' static
+    cache; it clears every workspace). Cleared before the capture, the workspace is allocated inside the capture, in
+    this generator's own pool, which lives as long as the graphs that use it.
+    """
+    clear = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)  # absent from CPU-only builds
+    if clear is not None:
+        clear()
+    try:
+        yield
+    finally:
+        if clear is not None:
+            clear()
 
 
 @dataclass
@@ -152,6 +185,7 @@ class StaticGenerator:
         config = model.config
         self.caches = [StaticKVCache(max_batch, max_len, config.n_head, config.d_model // config.n_head, self.dtype,
                                      self.device, decode_attention) for _ in model.blocks]
+        self._shape = (max_batch, max_len)
         self.decode_linear = decode_linear
         self.temperature, self.top_k = temperature, top_k
         self.compiled = compile
@@ -168,14 +202,15 @@ class StaticGenerator:
         # the prompt's length varies from call to call: one compiled program for every length (no recompiling)
         self._prefill = torch.compile(self.prefill, dynamic=True) if compile else self.prefill
         self._states: dict[int, _DecodeState] = {}
+        self.closed = False
 
     @property
     def max_batch(self) -> int:
-        return self.caches[0].max_batch
+        return self._shape[0]
 
     @property
     def max_len(self) -> int:
-        return self.caches[0].max_len
+        return self._shape[1]
 
     def cache_bytes(self) -> int:
         """Bytes the static caches hold (all layers, keys and values, ``max_batch x max_len``)."""
@@ -197,6 +232,8 @@ class StaticGenerator:
         return sample_on_device(logits[:, -1], self.temperature, self.top_k)
 
     def _check(self, tokens: Tensor, max_new_tokens: int) -> None:
+        if self.closed:
+            raise RuntimeError("this StaticGenerator was closed (close() freed its graphs and caches): build a new one")
         if not isinstance(tokens, Tensor) or tokens.dim() != 2:
             raise ValueError(f"tokens must be a (batch, length) tensor of token ids, got "
                              f"{getattr(tokens, 'shape', type(tokens).__name__)}")
@@ -253,7 +290,7 @@ class StaticGenerator:
         for steps in sorted({self.steps_per_graph, 1}, reverse=True):
             state.position.fill_(0)  # recorded, not run: no position moves during a capture
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
+            with _own_cublas_workspace(), torch.cuda.graph(graph, pool=self._pool):
                 self._advance(state, steps)
             state.graphs[steps] = graph
 
@@ -266,7 +303,7 @@ class StaticGenerator:
         with torch.cuda.device(self.device):
             self._on_side_stream(lambda: self._prefill(buffer))
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
+            with _own_cublas_workspace(), torch.cuda.graph(graph, pool=self._pool):
                 first = self._prefill(buffer)
         return _PrefillGraph(tokens=buffer, first=first, graph=graph)
 
@@ -314,6 +351,23 @@ class StaticGenerator:
         for _ in range(left):
             self._run(state, 1)
         return state.out[:, :length + max_new_tokens].clone()
+
+    def close(self) -> None:
+        """Free the captured graphs, their memory pool and the buffers now; the generator cannot generate after it.
+
+        ``del generator`` alone frees nothing: the compiled step holds the bound method ``self.decode_step``, a
+        reference cycle that only Python's cycle collector breaks, at a moment nobody chooses (in the middle of another
+        generator's life, in any thread). Freeing a CUDA graph has side effects beyond its own memory (PyTorch drops the
+        cuBLAS workspaces of its capture stream, which every graph captured on that stream shares): ``close`` makes
+        that happen here, between two generators, rather than at random."""
+        if self.device.type == "cuda":
+            synchronize(self.device)  # nothing of ours still running when its graphs and memory go
+        self._states.clear()
+        self._prefills.clear()
+        self._step = self._prefill = None  # breaks the cycle: nothing keeps this generator alive
+        self.caches = []
+        self._pool = None
+        self.closed = True
 
     def warm_up(self, batch: int) -> float:
         """Compile (and capture) the decode steps for ``batch`` rows and run each graph once on a short dummy
@@ -432,6 +486,7 @@ def same_tokens_fp32(config: GPTConfig, device, batch: int = 2, prompt: int = 32
     naive = model.generate(tokens, new_tokens, temperature=0)
     generator = StaticGenerator(model, batch, prompt + new_tokens, compile=compile)
     static = generator.generate(tokens, new_tokens)
+    generator.close()
     agree = (naive[:, prompt:] == static[:, prompt:]).float().mean().item()
     return {"model": label, "params": sum(p.numel() for p in model.parameters()), "batch": batch, "prompt": prompt,
             "new_tokens": new_tokens, "compiled": compile, "decode_linear": generator.decode_linear,
@@ -535,7 +590,7 @@ def _model_rows(label: str, config: GPTConfig, prompts: list[int], new_tokens: i
         if variants and batch == 1:  # the same step with another attention or linear-layer kernel
             rows += _variant_rows(label, model, info, prompts[0], new_tokens, repeats, compile, device, progress,
                                   variants)
-        del generator
+        generator.close()  # its graphs freed here, before the next generator captures (``del`` alone frees nothing)
         if after_batch is not None:
             after_batch(rows, info)
     return rows, info
@@ -565,7 +620,7 @@ def _variant_rows(label: str, model: GPT, info: dict, prompt_len: int, new_token
             print(f"{label} batch 1 prompt {prompt_len} {row['method']}: {row['tokens_per_s']:,.0f} tokens/s",
                   file=sys.stderr, flush=True)
         rows.append(row)
-        del generator
+        generator.close()
     return rows
 
 
@@ -621,10 +676,10 @@ def _all_models(s: dict, compile: bool, device, dtype, progress: bool,
     def so_far(label: str):
         return lambda model_rows, model_info: after_each(rows + model_rows, {**info, label: model_info})
 
+    anchored = s.get("hf_model", next(iter(s["models"])))  # transformers runs beside the grid's first model only
     for label, (shape, prompts, new_tokens) in s["models"].items():
-        batches = s["batches"][label] if isinstance(s["batches"], dict) else s["batches"]
-        model_rows, info[label] = _model_rows(label, GPTConfig(**shape), prompts, new_tokens, batches,
-                                              s["repeats"], s["hf"] if label == next(iter(s["models"])) else [],
+        model_rows, info[label] = _model_rows(label, GPTConfig(**shape), prompts, new_tokens, _batches(s, label),
+                                              s["repeats"], s["hf"] if label == anchored else [],
                                               compile, device, dtype, progress, s.get("variants", []),
                                               so_far(label) if after_each is not None else None)
         rows += model_rows
@@ -663,40 +718,240 @@ def _format(result: dict) -> str:
     return "\n".join(lines)
 
 
-@benchmark("generation", "lesson 08: naive loop, growing cache, static cache + compiled decode step, transformers",
-           formatter=_format)
-def bench_generation(profile: str | None = None, progress: bool = False, lesson: bool = False) -> dict:
-    """Every method of ``GENERATION[profile]`` timed on this machine, with issue 24's floors judged on a GPU;
-    ``progress`` prints each row to stderr as it is measured; ``lesson`` runs lesson 08's cut (``LESSON_GRID``)
-    where the profile has one."""
-    device = pick_device()
-    profile = profile or pick_profile(device)
+# ---------------------------------------------------------------- one process per cell
+
+# Test hook: "MODEL:BATCH" makes that cell's child process abort as it starts (a crash the parent must survive)
+CRASH_CELL_ENV = "ATTENTION_COURSE_GENERATION_CRASH_CELL"
+CELL_TIMEOUT_S = 1800  # a child still running after this is killed and recorded as failed (a hung GPU, say)
+
+
+def _batches(s: dict, label: str) -> list[int]:
+    return list(s["batches"][label] if isinstance(s["batches"], dict) else s["batches"])
+
+
+def _grid(profile: str, lesson: bool) -> dict:
     if profile not in GENERATION:
         raise ValueError(f"profile must be one of {sorted(GENERATION)}, got {profile!r}")
-    s = LESSON_GRID.get(profile, GENERATION[profile]) if lesson else GENERATION[profile]
+    return LESSON_GRID.get(profile, GENERATION[profile]) if lesson else GENERATION[profile]
+
+
+def _select(s: dict, only: str | None = None, batches: list[int] | None = None) -> dict:
+    """The grid ``s`` cut to the model ``only`` and the batch sizes ``batches`` (None: all of them). transformers'
+    anchor stays with the grid's first model, whatever the cut."""
+    models = s["models"]
+    if only is not None and only not in models:
+        raise ValueError(f"no model {only!r} in this grid; expected one of {', '.join(map(repr, models))}")
+    labels = [only] if only is not None else list(models)
+    per_model = {label: [b for b in _batches(s, label) if batches is None or b in batches] for label in labels}
+    per_model = {label: chosen for label, chosen in per_model.items() if chosen}
+    if not per_model:
+        grid = "; ".join(f"{label}: {', '.join(map(str, _batches(s, label)))}" for label in labels)
+        raise ValueError(f"batch {', '.join(map(str, batches or []))} is not in this grid (batch sizes {grid})")
+    return dict(s, models={label: models[label] for label in per_model}, batches=per_model,
+                hf_model=s.get("hf_model", next(iter(models))))
+
+
+def _merge_info(into: dict, cell: dict) -> None:
+    """A cell's facts into the run's: the per-batch tables merge, anything else is the latest cell's (as in one
+    process, where each batch overwrites the model's facts)."""
+    for label, facts in cell.items():
+        model = into.setdefault(label, {})
+        for key, value in facts.items():
+            if key in ("compile_s", "prompt_forward_tokens_per_s") and isinstance(model.get(key), dict):
+                model[key].update(value)
+            else:
+                model[key] = value
+
+
+def _in_child(spec: dict, progress: bool, timeout_s: float | None = CELL_TIMEOUT_S) -> tuple[object, dict | None]:
+    """Run ``spec`` (``_child_task``) in a fresh Python process: (what it returned, None), or (None, the failure:
+    exit code, signal, whether it timed out, the tail of its output, which holds faulthandler's stack of a crash)."""
+    root = str(Path(__file__).resolve().parents[2])  # the child imports this very copy of the course
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    tail: collections.deque[str] = collections.deque(maxlen=400)
+    with tempfile.TemporaryDirectory(prefix="generation-cell-") as folder:
+        out = Path(folder) / "result.pkl"
+        started = time.perf_counter()
+        task = json.dumps(dict(spec, parent=os.getpid()))
+        command = [sys.executable, "-m", "attention_course.deploy.generation", "--task", task, "--out", str(out)]
+        process = subprocess.Popen(command,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   env=env, text=True, errors="replace")
+
+        def pump() -> None:  # the child's progress and warnings pass through to stderr, never to stdout (--json)
+            for line in process.stdout:
+                tail.append(line)
+                if progress:
+                    sys.stderr.write(line)
+                    sys.stderr.flush()
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        timed_out = False
+        try:
+            code = process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code, timed_out = process.wait(), True
+        reader.join(timeout=30)
+        if code == 0 and not timed_out and out.exists():
+            with out.open("rb") as file:
+                return pickle.load(file), None
+    failure = {**{k: v for k, v in spec.items() if k in ("model", "batch", "task")},
+               "returncode": code, "signal": signal.Signals(-code).name if code < 0 else None,
+               "timed_out": timed_out, "seconds": time.perf_counter() - started,
+               "output_tail": "".join(tail)[-8000:]}
+    if progress:
+        print(f"FAILED in its own process: {failure['model'] if 'model' in failure else spec['task']} "
+              f"batch {failure.get('batch')}: exit {code} ({failure['signal'] or 'no signal'})"
+              f"{', timed out' if timed_out else ''}; the run goes on", file=sys.stderr, flush=True)
+    return None, failure
+
+
+def _child_task(spec: dict):
+    """What one child process computes: a cell of the grid (``task`` "cell": one model at one batch size, its rows and
+    facts) or the float32 token check (``task`` "same_tokens")."""
+    s = _select(_grid(spec["profile"], spec["lesson"]), spec.get("model"), [spec["batch"]] if "batch" in spec else None)
+    device = torch.device(spec["device"])
+    gpu = device.type == "cuda"
+    compile = s["compile"] and gpu
+    if spec["task"] == "same_tokens":
+        label, (shape, _, _) = list(s["models"].items())[-1]
+        return same_tokens_fp32(GPTConfig(**shape), device, compile=compile, label=label)
+    if os.environ.get(CRASH_CELL_ENV) == f"{spec['model']}:{spec['batch']}":
+        os.abort()  # the test hook: die as a segmentation fault would, without a Python exception
+    return _all_models(s, compile, device, torch.bfloat16 if gpu else torch.float32, spec["progress"])
+
+
+def _isolated_models(s: dict, profile: str, lesson: bool, device, progress: bool, keep_partial,
+                     timeout_s: float | None, earlier: dict | None = None) -> tuple[list[dict], dict, list[dict]]:
+    """``_all_models`` with every (model, batch) cell in its own process: rows and facts merged in the grid's order,
+    the partial result kept after each cell, and a cell whose process dies recorded in the failures. ``earlier`` (a
+    cut-short run's partial result, ``_resumable``) supplies the cells it measured; those it lacks, or whose process
+    failed, are measured now."""
+    rows, info, failures = [], {}, []
+    earlier = earlier or {"rows": [], "models": {}, "failures": []}
+    failures += [dict(failure, earlier_run=True) for failure in earlier["failures"]]  # kept: evidence of a crash
+    for label in s["models"]:
+        for batch in _batches(s, label):
+            done = [row for row in earlier["rows"] if row["model"] == label and row["batch"] == batch]
+            if done:
+                rows += done
+                _merge_info(info, {label: earlier["models"].get(label, {})})
+                continue
+            spec = dict(task="cell", profile=profile, lesson=lesson, model=label, batch=batch, device=str(device),
+                        progress=progress)
+            payload, failure = _in_child(spec, progress, timeout_s)
+            if failure is None:
+                cell_rows, cell_info = payload
+                rows += cell_rows
+                _merge_info(info, cell_info)
+            else:
+                failures.append(failure)
+            keep_partial(rows, info, failures)
+    return rows, info, failures
+
+
+def _resumable(heading: dict) -> dict | None:
+    """What an earlier run of the same grid left in ``ATTENTION_COURSE_RESULTS_DIR``: the partial result of a run cut
+    short, else the whole result of one that ended with failed cells (None where there is neither), checked to come
+    from the same grid, device and versions."""
+    path = _result_path(dict(heading, partial=True))
+    if path is None:
+        raise ValueError("resuming reads the partial result in ATTENTION_COURSE_RESULTS_DIR: set that variable to the "
+                         "folder the cut-short run wrote to")
+    if not path.exists():
+        path = _result_path(heading)
+    if not path.exists():
+        print(f"nothing to resume ({path} does not exist): measuring every cell", file=sys.stderr, flush=True)
+        return None
+    earlier = json.loads(path.read_text())
+    same = ("device_name", "torch", "transformers", "profile", "grid", "dtype", "selection")
+    differ = [key for key in same if earlier.get(key) != heading.get(key)]
+    if differ:
+        found = ", ".join(f"{key} {earlier.get(key)!r}, here {heading.get(key)!r}" for key in differ)
+        raise ValueError(f"{path} comes from another run ({found}): move it away to start afresh")
+    for facts in earlier["models"].values():  # JSON wrote the batch sizes as strings
+        facts["compile_s"] = {int(batch): seconds for batch, seconds in facts.get("compile_s", {}).items()}
+    return {"rows": earlier["rows"], "models": earlier["models"], "failures": earlier.get("failures", []),
+            "seconds": earlier.get("seconds", 0.0)}
+
+
+# ---------------------------------------------------------------- the command
+
+
+@benchmark("generation", "lesson 08: naive loop, growing cache, static cache + compiled decode step, transformers",
+           formatter=_format)
+def bench_generation(profile: str | None = None, progress: bool = False, lesson: bool = False,
+                     only: str | None = None, batches: list[int] | None = None, isolate: bool | None = None,
+                     cell_timeout_s: float | None = CELL_TIMEOUT_S, resume: bool = False) -> dict:
+    """Every method of ``GENERATION[profile]`` timed on this machine, with issue 24's floors judged on a GPU;
+    ``progress`` prints each row to stderr as it is measured; ``lesson`` runs lesson 08's cut (``LESSON_GRID``)
+    where the profile has one.
+
+    ``only`` (a model's name) and ``batches`` measure part of the grid, e.g. one cell alone:
+    ``attention-course bench generation --profile gpu --only "GPT-2 small" --batch 8 --progress --json``
+    (its file gets a ``_only-...`` suffix, so it never replaces the whole grid's).
+
+    ``isolate`` (default: where the decode step is compiled and captured, that is on a GPU, except lesson 08's cut)
+    measures every (model, batch) cell in a fresh Python process (``python -m attention_course.deploy.generation``):
+    the full GPU grid died twice of a segmentation fault inside ``CUDAGraph.replay`` that needed earlier generators
+    in the same process (``_own_cublas_workspace`` says the likely cause). A cell whose process dies, or runs past
+    ``cell_timeout_s``, becomes an entry of ``failures`` (exit code, signal, the tail of its output) and the run goes
+    on; the float32 token check runs in a process of its own too.
+
+    ``resume`` (isolated runs; ``--resume``) goes on from what an earlier run of the same grid left in
+    ``ATTENTION_COURSE_RESULTS_DIR``: the partial result of a run cut short (a time limit, a killed session), else the
+    whole result of one with failed cells. Its measured cells are kept, the missing and the failed ones measured, so
+    that a grid longer than one sitting is run by repeating one command until no ``_partial`` file is left and
+    ``failures`` holds only entries marked ``earlier_run``.
+    """
+    device = pick_device()
+    profile = profile or pick_profile(device)
+    s = _select(_grid(profile, lesson), only, batches)
     import transformers
 
     gpu = device.type == "cuda"
     dtype = torch.bfloat16 if gpu else torch.float32
     compile = s["compile"] and gpu
+    isolate = (compile and not lesson) if isolate is None else isolate
     started = time.perf_counter()
-    rows, info = [], {}
     probe = cudnn_attention_stall(GPTConfig(**next(iter(s["models"].values()))[0]), device, dtype) \
         if gpu and not lesson else None
     name = device_name(device)
     heading = {"device": device.type, "device_name": name, "torch": torch.__version__,
                "transformers": transformers.__version__, "profile": profile, "grid": "lesson" if lesson else "full",
-               "dtype": str(dtype).removeprefix("torch."), "weights": "random (only time matters)"}
+               "dtype": str(dtype).removeprefix("torch."), "weights": "random (only time matters)",
+               "isolated": isolate}
+    if only is not None or batches is not None:
+        heading["selection"] = {"model": only, "batches": sorted(batches) if batches else None}
+    if resume and not isolate:
+        raise ValueError("resume goes on cell by cell: it needs the isolated run (isolate=True, the GPU grid's default)")
+    earlier = _resumable(heading) if resume else None
+    if earlier is not None:
+        started -= earlier["seconds"]  # the seconds count the whole grid's measuring, over every sitting
 
-    def keep_partial(rows: list[dict], info: dict) -> None:  # a run cut short (a time limit, a crash) keeps these
-        _save(dict(heading, models=info, rows=rows, partial=True, seconds=time.perf_counter() - started))
+    def keep_partial(rows: list[dict], info: dict, failures: list[dict] | None = None) -> None:
+        # a run cut short (a time limit, a crash) keeps these
+        extra = {} if failures is None else {"failures": failures}
+        _save(dict(heading, models=info, rows=rows, **extra, partial=True, seconds=time.perf_counter() - started))
 
-    rows, info = _all_models(s, compile, device, dtype, progress, keep_partial)
     last_name, (last_shape, _, _) = list(s["models"].items())[-1]  # the smallest: one more compilation, in float32
-    equal = same_tokens_fp32(GPTConfig(**last_shape), device, compile=compile, label=last_name)
+    if isolate:
+        rows, info, failures = _isolated_models(s, profile, lesson, device, progress, keep_partial, cell_timeout_s,
+                                                earlier)
+        spec = dict(task="same_tokens", profile=profile, lesson=lesson, model=last_name, device=str(device),
+                    progress=progress)
+        equal, failure = _in_child(spec, progress, cell_timeout_s)
+        failures += [failure] if failure else []
+        extra = {"failures": failures}
+    else:
+        rows, info = _all_models(s, compile, device, dtype, progress, keep_partial)
+        equal = same_tokens_fp32(GPTConfig(**last_shape), device, compile=compile, label=last_name)
+        extra = {}
     result = {**heading, "models": info, "rows": rows,
               "greedy_fp32_same_tokens": equal, "floors": floors(rows, info, gpu),
-              "cudnn_attention_probe": probe,
+              "cudnn_attention_probe": probe, **extra,
               "note": "cuDNN attention is switched off for the eager loops (naive, growing cache), whose shapes change "
                       "every token, and for the static cache's prompt pass: its per-shape set-up would stall each new "
                       "length (cudnn_attention_probe); transformers keeps PyTorch's default",
@@ -705,17 +960,56 @@ def bench_generation(profile: str | None = None, progress: bool = False, lesson:
     return result
 
 
+def _result_path(result: dict) -> Path | None:
+    """Where ``_save`` writes ``result`` (None without ``ATTENTION_COURSE_RESULTS_DIR``)."""
+    folder = os.environ.get("ATTENTION_COURSE_RESULTS_DIR")
+    if not folder:
+        return None
+    tag = result["device_name"].replace("NVIDIA ", "").split()[0] if result["device"] == "cuda" else "cpu"
+    grid = "_lesson" if result.get("grid") == "lesson" else ""
+    cut = result.get("selection")
+    if cut:  # part of the grid: a file of its own, that never replaces the whole grid's
+        grid += "_only-" + "-".join(filter(None, [re.sub(r"[^A-Za-z0-9]+", "-", cut["model"] or "").strip("-"),
+                                                  "b" + "-".join(map(str, cut["batches"])) if cut["batches"] else ""]))
+    partial = "_partial" if result.get("partial") else ""
+    return Path(folder) / f"generation_{result['profile']}{grid}_{tag}{partial}.json"
+
+
 def _save(result: dict) -> None:
     """With ``ATTENTION_COURSE_RESULTS_DIR`` set (the maintainers' GPU runs), also write the result there as JSON,
     so that a lesson executed on a GPU leaves the benchmark's file beside its outputs without a second run."""
-    folder = os.environ.get("ATTENTION_COURSE_RESULTS_DIR")
-    if not folder:
+    path = _result_path(result)
+    if path is None:
         return
-    tag = result["device_name"].replace("NVIDIA ", "").split()[0] if result["device"] == "cuda" else "cpu"
-    grid = "_lesson" if result.get("grid") == "lesson" else ""
-    partial = "_partial" if result.get("partial") else ""
-    path = Path(folder) / f"generation_{result['profile']}{grid}_{tag}{partial}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
-    if not partial:  # the whole result supersedes what a cut-short run would have kept
+    if not result.get("partial"):  # the whole result supersedes what a cut-short run would have kept
         path.with_name(path.stem + "_partial.json").unlink(missing_ok=True)
+
+
+def _child_main(argv: list[str] | None = None) -> int:
+    """``python -m attention_course.deploy.generation --task SPEC --out PATH``: one ``_child_task`` (the parent,
+    ``_in_child``, builds the command); the result is pickled to PATH."""
+    import argparse
+    import faulthandler
+
+    faulthandler.enable()  # a segmentation fault prints the Python stack into the output the parent keeps
+    parser = argparse.ArgumentParser(description=_child_main.__doc__)
+    parser.add_argument("--task", required=True, help="the task as JSON (see _child_task)")
+    parser.add_argument("--out", required=True, type=Path, help="where to pickle its result")
+    args = parser.parse_args(argv)
+    spec = json.loads(args.task)
+    if sys.platform.startswith("linux"):  # die with the parent (a time limit that kills it must not leave us on the GPU)
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != spec.get("parent", os.getppid()):
+            return 1  # the parent died before that took effect
+    result = _child_task(spec)
+    with args.out.open("wb") as file:
+        pickle.dump(result, file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())

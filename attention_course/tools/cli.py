@@ -71,9 +71,14 @@ def registered_benchmarks() -> dict:
     return BENCHMARKS
 
 
-def run_bench(name: str, profile: str | None, as_json: bool) -> int:
+def run_bench(name: str, profile: str | None, as_json: bool, only: str | None = None, batches: list[int] | None = None,
+              progress: bool = False, resume: bool = False) -> int:
     chosen = registered_benchmarks()[name]
-    result = chosen.run(profile=profile)
+    cut = {key: value for key, value in (("only", only), ("batches", batches), ("progress", progress),
+                                         ("resume", resume)) if value}
+    if cut and name != "generation":
+        raise ValueError(f"--only, --batch, --progress and --resume apply to `bench generation`, not to `bench {name}`")
+    result = chosen.run(profile=profile, **cut)
     print(json.dumps(result, indent=1) if as_json else chosen.render(result))
     return 0
 
@@ -103,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("name", choices=sorted(benchmarks) or None)
     bench.add_argument("--profile", choices=PROFILES, help="size (default: from the device)")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    bench.add_argument("--only", metavar="MODEL", help='generation: measure this model of the grid only ("GPT-2 small")')
+    bench.add_argument("--batch", type=int, action="append", metavar="N", dest="batches",
+                       help="generation: measure batch size N only (repeat for several)")
+    bench.add_argument("--progress", action="store_true", help="generation: print each row to stderr as it is measured")
+    bench.add_argument("--resume", action="store_true",
+                       help="generation: go on from the partial result a cut-short run left in ATTENTION_COURSE_RESULTS_DIR")
     _add_classroom_parser(commands)
     from . import handout, hub, i18n  # standard library only: their Jupyter imports wait until a command runs
 
@@ -152,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             from . import i18n
 
             return i18n.run(args)
-        return run_bench(args.name, args.profile, args.json)
+        return run_bench(args.name, args.profile, args.json, args.only, args.batches, args.progress, args.resume)
     except (FileNotFoundError, ValueError, ImportError) as error:
         print(f"attention-course: error: {error}", file=sys.stderr)
         return 2
