@@ -585,8 +585,8 @@ def _model_rows(label: str, config: GPTConfig, prompts: list[int], new_tokens: i
                     print(f"{label} batch {batch} prompt {prompt_len} {row['method']}: {row['tokens_per_s']:,.0f} "
                           "tokens/s", file=sys.stderr, flush=True)
             rows += these
-        if compile and batch == 1:
-            info["decode_kernel_profile_batch1"] = decode_kernel_profile(generator, 1)
+        if compile:  # every batch: where a larger batch's step spends its time (batch 1's is the floor's)
+            info[f"decode_kernel_profile_batch{batch}"] = decode_kernel_profile(generator, batch)
         if variants and batch == 1:  # the same step with another attention or linear-layer kernel
             rows += _variant_rows(label, model, info, prompts[0], new_tokens, repeats, compile, device, progress,
                                   variants)
