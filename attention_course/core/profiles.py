@@ -201,7 +201,8 @@ BUILD_TASKS = {
 # lesson 11's build-it task (grading/lesson11.py): labelled and unlabelled training surfaces handed to the learner's
 # train_and_score, held-out validation surfaces scored, and the recall at a false-alarm rate <= 0.05 to reach. On
 # surfaces version 2 the reference answer reached 0.892-0.968 over four seeds, the same CNN with average instead of
-# max pooling 0.704, logistic regression on pixels 0.084 (2-core EPYC, ~8 s each; results/inspection_build_target_cpu.json)
+# max pooling 0.704, logistic regression on pixels 0.084 (2-core EPYC, ~8 s each; results/inspection_build_target_cpu.json,
+# from classroom/calibration/inspection_build_target_cpu.py)
 LESSON11_BUILD = {
     "smoke": dict(n_labels=200, n_unlabelled=200, n_eval=200, target=0.3),  # the plumbing, in seconds
     "cpu": dict(n_labels=1000, n_unlabelled=1000, n_eval=500, target=0.8),

@@ -3,9 +3,10 @@
 Runs the solution notebook's ``train_and_score`` (read from solutions/11_factory_floor.ipynb, so this measures the
 reference the course ships) with four seeds, and three weaker answers, on exactly the check's data: the first
 1,000 labelled training surfaces, the next 1,000 unlabelled, the first 500 validation surfaces. Prints and writes
-recall at false alarms <= 0.05 per answer.
+recall at false alarms <= 0.05 per answer. It lives with the classroom kit, not in results/ (which learners receive
+in a hand-out), because it reads the worked solutions.
 
-    PYTHONPATH=$PWD OMP_NUM_THREADS=2 .venv/bin/python results/scripts/inspection_build_target_cpu.py \
+    PYTHONPATH=$PWD OMP_NUM_THREADS=2 .venv/bin/python classroom/calibration/inspection_build_target_cpu.py \
         --out results/inspection_build_target_cpu.json
 """
 
