@@ -38,6 +38,7 @@ PRETRAIN = {
     "normpix": dict(mask_ratio=0.6, norm_pix=True),
     "mask75": dict(mask_ratio=0.75, norm_pix=False),
     "mask40": dict(mask_ratio=0.4, norm_pix=False),
+    "cutpaste": dict(cutpaste=True),  # not masked patches: tell an image from itself with a piece moved (CutPaste)
 }
 # fine-tuning recipes: encoder lr factor, layer-wise decay, share of steps with a frozen encoder (linear probe first),
 # pooling ("cls", "mean", "max"), weight decay, warm-up share
@@ -99,6 +100,8 @@ def pretrain(vit_kw, pool_images, recipe, steps, batch, lr, seed, cache: Path):
         vit.load_state_dict(torch.load(path))
         return vit, json.loads(path.with_suffix(".json").read_text())
     cfg = PRETRAIN[recipe]
+    if cfg.get("cutpaste"):
+        return pretrain_cutpaste(vit, pool_images, steps, batch, lr, seed, path)
     model = (MaskedNormPix if cfg["norm_pix"] else inspection.MaskedPatchModel)(vit)
     optimizer = make_optimizer(model, lr, 0.05, "cpu")
     generator = torch.Generator().manual_seed(seed)
@@ -112,6 +115,42 @@ def pretrain(vit_kw, pool_images, recipe, steps, batch, lr, seed, cache: Path):
         for group in optimizer.param_groups:
             group["lr"] = warmup_cosine_lr(step, max(1, steps // 20), steps, lr, 0.0)
         loss = model(inspection.flip(pool_images[index], generator), mask)
+        update(optimizer, loss)
+        losses.append(float(loss))
+    info = {"pretrain_loss_first": sum(losses[:20]) / 20, "pretrain_loss_last": sum(losses[-50:]) / 50,
+            "pretrain_seconds": time.perf_counter() - start}
+    torch.save(vit.state_dict(), path)
+    torch.save(model.state_dict(), path.with_name(path.stem + "-mim.pt"))  # with the decoder (``reconstruction_error``)
+    path.with_suffix(".json").write_text(json.dumps(info))
+    return vit, info
+
+
+def cut_paste(images, generator):
+    """Half the images get a rectangle (2-16 x 2-16 px) of themselves copied to another random place (Li et al.,
+    2021, CutPaste): a local irregularity drawn from the image's own texture. Returns the images and 1 where pasted."""
+    images = images.clone()
+    pasted = torch.rand(len(images), generator=generator) < 0.5
+    for i in pasted.nonzero().flatten().tolist():
+        h, w = (int(v) for v in torch.randint(2, 17, (2,), generator=generator))
+        y0, x0, y1, x1 = (int(torch.randint(0, 64 - d + 1, (1,), generator=generator)) for d in (h, w, h, w))
+        images[i, y1:y1 + h, x1:x1 + w] = images[i, y0:y0 + h, x0:x0 + w].clone()
+    return images, pasted.long()
+
+
+def pretrain_cutpaste(vit, pool_images, steps, batch, lr, seed, path):
+    """Self-supervised without labels: the ViT's [CLS] (through a temporary 2-way head) tells pasted from intact."""
+    head = torch.nn.Linear(vit.head.in_features, 2)
+    model = torch.nn.ModuleDict({"vit": vit, "head": head})
+    optimizer = make_optimizer(model, lr, 0.05, "cpu")
+    generator = torch.Generator().manual_seed(seed)
+    losses, start = [], time.perf_counter()
+    model.train()
+    for step in range(steps):
+        index = torch.randint(len(pool_images), (batch,), generator=generator)
+        images, target = cut_paste(inspection.flip(pool_images[index], generator), generator)
+        for group in optimizer.param_groups:
+            group["lr"] = warmup_cosine_lr(step, max(1, steps // 20), steps, lr, 0.0)
+        loss = F.cross_entropy(head(vit.features(images)[:, 0]), target)
         update(optimizer, loss)
         losses.append(float(loss))
     info = {"pretrain_loss_first": sum(losses[:20]) / 20, "pretrain_loss_last": sum(losses[-50:]) / 50,
@@ -266,6 +305,61 @@ def probe_features() -> None:
                 with args.out.open("a") as handle:
                     handle.write(json.dumps(row) + "\n")
         del feats
+
+
+def reconstruction_error() -> None:
+    """Diagnostic: does the masked-patch objective itself see the defects? With NO label, score each test image by
+    the largest reconstruction error over its patches (every patch hidden once: the patches are split at random into
+    ``--groups`` groups, each group hidden in turn while the rest stay visible), and report recall at false alarms
+    <= 0.05 on test. High recall would mean the pretrained model knows normal texture and fine-tuning fails to use it."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--recon", action="store_true")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--pretrain-steps", type=int, default=800)
+    parser.add_argument("--groups", type=int, default=4)
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/pretrain-study-cache-recon"))
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    train, test = load_split("train"), load_split("test")
+    vit_kw = dict(patch=8, d_model=64, n_heads=4, n_layers=3)
+    for seed in args.seeds:
+        vit, info = pretrain(vit_kw, train.images, "simmim", args.pretrain_steps, 64, 1e-3, seed, args.cache)
+        model = inspection.MaskedPatchModel(vit)
+        name = f"pt-simmim-64x3-{args.pretrain_steps}-64-0.001-s{seed}-mim.pt"
+        model.load_state_dict(torch.load(args.cache / name))
+        model.eval()
+        n_patches = vit.grid**2
+        groups = torch.randperm(n_patches, generator=torch.Generator().manual_seed(seed)) % args.groups
+        errors = torch.zeros(len(test.images), n_patches)
+        with torch.no_grad():
+            for chunk in range(0, len(test.images), 250):
+                images = test.images[chunk: chunk + 250]
+                patches = patchify(inspection.standardise(images), vit.embed.patch)
+                for g in range(args.groups):
+                    mask = (groups == g).expand(len(images), -1)
+                    embed = vit.embed
+                    tokens = torch.where(mask[..., None], model.mask_token.expand(len(images), n_patches, -1),
+                                         embed.proj(patches))
+                    x = torch.cat([embed.cls.expand(len(images), -1, -1), tokens], 1) + embed.positions
+                    for block in vit.blocks:
+                        x = block(x)
+                    rebuilt = model.decoder(vit.norm(x)[:, 1:])
+                    err = ((rebuilt - patches) ** 2).mean(-1)
+                    errors[chunk: chunk + 250][mask] = err[mask]
+        for how, score in (("max patch error", errors.amax(1)), ("mean patch error", errors.mean(1))):
+            row = {"detector": f"reconstruction error ({how}), no labels", "seed": seed,
+                   "pretrain_steps": args.pretrain_steps, **info,
+                   "recall_at_far": inspection.recall_at_false_alarm(score.numpy(), test.defective.numpy())["recall"]}
+            print(json.dumps(row), flush=True)
+            with args.out.open("a") as handle:
+                handle.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__" and "--recon" in __import__("sys").argv:
+    reconstruction_error()
+    raise SystemExit
 
 
 if __name__ == "__main__" and "--probe" in __import__("sys").argv:
