@@ -181,35 +181,3 @@ def test_horizon_table_sorts_by_mase():
     bands = {name: {"mase": (0.1, 1.0), "mase_by_horizon": [(0.1, 1.0)] * 12} for name in scores}
     rows = demand.by_horizon_table(scores, bands)
     assert [r["method"] for r in rows] == ["b", "a"] and rows[0]["h12"] == 0.4
-
-
-def test_cut_paste_moves_a_piece_of_the_image_itself():
-    images = torch.rand(40, 64, 64)
-    out, pasted = inspection.cut_paste(images, torch.Generator().manual_seed(0))
-    changed = (out != images).flatten(1).any(1)
-    assert 5 < int(pasted.sum()) < 35, "about half the images are pasted"
-    assert torch.equal(changed, pasted.bool()), "exactly the pasted images change"
-    for i in pasted.nonzero().flatten().tolist():
-        rows, cols = (out[i] != images[i]).nonzero(as_tuple=True)
-        y, x = int(rows.min()), int(cols.min())
-        h, w = int(rows.max()) - y + 1, int(cols.max()) - x + 1
-        assert h <= 16 and w <= 16, "the change stays inside one rectangle of at most 16 x 16 pixels"
-        patch = out[i, y:y + h, x:x + w]
-        sources = images[i].unfold(0, h, 1).unfold(1, w, 1)  # every h x w window of the original
-        assert (sources == patch).flatten(2).all(-1).any(), "the pasted piece is copied from the same image"
-    with pytest.raises(ValueError, match=r"\(B, H, W\)"):
-        inspection.cut_paste(images[0], torch.Generator())
-    with pytest.raises(ValueError, match="rectangle sides"):
-        inspection.cut_paste(images, torch.Generator(), sizes=(4, 80))
-
-
-def test_cut_paste_pretraining_lowers_its_loss_and_keeps_the_head():
-    data = surfaces.load_split("train", 64)
-    torch.manual_seed(0)
-    vit = inspection.build("vit", TINY)
-    head = vit.head.weight.detach().clone()
-    embed = vit.embed.proj.weight.detach().clone()
-    pre = inspection.pretrain_cut_paste(vit, data.images, steps=60, batch_size=32, lr=3e-3, progress=False)
-    assert np.mean(pre["loss"][-10:]) < np.mean(pre["loss"][:10])
-    assert torch.equal(vit.head.weight, head), "the classifier head is not the pretext head"
-    assert not torch.equal(vit.embed.proj.weight, embed), "the encoder was trained"

@@ -163,52 +163,6 @@ def pretrain_masked(vit: InspectionViT, images: Tensor, steps: int, batch_size: 
     return {"loss": torch.stack(losses).float().cpu().tolist(), "steps": steps, "seconds": time.perf_counter() - start}
 
 
-def cut_paste(images: Tensor, generator: torch.Generator, share: float = 0.5, sizes: tuple[int, int] = (2, 16)) -> tuple[Tensor, Tensor]:
-    """CutPaste (Li et al., 2021) on (B, H, W) images: about ``share`` of them get a rectangle of their OWN texture
-    (each side ``sizes[0]``-``sizes[1]`` pixels) copied to another random place, a local irregularity made without a
-    label. Returns a new tensor of images and the pretext target: 1 where a piece was pasted, 0 where intact."""
-    if images.dim() != 3:
-        raise ValueError(f"cut_paste takes (B, H, W) images, got shape {tuple(images.shape)}")
-    low, high = sizes
-    height, width = images.shape[-2:]
-    if not 1 <= low <= high <= min(height, width):
-        raise ValueError(f"rectangle sides must satisfy 1 <= {low} <= {high} <= {min(height, width)}")
-    out = images.clone()
-    pasted = torch.rand(len(images), generator=generator) < share
-    for i in pasted.nonzero().flatten().tolist():
-        h, w = (int(v) for v in torch.randint(low, high + 1, (2,), generator=generator))
-        y0, y1 = (int(v) for v in torch.randint(0, height - h + 1, (2,), generator=generator))
-        x0, x1 = (int(v) for v in torch.randint(0, width - w + 1, (2,), generator=generator))
-        out[i, y1:y1 + h, x1:x1 + w] = images[i, y0:y0 + h, x0:x0 + w]
-    return out, pasted.long().to(images.device)
-
-
-def pretrain_cut_paste(vit: InspectionViT, images: Tensor, steps: int, batch_size: int = 128, lr: float = 1e-3,
-                       seed: int = 0, progress: bool = True) -> dict:
-    """Self-supervised pretraining on UNLABELLED ``images`` (no label is read), an alternative to
-    ``pretrain_masked``: the ViT's [CLS], through a temporary two-way head, tells an image with a piece of itself
-    moved (``cut_paste``) from an intact one. Unlike rebuilding masked pixels, whose loss is dominated by the
-    textures' unpredictable fine grain, this task is won only by noticing a small local break in the texture,
-    which is what a defect is. Trains ``vit``'s encoder in place (its own head is left as it was)."""
-    device = next(vit.parameters()).device
-    head = nn.Linear(vit.head.in_features, 2).to(device)
-    model = nn.ModuleDict({"vit": vit, "head": head})
-    optimizer = make_optimizer(model, lr, 0.05, device)
-    generator = torch.Generator().manual_seed(seed)
-    losses, start = [], time.perf_counter()
-    model.train()
-    for step in tqdm(range(steps), desc=say("progress_pretraining"), disable=not progress, leave=False):
-        index = torch.randint(len(images), (min(batch_size, len(images)),), generator=generator)
-        batch, target = cut_paste(flip(images[index].cpu(), generator), generator)
-        set_lr(optimizer, warmup_cosine_lr(step, max(1, steps // 20), steps, lr, 0.0))
-        with autocast(device, True):
-            loss = F.cross_entropy(head(vit.features(batch.to(device))[:, 0]).float(), target.to(device))
-        update(optimizer, loss)
-        losses.append(loss.detach())
-    vit.eval()
-    return {"loss": torch.stack(losses).float().cpu().tolist(), "steps": steps, "seconds": time.perf_counter() - start}
-
-
 def fine_tune(pretrained: InspectionViT, images: Tensor, labels: Tensor, steps: int, seed: int = 0, **train) -> tuple[nn.Module, dict]:
     """A copy of the pretrained ViT with a fresh classifier head, trained on the labelled ``images``."""
     model = copy.deepcopy(pretrained)

@@ -14,6 +14,11 @@ variants share it. Every finished run is appended as one JSON line to ``--out`` 
 
 A variant is a name in ``VARIANTS``: a model ("scratch" or "pretrained"), a pretraining recipe and a fine-tuning
 recipe. ``--pretrain-seed`` fixes one pretraining for every fine-tuning seed (where does the spread come from?).
+Pretraining recipe "cutpaste" is not masked patches but CutPaste (Li et al., 2021), tried as an alternative.
+
+Diagnostics: ``--probe`` (logistic regression on frozen features: do they hold the defect?) and ``--recon`` (the
+masked model's reconstruction error as a detector without labels: does the pretext itself see the defects?).
+Results: results/inspection_pretrain_study_cpu.json.
 """
 
 from __future__ import annotations
