@@ -9,7 +9,7 @@ pretraining), the same evaluation (recall at false alarms <= 0.05 on the test RO
 Each pretraining (one per (pretraining recipe, pretraining seed)) is cached under ``--cache`` so that fine-tuning
 variants share it. Every finished run is appended as one JSON line to ``--out`` at once (results as we go).
 
-    PYTHONPATH=$PWD .venv/bin/python results/scripts/inspection_pretrain_study_cpu.py \
+    PYTHONPATH=$PWD .venv/bin/python classroom/calibration/inspection_pretrain_study_cpu.py \
         --variants scratch base --seeds 0 1 2 --labels 200 --out /tmp/pretrain-study.jsonl
 
 A variant is a name in ``VARIANTS``: a model ("scratch" or "pretrained"), a pretraining recipe and a fine-tuning
