@@ -1,4 +1,5 @@
-"""The static KV cache, the static generator (greedy equality with the naive loop, errors) and the benchmark."""
+"""The static KV cache, the static generator (greedy equality with the naive loop, errors) and the benchmark: lesson 08's
+run in one process (``deploy.generation``) and the command's driver, one process per cell (``tools.bench_generation``)."""
 
 import json
 
@@ -9,6 +10,7 @@ from attention_course.core.attention import StaticKVCache
 from attention_course.core.gpt import GPT, GPTConfig
 from attention_course.deploy import generation
 from attention_course.deploy.generation import OneRowLinear, StaticGenerator, kv_cache_bytes, sample_on_device
+from attention_course.tools import bench_generation as driver
 
 CONFIG = GPTConfig(vocab_size=65, block_size=64, n_layer=2, n_head=2, d_model=32)
 
@@ -343,9 +345,9 @@ def test_isolated_cells_merge_in_the_grids_order_and_a_dead_child_is_recorded(mo
                          "decode": {"last batch": spec["batch"]}}}
         return (rows, info), None
 
-    monkeypatch.setattr(generation, "_in_child", child)
+    monkeypatch.setattr(driver, "_in_child", child)
     kept = []
-    rows, info, failures = generation._isolated_models(
+    rows, info, failures = driver._isolated_models(
         s, "smoke", False, torch.device("cpu"), False, lambda *a: kept.append(json.loads(json.dumps(a))), 60)
     assert asked == [("tiny", 1), ("tiny", 2), ("tiny", 4)]
     assert [(r["batch"], r["method"]) for r in rows] == [(2, "naive loop"), (2, "static cache, eager"),
@@ -360,12 +362,12 @@ def test_isolated_cells_merge_in_the_grids_order_and_a_dead_child_is_recorded(mo
 def test_isolated_smoke_run_survives_a_child_that_aborts(monkeypatch, tmp_path):
     # real child processes: the first cell's aborts as it starts (as a segmentation fault would end it), the second's
     # rows and the float32 check still come back, and every file written on the way is valid JSON
-    monkeypatch.setenv(generation.CRASH_CELL_ENV, "tiny:1")
+    monkeypatch.setenv(driver.CRASH_CELL_ENV, "tiny:1")
     monkeypatch.setenv("ATTENTION_COURSE_RESULTS_DIR", str(tmp_path))
     saved = []
     save = generation._save
     monkeypatch.setattr(generation, "_save", lambda result: saved.append(json.loads(json.dumps(result))) or save(result))
-    result = generation.bench_generation("smoke", isolate=True)
+    result = driver.bench_generation("smoke", isolate=True)
     assert result["isolated"] is True
     [failure] = result["failures"]
     assert (failure["model"], failure["batch"], failure["signal"], failure["timed_out"]) == ("tiny", 1, "SIGABRT", False)
@@ -441,12 +443,12 @@ def test_resume_measures_only_the_cells_a_cut_short_run_lacks(monkeypatch, tmp_p
         rows = [{"model": "tiny", "method": "naive loop", "batch": spec["batch"], "prompt": 8, "tokens_per_s": 1.0}]
         return (rows, {"tiny": {"compile_s": {spec["batch"]: 0.5}, "params": 7}}), None
 
-    monkeypatch.setattr(generation, "_in_child", child)
-    first = generation.bench_generation("smoke", isolate=True)
+    monkeypatch.setattr(driver, "_in_child", child)
+    first = driver.bench_generation("smoke", isolate=True)
     assert asked == [1, 2, "same_tokens"] and first["failures"][0]["timed_out"]
     asked.clear()
     fail.clear()
-    second = generation.bench_generation("smoke", isolate=True, resume=True)
+    second = driver.bench_generation("smoke", isolate=True, resume=True)
     assert asked == [2, "same_tokens"]  # batch 1 came from the partial file
     assert [row["batch"] for row in second["rows"]] == [1, 2]
     assert second["models"]["tiny"]["compile_s"] == {1: 0.5, 2: 0.5}
@@ -455,9 +457,10 @@ def test_resume_measures_only_the_cells_a_cut_short_run_lacks(monkeypatch, tmp_p
     partial = tmp_path / "generation_smoke_cpu_partial.json"
     partial.write_text(json.dumps(dict(first, torch="0.1", partial=True)))
     with pytest.raises(ValueError, match="comes from another run.*torch '0.1'"):
-        generation.bench_generation("smoke", isolate=True, resume=True)
+        driver.bench_generation("smoke", isolate=True, resume=True)
     with pytest.raises(ValueError, match="needs the isolated run"):
-        generation.bench_generation("smoke", resume=True)
+        driver.bench_generation("smoke", resume=True)
     monkeypatch.delenv("ATTENTION_COURSE_RESULTS_DIR")
     with pytest.raises(ValueError, match="set that variable"):
-        generation.bench_generation("smoke", isolate=True, resume=True)
+        driver.bench_generation("smoke", isolate=True, resume=True)
+

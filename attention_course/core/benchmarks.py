@@ -1,8 +1,9 @@
 """The benchmark registry the command line runs (``attention-course bench NAME --json``), and what every result carries.
 
 A benchmark is a function ``fn(profile=None) -> dict`` registered with ``@benchmark("name")`` by the module of the
-lesson it measures (for example ``parallel.sweeps`` or ``inside.transfer``); ``BENCHMARKS`` maps each name to it and
-its text formatter. Results start with ``environment``: the device name, torch version and profile, so that they can be
+lesson it measures (for example ``parallel.sweeps`` or ``inside.transfer``), or by its driver in ``tools`` where
+the command line runs it differently from the lesson (``tools.bench_generation``); ``BENCHMARKS`` maps each name to it
+and its text formatter. Results start with ``environment``: the device name, torch version and profile, so that they can be
 compared across machines. Every timing is the median of repeated runs after a warm-up, with the GPU synchronised
 (``device.time_fn``).
 """

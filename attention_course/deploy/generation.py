@@ -10,26 +10,19 @@ gpt-fast, Hugging Face transformers' static cache) do three things instead, and 
   replays every kernel of the step;
 - **sampling on the device** (greedy, temperature, top-k) with no copy to the host per token.
 
-``attention-course bench generation --json`` measures all of it against the naive loop, the growing cache and
-transformers' ``GPT2LMHeadModel`` with its static cache (``bench_generation``). On a GPU each (model, batch) cell of
-the full grid runs in a process of its own (``python -m attention_course.deploy.generation --task ...``, started by
-the benchmark, never by hand), so that a crash costs one cell, not the run; one cell alone:
-``attention-course bench generation --profile gpu --only "GPT-2 small" --batch 8 --progress --json``.
+``bench_generation`` (what lesson 08 runs) measures all of it against the naive loop, the growing cache and
+transformers' ``GPT2LMHeadModel`` with its static cache. ``attention-course bench generation --json`` runs the same
+grid through the maintainers' driver, ``attention_course.tools.bench_generation``, which on a GPU measures each
+(model, batch) cell of the full grid in a process of its own and can resume a run cut short.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import os
-import pickle
 import re
-import signal
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,7 +34,6 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 
 from ..core.attention import StaticKVCache
-from ..core.benchmarks import benchmark
 from ..core.device import device_name, pick_device, synchronize
 from ..core.gpt import GPT, GPTConfig
 from ..core.profiles import pick_profile
@@ -706,23 +698,7 @@ def cudnn_attention_stall(config: GPTConfig, device, dtype, new_tokens: int = 32
     return out
 
 
-def _format(result: dict) -> str:
-    lines = [f"{result['device_name']} | torch {result['torch']} | transformers {result['transformers']} | "
-             f"{result['dtype']} | profile {result['profile']} | {result['seconds']:.0f} s"]
-    for row in result["rows"]:
-        first = f", first call {row['tokens_per_s_first']:,.0f}/s" if row["tokens_per_s_first"] else ""
-        lines.append(f"{row['model']:>22} batch {row['batch']:>2} prompt {row['prompt']:>3}: {row['method']:<42} "
-                     f"{row['tokens_per_s']:>9,.0f} tokens/s{first}, first token {1000 * row['ttft_s']:.1f} ms")
-    for name, value in result["floors"].items():
-        lines.append(f"floor: {name}: {value}")
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- one process per cell
-
-# Test hook: "MODEL:BATCH" makes that cell's child process abort as it starts (a crash the parent must survive)
-CRASH_CELL_ENV = "ATTENTION_COURSE_GENERATION_CRASH_CELL"
-CELL_TIMEOUT_S = 1800  # a child still running after this is killed and recorded as failed (a hung GPU, say)
+# ---------------------------------------------------------------- the grid's cells
 
 
 def _batches(s: dict, label: str) -> list[int]:
@@ -751,206 +727,68 @@ def _select(s: dict, only: str | None = None, batches: list[int] | None = None) 
                 hf_model=s.get("hf_model", next(iter(models))))
 
 
-def _merge_info(into: dict, cell: dict) -> None:
-    """A cell's facts into the run's: the per-batch tables merge, anything else is the latest cell's (as in one
-    process, where each batch overwrites the model's facts)."""
-    for label, facts in cell.items():
-        model = into.setdefault(label, {})
-        for key, value in facts.items():
-            if key in ("compile_s", "prompt_forward_tokens_per_s") and isinstance(model.get(key), dict):
-                model[key].update(value)
-            else:
-                model[key] = value
+# ---------------------------------------------------------------- one run, in this process
 
 
-def _in_child(spec: dict, progress: bool, timeout_s: float | None = CELL_TIMEOUT_S) -> tuple[object, dict | None]:
-    """Run ``spec`` (``_child_task``) in a fresh Python process: (what it returned, None), or (None, the failure:
-    exit code, signal, whether it timed out, the tail of its output, which holds faulthandler's stack of a crash)."""
-    root = str(Path(__file__).resolve().parents[2])  # the child imports this very copy of the course
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    tail: collections.deque[str] = collections.deque(maxlen=400)
-    with tempfile.TemporaryDirectory(prefix="generation-cell-") as folder:
-        out = Path(folder) / "result.pkl"
-        started = time.perf_counter()
-        task = json.dumps(dict(spec, parent=os.getpid()))
-        command = [sys.executable, "-m", "attention_course.deploy.generation", "--task", task, "--out", str(out)]
-        process = subprocess.Popen(command,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=env, text=True, errors="replace")
+@dataclass(frozen=True)
+class _Plan:
+    """One run of the benchmark: the grid cut to the cells asked for, where it runs, and how."""
 
-        def pump() -> None:  # the child's progress and warnings pass through to stderr, never to stdout (--json)
-            for line in process.stdout:
-                tail.append(line)
-                if progress:
-                    sys.stderr.write(line)
-                    sys.stderr.flush()
-
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
-        timed_out = False
-        try:
-            code = process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code, timed_out = process.wait(), True
-        reader.join(timeout=30)
-        if code == 0 and not timed_out and out.exists():
-            with out.open("rb") as file:
-                return pickle.load(file), None
-    failure = {**{k: v for k, v in spec.items() if k in ("model", "batch", "task")},
-               "returncode": code, "signal": signal.Signals(-code).name if code < 0 else None,
-               "timed_out": timed_out, "seconds": time.perf_counter() - started,
-               "output_tail": "".join(tail)[-8000:]}
-    if progress:
-        print(f"FAILED in its own process: {failure['model'] if 'model' in failure else spec['task']} "
-              f"batch {failure.get('batch')}: exit {code} ({failure['signal'] or 'no signal'})"
-              f"{', timed out' if timed_out else ''}; the run goes on", file=sys.stderr, flush=True)
-    return None, failure
+    grid: dict
+    device: torch.device
+    profile: str
+    dtype: torch.dtype
+    compile: bool  # the decode step compiled and captured (CUDA only: the CPU runs it eager)
+    lesson: bool
+    selection: dict | None  # the cut asked for (a model, batch sizes), None for the whole grid
 
 
-def _child_task(spec: dict):
-    """What one child process computes: a cell of the grid (``task`` "cell": one model at one batch size, its rows and
-    facts) or the float32 token check (``task`` "same_tokens")."""
-    s = _select(_grid(spec["profile"], spec["lesson"]), spec.get("model"), [spec["batch"]] if "batch" in spec else None)
-    device = torch.device(spec["device"])
-    gpu = device.type == "cuda"
-    compile = s["compile"] and gpu
-    if spec["task"] == "same_tokens":
-        label, (shape, _, _) = list(s["models"].items())[-1]
-        return same_tokens_fp32(GPTConfig(**shape), device, compile=compile, label=label)
-    if os.environ.get(CRASH_CELL_ENV) == f"{spec['model']}:{spec['batch']}":
-        os.abort()  # the test hook: die as a segmentation fault would, without a Python exception
-    return _all_models(s, compile, device, torch.bfloat16 if gpu else torch.float32, spec["progress"])
-
-
-def _isolated_models(s: dict, profile: str, lesson: bool, device, progress: bool, keep_partial,
-                     timeout_s: float | None, earlier: dict | None = None) -> tuple[list[dict], dict, list[dict]]:
-    """``_all_models`` with every (model, batch) cell in its own process: rows and facts merged in the grid's order,
-    the partial result kept after each cell, and a cell whose process dies recorded in the failures. ``earlier`` (a
-    cut-short run's partial result, ``_resumable``) supplies the cells it measured; those it lacks, or whose process
-    failed, are measured now."""
-    rows, info, failures = [], {}, []
-    earlier = earlier or {"rows": [], "models": {}, "failures": []}
-    failures += [dict(failure, earlier_run=True) for failure in earlier["failures"]]  # kept: evidence of a crash
-    for label in s["models"]:
-        for batch in _batches(s, label):
-            done = [row for row in earlier["rows"] if row["model"] == label and row["batch"] == batch]
-            if done:
-                rows += done
-                _merge_info(info, {label: earlier["models"].get(label, {})})
-                continue
-            spec = dict(task="cell", profile=profile, lesson=lesson, model=label, batch=batch, device=str(device),
-                        progress=progress)
-            payload, failure = _in_child(spec, progress, timeout_s)
-            if failure is None:
-                cell_rows, cell_info = payload
-                rows += cell_rows
-                _merge_info(info, cell_info)
-            else:
-                failures.append(failure)
-            keep_partial(rows, info, failures)
-    return rows, info, failures
-
-
-def _resumable(heading: dict) -> dict | None:
-    """What an earlier run of the same grid left in ``ATTENTION_COURSE_RESULTS_DIR``: the partial result of a run cut
-    short, else the whole result of one that ended with failed cells (None where there is neither), checked to come
-    from the same grid, device and versions."""
-    path = _result_path(dict(heading, partial=True))
-    if path is None:
-        raise ValueError("resuming reads the partial result in ATTENTION_COURSE_RESULTS_DIR: set that variable to the "
-                         "folder the cut-short run wrote to")
-    if not path.exists():
-        path = _result_path(heading)
-    if not path.exists():
-        print(f"nothing to resume ({path} does not exist): measuring every cell", file=sys.stderr, flush=True)
-        return None
-    earlier = json.loads(path.read_text())
-    same = ("device_name", "torch", "transformers", "profile", "grid", "dtype", "selection")
-    differ = [key for key in same if earlier.get(key) != heading.get(key)]
-    if differ:
-        found = ", ".join(f"{key} {earlier.get(key)!r}, here {heading.get(key)!r}" for key in differ)
-        raise ValueError(f"{path} comes from another run ({found}): move it away to start afresh")
-    for facts in earlier["models"].values():  # JSON wrote the batch sizes as strings
-        facts["compile_s"] = {int(batch): seconds for batch, seconds in facts.get("compile_s", {}).items()}
-    return {"rows": earlier["rows"], "models": earlier["models"], "failures": earlier.get("failures", []),
-            "seconds": earlier.get("seconds", 0.0)}
-
-
-# ---------------------------------------------------------------- the command
-
-
-@benchmark("generation", "lesson 08: naive loop, growing cache, static cache + compiled decode step, transformers",
-           formatter=_format)
-def bench_generation(profile: str | None = None, progress: bool = False, lesson: bool = False,
-                     only: str | None = None, batches: list[int] | None = None, isolate: bool | None = None,
-                     cell_timeout_s: float | None = CELL_TIMEOUT_S, resume: bool = False) -> dict:
-    """Every method of ``GENERATION[profile]`` timed on this machine, with issue 24's floors judged on a GPU;
-    ``progress`` prints each row to stderr as it is measured; ``lesson`` runs lesson 08's cut (``LESSON_GRID``)
-    where the profile has one.
-
-    ``only`` (a model's name) and ``batches`` measure part of the grid, e.g. one cell alone:
-    ``attention-course bench generation --profile gpu --only "GPT-2 small" --batch 8 --progress --json``
-    (its file gets a ``_only-...`` suffix, so it never replaces the whole grid's).
-
-    ``isolate`` (default: where the decode step is compiled and captured, that is on a GPU, except lesson 08's cut)
-    measures every (model, batch) cell in a fresh Python process (``python -m attention_course.deploy.generation``):
-    the full GPU grid died twice of a segmentation fault inside ``CUDAGraph.replay`` that needed earlier generators
-    in the same process (``_own_cublas_workspace`` says the likely cause). A cell whose process dies, or runs past
-    ``cell_timeout_s``, becomes an entry of ``failures`` (exit code, signal, the tail of its output) and the run goes
-    on; the float32 token check runs in a process of its own too.
-
-    ``resume`` (isolated runs; ``--resume``) goes on from what an earlier run of the same grid left in
-    ``ATTENTION_COURSE_RESULTS_DIR``: the partial result of a run cut short (a time limit, a killed session), else the
-    whole result of one with failed cells. Its measured cells are kept, the missing and the failed ones measured, so
-    that a grid longer than one sitting is run by repeating one command until no ``_partial`` file is left and
-    ``failures`` holds only entries marked ``earlier_run``.
-    """
+def _plan(profile: str | None, lesson: bool, only: str | None, batches: list[int] | None) -> _Plan:
+    """The run's plan; a model or batch size the grid lacks is refused here, before anything is measured."""
     device = pick_device()
     profile = profile or pick_profile(device)
     s = _select(_grid(profile, lesson), only, batches)
+    gpu = device.type == "cuda"
+    selection = {"model": only, "batches": sorted(batches) if batches else None} \
+        if only is not None or batches is not None else None
+    return _Plan(s, device, profile, torch.bfloat16 if gpu else torch.float32, s["compile"] and gpu, lesson, selection)
+
+
+def _heading(plan: _Plan, isolated: bool) -> dict:
+    """What the result starts with: the machine, the versions, the grid and the selection (checked on resuming)."""
     import transformers
 
-    gpu = device.type == "cuda"
-    dtype = torch.bfloat16 if gpu else torch.float32
-    compile = s["compile"] and gpu
-    isolate = (compile and not lesson) if isolate is None else isolate
-    started = time.perf_counter()
-    probe = cudnn_attention_stall(GPTConfig(**next(iter(s["models"].values()))[0]), device, dtype) \
-        if gpu and not lesson else None
-    name = device_name(device)
-    heading = {"device": device.type, "device_name": name, "torch": torch.__version__,
-               "transformers": transformers.__version__, "profile": profile, "grid": "lesson" if lesson else "full",
-               "dtype": str(dtype).removeprefix("torch."), "weights": "random (only time matters)",
-               "isolated": isolate}
-    if only is not None or batches is not None:
-        heading["selection"] = {"model": only, "batches": sorted(batches) if batches else None}
-    if resume and not isolate:
-        raise ValueError("resume goes on cell by cell: it needs the isolated run (isolate=True, the GPU grid's default)")
-    earlier = _resumable(heading) if resume else None
-    if earlier is not None:
-        started -= earlier["seconds"]  # the seconds count the whole grid's measuring, over every sitting
+    heading = {"device": plan.device.type, "device_name": device_name(plan.device), "torch": torch.__version__,
+               "transformers": transformers.__version__, "profile": plan.profile,
+               "grid": "lesson" if plan.lesson else "full", "dtype": str(plan.dtype).removeprefix("torch."),
+               "weights": "random (only time matters)", "isolated": isolated}
+    if plan.selection is not None:
+        heading["selection"] = plan.selection
+    return heading
 
-    def keep_partial(rows: list[dict], info: dict, failures: list[dict] | None = None) -> None:
-        # a run cut short (a time limit, a crash) keeps these
+
+def _probe(plan: _Plan) -> dict | None:
+    """``cudnn_attention_stall`` on the grid's first model, on a GPU and outside lesson 08's cut (None elsewhere)."""
+    if plan.device.type != "cuda" or plan.lesson:
+        return None
+    return cudnn_attention_stall(GPTConfig(**next(iter(plan.grid["models"].values()))[0]), plan.device, plan.dtype)
+
+
+def _keeper(heading: dict, started: float):
+    """``keep(rows, info, failures=None)``: save the result so far as a partial one (a run cut short keeps it)."""
+    def keep(rows: list[dict], info: dict, failures: list[dict] | None = None) -> None:
         extra = {} if failures is None else {"failures": failures}
         _save(dict(heading, models=info, rows=rows, **extra, partial=True, seconds=time.perf_counter() - started))
 
-    last_name, (last_shape, _, _) = list(s["models"].items())[-1]  # the smallest: one more compilation, in float32
-    if isolate:
-        rows, info, failures = _isolated_models(s, profile, lesson, device, progress, keep_partial, cell_timeout_s,
-                                                earlier)
-        spec = dict(task="same_tokens", profile=profile, lesson=lesson, model=last_name, device=str(device),
-                    progress=progress)
-        equal, failure = _in_child(spec, progress, cell_timeout_s)
-        failures += [failure] if failure else []
-        extra = {"failures": failures}
-    else:
-        rows, info = _all_models(s, compile, device, dtype, progress, keep_partial)
-        equal = same_tokens_fp32(GPTConfig(**last_shape), device, compile=compile, label=last_name)
-        extra = {}
+    return keep
+
+
+def _finish(heading: dict, info: dict, rows: list[dict], equal: dict | None, probe: dict | None, started: float,
+            failures: list[dict] | None = None) -> dict:
+    """The whole result (floors judged on a GPU), saved with ``_save``; ``failures`` only from an isolated run."""
+    extra = {} if failures is None else {"failures": failures}
     result = {**heading, "models": info, "rows": rows,
-              "greedy_fp32_same_tokens": equal, "floors": floors(rows, info, gpu),
+              "greedy_fp32_same_tokens": equal, "floors": floors(rows, info, heading["device"] == "cuda"),
               "cudnn_attention_probe": probe, **extra,
               "note": "cuDNN attention is switched off for the eager loops (naive, growing cache), whose shapes change "
                       "every token, and for the static cache's prompt pass: its per-shape set-up would stall each new "
@@ -958,6 +796,31 @@ def bench_generation(profile: str | None = None, progress: bool = False, lesson:
               "seconds": time.perf_counter() - started}
     _save(result)
     return result
+
+
+def _run_here(plan: _Plan, progress: bool) -> dict:
+    """``plan`` measured in this process: every model's rows, then the float32 token check."""
+    heading = _heading(plan, isolated=False)
+    started = time.perf_counter()
+    probe = _probe(plan)
+    rows, info = _all_models(plan.grid, plan.compile, plan.device, plan.dtype, progress, _keeper(heading, started))
+    last_name, (last_shape, _, _) = list(plan.grid["models"].items())[-1]  # the smallest: one more compilation, in float32
+    equal = same_tokens_fp32(GPTConfig(**last_shape), plan.device, compile=plan.compile, label=last_name)
+    return _finish(heading, info, rows, equal, probe, started)
+
+
+def bench_generation(profile: str | None = None, progress: bool = False, lesson: bool = False,
+                     only: str | None = None, batches: list[int] | None = None) -> dict:
+    """Every method of ``GENERATION[profile]`` timed in this process, with issue 24's floors judged on a GPU: what
+    lesson 08 runs (``lesson``: its cut of the grid, ``LESSON_GRID``, where the profile has one). ``progress`` prints
+    each row to stderr as it is measured; ``only`` (a model's name) and ``batches`` measure part of the grid.
+
+    With ``ATTENTION_COURSE_RESULTS_DIR`` set, the result so far is kept there after each batch and the whole result
+    at the end (``_save``). The command line, ``attention-course bench generation``, runs the maintainers' driver
+    (``attention_course.tools.bench_generation``): the same measurement, but on a GPU each (model, batch) cell of the
+    full grid in a process of its own, so that a crash costs one cell, and resumable.
+    """
+    return _run_here(_plan(profile, lesson, only, batches), progress)
 
 
 def _result_path(result: dict) -> Path | None:
@@ -985,31 +848,3 @@ def _save(result: dict) -> None:
     path.write_text(json.dumps(result, indent=1) + "\n")
     if not result.get("partial"):  # the whole result supersedes what a cut-short run would have kept
         path.with_name(path.stem + "_partial.json").unlink(missing_ok=True)
-
-
-def _child_main(argv: list[str] | None = None) -> int:
-    """``python -m attention_course.deploy.generation --task SPEC --out PATH``: one ``_child_task`` (the parent,
-    ``_in_child``, builds the command); the result is pickled to PATH."""
-    import argparse
-    import faulthandler
-
-    faulthandler.enable()  # a segmentation fault prints the Python stack into the output the parent keeps
-    parser = argparse.ArgumentParser(description=_child_main.__doc__)
-    parser.add_argument("--task", required=True, help="the task as JSON (see _child_task)")
-    parser.add_argument("--out", required=True, type=Path, help="where to pickle its result")
-    args = parser.parse_args(argv)
-    spec = json.loads(args.task)
-    if sys.platform.startswith("linux"):  # die with the parent (a time limit that kills it must not leave us on the GPU)
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() != spec.get("parent", os.getppid()):
-            return 1  # the parent died before that took effect
-    result = _child_task(spec)
-    with args.out.open("wb") as file:
-        pickle.dump(result, file)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_child_main())

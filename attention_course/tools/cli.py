@@ -57,7 +57,7 @@ def run_exercises(root: Path | None, check_only: bool, force: bool) -> int:
 
 # Every module that registers a benchmark with ``@benchmark``: importing it registers them (a test keeps this complete).
 BENCHMARK_MODULES = ("parallel.sweeps", "parallel.gpt_step", "parallel.idle", "parallel.scaling", "parallel.sharding",
-                     "inside.transfer", "deploy.experiment", "deploy.generation", "beyond.vision")
+                     "inside.transfer", "deploy.experiment", "tools.bench_generation", "beyond.vision")
 
 
 def registered_benchmarks() -> dict:
