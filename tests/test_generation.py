@@ -464,3 +464,34 @@ def test_resume_measures_only_the_cells_a_cut_short_run_lacks(monkeypatch, tmp_p
     with pytest.raises(ValueError, match="set that variable"):
         driver.bench_generation("smoke", isolate=True, resume=True)
 
+
+def test_the_command_measures_in_process_what_the_lesson_measures_unless_it_isolates(monkeypatch):
+    # the driver (tools) hands a run it does not isolate to the lesson's own function, with the same plan; an isolated
+    # run never measures in this process
+    measured = []
+    monkeypatch.setattr(generation, "_run_here", lambda plan, progress: measured.append((plan, progress)) or {"ran": 1})
+    assert generation.bench_generation("smoke", lesson=True, only="tiny", batches=[2]) == {"ran": 1}
+    assert driver.bench_generation("smoke", lesson=True, only="tiny", batches=[2], progress=True) == {"ran": 1}
+    (lesson_plan, lesson_progress), (command_plan, command_progress) = measured
+    assert (lesson_progress, command_progress) == (False, True)
+    assert lesson_plan == command_plan and lesson_plan.selection == {"model": "tiny", "batches": [2]}
+    assert lesson_plan.lesson and not lesson_plan.compile and lesson_plan.grid["batches"] == {"tiny": [2]}
+    monkeypatch.setattr(driver, "_in_child", lambda spec, progress, timeout_s: (None, {"task": spec["task"]}))
+    isolated = driver.bench_generation("smoke", isolate=True)
+    assert len(measured) == 2 and isolated["isolated"] is True and isolated["rows"] == []
+    assert [f["task"] for f in isolated["failures"]] == ["cell", "cell", "same_tokens"]  # batches 1 and 2, the check
+
+
+def test_the_module_lessons_import_holds_no_process_harness():
+    # maintainers' tooling lives apart from the modules lessons import (house rule): no child processes, no command
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(generation))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported, "no import found: is the parser blind?"
+    assert not imported & {"subprocess", "pickle", "signal", "threading", "tempfile", "argparse"}, imported
+    assert not any("tools" in name or name.endswith("benchmarks") for name in imported), imported
+    for name in ("_in_child", "_child_task", "_isolated_models", "_resumable", "_child_main", "CELL_TIMEOUT_S"):
+        assert not hasattr(generation, name) and hasattr(driver, name), name
