@@ -495,3 +495,38 @@ def test_the_module_lessons_import_holds_no_process_harness():
     assert not any("tools" in name or name.endswith("benchmarks") for name in imported), imported
     for name in ("_in_child", "_child_task", "_isolated_models", "_resumable", "_child_main", "CELL_TIMEOUT_S"):
         assert not hasattr(generation, name) and hasattr(driver, name), name
+
+
+def test_each_batch_size_gets_a_decode_step_compiled_for_its_own_shapes():
+    """A second batch size compiled in the same process must not turn the decode step shape-generic.
+
+    torch.compile's "automatic dynamic" shapes take a dimension that changed between two compilations of one function
+    for a varying one; lesson 08's H100 run lost about half of batch 8's speed to it (batch 8 after batch 1 in one
+    process: 5,391 tokens/s; alone: 9,900). The compiled decode steps are called directly (the prompt pass, compiled
+    for any shape on purpose, would log the same words), and the compiler's log is read at the second batch size."""
+    import logging
+
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record.getMessage())
+
+    torch.manual_seed(0)
+    tiny = GPT(GPTConfig(vocab_size=40, block_size=24, n_layer=1, n_head=2, d_model=16)).eval()
+    position = torch.tensor([4])
+    first = StaticGenerator(tiny, max_batch=2, max_len=24, compile=True)
+    first._step(torch.ones(2, 1, dtype=torch.long), position)
+    second = StaticGenerator(tiny, max_batch=3, max_len=24, compile=True)
+    handler, logger = Keep(level=logging.INFO), logging.getLogger("torch.fx.experimental.symbolic_shapes")
+    torch._logging.set_logs(dynamic=logging.INFO)
+    logger.addHandler(handler)
+    try:
+        token = second._step(torch.ones(3, 1, dtype=torch.long), position)
+    finally:
+        logger.removeHandler(handler)
+        torch._logging.set_logs()
+    assert token.shape == (3, 1)
+    assert any(message.startswith("create_env") for message in records), "no compilation was logged: no case ran"
+    dynamic = [message for message in records if "dynamic" in message or message.startswith("create_symbol")]
+    assert not dynamic, f"the decode step was compiled shape-generic at the second batch size: {dynamic[:3]}"
