@@ -143,7 +143,7 @@ ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth
             "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "hundredth": 100, "thousandth": 1000}
 NUMBER_WORDS = CARDINALS | ORDINALS | {"once": 1, "twice": 2, "single": 1, "zeroing": 0, "zeroes": 0, "zeros": 0,
                                        "dozen": 12, "hundred": 100, "halves": 2,
-                                       "quadruple": 4, "quadruples": 4, "quadrupled": 4, "fourfold": 4}
+                                       "quadruple": 4, "quadruples": 4, "quadrupled": 4, "fourfold": 4, "sixfold": 6}
 DENOMINATORS = {"third": 3, "quarter": 4} | {word: value for word, value in ORDINALS.items() if value >= 4}
 MONTHS = {month: value for value, month in enumerate("January February March April May June July August September "
                                                      "October November December".split(), 1)}
