@@ -116,6 +116,19 @@ def _library_percentile(timings, q):
     return latency_percentiles(timings, (q,))[f"p{q:g}"]
 
 
+
+def _closure_wrapper_of_module_init(per_s, price):
+    """A notebook's own wrapper of nn.Module.__init__ that closes over the original, as dynamo's does."""
+    init = torch.nn.Module.__init__
+
+    def patched_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+
+    torch.nn.Module.__init__ = patched_init
+    return price * 1e6 / (3600 * per_s)
+
+
+
 ATTACKS = {  # name: (task, answer)
     "distill: loss rebuilt from .item()": ("08.distillation_loss", lambda s, t, y, T, a:
                                             torch.tensor(_right_distill(s, t, y, T, a).item(), requires_grad=True)),
@@ -140,6 +153,8 @@ ATTACKS = {  # name: (task, answer)
                                                                 fromlist=["x"]).cost_per_million),
     "cost: reads the checker's frame": ("08.cost_per_million", _frame_reader),
     "kv cache: patches torch.softmax": ("08.kv_cache_step", _softmax_patcher),
+    "cost: wraps nn.Module.__init__ as dynamo does, from a notebook": ("08.cost_per_million",
+                                                                       _closure_wrapper_of_module_init),
     "10 cost: the course's own": ("10.cost_per_million", __import__("attention_course.deploy.cost",
                                                                    fromlist=["x"]).cost_per_million),
     "10 monthly cost: the course's own": ("10.monthly_cost", __import__("attention_course.proof.evidence",
@@ -335,3 +350,25 @@ if __name__ == "__main__":  # the counts for a report: how many attacks the libr
             results[name] = f"accepted ({type(error).__name__})"
     bad = {name: outcome for name, outcome in results.items() if outcome}
     print(f"{len(bad)} of {len(results)} attacks not rejected: {sorted(bad)}")
+
+
+def test_torch_compile_after_importing_the_checker_is_not_taken_for_a_patch():
+    """The first torch.compile makes torch._dynamo wrap nn.Module.__init__ and __setstate__ (to tag new modules).
+    A notebook that imports the checker, then compiles (lesson 08 does), must still be graded; in a fresh process,
+    since dynamo installs its wrappers once per process."""
+    import subprocess
+    import sys
+
+    script = """
+import torch
+from attention_course.grading import check
+init = torch.nn.Module.__init__
+from torch._dynamo.mutation_guard import install_generation_tagging_init
+install_generation_tagging_init()
+assert torch.nn.Module.__init__ is not init, "dynamo did not wrap nn.Module.__init__: the case did not run"
+check("08.cost_per_million", lambda per_s, price: price * 1e6 / (3600 * per_s), seed=3)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "passed" in done.stdout and "refused" not in done.stdout, done.stdout[-2000:]
+

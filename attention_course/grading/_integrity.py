@@ -69,11 +69,23 @@ def seal() -> None:
 
 
 def _wraps(new: object, old: object) -> bool:
-    """``new`` is PyTorch's own wrapper of ``old`` (functools.wraps), defined inside torch."""
+    """``new`` is PyTorch's own wrapper of ``old``, defined inside torch: through functools.wraps, or closing over it
+    (the first ``torch.compile`` makes torch._dynamo wrap ``nn.Module.__init__`` and ``__setstate__`` that way, to tag
+    new modules; a notebook that compiles after importing the checker must not be refused for it)."""
     code = getattr(new, "__code__", None)
     filename = code.co_filename if code is not None else ""
-    return (getattr(new, "__wrapped__", None) is old and f"{os.sep}torch{os.sep}" in filename
-            and filename.startswith(_TORCH_DIR))
+    if not (f"{os.sep}torch{os.sep}" in filename and filename.startswith(_TORCH_DIR)):
+        return False
+    closed_over = [cell.cell_contents for cell in (getattr(new, "__closure__", None) or ()) if _filled(cell)]
+    return getattr(new, "__wrapped__", None) is old or any(value is old for value in closed_over)
+
+
+def _filled(cell: types.CellType) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return True
 
 
 def verify() -> list[str]:
