@@ -122,3 +122,10 @@ def test_cutpaste_pretraining_learns_its_pretext_and_leaves_the_head_alone():
     assert np.mean(history["loss"][-10:]) < np.mean(history["loss"][:10]) - 0.1
     assert not torch.equal(vit.embed.proj.weight, before["embed.proj.weight"]), "the encoder is trained in place"
     assert torch.equal(vit.head.weight, before["head.weight"]), "the classifier head is for fine-tuning, not the pretext"
+
+
+def test_cut_paste_keeps_the_images_device():
+    # the "meta" device stands in for a GPU: mixing a CPU tensor into its arithmetic raises, as CUDA would
+    images = torch.rand(4, 64, 64, device="meta")
+    outputs = inspection.cut_paste(images, torch.Generator().manual_seed(0))
+    assert all(t.device.type == "meta" for t in outputs)

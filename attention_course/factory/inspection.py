@@ -201,10 +201,13 @@ def cut_paste(images: Tensor, generator: torch.Generator, jitter: tuple[float, f
     shift = torch.randint(PASTE_SHIFT[0], PASTE_SHIFT[1] + 1, (count, 2), generator=generator)
     source_rows = (torch.arange(height)[None, :, None] + shift[:, 0, None, None]) % height
     source_cols = (torch.arange(width)[None, None, :] + shift[:, 1, None, None]) % width
-    source = images[torch.arange(count)[:, None, None], source_rows, source_cols]
     sign = torch.where(torch.rand(count, generator=generator) < 0.5, -1.0, 1.0)
-    shifted = (source + (sign * between(*jitter))[:, None, None].to(images.dtype)).clamp(0, 1)
-    return torch.where(masks.to(images.device), shifted, images), labels.to(images.device), masks.to(images.device)
+    # every draw above is made on the CPU from ``generator`` (the same pieces on any device); then moved
+    device = images.device
+    source = images[torch.arange(count, device=device)[:, None, None], source_rows.to(device), source_cols.to(device)]
+    shifted = (source + (sign * between(*jitter)).to(device, images.dtype)[:, None, None]).clamp(0, 1)
+    masks = masks.to(device)
+    return torch.where(masks, shifted, images), labels.to(device), masks
 
 
 def pasted_patches(masks: Tensor, patch: int, least: float = 1 / 16) -> Tensor:
