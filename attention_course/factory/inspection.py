@@ -185,6 +185,8 @@ def cut_paste(images: Tensor, generator: torch.Generator, jitter: tuple[float, f
     if not 0 <= jitter[0] <= jitter[1]:
         raise ValueError(f"jitter is a (low, high) range of brightness shifts with 0 <= low <= high, got {jitter}")
     count, height, width = images.shape
+    # every random draw is made on the CPU from ``generator`` (the same pieces on any device), one number per image;
+    # the pixel grids are then built where the images are
     between = lambda low, high: low + (high - low) * torch.rand(count, generator=generator)
     labels = torch.randint(len(PRETEXT_CLASSES), (count,), generator=generator)
     scar = labels == 2
@@ -193,20 +195,20 @@ def cut_paste(images: Tensor, generator: torch.Generator, jitter: tuple[float, f
     angle = torch.where(scar, between(0.0, math.pi), torch.zeros(count))  # a rectangle is pasted upright
     reach = length / 2  # keep the piece's centre far enough from the border for most of it to show
     centre_y, centre_x = between(0.0, 1.0) * (height - 2 * reach) + reach, between(0.0, 1.0) * (width - 2 * reach) + reach
-    rows = torch.arange(height, dtype=torch.float32)[None, :, None] + 0.5 - centre_y[:, None, None]
-    cols = torch.arange(width, dtype=torch.float32)[None, None, :] + 0.5 - centre_x[:, None, None]
-    cos, sin = angle.cos()[:, None, None], angle.sin()[:, None, None]
-    along, across = rows * cos + cols * sin, cols * cos - rows * sin
-    masks = (along.abs() <= length[:, None, None] / 2) & (across.abs() <= breadth[:, None, None] / 2) & (labels > 0)[:, None, None]
     shift = torch.randint(PASTE_SHIFT[0], PASTE_SHIFT[1] + 1, (count, 2), generator=generator)
-    source_rows = (torch.arange(height)[None, :, None] + shift[:, 0, None, None]) % height
-    source_cols = (torch.arange(width)[None, None, :] + shift[:, 1, None, None]) % width
     sign = torch.where(torch.rand(count, generator=generator) < 0.5, -1.0, 1.0)
-    # every draw above is made on the CPU from ``generator`` (the same pieces on any device); then moved
+    brightness = sign * between(*jitter)
     device = images.device
-    source = images[torch.arange(count, device=device)[:, None, None], source_rows.to(device), source_cols.to(device)]
-    shifted = (source + (sign * between(*jitter)).to(device, images.dtype)[:, None, None]).clamp(0, 1)
-    masks = masks.to(device)
+    at = lambda draw: draw.to(device)[:, None, None]  # (count,) -> (count, 1, 1) on the images' device
+    rows = torch.arange(height, dtype=torch.float32, device=device)[None, :, None] + 0.5 - at(centre_y)
+    cols = torch.arange(width, dtype=torch.float32, device=device)[None, None, :] + 0.5 - at(centre_x)
+    cos, sin = at(angle.cos()), at(angle.sin())
+    along, across = rows * cos + cols * sin, cols * cos - rows * sin
+    masks = (along.abs() <= at(length) / 2) & (across.abs() <= at(breadth) / 2) & at(labels > 0)
+    source_rows = (torch.arange(height, device=device)[None, :, None] + at(shift[:, 0])) % height
+    source_cols = (torch.arange(width, device=device)[None, None, :] + at(shift[:, 1])) % width
+    source = images[torch.arange(count, device=device)[:, None, None], source_rows, source_cols]
+    shifted = (source + at(brightness).to(images.dtype)).clamp(0, 1)
     return torch.where(masks, shifted, images), labels.to(device), masks
 
 
