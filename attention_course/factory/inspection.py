@@ -169,8 +169,8 @@ SCAR_WIDTH = (1.0, 3.0)  # a scar's width and length, pixels
 SCAR_LENGTH = (8.0, 24.0)
 PASTE_SHIFT = (8, 56)  # how far (rows and columns, wrapping round) the pasted texture comes from, pixels
 PASTE_JITTER = (0.15, 0.30)  # the pasted texture's brightness shift (up or down), pixel units of [0, 1]: clearly
-# visible. With 0.03-0.12 (about the textures' own variation) the CPU proxy's pretext loss sat at chance for 500 steps
-# (classroom/calibration/inspection_cutpaste_study_cpu.py)
+# visible. With 0.03-0.12 (about the textures' own variation) the CPU proxy's pretext stayed near chance for 400-600
+# steps and fine-tuning gained less (results/inspection_cutpaste_study_cpu.json)
 
 
 def cut_paste(images: Tensor, generator: torch.Generator, jitter: tuple[float, float] = PASTE_JITTER
@@ -226,8 +226,9 @@ def pretrain_cutpaste(vit: InspectionViT, images: Tensor, steps: int, batch_size
     (``cut_paste``). A defect is a local irregularity on a regular texture, and so is a pasted piece: the encoder
     learns to notice one and to gather it into [CLS], which is what the classifier later reads. Trains ``vit``'s
     encoder in place. A second, per-patch head says which patch tokens hold pasted pixels (``pasted_patches``,
-    weighted ``patch_weight``): a local answer for every token, so the encoder gets a signal before [CLS] has
-    learnt where to look. ``warmup`` is the share of steps with a rising learning rate."""
+    weighted ``patch_weight``; 0 turns it off): a local answer for every token. In the CPU study it changed little
+    once the pieces were visible (``PASTE_JITTER``): the brightness shift is what lets the pretext leave chance.
+    ``warmup`` is the share of steps with a rising learning rate."""
     device = next(vit.parameters()).device
     head = nn.Linear(vit.head.in_features, len(PRETEXT_CLASSES)).to(device)
     patch_head = nn.Linear(vit.head.in_features, 1).to(device)
