@@ -16,7 +16,8 @@ it); every finished run is appended at once to ``--out`` as one JSON line.
         --summarise /tmp/cutpaste.jsonl --into results/inspection_cutpaste_study_cpu.json
 
 A variant names a pretraining recipe (``PRETRAIN``; "scratch" has none); ``--pretrain-steps`` and ``--labels``
-apply to all.
+apply to all. The gpu profile's ViT shape, with fewer steps: ``--d-model 96 --layers 4 --pretrain-batch 128
+--pretrain-steps 600`` (its rows are kept apart in the results, under ``gpu_shape_check``).
 """
 
 from __future__ import annotations
