@@ -163,6 +163,100 @@ def pretrain_masked(vit: InspectionViT, images: Tensor, steps: int, batch_size: 
     return {"loss": torch.stack(losses).float().cpu().tolist(), "steps": steps, "seconds": time.perf_counter() - start}
 
 
+PRETEXT_CLASSES = ("intact", "cut-paste", "scar")  # CutPaste's three-way pretext labels, in this order
+PASTE_SIDE = (4.0, 16.0)  # a pasted patch's sides, pixels
+SCAR_WIDTH = (1.0, 3.0)  # a scar's width and length, pixels
+SCAR_LENGTH = (8.0, 24.0)
+PASTE_SHIFT = (8, 56)  # how far (rows and columns, wrapping round) the pasted texture comes from, pixels
+PASTE_JITTER = (0.15, 0.30)  # the pasted texture's brightness shift (up or down), pixel units of [0, 1]: clearly
+# visible. With 0.03-0.12 (about the textures' own variation) the CPU proxy's pretext stayed near chance for 400-600
+# steps and fine-tuning gained less (results/inspection_cutpaste_study_cpu.json)
+
+
+def cut_paste(images: Tensor, generator: torch.Generator, jitter: tuple[float, float] = PASTE_JITTER
+              ) -> tuple[Tensor, Tensor, Tensor]:
+    """CutPaste (Li et al., 2021), three-way, on (B, H, W) surfaces in [0, 1]: each image, at random, stays intact
+    (label 0), or gets a piece of its OWN texture from elsewhere pasted over it with its brightness shifted up or
+    down by ``jitter``: a rectangle of ``PASTE_SIDE`` pixels a side (label 1) or a scar (label 2), a thin strip
+    (``SCAR_WIDTH`` x ``SCAR_LENGTH``) at a random angle. No label is read: the pretext's labels are made here.
+    Returns the new images, the pretext labels (indices into ``PRETEXT_CLASSES``) and the pasted pixels' masks."""
+    if images.dim() != 3:
+        raise ValueError(f"images must be (B, H, W) grey surfaces, got shape {tuple(images.shape)}")
+    if not 0 <= jitter[0] <= jitter[1]:
+        raise ValueError(f"jitter is a (low, high) range of brightness shifts with 0 <= low <= high, got {jitter}")
+    count, height, width = images.shape
+    # every random draw is made on the CPU from ``generator`` (the same pieces on any device), one number per image;
+    # the pixel grids are then built where the images are
+    between = lambda low, high: low + (high - low) * torch.rand(count, generator=generator)
+    labels = torch.randint(len(PRETEXT_CLASSES), (count,), generator=generator)
+    scar = labels == 2
+    length = torch.where(scar, between(*SCAR_LENGTH), between(*PASTE_SIDE))
+    breadth = torch.where(scar, between(*SCAR_WIDTH), between(*PASTE_SIDE))
+    angle = torch.where(scar, between(0.0, math.pi), torch.zeros(count))  # a rectangle is pasted upright
+    reach = length / 2  # keep the piece's centre far enough from the border for most of it to show
+    centre_y, centre_x = between(0.0, 1.0) * (height - 2 * reach) + reach, between(0.0, 1.0) * (width - 2 * reach) + reach
+    shift = torch.randint(PASTE_SHIFT[0], PASTE_SHIFT[1] + 1, (count, 2), generator=generator)
+    sign = torch.where(torch.rand(count, generator=generator) < 0.5, -1.0, 1.0)
+    brightness = sign * between(*jitter)
+    device = images.device
+    at = lambda draw: draw.to(device)[:, None, None]  # (count,) -> (count, 1, 1) on the images' device
+    rows = torch.arange(height, dtype=torch.float32, device=device)[None, :, None] + 0.5 - at(centre_y)
+    cols = torch.arange(width, dtype=torch.float32, device=device)[None, None, :] + 0.5 - at(centre_x)
+    cos, sin = at(angle.cos()), at(angle.sin())
+    along, across = rows * cos + cols * sin, cols * cos - rows * sin
+    masks = (along.abs() <= at(length) / 2) & (across.abs() <= at(breadth) / 2) & at(labels > 0)
+    source_rows = (torch.arange(height, device=device)[None, :, None] + at(shift[:, 0])) % height
+    source_cols = (torch.arange(width, device=device)[None, None, :] + at(shift[:, 1])) % width
+    source = images[torch.arange(count, device=device)[:, None, None], source_rows, source_cols]
+    shifted = (source + at(brightness).to(images.dtype)).clamp(0, 1)
+    return torch.where(masks, shifted, images), labels.to(device), masks
+
+
+def pasted_patches(masks: Tensor, patch: int, least: float = 1 / 16) -> Tensor:
+    """(B, H, W) masks of pasted pixels -> (B, patches) 1.0 where at least ``least`` of a patch's pixels were pasted
+    (patches in ``patchify``'s order): the pretext's answer for every patch token."""
+    return (patchify(masks.float(), patch).mean(-1) >= least).float()
+
+
+def pretrain_cutpaste(vit: InspectionViT, images: Tensor, steps: int, batch_size: int = 128, lr: float = 1e-3,
+                      warmup: float = 0.1, patch_weight: float = 1.0, jitter: tuple[float, float] = PASTE_JITTER,
+                      seed: int = 0, progress: bool = True) -> dict:
+    """CutPaste pretraining on unlabelled ``images`` (no label is read): the ViT's [CLS] state, through a
+    temporary three-way head, tells intact surfaces from ones with a piece of their own texture pasted in
+    (``cut_paste``). A defect is a local irregularity on a regular texture, and so is a pasted piece: the encoder
+    learns to notice one and to gather it into [CLS], which is what the classifier later reads. Trains ``vit``'s
+    encoder in place. A second, per-patch head says which patch tokens hold pasted pixels (``pasted_patches``,
+    weighted ``patch_weight``; 0 turns it off): a local answer for every token. In the CPU study it changed little
+    once the pieces were visible (``PASTE_JITTER``): the brightness shift is what lets the pretext leave chance.
+    ``warmup`` is the share of steps with a rising learning rate."""
+    device = next(vit.parameters()).device
+    head = nn.Linear(vit.head.in_features, len(PRETEXT_CLASSES)).to(device)
+    patch_head = nn.Linear(vit.head.in_features, 1).to(device)
+    model = nn.ModuleDict({"vit": vit, "head": head, "patch_head": patch_head})
+    optimizer = make_optimizer(model, lr, 0.05, device)
+    generator = torch.Generator().manual_seed(seed)
+    losses, correct, start = [], [], time.perf_counter()
+    model.train()
+    for step in tqdm(range(steps), desc=say("progress_pretraining"), disable=not progress, leave=False):
+        index = torch.randint(len(images), (min(batch_size, len(images)),), generator=generator)
+        batch, targets, masks = cut_paste(flip(images[index], generator), generator, jitter)
+        batch, targets = batch.to(device), targets.to(device)
+        pasted = pasted_patches(masks, vit.embed.patch).to(device)
+        set_lr(optimizer, warmup_cosine_lr(step, max(1, int(warmup * steps)), steps, lr, 0.0))
+        with autocast(device, True):
+            x = vit.features(batch)
+            logits, patch_logits = head(x[:, 0]), patch_head(x[:, 1:])[..., 0]
+        loss = F.cross_entropy(logits.float(), targets)
+        if patch_weight:
+            loss = loss + patch_weight * F.binary_cross_entropy_with_logits(patch_logits.float(), pasted)
+        update(optimizer, loss)
+        losses.append(loss.detach())
+        correct.append((logits.argmax(-1) == targets).float().mean().detach())
+    vit.eval()
+    return {"loss": torch.stack(losses).float().cpu().tolist(), "accuracy": torch.stack(correct).cpu().tolist(),
+            "steps": steps, "seconds": time.perf_counter() - start}
+
+
 def fine_tune(pretrained: InspectionViT, images: Tensor, labels: Tensor, steps: int, seed: int = 0, **train) -> tuple[nn.Module, dict]:
     """A copy of the pretrained ViT with a fresh classifier head, trained on the labelled ``images``."""
     model = copy.deepcopy(pretrained)
