@@ -191,8 +191,10 @@ class StaticGenerator:
         # Inductor fuses the step's kernels; the CUDA graphs are captured here (``_capture``), not by the compiler.
         # dynamic=False: one program per batch size with every shape fixed. Without it, the second batch size that
         # any generator in the process compiles is taken for a varying dimension ("automatic dynamic" shapes) and
-        # compiled shape-generic: on one H100, batch 8 after batch 1 in one process made 5,391 tokens/s (lesson 08's
-        # run), batch 8 alone 9,900 (results/generation_batch8_sweep_H100.json)
+        # compiled shape-generic: on one H100, batch 8 after batch 1 in one process made 5,391 tokens/s
+        # (results/generation_gpu_lesson_H100_before_static_shapes.json), batch 8 in a process that compiled no
+        # other batch size 9,900 (results/generation_batch8_sweep_H100.json). Each generator's batch size adds one
+        # compiled program to the decode step's cache (torch._dynamo.config.recompile_limit, 8 by default)
         self._step = torch.compile(self.decode_step, fullgraph=True, dynamic=False,
                                    options=self.DECODE_COMPILE_OPTIONS) if compile else self.decode_step
         # the prompt's length varies from call to call: one compiled program for every length (no recompiling)
