@@ -167,7 +167,7 @@ def test_the_generation_figure_draws_the_run_lesson_08_printed(lesson08, tmp_pat
     device, printed = J.generation_from_table(J.stored_text(lesson08, "ca47e162"))
     run = J.generation_run(lesson08)
     assert device == run["device_name"] == "NVIDIA H100 80GB HBM3" and len(printed) == len(run["rows"]) == 9
-    assert printed[("GPT-2 small", 1, 512, "static cache, compiled")] == 1907.0
+    assert printed[("GPT-2 small", 1, 512, "static cache, compiled")] == 2134.0
     assert set(method for *_, method in printed) == set(J.GENERATION_METHODS)
     [fig] = J.generation_figures(lesson08)
     lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
@@ -185,7 +185,7 @@ def test_the_generation_figure_draws_the_run_lesson_08_printed(lesson08, tmp_pat
     with pytest.raises(ValueError, match="is not the run lesson 08 printed"):
         J.generation_figures(lesson08, tmp_path)
     with pytest.raises(ValueError, match="is not the run lesson 08 printed"):
-        J.generation_figures(with_output(lesson08, "ca47e162", " 1907.0 ", " 1908.0 "))
+        J.generation_figures(with_output(lesson08, "ca47e162", " 2134.0 ", " 2135.0 "))
     with pytest.raises(ValueError, match="not lesson 08's generation table"):
         J.generation_from_table("GPT-2 small: 124.4 M parameters")
 
