@@ -19,11 +19,13 @@ grid through the maintainers' driver, ``attention_course.tools.bench_generation`
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import os
 import re
 import sys
 import time
+import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -109,13 +111,27 @@ def _own_cublas_workspace():
             clear()
 
 
+def _own_code(method):
+    """``method`` (a bound method) rebuilt on a copy of its function's code object, without its decorators (the
+    callers run it under ``torch.no_grad``). Dynamo keeps the programs it compiles per code object, at most
+    ``torch._dynamo.config.recompile_limit`` (8) of them, and fails past that when compiling with fullgraph=True.
+    Every ``@torch.no_grad()`` method shares one code object, the decorator's wrapper: generators compiling through
+    it failed on the CPU at the ninth model or batch size in one process. A copy per compiled step keeps each to one."""
+    function = inspect.unwrap(method.__func__)
+    code = function.__code__.replace()  # an equal but distinct code object
+    copy = types.FunctionType(code, function.__globals__, function.__name__, function.__defaults__, function.__closure__)
+    return types.MethodType(copy, method.__self__)
+
+
 @dataclass
 class _DecodeState:
-    """One batch size's fixed buffers for the decode loop, and its captured CUDA graphs by number of steps."""
+    """One batch size's fixed buffers for the decode loop, its decode step (compiled for this batch size when the
+    generator compiles) and its captured CUDA graphs by number of steps."""
 
     token: Tensor
     position: Tensor
     out: Tensor
+    step: object
     graphs: dict = field(default_factory=dict)
 
 
@@ -193,12 +209,10 @@ class StaticGenerator:
         # any generator in the process compiles is taken for a varying dimension ("automatic dynamic" shapes) and
         # compiled shape-generic: on one H100, batch 8 after batch 1 in one process made 5,391 tokens/s
         # (results/generation_gpu_lesson_H100_before_static_shapes.json), batch 8 in a process that compiled no
-        # other batch size 9,900 (results/generation_batch8_sweep_H100.json). Each generator's batch size adds one
-        # compiled program to the decode step's cache (torch._dynamo.config.recompile_limit, 8 by default)
-        self._step = torch.compile(self.decode_step, fullgraph=True, dynamic=False,
-                                   options=self.DECODE_COMPILE_OPTIONS) if compile else self.decode_step
+        # other batch size 9,900 (results/generation_batch8_sweep_H100.json). Each batch size gets its own
+        # compiled program, on its own copy of the step's code (``_own_code``, made in ``_state``)
         # the prompt's length varies from call to call: one compiled program for every length (no recompiling)
-        self._prefill = torch.compile(self.prefill, dynamic=True) if compile else self.prefill
+        self._prefill = torch.compile(_own_code(self.prefill), dynamic=True) if compile else self.prefill
         self._states: dict[int, _DecodeState] = {}
         self.closed = False
 
@@ -251,7 +265,7 @@ class StaticGenerator:
         """``steps`` decode steps on ``state``'s buffers: each moves the position on, writes its new token into the
         output there and feeds it to the next step (all on the device, so that it can be captured)."""
         for _ in range(steps):
-            token = self._step(state.token, state.position)  # the token after the one at ``position``
+            token = state.step(state.token, state.position)  # the token after the one at ``position``
             state.position.add_(1)
             state.out.index_copy_(1, state.position, token)
             state.token.copy_(token)
@@ -261,11 +275,16 @@ class StaticGenerator:
         if batch not in self._states:
             state = _DecodeState(token=torch.zeros(batch, 1, dtype=torch.long, device=self.device),
                                  position=torch.zeros(1, dtype=torch.long, device=self.device),
-                                 out=torch.zeros(batch, self.max_len, dtype=torch.long, device=self.device))
+                                 out=torch.zeros(batch, self.max_len, dtype=torch.long, device=self.device),
+                                 step=self._compiled_step() if self.compiled else self.decode_step)
             if self.compiled and self.device.type == "cuda":
                 self._capture(state)
             self._states[batch] = state
         return self._states[batch]
+
+    def _compiled_step(self):
+        return torch.compile(_own_code(self.decode_step), fullgraph=True, dynamic=False,
+                             options=self.DECODE_COMPILE_OPTIONS)
 
     def _on_side_stream(self, work) -> None:
         """Run ``work()`` once on a side stream, ordered after and before the current one: a CUDA graph captures only
@@ -353,7 +372,7 @@ class StaticGenerator:
     def close(self) -> None:
         """Free the captured graphs, their memory pool and the buffers now; the generator cannot generate after it.
 
-        ``del generator`` alone frees nothing: the compiled step holds the bound method ``self.decode_step``, a
+        ``del generator`` alone frees nothing: each compiled step holds a bound method of the generator, a
         reference cycle that only Python's cycle collector breaks, at a moment nobody chooses (in the middle of another
         generator's life, in any thread). Freeing a CUDA graph has side effects beyond its own memory (PyTorch drops the
         cuBLAS workspaces of its capture stream, which every graph captured on that stream shares): ``close`` makes
@@ -362,7 +381,7 @@ class StaticGenerator:
             synchronize(self.device)  # nothing of ours still running when its graphs and memory go
         self._states.clear()
         self._prefills.clear()
-        self._step = self._prefill = None  # breaks the cycle: nothing keeps this generator alive
+        self._prefill = None  # breaks the cycle: nothing keeps this generator alive
         self.caches = []
         self._pool = None
         self.closed = True
