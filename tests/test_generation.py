@@ -534,13 +534,13 @@ def test_each_batch_size_gets_a_decode_step_compiled_for_its_own_shapes():
     tiny = GPT(GPTConfig(vocab_size=40, block_size=24, n_layer=1, n_head=2, d_model=16)).eval()
     position = torch.tensor([4])
     first = StaticGenerator(tiny, max_batch=2, max_len=24, compile=True)
-    first._step(torch.ones(2, 1, dtype=torch.long), position)
+    first._state(2).step(torch.ones(2, 1, dtype=torch.long), position)
     second = StaticGenerator(tiny, max_batch=3, max_len=24, compile=True)
     handler, logger = Keep(level=logging.INFO), logging.getLogger("torch.fx.experimental.symbolic_shapes")
     torch._logging.set_logs(dynamic=logging.INFO)
     logger.addHandler(handler)
     try:
-        token = second._step(torch.ones(3, 1, dtype=torch.long), position)
+        token = second._state(3).step(torch.ones(3, 1, dtype=torch.long), position)
     finally:
         logger.removeHandler(handler)
         torch._logging.set_logs()
