@@ -89,18 +89,18 @@ def test_one_row_linear_is_the_same_maths_and_only_for_one_row(model):
         StaticGenerator(model, max_batch=1, decode_linear="gemm")
 
 
-def test_compiled_generators_past_dynamos_recompile_limit_still_compile_and_agree(monkeypatch):
+def test_compiled_generators_past_dynamos_recompile_limit_still_compile_and_agree():
     # Dynamo keeps at most recompile_limit programs per code object and, with fullgraph=True, fails past it. With the
     # limit at 2, a third compiled generator (two models, two batch sizes) failed on the code object they shared.
     torch._dynamo.reset()
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
     small = GPTConfig(vocab_size=65, block_size=16, n_layer=1, n_head=2, d_model=16)
     one, other = GPT(small).eval(), GPT(small).eval()
     tokens = torch.randint(0, small.vocab_size, (2, 5), generator=torch.Generator().manual_seed(11))
-    for gpt, batch in ((one, 1), (other, 1), (one, 2)):
-        generator = StaticGenerator(gpt, max_batch=2, max_len=12, compile=True)
-        assert torch.equal(generator.generate(tokens[:batch], 6), gpt.generate(tokens[:batch], 6, temperature=0))
-        generator.close()
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for gpt, batch in ((one, 1), (other, 1), (one, 2)):
+            generator = StaticGenerator(gpt, max_batch=2, max_len=12, compile=True)
+            assert torch.equal(generator.generate(tokens[:batch], 6), gpt.generate(tokens[:batch], 6, temperature=0))
+            generator.close()
     torch._dynamo.reset()
 
 
