@@ -57,7 +57,12 @@ def test_probe_first_trains_only_the_head_then_the_whole_network(monkeypatch):
     def recorded(model, *args, **kw):
         out = train_model(model, *args, **kw)
         phases.append((out["steps"], _encoder(model), model.head.weight.detach().clone()))
+        generators.append(kw.get("generator"))
         return out
+
+    rates, set_lr = [], inspection.set_lr
+    monkeypatch.setattr(inspection, "set_lr", lambda optimizer, lr: rates.append(lr) or set_lr(optimizer, lr))
+    generators = []
 
     monkeypatch.setattr(inspection, "train_model", recorded)
     model, fit = inspection.fine_tune(pretrained, data.images, data.labels, steps=10, probe_steps=6, batch_size=32,
@@ -72,6 +77,10 @@ def test_probe_first_trains_only_the_head_then_the_whole_network(monkeypatch):
     assert all(p.requires_grad for p in model.parameters()), "the fine-tuned model is left trainable"
     assert _same(before, {k: v for k, v in pretrained.state_dict().items()}), "the pretrained ViT is not modified"
     assert all(p.requires_grad for p in pretrained.parameters())
+    # one warm-up and cosine schedule over all 10 steps (the whole network starts at the probe's decayed rate, not
+    # at a second warm-up), and one stream of batches (the second phase does not repeat the probe's)
+    assert rates == pytest.approx([inspection.warmup_cosine_lr(step, 1, 10, 3e-3, 0.0) for step in range(10)])
+    assert generators[0] is not None and generators[0] is generators[1]
 
 
 def test_without_a_probe_the_whole_network_trains_from_the_first_step(monkeypatch):

@@ -101,17 +101,23 @@ def flip(images: Tensor, generator: torch.Generator) -> Tensor:
 
 
 def train_model(model: nn.Module, images: Tensor, labels: Tensor, steps: int, batch_size: int = 64, lr: float = 1e-3,
-                weight_decay: float = 0.05, seed: int = 0, progress: bool = True, desc: str = "training") -> dict:
-    """AdamW with warm-up and cosine decay for ``steps`` steps of random flips (small sets are seen many times)."""
+                weight_decay: float = 0.05, seed: int = 0, progress: bool = True, desc: str = "training",
+                generator: torch.Generator | None = None, schedule: tuple[int, int] | None = None) -> dict:
+    """AdamW with warm-up and cosine decay for ``steps`` steps of random flips (small sets are seen many times).
+
+    Only parameters that require gradients are trained. ``generator`` (default: one seeded with ``seed``) draws the
+    batches and flips; ``schedule`` = (first step, total steps) places these steps inside a longer warm-up and
+    cosine schedule (default: (0, ``steps``)), so that ``fine_tune``'s two phases share one."""
     device = next(model.parameters()).device
     images, labels = images.to(device), labels.to(device)
     optimizer = make_optimizer(model, lr, weight_decay, device)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed) if generator is None else generator
+    first, total = (0, steps) if schedule is None else schedule
     losses, start = [], time.perf_counter()
     model.train()
     for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         index = torch.randint(len(images), (min(batch_size, len(images)),), generator=generator).to(device)
-        set_lr(optimizer, warmup_cosine_lr(step, max(1, steps // 20), steps, lr, 0.0))
+        set_lr(optimizer, warmup_cosine_lr(first + step, max(1, total // 20), total, lr, 0.0))
         with autocast(device, True):
             loss = F.cross_entropy(model(flip(images[index], generator)), labels[index])
         update(optimizer, loss)
@@ -273,8 +279,9 @@ def fine_tune(pretrained: InspectionViT, images: Tensor, labels: Tensor, steps: 
     ``steps - probe_steps`` the whole network. A random head's first gradients are large and point anywhere: sent
     into the encoder at once, they can wipe out the pretrained features before the few labels can rebuild them
     (on the CPU, one pretraining's recall after fine-tuning then swung widely with the fine-tuning seed alone).
-    A head that already reads the features sends gradients that refine them. The returned ``loss``, ``steps`` and
-    ``seconds`` cover both phases."""
+    A head that already reads the features sends gradients that refine them. The two phases share one warm-up
+    and cosine schedule over ``steps`` (the whole network starts where the probe left the learning rate, already
+    decaying) and one stream of batches. The returned ``loss``, ``steps`` and ``seconds`` cover both phases."""
     probe_steps = 0 if probe_steps is None else probe_steps
     if isinstance(probe_steps, bool) or not isinstance(probe_steps, int) or not 0 <= probe_steps < steps:
         raise ValueError(f"probe_steps is a whole number of steps with 0 <= probe_steps < steps ({steps}): the "
@@ -288,12 +295,15 @@ def fine_tune(pretrained: InspectionViT, images: Tensor, labels: Tensor, steps: 
     encoder = [p for name, p in model.named_parameters() if not name.startswith("head.") and p.requires_grad]
     for parameter in encoder:  # make_optimizer leaves out what needs no gradient: only the head is trained
         parameter.requires_grad_(False)
+    generator = torch.Generator().manual_seed(seed)
     try:
-        probe = train_model(model, images, labels, probe_steps, seed=seed, **train)
+        probe = train_model(model, images, labels, probe_steps, seed=seed, generator=generator,
+                            schedule=(0, steps), **train)
     finally:
         for parameter in encoder:
             parameter.requires_grad_(True)
-    whole = train_model(model, images, labels, steps - probe_steps, seed=seed, **train)
+    whole = train_model(model, images, labels, steps - probe_steps, seed=seed, generator=generator,
+                        schedule=(probe_steps, steps), **train)
     return model, {"loss": probe["loss"] + whole["loss"], "steps": steps, "probe_steps": probe_steps,
                    "seconds": probe["seconds"] + whole["seconds"]}
 
