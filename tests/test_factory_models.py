@@ -38,6 +38,104 @@ def test_training_and_pretraining_lower_their_losses():
     assert not torch.equal(model.head.weight, vit.head.weight), "fine-tuning trains a copy with a fresh head"
 
 
+def _encoder(model):
+    return {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("head.")}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_probe_first_trains_only_the_head_then_the_whole_network(monkeypatch):
+    data = surfaces.load_split("train", 64)
+    torch.manual_seed(0)
+    pretrained = inspection.build("vit", TINY)
+    before = {k: v.clone() for k, v in pretrained.state_dict().items()}
+    phases = []  # (steps, encoder, head weight) after each call of train_model: the probe, then the whole network
+    train_model = inspection.train_model
+
+    def recorded(model, *args, **kw):
+        out = train_model(model, *args, **kw)
+        phases.append((out["steps"], _encoder(model), model.head.weight.detach().clone()))
+        generators.append(kw.get("generator"))
+        return out
+
+    rates, set_lr = [], inspection.set_lr
+    monkeypatch.setattr(inspection, "set_lr", lambda optimizer, lr: rates.append(lr) or set_lr(optimizer, lr))
+    generators = []
+
+    monkeypatch.setattr(inspection, "train_model", recorded)
+    model, fit = inspection.fine_tune(pretrained, data.images, data.labels, steps=10, probe_steps=6, batch_size=32,
+                                      lr=3e-3, progress=False)
+    (probe_steps, after_probe, head_after_probe), (whole_steps, after_all, head_after_all) = phases
+    assert (probe_steps, whole_steps) == (6, 4)
+    assert _same(after_probe, _encoder(pretrained)), "the probe leaves the encoder bit for bit as pretrained"
+    assert not torch.equal(head_after_probe, pretrained.head.weight), "the probe trains the fresh head"
+    assert not _same(after_all, _encoder(pretrained)), "then the whole network trains"
+    assert not torch.equal(head_after_all, head_after_probe)
+    assert fit["steps"] == 10 and len(fit["loss"]) == 10 and fit["probe_steps"] == 6 and fit["seconds"] > 0
+    assert all(p.requires_grad for p in model.parameters()), "the fine-tuned model is left trainable"
+    assert _same(before, {k: v for k, v in pretrained.state_dict().items()}), "the pretrained ViT is not modified"
+    assert all(p.requires_grad for p in pretrained.parameters())
+    # one warm-up and cosine schedule over all 10 steps (the whole network starts at the probe's decayed rate, not
+    # at a second warm-up), and one stream of batches (the second phase does not repeat the probe's)
+    assert rates == pytest.approx([inspection.warmup_cosine_lr(step, 1, 10, 3e-3, 0.0) for step in range(10)])
+    assert generators[0] is not None and generators[0] is generators[1]
+
+
+def test_without_a_probe_the_whole_network_trains_from_the_first_step(monkeypatch):
+    data = surfaces.load_split("train", 64)
+    torch.manual_seed(0)
+    pretrained = inspection.build("vit", TINY)
+    calls = []
+    train_model = inspection.train_model
+    monkeypatch.setattr(inspection, "train_model", lambda model, *a, **kw: calls.append(kw) or train_model(model, *a, **kw))
+    for probe_steps in (None, 0):
+        model, fit = inspection.fine_tune(pretrained, data.images, data.labels, steps=3, probe_steps=probe_steps,
+                                          batch_size=16, progress=False)
+        assert fit["steps"] == 3 and not _same(_encoder(model), _encoder(pretrained))
+    assert len(calls) == 2, "one phase each"
+
+
+@pytest.mark.parametrize("probe_steps", [-1, 10, 11, 2.5, True, "3"])
+def test_fine_tune_rejects_a_probe_that_is_not_a_step_count_below_steps(probe_steps):
+    data = surfaces.load_split("train", 8)
+    with pytest.raises(ValueError, match=r"0 <= probe_steps < steps \(10\)"):
+        inspection.fine_tune(inspection.build("vit", TINY), data.images, data.labels, steps=10,
+                             probe_steps=probe_steps, progress=False)
+
+
+def _tiny_curve(pretext: str, monkeypatch) -> tuple[list[dict], dict, list]:
+    calls = []
+    for name in ("pretrain_cutpaste", "pretrain_masked", "fine_tune"):
+        original = getattr(inspection, name)
+        spy = lambda *a, _name=name, _original=original, **kw: calls.append((_name, kw)) or _original(*a, **kw)
+        monkeypatch.setattr(inspection, name, spy)
+    train, validation, test = (surfaces.load_split(split, 40) for split in ("train", "validation", "test"))
+    records, kept = inspection.data_efficiency(train, validation, test, [20], [0], TINY, steps=4, pretrain_steps=2,
+                                               unlabelled=40, device=torch.device("cpu"), train_kw=dict(batch_size=16),
+                                               pretrain_kw=dict(batch_size=16), progress=False, pretext=pretext)
+    return records, kept, calls
+
+
+def test_data_efficiency_pretrains_with_cutpaste_and_probes_first(monkeypatch):
+    records, kept, calls = _tiny_curve("cutpaste", monkeypatch)
+    assert inspection.MODELS == ("CNN", "ViT from scratch", inspection.PRETRAINED) == tuple(kept)
+    assert [r["model"] for r in records] == list(inspection.MODELS)
+    assert [name for name, _ in calls] == ["pretrain_cutpaste", "fine_tune"]
+    assert calls[1][1]["probe_steps"] == 2, "half of the 4 fine-tuning steps probe the head"
+
+
+def test_data_efficiency_can_still_pretrain_with_masked_patches(monkeypatch):
+    records, kept, calls = _tiny_curve("masked", monkeypatch)
+    masked = inspection.PRETRAINED_BY_PRETEXT["masked"]
+    assert masked != inspection.PRETRAINED
+    assert [r["model"] for r in records] == ["CNN", "ViT from scratch", masked] and masked in kept
+    assert [name for name, _ in calls] == ["pretrain_masked", "fine_tune"]
+    with pytest.raises(ValueError, match="unknown pretext 'jigsaw'; expected one of 'cutpaste', 'masked'"):
+        _tiny_curve("jigsaw", monkeypatch)
+
+
 def test_masked_pretraining_reads_no_labels():
     data = surfaces.load_split("train", 16)
     vit = inspection.build("vit", TINY)

@@ -11,6 +11,7 @@ import pytest
 from test_poc import japanese_glyphs_missing
 
 from attention_course.core.course import course
+from attention_course.factory.memo import NAMES_JA
 from attention_course.tools import book
 from attention_course.tools import japanese_figures as J
 
@@ -233,6 +234,10 @@ def test_the_data_efficiency_figure_draws_the_curve_lesson_11_stored(lesson11):
     band = ax.collections[0].get_paths()[0].vertices[:, 1]  # the CNN's band: its lowest and highest seeds
     assert {round(float(v), 6) for v in band} == {r[key] for r in cnn for key in ("min", "max")}
     assert list(lines[J.LABELS["kpi_recall"].format(recall=0.95)].get_ydata()) == [0.95, 0.95]
+    # the pretrained ViT under the name the run gave it (by its pretext), whatever the library calls it now
+    pretrained = [r for r in curve if r["model"].startswith("ViT pretrained")]
+    assert list(lines[NAMES_JA[pretrained[0]["model"]]].get_ydata()) == [r["mean"] for r in pretrained]
+    assert len(lines) == 4, "three models and the KPI"
     assert result["hardware"] == "NVIDIA H100 80GB HBM3" and "NVIDIA H100" in ax.get_title()
     with pytest.raises(ValueError, match="is not the curve its table printed"):
         J.data_efficiency_figures(with_output(lesson11, "414638c0", "0.664", "0.665"))

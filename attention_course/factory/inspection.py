@@ -5,9 +5,13 @@ operating point at a false-alarm budget, localisation against the true masks, an
   ``InspectionCNN`` a small CNN of about as many parameters, with global max pooling (Grad-CAM applies to its last convolution).
   Both standardise each image first (minus its own mean, over a fixed spread), so brightness, which varies
   by material and batch, is not a cue.
-- ``pretrain_masked``: masked patch prediction (SimMIM; Xie et al., 2022) on UNLABELLED images: hide most patch
-  tokens behind a learned mask token and train the ViT to rebuild their pixels. The encoder learns what normal
-  texture looks like before it sees one label; ``fine_tune`` then trains the whole network on the few labels.
+- ``pretrain_cutpaste``, the lesson's pretraining: CutPaste (Li et al., 2021) on UNLABELLED images: tell an intact
+  surface from one with a piece of its own texture pasted in, or a thin scar. A defect is a local irregularity on
+  a regular texture, and so is a pasted piece: the encoder learns to notice one before it sees a label.
+  ``pretrain_masked`` (SimMIM; Xie et al., 2022: hide most patch tokens behind a learned mask token and rebuild
+  their pixels) is the alternative; on these surfaces rebuilding the texture's grain taught little about defects
+  (``results/inspection_pretrain_study_cpu.json``). ``fine_tune`` then trains on the few labels, probe first
+  (LP-FT; Kumar et al., 2022): the fresh head alone on the frozen encoder, then the whole network.
 - A model's defect score is 1 - p(good) over the five classes (good and four defect kinds);
   ``recall_at_false_alarm`` is the share of defects caught when at most ``max_false_alarm`` of good parts are
   flagged: the inspection KPI. ``recall_by_kind`` splits it by defect kind at a fixed threshold (``evaluate``
@@ -39,7 +43,9 @@ from .surfaces import CLASSES, SIZE
 
 SPREAD = 0.1  # the fixed scale of standardised pixels (about the textures' own spread)
 MAX_FALSE_ALARM = 0.05
-MODELS = ("CNN", "ViT from scratch", "ViT pretrained (masked patches)")
+PRETRAINED = "ViT pretrained (CutPaste)"  # the lesson's pretrained ViT, by the pretext it learned from
+PRETRAINED_BY_PRETEXT = {"cutpaste": PRETRAINED, "masked": "ViT pretrained (masked patches)"}
+MODELS = ("CNN", "ViT from scratch", PRETRAINED)
 
 
 def standardise(images: Tensor) -> Tensor:
@@ -95,17 +101,23 @@ def flip(images: Tensor, generator: torch.Generator) -> Tensor:
 
 
 def train_model(model: nn.Module, images: Tensor, labels: Tensor, steps: int, batch_size: int = 64, lr: float = 1e-3,
-                weight_decay: float = 0.05, seed: int = 0, progress: bool = True, desc: str = "training") -> dict:
-    """AdamW with warm-up and cosine decay for ``steps`` steps of random flips (small sets are seen many times)."""
+                weight_decay: float = 0.05, seed: int = 0, progress: bool = True, desc: str = "training",
+                generator: torch.Generator | None = None, schedule: tuple[int, int] | None = None) -> dict:
+    """AdamW with warm-up and cosine decay for ``steps`` steps of random flips (small sets are seen many times).
+
+    Only parameters that require gradients are trained. ``generator`` (default: one seeded with ``seed``) draws the
+    batches and flips; ``schedule`` = (first step, total steps) places these steps inside a longer warm-up and
+    cosine schedule (default: (0, ``steps``)), so that ``fine_tune``'s two phases share one."""
     device = next(model.parameters()).device
     images, labels = images.to(device), labels.to(device)
     optimizer = make_optimizer(model, lr, weight_decay, device)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed) if generator is None else generator
+    first, total = (0, steps) if schedule is None else schedule
     losses, start = [], time.perf_counter()
     model.train()
     for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         index = torch.randint(len(images), (min(batch_size, len(images)),), generator=generator).to(device)
-        set_lr(optimizer, warmup_cosine_lr(step, max(1, steps // 20), steps, lr, 0.0))
+        set_lr(optimizer, warmup_cosine_lr(first + step, max(1, total // 20), total, lr, 0.0))
         with autocast(device, True):
             loss = F.cross_entropy(model(flip(images[index], generator)), labels[index])
         update(optimizer, loss)
@@ -257,12 +269,43 @@ def pretrain_cutpaste(vit: InspectionViT, images: Tensor, steps: int, batch_size
             "steps": steps, "seconds": time.perf_counter() - start}
 
 
-def fine_tune(pretrained: InspectionViT, images: Tensor, labels: Tensor, steps: int, seed: int = 0, **train) -> tuple[nn.Module, dict]:
-    """A copy of the pretrained ViT with a fresh classifier head, trained on the labelled ``images``."""
+def fine_tune(pretrained: InspectionViT, images: Tensor, labels: Tensor, steps: int, seed: int = 0,
+              probe_steps: int | None = None, **train) -> tuple[nn.Module, dict]:
+    """A copy of the pretrained ViT with a fresh classifier head, trained on the labelled ``images`` for ``steps``
+    steps in all; ``pretrained`` itself is left as it was.
+
+    With ``probe_steps`` > 0 it is "probe first, then fine-tune" (LP-FT; Kumar et al., 2022): the first
+    ``probe_steps`` steps train only the fresh head on the frozen encoder (a linear probe), the remaining
+    ``steps - probe_steps`` the whole network. A random head's first gradients are large and point anywhere: sent
+    into the encoder at once, they can wipe out the pretrained features before the few labels can rebuild them
+    (on the CPU, one pretraining's recall after fine-tuning then swung widely with the fine-tuning seed alone).
+    A head that already reads the features sends gradients that refine them. The two phases share one warm-up
+    and cosine schedule over ``steps`` (the whole network starts where the probe left the learning rate, already
+    decaying) and one stream of batches. The returned ``loss``, ``steps`` and ``seconds`` cover both phases."""
+    probe_steps = 0 if probe_steps is None else probe_steps
+    if isinstance(probe_steps, bool) or not isinstance(probe_steps, int) or not 0 <= probe_steps < steps:
+        raise ValueError(f"probe_steps is a whole number of steps with 0 <= probe_steps < steps ({steps}): the "
+                         f"head-only probe comes first and the whole network trains at least one step after it; "
+                         f"got {probe_steps!r}")
     model = copy.deepcopy(pretrained)
     torch.manual_seed(seed)
     model.head.reset_parameters()
-    return model, train_model(model, images, labels, steps, seed=seed, **train)
+    if not probe_steps:
+        return model, train_model(model, images, labels, steps, seed=seed, **train)
+    encoder = [p for name, p in model.named_parameters() if not name.startswith("head.") and p.requires_grad]
+    for parameter in encoder:  # make_optimizer leaves out what needs no gradient: only the head is trained
+        parameter.requires_grad_(False)
+    generator = torch.Generator().manual_seed(seed)
+    try:
+        probe = train_model(model, images, labels, probe_steps, seed=seed, generator=generator,
+                            schedule=(0, steps), **train)
+    finally:
+        for parameter in encoder:
+            parameter.requires_grad_(True)
+    whole = train_model(model, images, labels, steps - probe_steps, seed=seed, generator=generator,
+                        schedule=(probe_steps, steps), **train)
+    return model, {"loss": probe["loss"] + whole["loss"], "steps": steps, "probe_steps": probe_steps,
+                   "seconds": probe["seconds"] + whole["seconds"]}
 
 
 @torch.no_grad()
@@ -345,27 +388,37 @@ def evaluate(model: nn.Module, validation, test, max_false_alarm: float = MAX_FA
 
 def data_efficiency(train, validation, test, sizes: list[int], seeds: list[int], vit: dict, steps: int,
                     pretrain_steps: int, unlabelled: int | None, device: torch.device, train_kw: dict | None = None,
-                    pretrain_kw: dict | None = None, progress: bool = True) -> tuple[list[dict], dict]:
-    """For each seed: pretrain one ViT on the first ``unlabelled`` training images (labels unread), then for each
-    label budget n train the CNN and the ViT from scratch and fine-tune the pretrained ViT on the first n labelled
-    images. Every run gets ``steps`` steps. Returns one record per run and the models of the largest budget, seed
-    ``seeds[0]``, by name (for localisation and speed)."""
+                    pretrain_kw: dict | None = None, progress: bool = True, pretext: str = "cutpaste",
+                    probe: float = 0.5) -> tuple[list[dict], dict]:
+    """For each seed: pretrain one ViT on the first ``unlabelled`` training images (labels unread) with ``pretext``
+    ("cutpaste": ``pretrain_cutpaste``, the lesson's; "masked": ``pretrain_masked``), then for each label budget n
+    train the CNN and the ViT from scratch and fine-tune the pretrained ViT on the first n labelled images, its
+    first ``probe`` share of steps on the head alone (``fine_tune``'s ``probe_steps``). Every run gets ``steps``
+    steps. The pretrained ViT's records are named ``PRETRAINED_BY_PRETEXT[pretext]``. Returns one record per run
+    and the models of the largest budget, seed ``seeds[0]``, by name (for localisation and speed)."""
+    if pretext not in PRETRAINED_BY_PRETEXT:
+        raise ValueError(f"unknown pretext {pretext!r}; expected one of {', '.join(map(repr, PRETRAINED_BY_PRETEXT))}")
+    if not 0 <= probe < 1:
+        raise ValueError(f"probe is the share of fine-tuning steps spent on the head alone, in [0, 1); got {probe}")
     train_kw, pretrain_kw = train_kw or {}, pretrain_kw or {}
+    pretrain = pretrain_cutpaste if pretext == "cutpaste" else pretrain_masked
+    pretrained_name = PRETRAINED_BY_PRETEXT[pretext]
     records, kept = [], {}
     pool = train.images[:unlabelled]
     runs = tqdm(total=len(seeds) * (1 + 3 * len(sizes)), desc=say("progress_inspection"), disable=not progress)
     for seed in seeds:
         torch.manual_seed(seed)
         pretrained = InspectionViT(**vit).to(device)
-        history = pretrain_masked(pretrained, pool, pretrain_steps, seed=seed, progress=progress, **pretrain_kw)
+        history = pretrain(pretrained, pool, pretrain_steps, seed=seed, progress=progress, **pretrain_kw)
         runs.update()
         for n in sizes:
             labelled = train.take(n)
-            for name in MODELS:
+            for name in (*MODELS[:2], pretrained_name):
                 torch.manual_seed(seed)
-                if name == "ViT pretrained (masked patches)":
+                if name == pretrained_name:
                     model, fit = fine_tune(pretrained, labelled.images, labelled.labels, steps, seed=seed,
-                                           progress=progress, desc=say("progress_labels", name=name, n=n), **train_kw)
+                                           probe_steps=int(probe * steps), progress=progress,
+                                           desc=say("progress_labels", name=name, n=n), **train_kw)
                     fit["seconds"] += history["seconds"]  # the pretraining belongs to its cost
                 else:
                     model = build("cnn" if name == "CNN" else "vit", vit).to(device)

@@ -163,6 +163,7 @@ TEXT = {
     },
 }
 NAMES_JA = {"CNN": "CNN", "ViT from scratch": "ゼロから学習した ViT",
+            "ViT pretrained (CutPaste)": "事前学習（CutPaste）した ViT",
             "ViT pretrained (masked patches)": "事前学習（マスク予測）した ViT", "ViT pretrained, int8": "事前学習した ViT（int8）"}
 KPI_NAMES_JA = {"recall": "検出率", "false alarms": "誤検知率", "line rate": "処理速度", "cost per million": "100 万件あたりのコスト",
                 "labels": "ラベル数"}

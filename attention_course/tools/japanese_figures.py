@@ -497,13 +497,13 @@ def data_efficiency_figures(notebook: dict) -> list:
     lowest to its highest seed, and the recall KPI, from the result the lesson stored."""
     import matplotlib.pyplot as plt
 
-    from ..factory.inspection import MODELS
     from ..factory.memo import NAMES_JA
 
     result, curve = factory_curve(notebook)
+    models = list(dict.fromkeys(r["model"] for r in curve))  # as the run named them (its pretrained ViT by pretext)
     with plt.rc_context(figure_style("ja")):
         fig, ax = plt.subplots(figsize=(6.5, 4))
-        for name, marker in zip(MODELS, "osD", strict=True):
+        for name, marker in zip(models, "osD", strict=True):
             rows = [r for r in curve if r["model"] == name]
             x = [r["labels"] for r in rows]
             ax.plot(x, [r["mean"] for r in rows], marker=marker, label=_japanese(NAMES_JA, name))
