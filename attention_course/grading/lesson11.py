@@ -196,7 +196,8 @@ def check_build_inspector(train_and_score) -> int:
     if point["recall"] < s.target:
         fail(task_id, tr("the target"), tr("recall >= {target:.2f} at false alarms <= 0.05", target=s.target),
              f"{point['recall']:.3f}",
-             tr("{what}. Standardise each image, train longer, use flips, or start from masked-patch pretraining",
+             tr("{what}. Standardise each image, train longer, use flips, or pretrain on the unlabelled images first "
+                "(CutPaste, as the lesson does, or masked patches)",
                 what=what))
     note(what)
     return 1
