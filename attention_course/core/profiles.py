@@ -162,8 +162,8 @@ LESSONS: dict[str, dict[str, dict]] = {
                       lr=2e-3, localise=24, speed_batch=32, speed_repeats=2, int8_compile=False,
                       forecast=dict(context=24, d_model=16, n_heads=2, n_layers=1, epochs=2, batch_size=32, lr=1e-3),
                       forecast_seeds=[0]),
-        # cpu: one seed, 100 steps of 64 a run: 122 s for the whole lesson (180 s of CPU time) on an idle 2-core AMD EPYC,
-        # measured with 100 masked-patch pretraining steps. CutPaste's pretext stayed near chance for 100 steps of 128
+        # cpu: one seed, 100 steps of 64 a run, 300 CutPaste pretraining steps: 74 s for the whole lesson (135 s of CPU time)
+        # on an idle 2-core AMD EPYC (results/cpu/lesson11_cpu_profile.txt). CutPaste's pretext stayed near chance for 100 steps of 128
         # and left it within 300 (results/inspection_cutpaste_study_cpu.json, cpu_profile_check)
         "cpu": dict(sizes=[50, 200, 1000], seeds=[0], vit=dict(patch=8, d_model=32, n_heads=4, n_layers=2), steps=100,
                     pretrain_steps=300, unlabelled=2000, validation_limit=None, test_limit=None, batch_size=64,
