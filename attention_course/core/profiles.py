@@ -170,13 +170,9 @@ LESSONS: dict[str, dict[str, dict]] = {
                     lr=2e-3, localise=100, speed_batch=64, speed_repeats=3, int8_compile=False,
                     forecast=dict(context=24, d_model=32, n_heads=2, n_layers=2, epochs=30, batch_size=16, lr=1e-3),
                     forecast_seeds=[0, 1]),
-        # gpu: three seeds, 1,000 steps of 64 a run and 1,000 CutPaste pretraining steps of 128. At this ViT's shape the CPU
-        # study reached 0.818 and 0.860 at 200 labels with 600 and 400 (results/inspection_cutpaste_study_cpu.json,
-        # gpu_shape_check). Cut from 1,500 and 2,500 (463 s on one H100 with masked-patch pretraining) so that the
-        # lesson fits the device time its re-run had left
         "gpu": dict(sizes=[50, 200, 1000], seeds=[0, 1, 2], vit=dict(patch=8, d_model=96, n_heads=4, n_layers=4),
-                    steps=1000, pretrain_steps=1000, unlabelled=None, validation_limit=None, test_limit=None,
-                    batch_size=64, lr=1e-3, localise=250, speed_batch=256, speed_repeats=5, int8_compile=True,
+                    steps=1500, pretrain_steps=2500, unlabelled=None, validation_limit=None, test_limit=None,
+                    batch_size=64, lr=1e-3, localise=250, speed_batch=256, speed_repeats=10, int8_compile=True,
                     forecast=dict(context=24, d_model=32, n_heads=2, n_layers=2, epochs=60, batch_size=16, lr=1e-3),
                     forecast_seeds=[0, 1, 2]),
     },
