@@ -15,7 +15,8 @@ from attention_course.core import language as L
 from attention_course.proof import memo
 
 # What may stay in Latin letters in a Japanese widget: names, units and abbreviations the style guide keeps.
-NAMES = {"KPI", "KPIs", "CPU", "GPU", "MiniLM", "TF", "IDF", "int8", "CLS", "p95", "ms", "x", "CNN", "ViT"}
+NAMES = {"KPI", "KPIs", "CPU", "GPU", "MiniLM", "TF", "IDF", "int8", "CLS", "p95", "ms", "x", "CNN", "ViT",
+         "CutPaste"}  # CutPaste: the pretraining method's name (Li et al., 2021), as the Japanese text writes it
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 
