@@ -58,15 +58,17 @@ def test_probe_first_trains_only_the_head_then_the_whole_network(monkeypatch):
         out = train_model(model, *args, **kw)
         phases.append((out["steps"], _encoder(model), model.head.weight.detach().clone()))
         generators.append(kw.get("generator"))
+        descs.append(kw.get("desc"))
         return out
 
     rates, set_lr = [], inspection.set_lr
     monkeypatch.setattr(inspection, "set_lr", lambda optimizer, lr: rates.append(lr) or set_lr(optimizer, lr))
-    generators = []
+    generators, descs = [], []
 
     monkeypatch.setattr(inspection, "train_model", recorded)
     model, fit = inspection.fine_tune(pretrained, data.images, data.labels, steps=10, probe_steps=6, batch_size=32,
-                                      lr=3e-3, progress=False)
+                                      lr=3e-3, progress=False, desc="ViT, 50 labels")
+    assert descs == ["ViT, 50 labels, head only", "ViT, 50 labels, whole network"], "each phase's bar says which"
     (probe_steps, after_probe, head_after_probe), (whole_steps, after_all, head_after_all) = phases
     assert (probe_steps, whole_steps) == (6, 4)
     assert _same(after_probe, _encoder(pretrained)), "the probe leaves the encoder bit for bit as pretrained"

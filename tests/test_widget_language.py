@@ -342,8 +342,11 @@ def test_every_progress_message_reads_back_from_a_saved_bar():
 
     values = {"name": "CNN", "n": 50}
     for key in [key for key in L.MESSAGES if key.startswith("progress_")]:
-        saved = (L.say(key, "en", **values) + ": 100%").replace(" ", "\u2007")  # as tqdm's widget saves it
-        assert localise_saved_text(saved) == L.say(key, "ja", **values) + ": 100%", key
+        # a phase's bar names the run it belongs to, itself a message: read back, both are in Japanese
+        english = {**values, "desc": L.say("progress_labels", "en", **values)}
+        japanese = {**values, "desc": L.say("progress_labels", "ja", **values)}
+        saved = (L.say(key, "en", **english) + ": 100%").replace(" ", "\u2007")  # as tqdm's widget saves it
+        assert localise_saved_text(saved) == L.say(key, "ja", **japanese) + ": 100%", key
 
 
 @pytest.mark.parametrize("page", ["notebooks/01_recurrence_to_attention", "notebooks/07_transfer_learning",

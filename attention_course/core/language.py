@@ -144,6 +144,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "progress_inspection": {"en": "inspection runs", "ja": "検査の実行"},
     "progress_images": {"en": "{name}, {n} images", "ja": "{name}、画像 {n} 枚"},
     "progress_labels": {"en": "{name}, {n} labels", "ja": "{name}、ラベル {n} 件"},
+    # lesson 11's probe-first fine-tuning: its two phases, each a bar of its own
+    "progress_head_only": {"en": "{desc}, head only", "ja": "{desc}、ヘッドのみ"},
+    "progress_whole_network": {"en": "{desc}, whole network", "ja": "{desc}、ネットワーク全体"},
     # lesson 10: proof.memo.what_if_widget
     "volume": {"en": "sentences a day", "ja": "1 日の文の数"},
     "peak": {"en": "peak / average", "ja": "ピーク ÷ 平均"},

@@ -296,14 +296,15 @@ def fine_tune(pretrained: InspectionViT, images: Tensor, labels: Tensor, steps: 
     for parameter in encoder:  # make_optimizer leaves out what needs no gradient: only the head is trained
         parameter.requires_grad_(False)
     generator = torch.Generator().manual_seed(seed)
+    desc = train.pop("desc", say("progress_training"))
     try:
         probe = train_model(model, images, labels, probe_steps, seed=seed, generator=generator,
-                            schedule=(0, steps), **train)
+                            schedule=(0, steps), desc=say("progress_head_only", desc=desc), **train)
     finally:
         for parameter in encoder:
             parameter.requires_grad_(True)
     whole = train_model(model, images, labels, steps - probe_steps, seed=seed, generator=generator,
-                        schedule=(probe_steps, steps), **train)
+                        schedule=(probe_steps, steps), desc=say("progress_whole_network", desc=desc), **train)
     return model, {"loss": probe["loss"] + whole["loss"], "steps": steps, "probe_steps": probe_steps,
                    "seconds": probe["seconds"] + whole["seconds"]}
 
