@@ -450,7 +450,7 @@ def book_cloud_table(result: dict, lang: str = "en") -> str:
 # ---------------------------------------------------------------- the figure, in English or Japanese
 
 LABELS = {
-    "en": dict(accuracy="test accuracy\n(dot: mean over seeds)", cost="\\$ per million predictions (log)",
+    "en": dict(accuracy="test accuracy\n(dot: mean\nover seeds)", cost="\\$ per million\npredictions (log)",
                floor=";\n\\$0 drawn at 1e-4", kpi="KPI threshold", seed="one seed",
                met="meets every KPI", missed="misses a KPI", missed_header="KPIs missed",
                title="Candidates against the KPIs ({hardware})"),
@@ -506,8 +506,8 @@ def plot_candidates(result: dict, lang: str = "en"):
     for ax, line, title in ((acc_ax, kpis.min_accuracy, labels["accuracy"]),
                             (cost_ax, kpis.max_cost_per_million, labels["cost"] + (labels["floor"] if clamped else ""))):
         ax.axvline(line, color="black", linestyle=":", linewidth=1)
-        # Japanese at 8 pt: wider than the English, the two panels' labels would run into each other at 10
-        ax.set_xlabel(title, **({"fontproperties": sized(font, 8)} if font else {}))
+        # at 8 pt, a few words a line: the panels are narrow, and at 10 pt their labels ran into each other
+        ax.set_xlabel(title, **({"fontproperties": sized(font, 8)} if font else {"fontsize": 8}))
         ax.grid(axis="y", color="0.9")
     acc_ax.set_yticks(list(y), names)
     for tick in acc_ax.get_yticklabels():
