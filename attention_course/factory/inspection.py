@@ -45,7 +45,8 @@ SPREAD = 0.1  # the fixed scale of standardised pixels (about the textures' own 
 MAX_FALSE_ALARM = 0.05
 PRETRAINED = "ViT pretrained (CutPaste)"  # the lesson's pretrained ViT, by the pretext it learned from
 PRETRAINED_BY_PRETEXT = {"cutpaste": PRETRAINED, "masked": "ViT pretrained (masked patches)"}
-MODELS = ("CNN", "ViT from scratch", PRETRAINED)
+SUPERVISED = ("CNN", "ViT from scratch")  # trained on the labels alone
+MODELS = (*SUPERVISED, PRETRAINED)
 
 
 def standardise(images: Tensor) -> Tensor:
@@ -101,13 +102,15 @@ def flip(images: Tensor, generator: torch.Generator) -> Tensor:
 
 
 def train_model(model: nn.Module, images: Tensor, labels: Tensor, steps: int, batch_size: int = 64, lr: float = 1e-3,
-                weight_decay: float = 0.05, seed: int = 0, progress: bool = True, desc: str = "training",
+                weight_decay: float = 0.05, seed: int = 0, progress: bool = True, desc: str | None = None,
                 generator: torch.Generator | None = None, schedule: tuple[int, int] | None = None) -> dict:
     """AdamW with warm-up and cosine decay for ``steps`` steps of random flips (small sets are seen many times).
 
     Only parameters that require gradients are trained. ``generator`` (default: one seeded with ``seed``) draws the
     batches and flips; ``schedule`` = (first step, total steps) places these steps inside a longer warm-up and
-    cosine schedule (default: (0, ``steps``)), so that ``fine_tune``'s two phases share one."""
+    cosine schedule (default: (0, ``steps``)), so that ``fine_tune``'s two phases share one. ``desc`` labels the
+    progress bar (default: "training", in the notebook's language)."""
+    desc = say("progress_training") if desc is None else desc
     device = next(model.parameters()).device
     images, labels = images.to(device), labels.to(device)
     optimizer = make_optimizer(model, lr, weight_decay, device)
@@ -296,7 +299,7 @@ def fine_tune(pretrained: InspectionViT, images: Tensor, labels: Tensor, steps: 
     for parameter in encoder:  # make_optimizer leaves out what needs no gradient: only the head is trained
         parameter.requires_grad_(False)
     generator = torch.Generator().manual_seed(seed)
-    desc = train.pop("desc", say("progress_training"))
+    desc = train.pop("desc", None) or say("progress_training")
     try:
         probe = train_model(model, images, labels, probe_steps, seed=seed, generator=generator,
                             schedule=(0, steps), desc=say("progress_head_only", desc=desc), **train)
@@ -414,7 +417,7 @@ def data_efficiency(train, validation, test, sizes: list[int], seeds: list[int],
         runs.update()
         for n in sizes:
             labelled = train.take(n)
-            for name in (*MODELS[:2], pretrained_name):
+            for name in (*SUPERVISED, pretrained_name):
                 torch.manual_seed(seed)
                 if name == pretrained_name:
                     model, fit = fine_tune(pretrained, labelled.images, labelled.labels, steps, seed=seed,
